@@ -1,0 +1,300 @@
+"""Command line: `nas <command> --help` (or `python -m nas ...`). The CLI parses and calls; the
+work lives in the other modules.
+
+  search     launch an NNI experiment; prints the dashboard URL, exports the best architecture
+  view       re-open the dashboard of a stopped experiment
+  resume     continue a stopped experiment to its trial count
+  export     write the top-k architectures of an experiment (JSON + PyTorch file + table)
+  baselines  train the four hand-made models with the same recipe, as baseline points
+  train      train an exported or baseline architecture for N epochs x M seeds
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import threading
+import time
+from pathlib import Path
+
+from nas.config import ConfigError, SearchConfig, TrainConfig, default_threads, make
+
+
+def _train_options(p: argparse.ArgumentParser, epochs_default: int | None) -> None:
+    p.add_argument("--epochs", type=int, default=epochs_default, help="training epochs")
+    p.add_argument("--config", metavar="FILE", help="JSON file of TrainConfig keys (see nas/config.py)")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="override one TrainConfig key, e.g. --set lr=0.1 (repeatable)")
+    p.add_argument("--data-dir", help="folder with the four MNIST .gz files (default: $NAS_MNIST_DIR, "
+                                      "else ~/.cache/nas/mnist, downloaded when absent)")
+
+
+def _experiment_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--workdir", default=SearchConfig.workdir, help="NNI experiments folder (default %(default)s)")
+    p.add_argument("--port", type=int, default=None, help="dashboard port (default: the experiment's)")
+    p.add_argument("--host", default=None, help="dashboard address (default 127.0.0.1; see --help of search)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    d = SearchConfig()
+    parser = argparse.ArgumentParser(prog="nas", description="Neural architecture search for compact MNIST CNNs.")
+    parser.add_argument("-v", "--verbose", action="store_true", help="show NNI's own log lines")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    s = sub.add_parser("search", help="launch an NNI experiment and export its best architecture",
+                       description="Launch a search. Candidates over the budget are rejected before training.")
+    s.add_argument("--space", default=d.space, help="search space (default %(default)s)")
+    s.add_argument("--strategy", default=d.strategy, help="random | evolution | tpe (default %(default)s)")
+    s.add_argument("--max-params", type=int, default=d.max_params, help="parameter budget (default %(default)s)")
+    s.add_argument("--max-flops", type=int, default=d.max_flops, help="FLOP budget, multiply-adds per image (0: none)")
+    s.add_argument("--trials", type=int, default=d.trials, help="trials to run (default %(default)s)")
+    s.add_argument("--concurrency", type=int, default=d.concurrency, help="trials at once (default %(default)s)")
+    s.add_argument("--train-subset", type=int, default=d.train_subset,
+                   help="training images per trial, 0 for all 55,000 (default %(default)s)")
+    s.add_argument("--seed", type=int, default=d.seed, help="strategy seed (default %(default)s)")
+    s.add_argument("--port", type=int, default=d.port, help="dashboard port (default %(default)s)")
+    s.add_argument("--host", default=d.host, help="dashboard address (default %(default)s, loopback only); "
+                                                 "anything else exposes the unauthenticated dashboard")
+    s.add_argument("--workdir", default=d.workdir, help="NNI experiments folder (default %(default)s)")
+    s.add_argument("--export-dir", default="results/exports", help="where the best architecture goes")
+    s.add_argument("--keep-open", action="store_true", help="keep the dashboard up after the search (Ctrl-C ends)")
+    _train_options(s, d.epochs)
+
+    v = sub.add_parser("view", help="re-open the dashboard of a stopped experiment")
+    v.add_argument("id")
+    _experiment_options(v)
+    v.add_argument("--seconds", type=float, default=0, help="close after this long (default: on Ctrl-C)")
+
+    r = sub.add_parser("resume", help="continue a stopped experiment to its trial count")
+    r.add_argument("id")
+    _experiment_options(r)
+    r.add_argument("--keep-open", action="store_true", help="keep the dashboard up afterwards")
+
+    e = sub.add_parser("export", help="write the top-k architectures of an experiment")
+    e.add_argument("id")
+    e.add_argument("--workdir", default=d.workdir, help="NNI experiments folder (default %(default)s)")
+    e.add_argument("--top-k", type=int, default=3, help="how many (default %(default)s)")
+    e.add_argument("--out", default=None, help="target folder (default results/exports/ID)")
+    e.add_argument("--force", action="store_true", help="replace an existing target folder")
+
+    b = sub.add_parser("baselines", help="train the four hand-made models (search_spaces/baselines.py)")
+    b.add_argument("--names", default="exp1,exp2,exp3,exp4", help="comma-separated subset")
+    b.add_argument("--own-recipe", action="store_true", help="use each baseline's recipe from the seed "
+                                                             "instead of the search's")
+    b.add_argument("--seeds", default="0", help="comma-separated seeds (default %(default)s)")
+    b.add_argument("--out", default="results/baselines", help="parent folder of the run folders")
+    b.add_argument("--force", action="store_true", help="replace existing run folders")
+    b.add_argument("--resume", action="store_true", help="continue interrupted run folders")
+    _train_options(b, None)
+
+    t = sub.add_parser("train", help="train an architecture for N epochs x M seeds into a run folder")
+    t.add_argument("arch", help="a baseline name (exp1..exp4) or an exported arch.json")
+    t.add_argument("--seeds", default="0", help="comma-separated seeds (default %(default)s)")
+    t.add_argument("--out", default=None, help="run folder (default results/runs/NAME)")
+    t.add_argument("--force", action="store_true", help="replace an existing run folder")
+    t.add_argument("--resume", action="store_true", help="continue an interrupted run folder")
+    _train_options(t, None)
+    return parser
+
+
+def _seeds(text: str) -> list[int]:
+    try:
+        seeds = [int(s) for s in text.split(",") if s.strip()]
+    except ValueError:
+        raise ConfigError(f"--seeds expects comma-separated integers, got {text!r}") from None
+    if not seeds or min(seeds) < 0:
+        raise ConfigError(f"--seeds expects non-negative integers, got {text!r}")
+    return seeds
+
+
+def _train_config(args, base: dict | None = None, **forced) -> TrainConfig:
+    return make(TrainConfig, base, args.set, args.config, epochs=args.epochs, **forced)
+
+
+def _warn_exposed(host: str) -> None:
+    if host not in ("127.0.0.1", "localhost", "::1"):
+        print(f"WARNING: the dashboard has no authentication and listens on {host}: anyone who can reach "
+              f"this machine can see and stop the experiment. Use --host 127.0.0.1 to keep it private.",
+              file=sys.stderr)
+
+
+class TrialWatcher(threading.Thread):
+    """Prints one aligned line per finished trial while NNI runs the search."""
+
+    def __init__(self, workdir: str, exp_id: str, total: int):
+        super().__init__(daemon=True)
+        self.workdir, self.exp_id, self.total = workdir, exp_id, total
+        self.seen: set[str] = set()
+        self.stop_event = threading.Event()
+
+    def poll(self) -> None:
+        from nas.export import ExportError, read_trials
+
+        try:
+            trials = read_trials(self.workdir, self.exp_id)
+        except (ExportError, OSError, Exception):  # the database may be mid-write; try again later
+            return
+        for t in trials:
+            if t.id in self.seen or t.status in ("WAITING", "RUNNING"):
+                continue
+            self.seen.add(t.id)
+            f = t.final
+            if t.status == "SUCCEEDED" and f:
+                print(f"trial {len(self.seen):>3}/{self.total}  {t.id}  val {f.get('default', 0):6.2f}%  "
+                      f"params {f.get('params', 0):>7,}  FLOPs {f.get('flops', 0):>11,}  {f.get('seconds', 0):6.1f}s",
+                      flush=True)
+            else:
+                print(f"trial {len(self.seen):>3}/{self.total}  {t.id}  {t.status}", flush=True)
+
+    def run(self) -> None:
+        while not self.stop_event.wait(3):
+            self.poll()
+
+
+def _run_experiment(exp, search: SearchConfig, action: str, keep_open: bool) -> None:
+    from nas.experiment import bind_dashboard, check_port_free, dashboard_url
+
+    check_port_free(search.host, search.port)
+    _warn_exposed(search.host)
+    bind_dashboard(search.host)
+    print(f"experiment {exp.id}: dashboard at {dashboard_url(search.host, search.port)}", flush=True)
+    watcher = TrialWatcher(search.workdir, exp.id, search.trials)
+    watcher.start()
+    try:
+        if action == "resume":
+            exp.resume(port=search.port, wait_completion=False)
+        else:
+            exp.start(port=search.port)  # returns when the strategy has submitted its last trial
+        exp._wait_completion()
+        watcher.poll()
+        gate = exp.strategy[1].filter_fn
+        print(f"budget gate: {gate.accepted} candidates accepted, {gate.rejected} rejected before training")
+        if keep_open:
+            print(f"search done; dashboard stays at {dashboard_url(search.host, search.port)} (Ctrl-C to stop)")
+            while True:
+                time.sleep(3600)
+    except KeyboardInterrupt:
+        print("interrupted; stopping the experiment (continue it with `nas resume "
+              f"{exp.id} --workdir {search.workdir}`)", file=sys.stderr)
+    finally:
+        watcher.stop_event.set()
+        try:
+            exp.stop()
+        except Exception as e:  # stopping an experiment that never started raises inside NNI
+            print(f"warning: stopping the experiment: {e}", file=sys.stderr)
+
+
+def cmd_search(args) -> None:
+    from nas.data import load_uint8, resolve_data_dir
+    from nas.experiment import build, save_record
+
+    search = make(SearchConfig, space=args.space, strategy=args.strategy, max_params=args.max_params,
+                  max_flops=args.max_flops, trials=args.trials, concurrency=args.concurrency,
+                  port=args.port, host=args.host, workdir=str(Path(args.workdir).resolve()), seed=args.seed,
+                  epochs=args.epochs, train_subset=args.train_subset)
+    train = _train_config(args, train_subset=search.train_subset,
+                          threads=default_threads(search.concurrency))
+    data_dir = str(resolve_data_dir(args.data_dir).resolve())
+    load_uint8(data_dir)  # verify + cache once here, so trials never decode or download
+    exp = build(search, train, data_dir)
+    save_record(exp, search, train, data_dir)
+    print(f"search: {search.strategy} over '{search.space}', budget {search.max_params:,} parameters"
+          + (f" / {search.max_flops:,} FLOPs" if search.max_flops else "")
+          + f", {search.trials} trials x {train.epochs} epochs on {train.train_subset or 55000:,} images")
+    _run_experiment(exp, search, "create", args.keep_open)
+    _export_and_print(search.workdir, exp.id, Path(args.export_dir) / exp.id, top_k=1, force=False)
+
+
+def _export_and_print(workdir: str, exp_id: str, out: Path, top_k: int, force: bool) -> None:
+    from nas.export import export
+
+    for e in export(workdir, exp_id, out, top_k=top_k, force=force):
+        m = e["metrics"]
+        print(f"rank {e['rank']}: trial {e['trial']}  val {m.get('default', 0):.2f}%  {e['params']:,} params  "
+              f"{e['flops']:,} FLOPs\n  arch {e['arch']}\n  -> {e['path']}/arch.json, model.py, table.txt")
+    print(f"train it: nas train {out}/rank1_*/arch.json --epochs 15 --seeds 0,1,2")
+
+
+def cmd_view(args) -> None:
+    from nas.experiment import bind_dashboard, check_port_free, dashboard_url, rebuild
+
+    exp, search = rebuild(args.workdir, args.id, args.port, args.host)
+    check_port_free(search.host, search.port)
+    _warn_exposed(search.host)
+    bind_dashboard(search.host)
+    exp.view(port=search.port, non_blocking=True)
+    print(f"experiment {exp.id}: dashboard at {dashboard_url(search.host, search.port)} "
+          + (f"for {args.seconds:g}s" if args.seconds else "(Ctrl-C to stop)"), flush=True)
+    try:
+        time.sleep(args.seconds) if args.seconds else threading.Event().wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        exp.stop()
+
+
+def cmd_resume(args) -> None:
+    from nas.experiment import rebuild
+
+    exp, search = rebuild(args.workdir, args.id, args.port, args.host)
+    _run_experiment(exp, search, "resume", args.keep_open)
+
+
+def cmd_export(args) -> None:
+    from nas.experiment import load_record
+
+    load_record(args.workdir, args.id)  # a clear error for an unknown id
+    _export_and_print(str(Path(args.workdir).resolve()), args.id,
+                      Path(args.out or f"results/exports/{args.id}"), args.top_k, args.force)
+
+
+def cmd_train(args) -> None:
+    from nas.runs import load_arch, run
+
+    name, arch, recipe = load_arch(args.arch)
+    cfg = _train_config(args, recipe)
+    run(arch, cfg, _seeds(args.seeds), args.out or f"results/runs/{name}", args.data_dir,
+        force=args.force, resume=args.resume, name=name)
+
+
+def cmd_baselines(args) -> None:
+    from nas.runs import load_arch, run
+
+    names = [n.strip() for n in args.names.split(",") if n.strip()]
+    specs = [load_arch(n) for n in names]  # all names checked before any training
+    for name, arch, recipe in specs:
+        cfg = _train_config(args, recipe if args.own_recipe else None)
+        run(arch, cfg, _seeds(args.seeds), Path(args.out) / name, args.data_dir,
+            force=args.force, resume=args.resume, name=name)
+
+
+COMMANDS = {"search": cmd_search, "view": cmd_view, "resume": cmd_resume, "export": cmd_export,
+            "train": cmd_train, "baselines": cmd_baselines}
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    from nas.experiment import quiet_nni_warnings
+
+    quiet_nni_warnings()
+    logging.basicConfig(format="%(message)s")
+    logging.getLogger().handlers[0].setLevel(logging.INFO if args.verbose else logging.WARNING)
+    if not args.verbose:
+        import nni.runtime.log
+
+        nni.runtime.log.silence_stdout()  # NNI's banner lists addresses we do not bind; its log file stays
+    from nas.data import DataError
+    from nas.experiment import ExperimentError
+    from nas.export import ExportError
+    from nas.runs import RunError
+
+    try:
+        COMMANDS[args.command](args)
+    except (ConfigError, DataError, ExperimentError, ExportError, RunError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,155 @@
+"""The two recipes of the tool, each in one frozen dataclass with units: how a candidate is trained
+(`TrainConfig`) and how a search runs (`SearchConfig`).
+
+Values come from defaults < a JSON file (`--config`) < `--set key=value` on the command line.
+An unknown key or a value of the wrong type or range is a `ConfigError` naming the valid choices;
+a typo never becomes a silent default.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+
+
+class ConfigError(ValueError):
+    """A bad configuration key or value; the message is one line for the user."""
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    epochs: int = 15                  # passes over the training split
+    batch_size: int = 128             # images per optimiser step
+    optimizer: str = "sgd"            # sgd (momentum + nesterov) | adamw
+    lr: float = 0.05                  # peak LR (onecycle) or starting LR (step, constant), per step
+    momentum: float = 0.9             # SGD momentum (AdamW beta1)
+    weight_decay: float = 1e-4        # L2 coefficient, applied by the optimiser each step
+    schedule: str = "onecycle"        # onecycle | step | constant
+    pct_start: float = 0.2            # onecycle: fraction of all steps spent warming up to `lr`
+    step_epochs: int = 3              # step: epochs between LR drops
+    gamma: float = 0.75               # step: LR multiplier at each drop
+    label_smoothing: float = 0.0      # cross-entropy label smoothing, 0..1
+    augment: bool = True              # random rotation + translation of every training batch
+    max_degrees: float = 7.0          # augment: rotation range, +- degrees
+    max_shift: float = 2.0            # augment: translation range, +- pixels
+    val_size: int = 5000              # images of the 60k training set held out for validation (0: none)
+    split_seed: int = 0               # which images form the validation split
+    train_subset: int = 0             # train on the first N training images only (0: all); proxy trials
+    seed: int = 0                     # weights, batch order, augmentation
+    threads: int = 0                  # torch CPU threads (0: the cores / trial concurrency)
+    eval_batch: int = 2000            # images per forward pass in evaluation
+
+    def __post_init__(self):
+        _check_choice("optimizer", self.optimizer, ("sgd", "adamw"))
+        _check_choice("schedule", self.schedule, ("onecycle", "step", "constant"))
+        for name in ("epochs", "batch_size", "step_epochs", "eval_batch"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{name} must be at least 1, got {getattr(self, name)}")
+        for name in ("val_size", "train_subset", "threads", "seed", "split_seed"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"{name} must be 0 or more, got {getattr(self, name)}")
+        if self.val_size >= 60000:
+            raise ConfigError(f"val_size must be below 60000, got {self.val_size}")
+        if not self.lr > 0:
+            raise ConfigError(f"lr must be positive, got {self.lr}")
+        if not 0 < self.pct_start < 1 or not 0 <= self.label_smoothing < 1:
+            raise ConfigError("pct_start must be in (0, 1) and label_smoothing in [0, 1)")
+
+
+@dataclass(frozen=True)
+class SearchConfig:
+    space: str = "mnist"              # a name from search_spaces.SPACES
+    strategy: str = "random"          # random | evolution | tpe
+    max_params: int = 20000           # budget: parameters, as fvcore counts them
+    max_flops: int = 0                # budget: multiply-adds for one 28x28 image (0: no limit)
+    trials: int = 6                   # trials to run (candidates over budget never become trials)
+    epochs: int = 2                   # training epochs per trial (a short proxy of the full recipe)
+    train_subset: int = 10000         # training images per trial (0: all 55,000 outside validation)
+    concurrency: int = 1              # trials running at once
+    port: int = 8080                  # dashboard / NNI manager port
+    host: str = "127.0.0.1"           # address the dashboard listens on
+    workdir: str = "nni-experiments"  # where NNI keeps experiments (relative to the current folder)
+    seed: int = 0                     # strategy sampling
+
+    def __post_init__(self):
+        _check_choice("strategy", self.strategy, STRATEGIES)
+        if self.max_params < 1:
+            raise ConfigError(f"max_params must be at least 1, got {self.max_params}")
+        if self.max_flops < 0:
+            raise ConfigError(f"max_flops must be 0 (no limit) or more, got {self.max_flops}")
+        if self.trials < 1 or self.concurrency < 1 or self.epochs < 1:
+            raise ConfigError("trials, concurrency and epochs must be at least 1")
+        if self.train_subset < 0:
+            raise ConfigError(f"train_subset must be 0 (all) or more, got {self.train_subset}")
+        if not 1 <= self.port <= 65535:
+            raise ConfigError(f"port must be in 1..65535, got {self.port}")
+
+
+STRATEGIES = ("random", "evolution", "tpe")
+
+
+def _check_choice(name: str, value: Any, valid: tuple) -> None:
+    if value not in valid:
+        raise ConfigError(f"{name}={value!r} is not valid; choose one of: {', '.join(valid)}")
+
+
+def _coerce(cls, key: str, value: Any) -> Any:
+    """Turn a JSON or command-line value into the field's type, or fail naming the key."""
+    names = {f.name: f for f in fields(cls)}
+    if key not in names:
+        raise ConfigError(f"unknown {cls.__name__} key {key!r}; valid keys: {', '.join(names)}")
+    kind = type(names[key].default)
+    if isinstance(value, str) and kind is not str:
+        text = value.strip().lower()
+        if kind is bool:
+            if text not in ("true", "false", "1", "0", "yes", "no"):
+                raise ConfigError(f"{key} must be true or false, got {value!r}")
+            return text in ("true", "1", "yes")
+        try:
+            return kind(float(text)) if kind is int and float(text).is_integer() else kind(text)
+        except ValueError:
+            raise ConfigError(f"{key} must be a {kind.__name__}, got {value!r}") from None
+    if kind is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+        raise ConfigError(f"{key} must be a {kind.__name__}, got {value!r}")
+    return value
+
+
+def make(cls, base: dict | None = None, overrides: list[str] | None = None, file: str | None = None, **kw):
+    """Build `cls` from `base` dict < JSON `file` < `overrides` ('key=value') < keyword arguments."""
+    values: dict[str, Any] = {}
+    sources: list[dict] = [base or {}]
+    if file:
+        try:
+            sources.append(json.loads(Path(file).read_text()))
+        except (OSError, json.JSONDecodeError) as e:
+            raise ConfigError(f"cannot read config file {file}: {e}") from None
+        if not isinstance(sources[-1], dict):
+            raise ConfigError(f"config file {file} must hold a JSON object")
+    for item in overrides or []:
+        if "=" not in item:
+            raise ConfigError(f"--set expects key=value, got {item!r}")
+        k, v = item.split("=", 1)
+        sources.append({k.strip(): v})
+    sources.append({k: v for k, v in kw.items() if v is not None})
+    for src in sources:
+        for k, v in src.items():
+            values[k] = _coerce(cls, k, v)
+    try:
+        return cls(**values)
+    except TypeError as e:
+        raise ConfigError(str(e)) from None
+
+
+def asdict(cfg) -> dict:
+    return dataclasses.asdict(cfg)
+
+
+def default_threads(concurrency: int = 1) -> int:
+    """CPU threads a trial may use so that `concurrency` trials share the machine's cores."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    return max(1, cores // max(1, concurrency))

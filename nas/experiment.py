@@ -1,0 +1,139 @@
+"""Build, launch, re-open and resume NNI experiments for a search space under a parameter budget.
+
+The strategy is NNI's, wrapped in NNI's `Filter` middleware with `nas.budget.Gate`: a candidate over
+budget is marked invalid before it is submitted, so it never becomes a trial. Everything needed to
+rebuild the experiment object (search and training config, data folder) is kept beside NNI's own
+files in `<workdir>/<id>/nas.json`, which is what `view`, `resume` and `export` read.
+
+The dashboard listens on `SearchConfig.host` (127.0.0.1 by default): NNI 3.0 has no option for
+this, so nas/loopback.js is preloaded into NNI's node process to pass the host to its listen().
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import socket
+import warnings
+from pathlib import Path
+
+from nas.budget import Budget, Gate, count
+from nas.config import ConfigError, SearchConfig, TrainConfig, asdict, make
+
+_log = logging.getLogger("nas.experiment")
+LOOPBACK_JS = Path(__file__).with_name("loopback.js")
+RECORD = "nas.json"
+
+
+class ExperimentError(RuntimeError):
+    """A problem with an experiment the user named (unknown id, busy port...); one line."""
+
+
+def quiet_nni_warnings() -> None:
+    # NNI 3.0 warns about every torch class it does not know (torch.nn.Buffer...): harmless noise
+    warnings.filterwarnings("ignore", message=".*is found to be not a nn.Module.*", category=RuntimeWarning)
+
+
+def make_strategy(name: str, trials: int, seed: int):
+    from nni.nas import strategy
+
+    if name == "random":
+        return strategy.Random(dedup=True, seed=seed)
+    if name == "evolution":
+        population = max(4, min(20, trials // 3))  # a third of the trials seed the population
+        return strategy.RegularizedEvolution(population_size=population, sample_size=max(2, population // 4),
+                                             mutation_prob=0.2, dedup=True, seed=seed)
+    if name == "tpe":
+        return strategy.TPE(seed=seed)
+    raise ConfigError(f"unknown strategy {name!r}; choose one of: random, evolution, tpe")
+
+
+def check_budget_reachable(space_module, budget: Budget) -> None:
+    """Refuse a budget that no candidate of the space can meet, instead of searching forever."""
+    from search_spaces.blocks import build_network
+
+    params, flops = count(build_network(space_module.smallest_arch()))
+    if params > budget.max_params or (budget.max_flops and flops > budget.max_flops):
+        raise ConfigError(f"no architecture of the space fits the budget: the smallest has {params:,} "
+                          f"parameters and {flops:,} FLOPs")
+
+
+def check_port_free(host: str, port: int) -> None:
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as s:
+        try:
+            s.bind((host, port))
+        except OSError as e:
+            raise ExperimentError(f"port {port} on {host} is not available ({e.strerror}); "
+                                  "pick another with --port") from None
+
+
+def build(search: SearchConfig, train: TrainConfig, data_dir: str, exp_id: str | None = None):
+    """The `NasExperiment` object for these configs (a new experiment, or an existing id)."""
+    quiet_nni_warnings()
+    from nni.nas.evaluator import FunctionalEvaluator
+    from nni.nas.experiment import NasExperiment
+    from nni.nas.strategy.middleware import Chain, Filter
+
+    from nas.evaluate import evaluate_model
+    from search_spaces import get_space
+
+    try:
+        space_module = get_space(search.space)
+    except ValueError as e:
+        raise ConfigError(str(e)) from None
+    budget = Budget(search.max_params, search.max_flops)
+    check_budget_reachable(space_module, budget)
+    evaluator = FunctionalEvaluator(evaluate_model, config=asdict(train), data_dir=data_dir)
+    # metric 0 for a rejected candidate teaches TPE / evolution to leave that region; patience
+    # bounds how long a strategy may keep proposing only over-budget models
+    gated = Chain(make_strategy(search.strategy, search.trials, search.seed),
+                  Filter(Gate(budget), metric_for_invalid=0.0, patience=2000, retain_history=False))
+    exp = NasExperiment(space_module.MnistSpace(), evaluator, gated, id=exp_id)
+    exp.config.max_trial_number = search.trials
+    exp.config.trial_concurrency = search.concurrency
+    exp.config.experiment_working_directory = str(Path(search.workdir).resolve())
+    exp.config.experiment_name = f"{search.space}-{search.strategy}-{search.max_params}p"
+    return exp
+
+
+def record_path(workdir: str | os.PathLike, exp_id: str) -> Path:
+    return Path(workdir).resolve() / exp_id / RECORD
+
+
+def save_record(exp, search: SearchConfig, train: TrainConfig, data_dir: str) -> Path:
+    path = record_path(search.workdir, exp.id)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps({"id": exp.id, "search": asdict(search), "train": asdict(train),
+                               "data_dir": data_dir}, indent=2))
+    os.replace(tmp, path)
+    return path
+
+
+def load_record(workdir: str | os.PathLike, exp_id: str) -> dict:
+    path = record_path(workdir, exp_id)
+    if not path.exists():
+        known = sorted(p.parent.name for p in Path(workdir).resolve().glob(f"*/{RECORD}"))
+        raise ExperimentError(f"no experiment {exp_id!r} in {Path(workdir).resolve()}"
+                              + (f"; known: {', '.join(known)}" if known else ""))
+    return json.loads(path.read_text())
+
+
+def rebuild(workdir: str, exp_id: str, port: int | None = None, host: str | None = None):
+    """(NasExperiment, SearchConfig) of a recorded experiment, with a new port/host if given."""
+    rec = load_record(workdir, exp_id)
+    search = make(SearchConfig, rec["search"], workdir=str(Path(workdir).resolve()), port=port, host=host)
+    train = make(TrainConfig, rec["train"])
+    return build(search, train, rec["data_dir"], exp_id=exp_id), search
+
+
+def dashboard_url(host: str, port: int) -> str:
+    return f"http://{'[' + host + ']' if ':' in host else host}:{port}"
+
+
+def bind_dashboard(host: str) -> None:
+    """Make the NNI manager process (started later by NNI, inheriting this environment) listen on `host`."""
+    os.environ["NAS_BIND_HOST"] = host
+    opts = os.environ.get("NODE_OPTIONS", "")
+    if str(LOOPBACK_JS) not in opts:
+        os.environ["NODE_OPTIONS"] = f"{opts} --require {LOOPBACK_JS}".strip()

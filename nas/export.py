@@ -1,0 +1,183 @@
+"""Read an experiment's trials from NNI's database and export the top-k architectures.
+
+For each exported architecture, a folder with:
+  arch.json   the choices that matter (canonical form), the trial's metrics, params and FLOPs
+  model.py    a self-contained PyTorch file (torch only, no NNI): `build_model()` rebuilds it
+  table.txt   fvcore's per-layer parameter / FLOP table
+and, beside them, `summary.json` and `trials.csv` with every trial of the experiment.
+
+Trials are ranked by their final validation accuracy (the search's metric; never the test
+accuracy), ties going to the smaller model. NNI's SQLite database is read directly, so export works
+whether or not the experiment's manager is running.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import pprint
+import shutil
+import sqlite3
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from fvcore.nn import FlopCountAnalysis, flop_count_table
+import torch
+
+from nas.budget import count
+
+
+class ExportError(RuntimeError):
+    """Export cannot proceed (unknown experiment, target exists...); one line."""
+
+
+@dataclass
+class Trial:
+    id: str
+    status: str
+    sample: dict
+    final: dict = field(default_factory=dict)          # the final result reported by the trial
+    intermediates: list = field(default_factory=list)  # one dict per epoch
+    message: str = ""
+
+    @property
+    def val_acc(self) -> float | None:
+        return self.final.get("default")
+
+
+def _metric(raw: str) -> dict:
+    value = json.loads(raw)
+    value = json.loads(value) if isinstance(value, str) else value  # NNI stores it JSON-in-JSON
+    return value if isinstance(value, dict) else {"default": value}
+
+
+def read_trials(workdir: str | os.PathLike, exp_id: str) -> list[Trial]:
+    """Every trial NNI recorded for the experiment, in submission order."""
+    db = Path(workdir).resolve() / exp_id / "db" / "nni.sqlite"
+    if not db.exists():
+        raise ExportError(f"no NNI database for experiment {exp_id!r} at {db}")
+    con = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    try:
+        trials: dict[str, Trial] = {}
+        for tid, event, data, message in con.execute(
+                "SELECT trialJobId, event, data, message FROM TrialJobEvent ORDER BY timestamp"):
+            t = trials.setdefault(tid, Trial(tid, event, {}))
+            t.status = event
+            if message:
+                t.message = message
+            if data and not t.sample:
+                try:
+                    params = json.loads(data)["parameters"]
+                    t.sample = params.get("sample", {})
+                except (ValueError, KeyError, TypeError):
+                    pass
+        for tid, kind, data in con.execute(
+                "SELECT trialJobId, type, data FROM MetricData ORDER BY timestamp"):
+            if tid in trials:
+                if kind == "FINAL":
+                    trials[tid].final = _metric(data)
+                else:
+                    trials[tid].intermediates.append(_metric(data))
+    finally:
+        con.close()
+    return list(trials.values())
+
+
+def rank(trials: list[Trial]) -> list[Trial]:
+    """Trials with a final validation accuracy, best first; fewer parameters break ties."""
+    done = [t for t in trials if t.val_acc is not None]
+    return sorted(done, key=lambda t: (-t.val_acc, t.final.get("params", 0)))
+
+
+def model_source(arch: dict) -> str:
+    """A self-contained PyTorch file that rebuilds `arch` (the searched blocks, copied verbatim)."""
+    import search_spaces.blocks as blocks
+
+    code = Path(blocks.__file__).read_text()
+    return (f'"""Exported architecture: torch only, no NNI needed.\n\n'
+            f'    from model import build_model; net = build_model()\n"""\n'
+            f"# ---- search_spaces/blocks.py, copied verbatim ----\n{code}\n\n"
+            f"# ---- the exported choice ----\nARCH = {pprint.pformat(arch, sort_dicts=False)}\n\n\n"
+            f"def build_model() -> nn.Sequential:\n    return build_network(ARCH)\n\n\n"
+            f'if __name__ == "__main__":\n    net = build_model()\n'
+            f'    print(net)\n    print(sum(p.numel() for p in net.parameters()), "parameters")\n')
+
+
+def layer_table(model: torch.nn.Module) -> str:
+    flops = FlopCountAnalysis(model.eval(), torch.zeros(1, 1, 28, 28))
+    flops.unsupported_ops_warnings(False)
+    flops.uncalled_modules_warnings(False)
+    return flop_count_table(flops, max_depth=3) + "\n(FLOPs: fvcore multiply-adds for one 1x28x28 image)\n"
+
+
+def write_dir_atomically(target: Path, files: dict[str, str], force: bool) -> None:
+    """Write `files` into a fresh folder that replaces `target` in one rename (refused if it exists)."""
+    if target.exists() and not force:
+        raise ExportError(f"{target} exists; pass --force to replace it")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+    try:
+        for name, text in files.items():
+            (tmp / name).parent.mkdir(parents=True, exist_ok=True)
+            (tmp / name).write_text(text)
+        if target.exists():
+            old = target.with_name(f".{target.name}.old")
+            shutil.rmtree(old, ignore_errors=True)
+            os.replace(target, old)
+            os.replace(tmp, target)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(tmp, target)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def trials_csv(trials: list[Trial]) -> str:
+    cols = ["trial", "status", "val_acc", "best_val_acc", "params", "flops", "train_acc", "test_acc", "seconds"]
+    buf = io.StringIO()
+    w = csv.writer(buf)
+    w.writerow(cols + ["arch"])
+    for t in trials:
+        f = t.final
+        w.writerow([t.id, t.status] + [f.get(c, "") for c in cols[2:]] + [json.dumps(t.sample, sort_keys=True)])
+    return buf.getvalue()
+
+
+def export(workdir: str, exp_id: str, out: str | os.PathLike, top_k: int = 1, force: bool = False) -> list[dict]:
+    """Export the top-k trials of an experiment into `out` (one folder, written atomically)."""
+    from search_spaces import mnist
+    from search_spaces.blocks import build_network
+
+    if top_k < 1:
+        raise ExportError(f"top-k must be at least 1, got {top_k}")
+    trials = read_trials(workdir, exp_id)
+    ranked = rank(trials)
+    if not ranked:
+        raise ExportError(f"experiment {exp_id} has no trial with a final result yet "
+                          f"({len(trials)} trials recorded)")
+    files: dict[str, str] = {}
+    exported = []
+    for i, t in enumerate(ranked[:top_k], 1):
+        arch = mnist.canonical(t.sample)
+        net = build_network(arch)
+        params, flops = count(net)
+        entry = {"rank": i, "trial": t.id, "arch": arch, "params": params, "flops": flops,
+                 "metrics": t.final, "experiment": exp_id}
+        folder = f"rank{i}_{t.id}"
+        files[f"{folder}/arch.json"] = json.dumps(entry, indent=2) + "\n"
+        files[f"{folder}/model.py"] = model_source(arch)
+        files[f"{folder}/table.txt"] = layer_table(net)
+        exported.append({**entry, "path": str(Path(out) / folder)})
+    summary = {"experiment": exp_id, "trials": len(trials),
+               "succeeded": sum(t.status == "SUCCEEDED" for t in trials),
+               "failed": [{"trial": t.id, "status": t.status, "message": t.message}
+                          for t in trials if t.status not in ("SUCCEEDED", "RUNNING", "WAITING")],
+               "ranking": [{"trial": t.id, "val_acc": t.val_acc, "params": t.final.get("params"),
+                            "flops": t.final.get("flops")} for t in ranked]}
+    files["summary.json"] = json.dumps(summary, indent=2) + "\n"
+    files["trials.csv"] = trials_csv(trials)
+    write_dir_atomically(Path(out), files, force)
+    return exported

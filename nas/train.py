@@ -1,0 +1,144 @@
+"""The training loop every candidate, baseline and finalist goes through (one recipe: `TrainConfig`).
+
+Data stays in memory; each epoch draws one permutation and slices it into batches; augmentation
+runs on the whole batch. Given a seed, a CPU run is deterministic: weights are re-initialised from
+the seed here, and every random draw (batch order, augmentation, dropout) comes from seeded state.
+
+With `checkpoint` set, the full state (weights, optimiser, schedule, RNGs, history) is written
+atomically after every epoch, and a later call with the same path continues from it: the result
+is bitwise the same as an uninterrupted run on the CPU.
+"""
+from __future__ import annotations
+
+import math
+import os
+import time
+from pathlib import Path
+from typing import Callable
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from nas.augment import random_affine
+from nas.config import TrainConfig
+from nas.data import Splits
+
+
+class Diverged(RuntimeError):
+    """Training produced a non-finite loss; the trial is marked failed with this message."""
+
+
+def init_weights(model: nn.Module, seed: int) -> None:
+    """Re-draw every layer's parameters from `seed`, so the start point depends on the seed alone."""
+    torch.manual_seed(seed)
+    for m in model.modules():
+        if hasattr(m, "reset_parameters"):
+            m.reset_parameters()
+
+
+def make_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
+    if cfg.optimizer == "sgd":
+        return torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum, nesterov=True,
+                               weight_decay=cfg.weight_decay)
+    return torch.optim.AdamW(model.parameters(), lr=cfg.lr, betas=(cfg.momentum, 0.999),
+                             weight_decay=cfg.weight_decay)
+
+
+def make_schedule(opt: torch.optim.Optimizer, cfg: TrainConfig, steps_per_epoch: int):
+    """A per-step LR schedule (it is stepped after every batch)."""
+    if cfg.schedule == "onecycle":
+        return torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, epochs=cfg.epochs,
+                                                   steps_per_epoch=steps_per_epoch, pct_start=cfg.pct_start)
+    if cfg.schedule == "step":
+        return torch.optim.lr_scheduler.StepLR(opt, step_size=cfg.step_epochs * steps_per_epoch, gamma=cfg.gamma)
+    return torch.optim.lr_scheduler.LambdaLR(opt, lambda _: 1.0)
+
+
+@torch.no_grad()
+def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch: int = 2000) -> tuple[float, float]:
+    """(mean cross-entropy loss, accuracy in %) over the whole set."""
+    if len(x) == 0:
+        return float("nan"), float("nan")
+    model.eval()
+    loss, correct = 0.0, 0
+    for i in range(0, len(x), batch):
+        out = model(x[i:i + batch])
+        loss += F.cross_entropy(out, y[i:i + batch], reduction="sum").item()
+        correct += (out.argmax(1) == y[i:i + batch]).sum().item()
+    return loss / len(x), 100.0 * correct / len(x)
+
+
+def _atomic_save(obj, path: Path) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    torch.save(obj, tmp)
+    os.replace(tmp, path)  # a reader sees the old checkpoint or the new one, never half of one
+
+
+def train(model: nn.Module, data: Splits, cfg: TrainConfig,
+          on_epoch: Callable[[dict], None] | None = None,
+          checkpoint: str | os.PathLike | None = None, evaluate_test: bool = True) -> list[dict]:
+    """Train `model` in place; return one record per epoch (losses, accuracies in %, seconds)."""
+    n = len(data.train_x)
+    steps = math.ceil(n / cfg.batch_size)
+    init_weights(model, cfg.seed)
+    opt = make_optimizer(model, cfg)
+    sched = make_schedule(opt, cfg, steps)
+    gen = torch.Generator().manual_seed(cfg.seed)  # batch order and augmentation
+    history: list[dict] = []
+    ckpt = Path(checkpoint) if checkpoint else None
+    if ckpt is not None and ckpt.exists():
+        state = torch.load(ckpt, weights_only=False)
+        model.load_state_dict(state["model"])
+        opt.load_state_dict(state["optimizer"])
+        sched.load_state_dict(state["schedule"])
+        gen.set_state(state["generator"])
+        torch.set_rng_state(state["torch_rng"])  # dropout draws from the global generator
+        history = state["history"]
+
+    for epoch in range(len(history) + 1, cfg.epochs + 1):
+        t0 = time.perf_counter()
+        model.train()
+        perm = torch.randperm(n, generator=gen)
+        loss_sum = torch.zeros(())
+        correct = torch.zeros((), dtype=torch.long)
+        for i in range(0, n, cfg.batch_size):
+            idx = perm[i:i + cfg.batch_size]
+            x, y = data.train_x[idx], data.train_y[idx]
+            if cfg.augment:
+                x = random_affine(x, gen, cfg.max_degrees, cfg.max_shift)
+            out = model(x)
+            loss = F.cross_entropy(out, y, label_smoothing=cfg.label_smoothing)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            sched.step()
+            # accumulate as tensors: a .item() per batch would cost a sync for nothing
+            loss_sum += loss.detach() * len(idx)
+            correct += (out.argmax(1) == y).sum()
+        train_loss = loss_sum.item() / n
+        if not math.isfinite(train_loss):
+            raise Diverged(f"training diverged: loss is {train_loss} in epoch {epoch} (lr {cfg.lr})")
+        val_loss, val_acc = evaluate(model, data.val_x, data.val_y, cfg.eval_batch)
+        test_loss, test_acc = (evaluate(model, data.test_x, data.test_y, cfg.eval_batch)
+                               if evaluate_test else (float("nan"), float("nan")))
+        record = dict(epoch=epoch, lr=opt.param_groups[0]["lr"], train_loss=train_loss,
+                      train_acc=100.0 * correct.item() / n, val_loss=val_loss, val_acc=val_acc,
+                      test_loss=test_loss, test_acc=test_acc, seconds=time.perf_counter() - t0)
+        history.append(record)
+        if ckpt is not None:
+            _atomic_save(dict(model=model.state_dict(), optimizer=opt.state_dict(),
+                              schedule=sched.state_dict(), generator=gen.get_state(),
+                              torch_rng=torch.get_rng_state(), history=history), ckpt)
+        if on_epoch is not None:
+            on_epoch(record)
+    return history
+
+
+def format_epoch(r: dict, header: bool = False) -> str:
+    """One aligned line per epoch (the header line when `header`)."""
+    cols = ["epoch", "lr", "train_loss", "train_acc", "val_acc", "test_acc", "seconds"]
+    if header:
+        return "  ".join(f"{c:>10}" for c in cols)
+    fmt = {"epoch": "{:>10d}", "lr": "{:>10.4f}", "train_loss": "{:>10.4f}"}
+    return "  ".join(fmt.get(c, "{:>10.2f}").format(r[c]) for c in cols)

@@ -1,0 +1,88 @@
+"""The MNIST search space as an NNI `ModelSpace`: every choice of `blocks.build_network`.
+
+Each label below is one NNI categorical choice; a sample (label -> value) frozen by NNI rebuilds
+the space's `__init__` with those values, which builds a plain `nn.Sequential` via `build_network`.
+Widths and depths span networks from about 1k to far over 100k parameters, so the budget gate
+(`nas.budget`), not the space, decides what is small enough.
+
+To change what is searched, edit `CHOICES`; `blocks.py` says what each label means.
+"""
+from __future__ import annotations
+
+import nni
+from nni.mutable import ensure_frozen
+from nni.nas.nn.pytorch import ModelSpace
+from nni.nas.space import model_context
+
+from search_spaces.blocks import HEADS, MAX_DEPTH, build_network
+
+WIDTHS = [4, 6, 8, 10, 12, 14, 16, 20, 24, 32]  # output channels of a 3x3 conv
+TRANS_WIDTHS = [4, 6, 8, 10, 12, 16]            # output channels of a transition's 1x1 conv
+
+CHOICES: dict[str, list] = {
+    "depth1": [1, 2, 3], "pad1": [0, 1],
+    **{f"c1_{i}": WIDTHS for i in range(MAX_DEPTH[1])},
+    "trans1": TRANS_WIDTHS,
+    "depth2": [1, 2, 3, 4], "pad2": [0, 1],
+    **{f"c2_{i}": WIDTHS for i in range(MAX_DEPTH[2])},
+    "depth3": [0, 1, 2], "trans2": TRANS_WIDTHS,
+    **{f"c3_{i}": WIDTHS for i in range(MAX_DEPTH[3])},
+    "bn": [True, False],
+    "dropout": [0.0, 0.02, 0.05, 0.1],
+    "head": list(HEADS),
+}
+
+
+def used_labels(arch: dict) -> list[str]:
+    """The labels that change the network: widths beyond a stage's depth, and trans2 without a
+    third stage, are sampled by NNI but ignored by `build_network`."""
+    unused = {f"c{s}_{i}" for s in (1, 2, 3) for i in range(arch[f"depth{s}"], MAX_DEPTH[s])}
+    if arch["depth3"] == 0:
+        unused.add("trans2")
+    return [k for k in CHOICES if k not in unused]
+
+
+def canonical(arch: dict) -> dict:
+    """The architecture with only the labels that matter, in `CHOICES` order (for JSON and dedup)."""
+    return {k: arch[k] for k in used_labels(arch)}
+
+
+def complete(arch: dict) -> dict:
+    """Fill the ignored labels of a canonical architecture with the first choice, so NNI can freeze it.
+    Raises ValueError naming unknown labels or values outside the space."""
+    unknown = sorted(set(arch) - set(CHOICES))
+    if unknown:
+        raise ValueError(f"unknown architecture keys {unknown}; valid keys: {', '.join(CHOICES)}")
+    full = {k: arch.get(k, values[0]) for k, values in CHOICES.items()}
+    for k in used_labels(full):
+        if k not in arch:
+            raise ValueError(f"architecture is missing {k!r}")
+        if full[k] not in CHOICES[k]:
+            raise ValueError(f"{k}={full[k]!r} is not in the space; choices: {CHOICES[k]}")
+    return full
+
+
+class MnistSpace(ModelSpace):
+    """Conv / BatchNorm / dropout / transition blocks with a choice of head (see `blocks.py`)."""
+
+    def __init__(self):
+        super().__init__()
+        arch = {}
+        for label, values in CHOICES.items():
+            arch[label] = ensure_frozen(self.add_mutable(nni.choice(label, values)))
+        self.net = build_network(arch)
+
+    def freeze(self, sample: dict) -> "MnistSpace":
+        with model_context(sample):  # ensure_frozen above reads the sample from this context
+            return self.__class__()
+
+    def forward(self, x):
+        return self.net(x)
+
+
+def smallest_arch() -> dict:
+    """The architecture with the fewest parameters: parameters only grow with depth, width, BN and
+    a bigger head kernel, so the smallest choice of each gives the space's minimum."""
+    arch = {k: min(v) if k not in ("bn", "head") else v[0] for k, v in CHOICES.items()}
+    arch.update(bn=False, head="gap_1x1")
+    return arch
