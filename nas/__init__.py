@@ -1,1 +1,8 @@
 """NAS for compact MNIST CNNs: NNI search under an fvcore parameter budget (see README.md)."""
+import warnings
+
+# Known-harmless noise on torch 2.14: NNI 3.0 warns about every torch class it does not know
+# (torch.nn.Buffer...), and fvcore's import calls the deprecated torch.jit.script. Filtered here,
+# once, so that a user's terminal shows only what matters.
+warnings.filterwarnings("ignore", message=".*is found to be not a nn.Module.*", category=RuntimeWarning)
+warnings.filterwarnings("ignore", message=".*torch.jit.script.*is deprecated.*", category=FutureWarning)

@@ -25,8 +25,8 @@ def _train_options(p: argparse.ArgumentParser, epochs_default: int | None) -> No
     p.add_argument("--config", metavar="FILE", help="JSON file of TrainConfig keys (see nas/config.py)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="override one TrainConfig key, e.g. --set lr=0.1 (repeatable)")
-    p.add_argument("--data-dir", help="folder with the four MNIST .gz files (default: $NAS_MNIST_DIR, "
-                                      "else ~/.cache/nas/mnist, downloaded when absent)")
+    p.add_argument("--data-dir", help="folder with the four MNIST .gz files (default: $NAS_MNIST_DIR, else "
+                                      "../shared/data/mnist, else ~/.cache/nas/mnist, downloaded when absent)")
 
 
 def _experiment_options(p: argparse.ArgumentParser) -> None:
@@ -170,7 +170,8 @@ def _run_experiment(exp, search: SearchConfig, action: str, keep_open: bool) -> 
         gate = exp.strategy[1].filter_fn
         print(f"budget gate: {gate.accepted} candidates accepted, {gate.rejected} rejected before training")
         if keep_open:
-            print(f"search done; dashboard stays at {dashboard_url(search.host, search.port)} (Ctrl-C to stop)")
+            print(f"search done; dashboard stays at {dashboard_url(search.host, search.port)} (Ctrl-C to stop)",
+                  flush=True)
             while True:
                 time.sleep(3600)
     except KeyboardInterrupt:
@@ -274,9 +275,6 @@ COMMANDS = {"search": cmd_search, "view": cmd_view, "resume": cmd_resume, "expor
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    from nas.experiment import quiet_nni_warnings
-
-    quiet_nni_warnings()
     logging.basicConfig(format="%(message)s")
     logging.getLogger().handlers[0].setLevel(logging.INFO if args.verbose else logging.WARNING)
     if not args.verbose:

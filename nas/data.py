@@ -1,8 +1,9 @@
 """MNIST in memory: find the four IDX files, verify them, decode once, cache, split.
 
 Where the data comes from, in order: the `data_dir` argument (the CLI's `--data-dir`), the
-`NAS_MNIST_DIR` environment variable, else `~/.cache/nas/mnist`, where torchvision's own MNIST
-code downloads the files (with its mirrors and checksums) when they are absent.
+`NAS_MNIST_DIR` environment variable, the offline copy `../shared/data/mnist` beside the project
+when it exists, else `~/.cache/nas/mnist`, where torchvision's own MNIST code downloads the files
+(with its mirrors and checksums) when they are absent.
 
 Every file is checked before anything trains on it: gzip integrity, IDX magic number, shape,
 label range and the md5 of the decoded bytes. A problem raises `DataError` with one line that
@@ -32,6 +33,8 @@ FILES = {  # name -> (IDX magic, shape, md5 of the uncompressed bytes)
 MEAN, STD = 0.1307, 0.3081  # MNIST training-set pixel statistics on the [0, 1] scale
 ENV_DIR = "NAS_MNIST_DIR"
 ENV_CACHE = "NAS_CACHE_DIR"
+# the team's offline copy beside the project (machines without internet); users download instead
+TEAM_COPY = Path(__file__).resolve().parents[2] / "shared" / "data" / "mnist"
 
 
 class DataError(Exception):
@@ -49,6 +52,8 @@ def _has_files(folder: Path) -> bool:
 def resolve_data_dir(data_dir: str | os.PathLike | None = None, download: bool = True) -> Path:
     """The folder holding the four .gz files; downloads them with torchvision when allowed and absent."""
     chosen = data_dir or os.environ.get(ENV_DIR)
+    if not chosen and _has_files(TEAM_COPY):
+        chosen = TEAM_COPY
     folder = Path(chosen).expanduser() if chosen else default_cache_dir() / "mnist"
     for candidate in (folder, folder / "MNIST" / "raw"):  # the second is torchvision's layout
         if _has_files(candidate):

@@ -14,7 +14,6 @@ import json
 import logging
 import os
 import socket
-import warnings
 from pathlib import Path
 
 from nas.budget import Budget, Gate, count
@@ -27,11 +26,6 @@ RECORD = "nas.json"
 
 class ExperimentError(RuntimeError):
     """A problem with an experiment the user named (unknown id, busy port...); one line."""
-
-
-def quiet_nni_warnings() -> None:
-    # NNI 3.0 warns about every torch class it does not know (torch.nn.Buffer...): harmless noise
-    warnings.filterwarnings("ignore", message=".*is found to be not a nn.Module.*", category=RuntimeWarning)
 
 
 def make_strategy(name: str, trials: int, seed: int):
@@ -69,7 +63,6 @@ def check_port_free(host: str, port: int) -> None:
 
 def build(search: SearchConfig, train: TrainConfig, data_dir: str, exp_id: str | None = None):
     """The `NasExperiment` object for these configs (a new experiment, or an existing id)."""
-    quiet_nni_warnings()
     from nni.nas.evaluator import FunctionalEvaluator
     from nni.nas.experiment import NasExperiment
     from nni.nas.strategy.middleware import Chain, Filter

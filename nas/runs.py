@@ -99,11 +99,11 @@ def run(arch: dict, cfg: TrainConfig, seeds: list[int], out: str | os.PathLike, 
                 raise RunError(f"{out} holds a run with another architecture or recipe; cannot resume it")
         elif not force:
             raise RunError(f"{out} already holds a run; pass --resume to continue it or --force to replace it")
+    data = load_splits(data_dir, cfg.val_size, cfg.split_seed, cfg.train_subset or None)  # fails before any write
     out.mkdir(parents=True, exist_ok=True)
     _atomic_write(cfg_path, json.dumps(config, indent=2) + "\n")
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
-    data = load_splits(data_dir, cfg.val_size, cfg.split_seed, cfg.train_subset or None)
     log(f"{name or 'run'}: {params:,} parameters, {flops:,} FLOPs, {len(data.train_x):,} training images, "
         f"{len(data.val_x):,} validation, seeds {seeds} -> {out}")
     summary = {"name": name, "params": params, "flops": flops, "seeds": {}}

@@ -1,0 +1,90 @@
+"""The search space: sampling and freezing through NNI, the four baselines, canonical forms."""
+from __future__ import annotations
+
+import random
+
+import pytest
+import torch
+
+from search_spaces import get_space
+from search_spaces.baselines import BASELINES
+from search_spaces.blocks import build_network
+from search_spaces.mnist import CHOICES, MnistSpace, canonical, complete, smallest_arch
+
+
+def n_params(m):
+    return sum(p.numel() for p in m.parameters())
+
+
+@pytest.mark.parametrize("name", list(BASELINES))
+def test_baselines_are_points_of_the_space_within_10pct_of_the_seed(name):
+    b = BASELINES[name]
+    full = complete(b["arch"])  # raises if a choice is outside the space
+    model = MnistSpace().freeze(full)
+    count = n_params(model)
+    assert abs(count - b["seed_params"]) / b["seed_params"] <= 0.10, (name, count)
+    assert count == n_params(build_network(b["arch"]))
+    assert model(torch.zeros(2, 1, 28, 28)).shape == (2, 10)
+
+
+def test_baseline_counts_are_exact():
+    # the numbers the README and report quote; a change to blocks.py must update them knowingly
+    assert {k: n_params(build_network(b["arch"])) for k, b in BASELINES.items()} == \
+        {"exp1": 18752, "exp2": 8712, "exp3": 8880, "exp4": 9504}
+
+
+def test_baselines_follow_the_seed_targets():
+    a = {k: b["arch"] for k, b in BASELINES.items()}
+    r = {k: b["recipe"] for k, b in BASELINES.items()}
+    assert not a["exp1"]["bn"] and a["exp1"]["dropout"] == 0 and not r["exp1"]["augment"]
+    assert n_params(build_network(a["exp2"])) < 10000 and not a["exp2"]["bn"]
+    assert a["exp3"]["bn"] and a["exp3"]["dropout"] > 0 and not r["exp3"]["augment"]
+    assert r["exp4"]["augment"] and r["exp4"]["schedule"] == "step"
+
+
+def test_nni_sees_every_label_of_the_space():
+    space = MnistSpace()
+    simplified = space.simplify()
+    assert set(simplified) == set(CHOICES)
+    assert all(list(simplified[k].values) == v for k, v in CHOICES.items())
+
+
+def test_random_samples_freeze_to_working_models():
+    rng = random.Random(0)
+    space = MnistSpace()
+    for _ in range(20):
+        sample = {k: rng.choice(v) for k, v in CHOICES.items()}
+        model = space.freeze(sample)
+        assert model(torch.zeros(3, 1, 28, 28)).shape == (3, 10)
+        # the frozen NNI model and the plain rebuild from the canonical arch are the same network
+        plain = build_network(canonical(sample))
+        assert n_params(model) == n_params(plain)
+        plain.load_state_dict({k.removeprefix("net."): v for k, v in model.state_dict().items()})
+        x = torch.randn(2, 1, 28, 28)
+        assert torch.equal(model.eval()(x), plain.eval()(x))
+
+
+def test_space_spans_small_and_large_models():
+    assert n_params(build_network(smallest_arch())) < 2000
+    widest = {k: max(v) if k not in ("bn", "head") else v[0] for k, v in CHOICES.items()}
+    assert n_params(build_network(widest)) > 20000
+
+
+def test_canonical_drops_unused_choices_and_complete_restores_them():
+    arch = BASELINES["exp2"]["arch"]
+    assert "c1_2" not in canonical(complete(arch)) and "trans2" not in canonical(complete(arch))
+    assert canonical(complete(canonical(complete(arch)))) == canonical(complete(arch))
+
+
+@pytest.mark.parametrize("bad, message", [
+    ({"depht1": 2}, "unknown architecture keys ['depht1']"),
+    ({"c1_0": 7}, "c1_0=7 is not in the space"),
+])
+def test_bad_architectures_are_refused_by_name(bad, message):
+    with pytest.raises(ValueError, match=message.replace("[", r"\[").replace("]", r"\]")):
+        complete({**BASELINES["exp2"]["arch"], **bad})
+
+
+def test_unknown_space_name():
+    with pytest.raises(ValueError, match="unknown search space 'mnsit'; choose one of: mnist"):
+        get_space("mnsit")
