@@ -69,6 +69,7 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("id")
     _experiment_options(r)
     r.add_argument("--keep-open", action="store_true", help="keep the dashboard up afterwards")
+    r.add_argument("--export-dir", default="results/exports", help="where the best architecture goes")
 
     e = sub.add_parser("export", help="write the top-k architectures of an experiment")
     e.add_argument("id")
@@ -151,7 +152,7 @@ class TrialWatcher(threading.Thread):
             self.poll()
 
 
-def _run_experiment(exp, search: SearchConfig, action: str, keep_open: bool) -> None:
+def _run_experiment(exp, search: SearchConfig, action: str, keep_open: bool, export_dir: Path | None) -> None:
     from nas.experiment import bind_dashboard, check_port_free, dashboard_url
 
     check_port_free(search.host, search.port)
@@ -169,6 +170,8 @@ def _run_experiment(exp, search: SearchConfig, action: str, keep_open: bool) -> 
         watcher.poll()
         gate = exp.strategy[1].filter_fn
         print(f"budget gate: {gate.accepted} candidates accepted, {gate.rejected} rejected before training")
+        if export_dir is not None:
+            _export_and_print(search.workdir, exp.id, export_dir / exp.id, top_k=1, force=True)
         if keep_open:
             print(f"search done; dashboard stays at {dashboard_url(search.host, search.port)} (Ctrl-C to stop)",
                   flush=True)
@@ -202,8 +205,7 @@ def cmd_search(args) -> None:
     print(f"search: {search.strategy} over '{search.space}', budget {search.max_params:,} parameters"
           + (f" / {search.max_flops:,} FLOPs" if search.max_flops else "")
           + f", {search.trials} trials x {train.epochs} epochs on {train.train_subset or 55000:,} images")
-    _run_experiment(exp, search, "create", args.keep_open)
-    _export_and_print(search.workdir, exp.id, Path(args.export_dir) / exp.id, top_k=1, force=False)
+    _run_experiment(exp, search, "create", args.keep_open, Path(args.export_dir))
 
 
 def _export_and_print(workdir: str, exp_id: str, out: Path, top_k: int, force: bool) -> None:
@@ -238,7 +240,7 @@ def cmd_resume(args) -> None:
     from nas.experiment import rebuild
 
     exp, search = rebuild(args.workdir, args.id, args.port, args.host)
-    _run_experiment(exp, search, "resume", args.keep_open)
+    _run_experiment(exp, search, "resume", args.keep_open, Path(args.export_dir))
 
 
 def cmd_export(args) -> None:

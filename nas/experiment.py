@@ -54,6 +54,8 @@ def check_budget_reachable(space_module, budget: Budget) -> None:
 
 def check_port_free(host: str, port: int) -> None:
     with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as s:
+        # as node does: connections of a previous run still in TIME_WAIT must not count as "in use"
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             s.bind((host, port))
         except OSError as e:

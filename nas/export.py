@@ -96,8 +96,8 @@ def model_source(arch: dict) -> str:
     import search_spaces.blocks as blocks
 
     code = Path(blocks.__file__).read_text()
-    return (f'"""Exported architecture: torch only, no NNI needed.\n\n'
-            f'    from model import build_model; net = build_model()\n"""\n'
+    return ("# Exported architecture: needs torch only, not NNI. Use it with\n"
+            "#     from model import build_model; net = build_model()\n"
             f"# ---- search_spaces/blocks.py, copied verbatim ----\n{code}\n\n"
             f"# ---- the exported choice ----\nARCH = {pprint.pformat(arch, sort_dicts=False)}\n\n\n"
             f"def build_model() -> nn.Sequential:\n    return build_network(ARCH)\n\n\n"

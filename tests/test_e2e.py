@@ -1,0 +1,144 @@
+"""End to end, all real: `nas search` launches an NNI experiment of two trials on loopback, the
+dashboard's REST API lists both trials with their parameter counts, nothing listens beyond
+127.0.0.1, the best architecture is exported and rebuilt, `export` refuses to overwrite, `view`
+re-opens the stopped experiment, and everything stops cleanly."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import psutil
+import pytest
+
+pytestmark = pytest.mark.slow
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def nas(*args, **kw):
+    return subprocess.run([sys.executable, "-m", "nas", *args], capture_output=True, text=True, **kw)
+
+
+def rest(port: int, path: str):
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/v1/nni/{path}", timeout=10) as r:
+        return json.loads(r.read())
+
+
+def listeners(port: int) -> set[str]:
+    return {c.laddr.ip for c in psutil.net_connections("tcp") if c.status == "LISTEN" and c.laddr.port == port}
+
+
+def wait_for_line(proc, text: str, timeout: float) -> list[str]:
+    lines, end = [], time.time() + timeout
+    while time.time() < end:
+        line = proc.stdout.readline()
+        if not line:
+            if proc.poll() is not None:
+                break
+            continue
+        lines.append(line.rstrip())
+        if text in line:
+            return lines
+    proc.kill()
+    raise AssertionError(f"never saw {text!r}; output:\n" + "\n".join(lines) + proc.stderr.read())
+
+
+def test_search_dashboard_export_view(tmp_path, data_dir):
+    port = free_port()
+    work, exports = tmp_path / "nni", tmp_path / "exports"
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "nas", "search", "--trials", "2", "--epochs", "1", "--train-subset", "1000",
+         "--max-params", "8000", "--port", str(port), "--workdir", str(work), "--export-dir", str(exports),
+         "--data-dir", str(data_dir), "--keep-open", "--set", "val_size=1000"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        out = wait_for_line(proc, "search done", timeout=600)
+        exp_id = next(l.split()[1].rstrip(":") for l in out if l.startswith("experiment "))
+        assert f"dashboard at http://127.0.0.1:{port}" in "\n".join(out)
+
+        # the dashboard's REST API answers on loopback and lists both trials with their counts
+        trials = rest(port, "trial-jobs")
+        assert len(trials) == 2 and {t["status"] for t in trials} == {"SUCCEEDED"}
+        finals = [json.loads(json.loads(t["finalMetricData"][0]["data"])) for t in trials]
+        assert all(0 < f["params"] <= 8000 and f["flops"] > 0 and 0 <= f["default"] <= 100 for f in finals)
+        assert rest(port, "check-status")["status"] in ("DONE", "RUNNING", "NO_MORE_TRIAL")
+
+        # nothing but loopback listens on the dashboard port
+        assert listeners(port) == {"127.0.0.1"}
+
+        # the best architecture was exported; its model file rebuilds it with the recorded count
+        arch_files = list((exports / exp_id).glob("rank1_*/arch.json"))
+        assert len(arch_files) == 1
+        entry = json.loads(arch_files[0].read_text())
+        best = max(finals, key=lambda f: (f["default"], -f["params"]))
+        assert entry["params"] == best["params"] and entry["metrics"]["default"] == best["default"]
+        check = subprocess.run([sys.executable, str(arch_files[0].parent / "model.py")],
+                               capture_output=True, text=True, check=True)
+        assert f"{entry['params']} parameters" in check.stdout
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=120)
+    assert proc.returncode == 0
+    assert not listeners(port), "the dashboard outlived the search"
+
+    # export again: refused without --force (one line, exit 2), then the top 2 with --force
+    again = nas("export", exp_id, "--workdir", str(work), "--out", str(exports / exp_id))
+    assert again.returncode == 2 and again.stderr.strip().count("\n") == 0 and "--force" in again.stderr
+    forced = nas("export", exp_id, "--workdir", str(work), "--out", str(exports / exp_id), "--top-k", "2", "--force")
+    assert forced.returncode == 0, forced.stderr
+    summary = json.loads((exports / exp_id / "summary.json").read_text())
+    assert summary["trials"] == 2 and len(summary["ranking"]) == 2
+    assert len(list((exports / exp_id).glob("rank*_*/model.py"))) == 2
+
+    # an unknown id is one clear line for view, resume and export
+    for cmd in ("view", "resume", "export"):
+        bad = nas(cmd, "nosuchid", "--workdir", str(work))
+        assert bad.returncode == 2 and "no experiment 'nosuchid'" in bad.stderr and exp_id in bad.stderr
+
+    # view re-opens the stopped experiment's dashboard on loopback
+    view = subprocess.Popen([sys.executable, "-m", "nas", "view", exp_id, "--workdir", str(work), "--port", str(port),
+                             "--seconds", "60"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        wait_for_line(view, "dashboard at", timeout=120)
+        deadline = time.time() + 60
+        while True:
+            try:
+                assert len(rest(port, "trial-jobs")) == 2
+                break
+            except OSError:
+                assert time.time() < deadline
+                time.sleep(1)
+        assert listeners(port) == {"127.0.0.1"}
+    finally:
+        view.send_signal(signal.SIGINT)
+        view.wait(timeout=60)
+    assert view.returncode == 0
+
+
+def test_port_in_use_is_refused(tmp_path, data_dir):
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen()
+        port = s.getsockname()[1]
+        r = nas("search", "--trials", "1", "--port", str(port), "--workdir", str(tmp_path / "nni"),
+                "--data-dir", str(data_dir), timeout=120)
+    assert r.returncode == 2 and f"port {port}" in r.stderr and r.stderr.strip().count("\n") == 0
+
+
+def test_impossible_budget_is_refused(tmp_path, data_dir):
+    r = nas("search", "--max-params", "50", "--workdir", str(tmp_path / "nni"), "--data-dir", str(data_dir),
+            timeout=120)
+    assert r.returncode == 2 and "no architecture of the space fits the budget" in r.stderr
+    assert not (tmp_path / "nni").exists()
