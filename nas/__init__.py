@@ -1,6 +1,8 @@
 """NAS for compact MNIST CNNs: NNI search under an fvcore parameter budget (see README.md)."""
 import warnings
 
+import torch  # noqa: F401  (imported first: importing torch resets the warning filters set below)
+
 # Known-harmless noise on torch 2.14: NNI 3.0 warns about every torch class it does not know
 # (torch.nn.Buffer...), and fvcore's import calls the deprecated torch.jit.script. Filtered here,
 # once, so that a user's terminal shows only what matters.

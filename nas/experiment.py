@@ -82,7 +82,7 @@ def build(search: SearchConfig, train: TrainConfig, data_dir: str, exp_id: str |
     # metric 0 for a rejected candidate teaches TPE / evolution to leave that region; patience
     # bounds how long a strategy may keep proposing only over-budget models
     gated = Chain(make_strategy(search.strategy, search.trials, search.seed),
-                  Filter(Gate(budget), metric_for_invalid=0.0, patience=2000, retain_history=False))
+                  Filter(Gate(budget), metric_for_invalid=0.0, patience=2000))
     exp = NasExperiment(space_module.MnistSpace(), evaluator, gated, id=exp_id)
     exp.config.max_trial_number = search.trials
     exp.config.trial_concurrency = search.concurrency
