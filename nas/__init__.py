@@ -8,3 +8,4 @@ import torch  # noqa: F401  (imported first: importing torch resets the warning 
 # once, so that a user's terminal shows only what matters.
 warnings.filterwarnings("ignore", message=".*is found to be not a nn.Module.*", category=RuntimeWarning)
 warnings.filterwarnings("ignore", message=".*torch.jit.script.*is deprecated.*", category=FutureWarning)
+warnings.filterwarnings("ignore", message="Environment variable TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD", category=UserWarning)

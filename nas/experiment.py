@@ -117,6 +117,10 @@ def load_record(workdir: str | os.PathLike, exp_id: str) -> dict:
 def rebuild(workdir: str, exp_id: str, port: int | None = None, host: str | None = None):
     """(NasExperiment, SearchConfig) of a recorded experiment, with a new port/host if given."""
     rec = load_record(workdir, exp_id)
+    # NNI 3.0 reloads its strategy/engine state with a bare torch.load(), which torch >= 2.6 refuses
+    # (weights_only). The file is this experiment's own checkpoint, so allow full loading for calls
+    # that do not choose (ours always pass weights_only explicitly).
+    os.environ["TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD"] = "1"
     search = make(SearchConfig, rec["search"], workdir=str(Path(workdir).resolve()), port=port, host=host)
     train = make(TrainConfig, rec["train"])
     return build(search, train, rec["data_dir"], exp_id=exp_id), search
