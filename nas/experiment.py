@@ -28,6 +28,30 @@ class ExperimentError(RuntimeError):
     """A problem with an experiment the user named (unknown id, busy port...); one line."""
 
 
+def patch_resume_channel() -> None:
+    """On resume, NNI 3.0's manager first sends the finished trials (ImportData, and
+    AddCustomizedTrialJob for interrupted ones) to the Python side, whose NAS command channel knows
+    neither: its listener thread dies and the resumed search never gets a trial slot (it hangs).
+    The NAS engine has no use for either command, so skip them (idempotent)."""
+    from nni.runtime.tuner_command_channel import channel
+    from nni.runtime.tuner_command_channel.command_type import CommandType
+
+    cls = channel.TunerCommandChannel
+    if getattr(cls, "_nas_skips_hpo_commands", False):
+        return
+    receive = cls._receive
+
+    def _receive(self):
+        while True:
+            command_type, data = receive(self)
+            if command_type not in (CommandType.ImportData, CommandType.AddCustomizedTrialJob):
+                return command_type, data
+            _log.info("skipping %s from the NNI manager (unused by NAS)", command_type)
+
+    cls._receive = _receive
+    cls._nas_skips_hpo_commands = True
+
+
 def make_strategy(name: str, trials: int, seed: int):
     from nni.nas import strategy
 
@@ -121,6 +145,7 @@ def rebuild(workdir: str, exp_id: str, port: int | None = None, host: str | None
     # (weights_only). The file is this experiment's own checkpoint, so allow full loading for calls
     # that do not choose (ours always pass weights_only explicitly).
     os.environ["TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD"] = "1"
+    patch_resume_channel()
     search = make(SearchConfig, rec["search"], workdir=str(Path(workdir).resolve()), port=port, host=host)
     train = make(TrainConfig, rec["train"])
     return build(search, train, rec["data_dir"], exp_id=exp_id), search

@@ -142,3 +142,30 @@ def test_impossible_budget_is_refused(tmp_path, data_dir):
             timeout=120)
     assert r.returncode == 2 and "no architecture of the space fits the budget" in r.stderr
     assert not (tmp_path / "nni").exists()
+
+
+def test_stopped_search_resumes_to_new_trials(tmp_path, data_dir):
+    """Ctrl-C a search after its first trial, then `nas resume`: the finished trial is kept and the
+    search goes on to run new ones (NNI 3.0 alone hangs here; see experiment.patch_resume_channel)."""
+    from nas.export import read_trials
+
+    work = tmp_path / "nni"
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    common = ["--workdir", str(work), "--export-dir", str(tmp_path / "exports")]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "nas", "search", "--trials", "4", "--epochs", "1", "--train-subset", "500",
+         "--max-params", "8000", "--port", str(free_port()), "--data-dir", str(data_dir),
+         "--set", "val_size=500", *common], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    out = wait_for_line(proc, "trial   1/4", timeout=300)
+    exp_id = next(l.split()[1].rstrip(":") for l in out if l.startswith("experiment "))
+    proc.send_signal(signal.SIGINT)
+    proc.wait(timeout=120)
+    before = {t.id: t.final for t in read_trials(work, exp_id) if t.status == "SUCCEEDED"}
+    assert before and len(before) < 4
+
+    resumed = nas("resume", exp_id, "--port", str(free_port()), *common, timeout=400, env=env)
+    assert resumed.returncode == 0, resumed.stderr
+    after = {t.id: t.final for t in read_trials(work, exp_id) if t.status == "SUCCEEDED"}
+    assert all(after[k] == v for k, v in before.items())  # nothing finished was lost or redone
+    assert len(after) > len(before)
+    assert "rank 1:" in resumed.stdout
