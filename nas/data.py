@@ -24,6 +24,8 @@ from pathlib import Path
 
 import torch
 
+from nas.atomic import save_torch
+
 FILES = {  # name -> (IDX magic, shape, md5 of the uncompressed bytes)
     "train-images-idx3-ubyte.gz": (0x803, (60000, 28, 28), "6bbc9ace898e44ae57da46a324031adb"),
     "train-labels-idx1-ubyte.gz": (0x801, (60000,), "a25bea736e30d166cdddb491f175f624"),
@@ -129,15 +131,8 @@ def load_uint8(data_dir: str | os.PathLike | None = None, download: bool = True)
             pass  # a damaged cache is rebuilt from the verified files below
     arrays = [read_idx(folder / name, *spec) for name, spec in FILES.items()]
     out = dict(zip(["train_x", "train_y", "test_x", "test_y"], arrays))
-    _atomic_torch_save(out, cache)
+    save_torch(out, cache)
     return out
-
-
-def _atomic_torch_save(obj, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
 
 
 @dataclass

@@ -16,6 +16,7 @@ import os
 import socket
 from pathlib import Path
 
+from nas.atomic import write_text
 from nas.budget import Budget, Gate, count
 from nas.config import ConfigError, SearchConfig, TrainConfig, asdict, make
 
@@ -121,11 +122,8 @@ def record_path(workdir: str | os.PathLike, exp_id: str) -> Path:
 
 def save_record(exp, search: SearchConfig, train: TrainConfig, data_dir: str) -> Path:
     path = record_path(search.workdir, exp.id)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps({"id": exp.id, "search": asdict(search), "train": asdict(train),
-                               "data_dir": data_dir}, indent=2))
-    os.replace(tmp, path)
+    write_text(path, json.dumps({"id": exp.id, "search": asdict(search), "train": asdict(train),
+                                 "data_dir": data_dir}, indent=2))
     return path
 
 

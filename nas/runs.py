@@ -21,6 +21,7 @@ from pathlib import Path
 
 import torch
 
+from nas.atomic import save_torch, write_text
 from nas.budget import count
 from nas.config import ConfigError, TrainConfig, asdict
 from nas.data import load_splits
@@ -54,12 +55,6 @@ def load_arch(spec: str) -> tuple[str, dict, dict]:
     except (ValueError, KeyError) as e:
         raise ConfigError(f"{path}: {e}") from None
     return path.parent.name or path.stem, arch, {}
-
-
-def _atomic_write(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
 
 
 def _history_csv(history: list[dict]) -> str:
@@ -101,7 +96,7 @@ def run(arch: dict, cfg: TrainConfig, seeds: list[int], out: str | os.PathLike, 
             raise RunError(f"{out} already holds a run; pass --resume to continue it or --force to replace it")
     data = load_splits(data_dir, cfg.val_size, cfg.split_seed, cfg.train_subset or None)  # fails before any write
     out.mkdir(parents=True, exist_ok=True)
-    _atomic_write(cfg_path, json.dumps(config, indent=2) + "\n")
+    write_text(cfg_path, json.dumps(config, indent=2) + "\n")
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     log(f"{name or 'run'}: {params:,} parameters, {flops:,} FLOPs, {len(data.train_x):,} training images, "
@@ -117,14 +112,12 @@ def run(arch: dict, cfg: TrainConfig, seeds: list[int], out: str | os.PathLike, 
         model = build_network(arch)
         history = train(model, data, replace(cfg, seed=seed), checkpoint=ckpt,
                         on_epoch=lambda r: log(format_epoch(r)))
-        _atomic_write(folder / "history.csv", _history_csv(history))
-        _atomic_write(folder / "history.json", json.dumps(history, indent=1) + "\n")
-        tmp = folder / ".model.pt.tmp"
-        torch.save(model.state_dict(), tmp)
-        os.replace(tmp, folder / "model.pt")
+        write_text(folder / "history.csv", _history_csv(history))
+        write_text(folder / "history.json", json.dumps(history, indent=1) + "\n")
+        save_torch(model.state_dict(), folder / "model.pt")
         summary["seeds"][str(seed)] = {"final_test_acc": history[-1]["test_acc"],
                                        "last3_test_acc": last3(history),
                                        "final_val_acc": history[-1]["val_acc"],
                                        "best_test_acc": max(r["test_acc"] for r in history)}
-    _atomic_write(out / "summary.json", json.dumps(summary, indent=2) + "\n")
+    write_text(out / "summary.json", json.dumps(summary, indent=2) + "\n")
     return summary

@@ -20,6 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from nas.atomic import save_torch
 from nas.augment import random_affine
 from nas.config import TrainConfig
 from nas.data import Splits
@@ -67,12 +68,6 @@ def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch: int = 20
         loss += F.cross_entropy(out, y[i:i + batch], reduction="sum").item()
         correct += (out.argmax(1) == y[i:i + batch]).sum().item()
     return loss / len(x), 100.0 * correct / len(x)
-
-
-def _atomic_save(obj, path: Path) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)  # a reader sees the old checkpoint or the new one, never half of one
 
 
 def train(model: nn.Module, data: Splits, cfg: TrainConfig,
@@ -127,7 +122,7 @@ def train(model: nn.Module, data: Splits, cfg: TrainConfig,
                       test_loss=test_loss, test_acc=test_acc, seconds=time.perf_counter() - t0)
         history.append(record)
         if ckpt is not None:
-            _atomic_save(dict(model=model.state_dict(), optimizer=opt.state_dict(),
+            save_torch(dict(model=model.state_dict(), optimizer=opt.state_dict(),
                               schedule=sched.state_dict(), generator=gen.get_state(),
                               torch_rng=torch.get_rng_state(), history=history), ckpt)
         if on_epoch is not None:

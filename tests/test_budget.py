@@ -4,7 +4,6 @@ from __future__ import annotations
 import random
 
 import pytest
-import torch
 from torch import nn
 
 from nas.budget import Budget, Gate, count
