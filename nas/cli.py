@@ -145,7 +145,8 @@ class TrialWatcher(threading.Thread):
                       f"params {f.get('params', 0):>7,}  FLOPs {f.get('flops', 0):>11,}  {f.get('seconds', 0):6.1f}s",
                       flush=True)
             else:
-                print(f"trial {len(self.seen):>3}/{self.total}  {t.id}  {t.status}", flush=True)
+                reason = f"  {t.reason}" if t.status == "FAILED" and t.reason else ""
+                print(f"trial {len(self.seen):>3}/{self.total}  {t.id}  {t.status}{reason}", flush=True)
 
     def run(self) -> None:
         while not self.stop_event.wait(3):

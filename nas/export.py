@@ -41,10 +41,23 @@ class Trial:
     final: dict = field(default_factory=dict)          # the final result reported by the trial
     intermediates: list = field(default_factory=list)  # one dict per epoch
     message: str = ""
+    log_dir: str = ""
 
     @property
     def val_acc(self) -> float | None:
         return self.final.get("default")
+
+    @property
+    def reason(self) -> str:
+        """Why a trial failed: NNI's message, else the exception line at the end of its stderr."""
+        if self.message:
+            return self.message
+        try:
+            lines = (Path(self.log_dir) / "trial.stderr").read_text(errors="replace").splitlines()
+        except OSError:
+            return ""
+        exception_lines = [l for l in lines if l.strip() and not l.startswith((" ", "Traceback"))]
+        return exception_lines[-1][:300] if exception_lines else ""
 
 
 def _metric(raw: str) -> dict:
@@ -61,12 +74,14 @@ def read_trials(workdir: str | os.PathLike, exp_id: str) -> list[Trial]:
     con = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
     try:
         trials: dict[str, Trial] = {}
-        for tid, event, data, message in con.execute(
-                "SELECT trialJobId, event, data, message FROM TrialJobEvent ORDER BY timestamp"):
+        for tid, event, data, message, log_dir in con.execute(
+                "SELECT trialJobId, event, data, message, logPath FROM TrialJobEvent ORDER BY timestamp"):
             t = trials.setdefault(tid, Trial(tid, event, {}))
             t.status = event
             if message:
                 t.message = message
+            if log_dir:
+                t.log_dir = log_dir
             if data and not t.sample:
                 try:
                     params = json.loads(data)["parameters"]
@@ -156,8 +171,10 @@ def export(workdir: str, exp_id: str, out: str | os.PathLike, top_k: int = 1, fo
     trials = read_trials(workdir, exp_id)
     ranked = rank(trials)
     if not ranked:
+        failed = [t for t in trials if t.status == "FAILED"]
+        why = f"; {len(failed)} failed, e.g. {failed[0].id}: {failed[0].reason}" if failed else ""
         raise ExportError(f"experiment {exp_id} has no trial with a final result yet "
-                          f"({len(trials)} trials recorded)")
+                          f"({len(trials)} trials recorded{why})")
     files: dict[str, str] = {}
     exported = []
     for i, t in enumerate(ranked[:top_k], 1):
@@ -173,7 +190,7 @@ def export(workdir: str, exp_id: str, out: str | os.PathLike, top_k: int = 1, fo
         exported.append({**entry, "path": str(Path(out) / folder)})
     summary = {"experiment": exp_id, "trials": len(trials),
                "succeeded": sum(t.status == "SUCCEEDED" for t in trials),
-               "failed": [{"trial": t.id, "status": t.status, "message": t.message}
+               "failed": [{"trial": t.id, "status": t.status, "reason": t.reason}
                           for t in trials if t.status not in ("SUCCEEDED", "RUNNING", "WAITING")],
                "ranking": [{"trial": t.id, "val_acc": t.val_acc, "params": t.final.get("params"),
                             "flops": t.final.get("flops")} for t in ranked]}

@@ -168,3 +168,56 @@ def test_stopped_search_resumes_to_new_trials(tmp_path, data_dir):
     assert all(after[k] == v for k, v in before.items())  # nothing finished was lost or redone
     assert len(after) > len(before)
     assert "rank 1:" in resumed.stdout
+
+
+def test_diverging_trials_fail_with_their_reason(tmp_path, data_dir):
+    """A trial whose loss turns NaN is marked FAILED with the reason; the search still runs every trial."""
+    r = nas("search", "--trials", "2", "--epochs", "1", "--train-subset", "300", "--port", str(free_port()),
+            "--workdir", str(tmp_path / "nni"), "--export-dir", str(tmp_path / "exports"), "--data-dir", str(data_dir),
+            "--set", "val_size=300", "--set", "lr=1e6", "--set", "schedule=constant", "--set", "augment=false",
+            timeout=400)
+    lines = [l for l in r.stdout.splitlines() if l.startswith("trial ")]
+    failed = [l for l in lines if "FAILED" in l]
+    assert len(lines) == 2 and failed  # both trials ran; at least one diverged
+    assert all("training diverged: loss is nan" in l for l in failed)
+    if len(failed) == len(lines):  # nothing to export: one line that says why
+        assert r.returncode == 2 and r.stderr.strip().count("\n") == 0 and "training diverged" in r.stderr
+    else:
+        assert r.returncode == 0, r.stderr
+        summary = json.loads(next((tmp_path / "exports").glob("*/summary.json")).read_text())
+        assert len(summary["failed"]) == len(failed)
+        assert all("training diverged" in f["reason"] for f in summary["failed"])
+
+
+def test_killed_training_resumes_to_identical_weights(tmp_path, data_dir):
+    """SIGKILL `nas train` after its second epoch, `--resume` it: the final weights are bitwise those
+    of an uninterrupted run."""
+    import torch
+
+    args = ["train", "exp4", "--epochs", "4", "--data-dir", str(data_dir), "--set", "train_subset=1500",
+            "--set", "val_size=500", "--set", "threads=1"]
+    whole = nas(*args, "--out", str(tmp_path / "whole"), timeout=600)
+    assert whole.returncode == 0, whole.stderr
+
+    run = tmp_path / "killed"
+    proc = subprocess.Popen([sys.executable, "-m", "nas", *args, "--out", str(run)], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=dict(os.environ, PYTHONUNBUFFERED="1"))
+    lines = []
+    while True:  # the epoch-2 line is printed after the epoch-2 checkpoint is written
+        line = proc.stdout.readline()
+        assert line, "training ended before epoch 2"
+        lines.append(line)
+        if line.split() and line.split()[0] == "2":
+            break
+    proc.kill()
+    proc.wait(timeout=30)
+    assert not (run / "seed0" / "model.pt").exists()  # it really died mid-run
+    again = nas(*args, "--out", str(run), timeout=600)
+    assert again.returncode == 2 and "--resume" in again.stderr  # no silent overwrite
+    resumed = nas(*args, "--out", str(run), "--resume", timeout=600)
+    assert resumed.returncode == 0, resumed.stderr
+    a = torch.load(tmp_path / "whole" / "seed0" / "model.pt")
+    b = torch.load(run / "seed0" / "model.pt")
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    h = json.loads((run / "seed0" / "history.json").read_text())
+    assert [r["epoch"] for r in h] == [1, 2, 3, 4]
