@@ -30,15 +30,20 @@ class Budget:
         return None
 
 
+def flop_analysis(model: nn.Module) -> FlopCountAnalysis:
+    """fvcore's FLOP analysis of `model` (in eval mode) on one 1x28x28 image."""
+    flops = FlopCountAnalysis(model, torch.zeros(1, 1, 28, 28))
+    flops.unsupported_ops_warnings(False)  # relu / pooling have no multiply-adds to count
+    flops.uncalled_modules_warnings(False)
+    return flops
+
+
 def count(model: nn.Module) -> tuple[int, int]:
     """(parameters, FLOPs for one 1x28x28 image), both as fvcore counts them."""
     was_training = model.training
     model.eval()
     try:
-        flops = FlopCountAnalysis(model, torch.zeros(1, 1, 28, 28))
-        flops.unsupported_ops_warnings(False)  # relu / pooling have no multiply-adds to count
-        flops.uncalled_modules_warnings(False)
-        total = int(flops.total())
+        total = int(flop_analysis(model).total())
     finally:
         model.train(was_training)
     return int(parameter_count(model)[""]), total

@@ -129,11 +129,11 @@ class TrialWatcher(threading.Thread):
         self.stop_event = threading.Event()
 
     def poll(self) -> None:
-        from nas.export import ExportError, read_trials
+        from nas.export import read_trials
 
         try:
             trials = read_trials(self.workdir, self.exp_id)
-        except (ExportError, OSError, Exception):  # the database may be mid-write; try again later
+        except Exception:  # the database may not exist yet or be mid-write: try again at the next poll
             return
         for t in trials:
             if t.id in self.seen or t.status in ("WAITING", "RUNNING"):

@@ -23,10 +23,10 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from fvcore.nn import FlopCountAnalysis, flop_count_table
+from fvcore.nn import flop_count_table
 import torch
 
-from nas.budget import count
+from nas.budget import count, flop_analysis
 
 
 class ExportError(RuntimeError):
@@ -121,10 +121,7 @@ def model_source(arch: dict) -> str:
 
 
 def layer_table(model: torch.nn.Module) -> str:
-    flops = FlopCountAnalysis(model.eval(), torch.zeros(1, 1, 28, 28))
-    flops.unsupported_ops_warnings(False)
-    flops.uncalled_modules_warnings(False)
-    return flop_count_table(flops, max_depth=3) + "\n(FLOPs: fvcore multiply-adds for one 1x28x28 image)\n"
+    return flop_count_table(flop_analysis(model.eval()), max_depth=3) + "\n(FLOPs: fvcore multiply-adds for one 1x28x28 image)\n"
 
 
 def write_dir_atomically(target: Path, files: dict[str, str], force: bool) -> None:
