@@ -52,6 +52,8 @@ class Trial:
         """Why a trial failed: NNI's message, else the exception line at the end of its stderr."""
         if self.message:
             return self.message
+        if not self.log_dir:  # no log recorded: Path("") would read trial.stderr from the cwd
+            return ""
         try:
             lines = (Path(self.log_dir) / "trial.stderr").read_text(errors="replace").splitlines()
         except OSError:

@@ -54,3 +54,13 @@ def test_export_target_is_never_overwritten_without_force(tmp_path):
     write_dir_atomically(target, {"b.txt": "third"}, force=True)
     assert sorted(p.name for p in target.iterdir()) == ["b.txt"]
     assert [p.name for p in tmp_path.iterdir()] == ["exp"]  # no temporary folders left behind
+
+
+def test_failure_reason_comes_from_the_trials_own_log(tmp_path, monkeypatch):
+    from nas.export import Trial
+
+    (tmp_path / "trial.stderr").write_text("Traceback (most recent call last):\n  File x\nValueError: boom\n")
+    assert Trial("a", "FAILED", {}, log_dir=str(tmp_path)).reason == "ValueError: boom"
+    monkeypatch.chdir(tmp_path)  # a trial without a log must not pick up a stray file in the cwd
+    assert Trial("b", "FAILED", {}).reason == ""
+    assert Trial("c", "FAILED", {}, message="killed").reason == "killed"
