@@ -58,6 +58,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--workdir", default=d.workdir, help="NNI experiments folder (default %(default)s)")
     s.add_argument("--export-dir", default="results/exports", help="where the best architecture goes")
     s.add_argument("--keep-open", action="store_true", help="keep the dashboard up after the search (Ctrl-C ends)")
+    s.add_argument("--id", default=None, help="experiment id, letters, digits, '-' and '_' (default: random); "
+                                             "a fixed id lets scripts `nas resume` it later")
     _train_options(s, d.epochs)
 
     v = sub.add_parser("view", help="re-open the dashboard of a stopped experiment")
@@ -86,6 +88,7 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--out", default="results/baselines", help="parent folder of the run folders")
     b.add_argument("--force", action="store_true", help="replace existing run folders")
     b.add_argument("--resume", action="store_true", help="continue interrupted run folders")
+    b.add_argument("--jobs", type=int, default=1, help="seeds trained at once (default %(default)s)")
     _train_options(b, None)
 
     t = sub.add_parser("train", help="train an architecture for N epochs x M seeds into a run folder")
@@ -94,6 +97,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--out", default=None, help="run folder (default results/runs/NAME)")
     t.add_argument("--force", action="store_true", help="replace an existing run folder")
     t.add_argument("--resume", action="store_true", help="continue an interrupted run folder")
+    t.add_argument("--jobs", type=int, default=1, help="seeds trained at once, in separate processes "
+                                                       "(default %(default)s)")
     _train_options(t, None)
     return parser
 
@@ -191,7 +196,7 @@ def _run_experiment(exp, search: SearchConfig, action: str, keep_open: bool, exp
 
 def cmd_search(args) -> None:
     from nas.data import load_uint8, resolve_data_dir
-    from nas.experiment import build, save_record
+    from nas.experiment import build, check_new_id, save_record
 
     search = make(SearchConfig, space=args.space, strategy=args.strategy, max_params=args.max_params,
                   max_flops=args.max_flops, trials=args.trials, concurrency=args.concurrency,
@@ -199,9 +204,11 @@ def cmd_search(args) -> None:
                   epochs=args.epochs, train_subset=args.train_subset)
     train = _train_config(args, train_subset=search.train_subset,
                           threads=default_threads(search.concurrency))
+    if args.id is not None:
+        check_new_id(search.workdir, args.id)
     data_dir = str(resolve_data_dir(args.data_dir).resolve())
     load_uint8(data_dir)  # verify + cache once here, so trials never decode or download
-    exp = build(search, train, data_dir)
+    exp = build(search, train, data_dir, exp_id=args.id)
     save_record(exp, search, train, data_dir)
     print(f"search: {search.strategy} over '{search.space}', budget {search.max_params:,} parameters"
           + (f" / {search.max_flops:,} FLOPs" if search.max_flops else "")
@@ -258,7 +265,7 @@ def cmd_train(args) -> None:
     name, arch, recipe = load_arch(args.arch)
     cfg = _train_config(args, recipe)
     run(arch, cfg, _seeds(args.seeds), args.out or f"results/runs/{name}", args.data_dir,
-        force=args.force, resume=args.resume, name=name)
+        force=args.force, resume=args.resume, name=name, jobs=args.jobs)
 
 
 def cmd_baselines(args) -> None:
@@ -269,7 +276,7 @@ def cmd_baselines(args) -> None:
     for name, arch, recipe in specs:
         cfg = _train_config(args, recipe if args.own_recipe else None)
         run(arch, cfg, _seeds(args.seeds), Path(args.out) / name, args.data_dir,
-            force=args.force, resume=args.resume, name=name)
+            force=args.force, resume=args.resume, name=name, jobs=args.jobs)
 
 
 COMMANDS = {"search": cmd_search, "view": cmd_view, "resume": cmd_resume, "export": cmd_export,

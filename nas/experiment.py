@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import socket
 from pathlib import Path
 
@@ -114,6 +115,16 @@ def build(search: SearchConfig, train: TrainConfig, data_dir: str, exp_id: str |
     exp.config.experiment_working_directory = str(Path(search.workdir).resolve())
     exp.config.experiment_name = f"{search.space}-{search.strategy}-{search.max_params}p"
     return exp
+
+
+def check_new_id(workdir: str | os.PathLike, exp_id: str) -> None:
+    """A user-chosen id must be a plain folder name and must not name an existing experiment."""
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}", exp_id):
+        raise ConfigError(f"experiment id {exp_id!r} must be 1-64 letters, digits, '-' or '_' "
+                          "(starting with a letter or digit)")
+    if (Path(workdir).resolve() / exp_id).exists():
+        raise ExperimentError(f"experiment {exp_id!r} already exists in {Path(workdir).resolve()}; "
+                              f"continue it with `nas resume {exp_id}` or pick another --id")
 
 
 def record_path(workdir: str | os.PathLike, exp_id: str) -> Path:

@@ -22,7 +22,7 @@ from torch import nn
 
 from nas.atomic import save_torch
 from nas.augment import random_affine
-from nas.config import TrainConfig
+from nas.config import ConfigError, TrainConfig
 from nas.data import Splits
 
 
@@ -49,6 +49,11 @@ def make_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
 def make_schedule(opt: torch.optim.Optimizer, cfg: TrainConfig, steps_per_epoch: int):
     """A per-step LR schedule (it is stepped after every batch)."""
     if cfg.schedule == "onecycle":
+        total = cfg.epochs * steps_per_epoch
+        if min(cfg.pct_start, 1 - cfg.pct_start) * total < 2:  # torch divides by zero inside a phase
+            raise ConfigError(f"the onecycle schedule needs at least 2 steps in each phase; {total} steps "
+                              f"with pct_start={cfg.pct_start} are too few (more epochs or images, or "
+                              "another schedule)")
         return torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, epochs=cfg.epochs,
                                                    steps_per_epoch=steps_per_epoch, pct_start=cfg.pct_start)
     if cfg.schedule == "step":

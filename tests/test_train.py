@@ -69,3 +69,12 @@ def test_divergence_is_reported_not_silent(small_splits):
     with pytest.raises(Diverged, match="training diverged: loss is nan"):
         train(build_network(BASELINES["exp2"]["arch"]), small_splits,
               TrainConfig(epochs=1, lr=1e6, schedule="constant", threads=2, augment=False))
+
+
+def test_too_few_steps_for_onecycle_is_a_clear_error(small_splits):
+    from nas.config import ConfigError
+    from dataclasses import replace
+
+    tiny = replace(small_splits, train_x=small_splits.train_x[:300], train_y=small_splits.train_y[:300])
+    with pytest.raises(ConfigError, match="onecycle schedule needs at least 2 steps"):
+        train(build_network(BASELINES["exp2"]["arch"]), tiny, TrainConfig(epochs=1, threads=2))

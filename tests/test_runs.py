@@ -1,0 +1,40 @@
+"""Run folders of `nas train`: seeds in parallel worker processes give the same numbers as one after
+another, and `--force` leaves nothing of the replaced run behind."""
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from nas.config import TrainConfig
+from nas.runs import RunError, run
+from search_spaces.baselines import BASELINES
+
+ARCH = BASELINES["exp4"]["arch"]  # BN + dropout: every source of randomness
+CFG = TrainConfig(epochs=1, batch_size=128, train_subset=1280, val_size=500, threads=1, eval_batch=5000)
+
+
+def _quiet(*_):
+    pass
+
+
+def test_parallel_seeds_match_sequential_seeds(tmp_path, data_dir):
+    seq = run(ARCH, CFG, [0, 1], tmp_path / "seq", str(data_dir), log=_quiet, jobs=1)
+    par = run(ARCH, CFG, [0, 1], tmp_path / "par", str(data_dir), log=_quiet, jobs=2)
+    assert seq["seeds"] == par["seeds"]
+    w = {(kind, s): torch.load(tmp_path / kind / f"seed{s}" / "model.pt") for kind in ("seq", "par") for s in (0, 1)}
+    for s in (0, 1):
+        assert all(torch.equal(w["seq", s][k], w["par", s][k]) for k in w["seq", s])
+    assert not torch.equal(w["par", 0]["0.0.weight"], w["par", 1]["0.0.weight"])  # the seeds did differ
+    assert json.loads((tmp_path / "par" / "config.json").read_text())["train"]["threads"] == 1
+
+
+def test_force_replaces_the_whole_run(tmp_path, data_dir):
+    out = tmp_path / "run"
+    run(ARCH, CFG, [0, 1], out, str(data_dir), log=_quiet)
+    with pytest.raises(RunError, match="already holds a run"):
+        run(ARCH, CFG, [2], out, str(data_dir), log=_quiet)
+    run(ARCH, CFG, [2], out, str(data_dir), log=_quiet, force=True)
+    assert sorted(p.name for p in out.glob("seed*")) == ["seed2"]
+    assert list(json.loads((out / "summary.json").read_text())["seeds"]) == ["2"]
