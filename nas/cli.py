@@ -7,6 +7,8 @@ work lives in the other modules.
   export     write the top-k architectures of an experiment (JSON + PyTorch file + table)
   baselines  train the four hand-made models with the same recipe, as baseline points
   train      train an exported or baseline architecture for N epochs x M seeds
+  report     regenerate results/README.md and its pictures from the run files
+  finalist   print the exported arch.json of the best trial at a parameter budget
 """
 from __future__ import annotations
 
@@ -100,6 +102,16 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--jobs", type=int, default=1, help="seeds trained at once, in separate processes "
                                                        "(default %(default)s)")
     _train_options(t, None)
+
+    rp = sub.add_parser("report", help="regenerate results/README.md and its pictures from the run files")
+    rp.add_argument("--results", default="results", help="results folder (default %(default)s)")
+    rp.add_argument("--no-pictures", action="store_true", help="text only")
+    rp.add_argument("--data-dir", help="MNIST folder, for the misclassified-digits grid")
+
+    f = sub.add_parser("finalist", help="print the arch.json of the best trial (by validation) at a budget")
+    f.add_argument("--max-params", type=int, required=True, help="the searches' parameter budget")
+    f.add_argument("--workdir", default="results/searches", help="NNI experiments folder (default %(default)s)")
+    f.add_argument("--exports", default="results/exports", help="exports folder (default %(default)s)")
     return parser
 
 
@@ -265,7 +277,7 @@ def cmd_train(args) -> None:
     name, arch, recipe = load_arch(args.arch)
     cfg = _train_config(args, recipe)
     run(arch, cfg, _seeds(args.seeds), args.out or f"results/runs/{name}", args.data_dir,
-        force=args.force, resume=args.resume, name=name, jobs=args.jobs)
+        force=args.force, resume=args.resume, name=name, jobs=args.jobs, source=args.arch)
 
 
 def cmd_baselines(args) -> None:
@@ -276,11 +288,24 @@ def cmd_baselines(args) -> None:
     for name, arch, recipe in specs:
         cfg = _train_config(args, recipe if args.own_recipe else None)
         run(arch, cfg, _seeds(args.seeds), Path(args.out) / name, args.data_dir,
-            force=args.force, resume=args.resume, name=name, jobs=args.jobs)
+            force=args.force, resume=args.resume, name=name, jobs=args.jobs, source=name)
+
+
+def cmd_report(args) -> None:
+    from nas.report import write_report
+
+    path = write_report(Path(args.results), args.data_dir, pictures=not args.no_pictures)
+    print(f"wrote {path}" + ("" if args.no_pictures else f" and {Path(args.results) / 'figures'}/*.png"))
+
+
+def cmd_finalist(args) -> None:
+    from nas.report import pick_finalist
+
+    print(pick_finalist(Path(args.workdir), Path(args.exports), args.max_params))
 
 
 COMMANDS = {"search": cmd_search, "view": cmd_view, "resume": cmd_resume, "export": cmd_export,
-            "train": cmd_train, "baselines": cmd_baselines}
+            "train": cmd_train, "baselines": cmd_baselines, "report": cmd_report, "finalist": cmd_finalist}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -115,7 +115,8 @@ def _seed_job(args: tuple) -> dict:
 
 
 def run(arch: dict, cfg: TrainConfig, seeds: list[int], out: str | os.PathLike, data_dir: str | None = None,
-        force: bool = False, resume: bool = False, name: str = "", log=print, jobs: int = 1) -> dict:
+        force: bool = False, resume: bool = False, name: str = "", log=print, jobs: int = 1,
+        source: str = "") -> dict:
     """Train `arch` once per seed into run folder `out`; return the summary.
 
     `jobs` > 1 trains that many seeds at once in worker processes, each with cores / jobs threads
@@ -130,7 +131,7 @@ def run(arch: dict, cfg: TrainConfig, seeds: list[int], out: str | os.PathLike, 
     cfg = replace(cfg, threads=cfg.threads or default_threads(jobs))
     out = Path(out)
     params, flops = count(build_network(arch))
-    config = {"name": name, "arch": arch, "train": asdict(replace(cfg, seed=0)), "seeds": seeds,
+    config = {"name": name, "source": source, "arch": arch, "train": asdict(replace(cfg, seed=0)), "seeds": seeds,
               "params": params, "flops": flops, "torch": torch.__version__, "git": _git_commit()}
     cfg_path = out / "config.json"
     if cfg_path.exists():

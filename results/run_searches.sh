@@ -11,16 +11,16 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 NAS=${NAS:-.venv/bin/nas}
 WORK=results/searches
-TRIALS=${TRIALS:-16}
 mkdir -p "$WORK"
-for spec in 8000:random 8000:evolution 4000:random 4000:evolution 20000:random 20000:evolution; do
-  budget=${spec%%:*} strategy=${spec##*:}
+# budget:strategy:trials (fewer trials where a trial is cheap enough to matter less, or costs more)
+for spec in 8000:random:16 8000:evolution:16 4000:random:12 4000:evolution:12 20000:random:12 20000:evolution:12; do
+  IFS=: read -r budget strategy trials <<< "$spec"
   id="s$((budget / 1000))k-$strategy"
   if [ -e "results/exports/$id/summary.json" ]; then echo "$id: done"; continue; fi
   if [ -e "$WORK/$id/nas.json" ]; then
     "$NAS" resume "$id" --workdir "$WORK" 2>&1 | tee -a "$WORK/$id.out"
   else
     "$NAS" search --id "$id" --workdir "$WORK" --strategy "$strategy" --max-params "$budget" \
-      --trials "$TRIALS" --epochs 3 --train-subset 20000 --concurrency 2 2>&1 | tee -a "$WORK/$id.out"
+      --trials "$trials" --epochs 3 --train-subset 20000 --concurrency 2 2>&1 | tee -a "$WORK/$id.out"
   fi
 done

@@ -1,0 +1,475 @@
+"""The results report: `results/README.md` and its pictures, generated from the committed run files.
+
+    nas report                      # rewrites results/README.md and results/figures/*.png
+
+Nothing in the report is typed by hand. It reads
+  results/baselines/<exp>/        the four hand-made models under the protocol (`nas baselines`)
+  results/baselines-own/<exp>/    the same models under their own recipe from the seed
+  results/searches/<id>/          NNI experiments (`results/run_searches.sh`), via NNI's database
+  results/confirm/<label>/        the finalists' confirmation runs (`results/run_confirmations.sh`)
+and writes the report in the seed's own form (Target / Results / Analysis per step), a Pareto chart,
+per-epoch test-accuracy curves of the finalists and a grid of the final model's misclassified digits.
+
+The protocol is fixed before any run (issue 3): all 60,000 training images, at most 15 epochs,
+seeds 0-4; "consistently >= 99.40%" means the test accuracy of each of the last 3 epochs of every
+seed is >= 99.40%. A run that does not follow it is shown but never called consistent.
+"""
+from __future__ import annotations
+
+import json
+import statistics
+from dataclasses import dataclass, field
+from pathlib import Path
+
+THRESHOLD = 99.40          # test accuracy, %
+PROTOCOL_SEEDS = [0, 1, 2, 3, 4]
+PROTOCOL_EPOCHS = 15
+BUDGETS = {"s20k": 20000, "s8k": 8000, "s4k": 4000}
+BUDGET_TARGETS = {
+    20000: "mean final test accuracy >= 99.60% over the 5 seeds with <= 20,000 parameters",
+    8000: "consistently >= 99.40% with <= 8,000 parameters (required)",
+    4000: "consistently >= 99.40% with <= 4,000 parameters (stretch)",
+}
+SEED_TARGETS = {  # the seed's own words and numbers (../shared/seed), quoted
+    "exp1": ("To create a simple model architecture under 20k parameters with no data augmentation or "
+             "regularization.", 19552, 99.07, 98.99),
+    "exp2": ("To make a model will less than 10k parameters.", 9032, 98.98, 98.85),
+    "exp3": ("Add regularization to model (Batch Normalization and Dropout).", 9192, 99.19, 99.29),
+    "exp4": ("Experiment with Image Augmentations and Learning Rates.", 9752, 98.86, 99.39),
+}
+
+
+@dataclass
+class Run:
+    """One run folder of `nas train` / `nas baselines`, read back from its files."""
+    path: Path
+    config: dict
+    histories: dict[int, list[dict]] = field(default_factory=dict)  # seed -> per-epoch records
+
+    @classmethod
+    def load(cls, path: Path) -> "Run | None":
+        cfg = path / "config.json"
+        if not cfg.exists():
+            return None
+        run = cls(path, json.loads(cfg.read_text()))
+        for seed in run.config["seeds"]:
+            hist = path / f"seed{seed}" / "history.json"
+            if hist.exists():
+                run.histories[seed] = json.loads(hist.read_text())
+        return run
+
+    @property
+    def epochs(self) -> int:
+        return self.config["train"]["epochs"]
+
+    @property
+    def complete(self) -> bool:
+        return (set(self.histories) == set(self.config["seeds"])
+                and all(len(h) == self.epochs for h in self.histories.values()))
+
+    @property
+    def follows_protocol(self) -> bool:
+        t = self.config["train"]
+        return (t["val_size"] == 0 and t["train_subset"] == 0 and t["epochs"] <= PROTOCOL_EPOCHS
+                and sorted(self.config["seeds"]) == PROTOCOL_SEEDS)
+
+    def last3(self) -> list[float]:
+        return [r["test_acc"] for h in self.histories.values() for r in h[-3:]]
+
+    def finals(self, key: str = "test_acc") -> list[float]:
+        return [h[-1][key] for h in self.histories.values()]
+
+    def best(self, key: str) -> float:
+        return max(r[key] for h in self.histories.values() for r in h)
+
+    @property
+    def consistent(self) -> bool:
+        return self.complete and self.follows_protocol and min(self.last3()) >= THRESHOLD
+
+    @property
+    def train_seconds(self) -> float:
+        return sum(r["seconds"] for h in self.histories.values() for r in h)
+
+
+def _mean_std(xs: list[float]) -> tuple[float, float]:
+    return statistics.fmean(xs), (statistics.stdev(xs) if len(xs) > 1 else 0.0)
+
+
+def verdict(run: Run) -> str:
+    if not run.complete:
+        done = sum(len(h) for h in run.histories.values())
+        return f"incomplete ({done} of {len(run.config['seeds']) * run.epochs} seed-epochs)"
+    low = min(run.last3())
+    if not run.follows_protocol:
+        return f"not under the protocol (reference only); lowest last-3 test accuracy {low:.2f}%"
+    if low >= THRESHOLD:
+        return f"**consistent**: all 15 last-3-epoch test accuracies >= {THRESHOLD:.2f}% (lowest {low:.2f}%)"
+    below = sum(a < THRESHOLD for a in run.last3())
+    return f"**not consistent**: {below} of 15 last-3-epoch test accuracies below {THRESHOLD:.2f}% (lowest {low:.2f}%)"
+
+
+def results_table(run: Run) -> list[str]:
+    """The Results block of one run: parameters, FLOPs, best and last-3 accuracies, verdict."""
+    t = run.config["train"]
+    lines = [f"`{run.path.as_posix()}`: {run.config['params']:,} parameters, {run.config['flops']:,} FLOPs; "
+             f"{t['epochs']} epochs, {t['optimizer']} lr {t['lr']:g} {t['schedule']}, batch {t['batch_size']}, "
+             f"augment {'on' if t['augment'] else 'off'}, seeds {run.config['seeds']}; "
+             f"{run.train_seconds / 3600:.2f} CPU-thread-hours x {t.get('threads') or '?'} threads",
+             "", "| seed | best train | best test | last-3 test | final train | final test |",
+             "| --- | --- | --- | --- | --- | --- |"]
+    for seed, h in sorted(run.histories.items()):
+        l3 = " / ".join(f"{r['test_acc']:.2f}" for r in h[-3:])
+        lines.append(f"| {seed} | {max(r['train_acc'] for r in h):.2f} | {max(r['test_acc'] for r in h):.2f} | "
+                     f"{l3} | {h[-1]['train_acc']:.2f} | {h[-1]['test_acc']:.2f} |")
+    if run.histories:
+        l3 = run.last3()
+        m, s = _mean_std(l3)
+        fm, fs = _mean_std(run.finals())
+        lines += ["", f"Last-3-epoch test accuracy over all seeds: min {min(l3):.2f}%, mean {m:.2f}%, "
+                      f"std {s:.2f}. Final-epoch test accuracy: mean {fm:.2f}% (std {fs:.2f}).",
+                  f"Verdict: {verdict(run)}."]
+    return lines
+
+
+def analysis(run: Run) -> list[str]:
+    """Measured facts only: train-test gap, over/underfitting, the target."""
+    if not run.histories:
+        return []
+    train_final, _ = _mean_std(run.finals("train_acc"))
+    test_final, _ = _mean_std(run.finals())
+    gap = train_final - test_final
+    aug = run.config["train"]["augment"] or run.config["arch"].get("dropout", 0) > 0
+    if gap > 0.3:
+        fit = "the model fits the training images better than the test images (overfitting)"
+    elif gap < -0.1:
+        fit = ("test accuracy is above training accuracy" + (" (training accuracy is measured on augmented "
+               "images with dropout active, so the gap is not overfitting)" if aug else ""))
+    else:
+        fit = "training and test accuracy are close (no sign of overfitting)"
+    lines = [f"- Final-epoch train accuracy {train_final:.2f}% vs test {test_final:.2f}% "
+             f"(gap {gap:+.2f} points): {fit}."]
+    curve = [statistics.fmean(h[i]["test_acc"] for h in run.histories.values())
+             for i in range(min(len(h) for h in run.histories.values()))]
+    if len(curve) >= 4:
+        late = curve[-1] - curve[-4]
+        lines.append(f"- Mean test accuracy moved {late:+.2f} points over the last 3 epochs"
+                     + (" (still rising: more epochs would likely help)" if late > 0.1 else " (converged)") + ".")
+    return lines
+
+
+# ---------------------------------------------------------------- searches
+
+
+@dataclass
+class Search:
+    id: str
+    record: dict
+    trials: list  # nas.export.Trial
+
+    @property
+    def budget(self) -> int:
+        return self.record["search"]["max_params"]
+
+    @property
+    def succeeded(self) -> list:
+        return [t for t in self.trials if t.status == "SUCCEEDED" and t.final]
+
+    def best(self):
+        return max(self.succeeded, key=lambda t: (t.val_acc, -t.final.get("params", 0)), default=None)
+
+    @property
+    def cpu_hours(self) -> float:
+        """Trial seconds x threads per trial (the search's training cost; NNI's start-up is extra)."""
+        threads = self.record["train"].get("threads") or 1
+        return sum(t.final.get("seconds", 0) for t in self.succeeded) * threads / 3600
+
+
+def load_searches(folder: Path) -> list[Search]:
+    from nas.export import read_trials
+
+    out = []
+    for rec in sorted(folder.glob("*/nas.json")):
+        if rec.parent.is_symlink():  # NNI's `_latest` link to the newest experiment
+            continue
+        record = json.loads(rec.read_text())
+        out.append(Search(record["id"], record, read_trials(folder, record["id"])))
+    return out
+
+
+def search_table(searches: list[Search]) -> list[str]:
+    lines = ["| experiment | strategy | budget | trials (ok / failed / other) | proxy | best val | params of best | "
+             "trial CPU-hours |", "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+    for s in searches:
+        ok = len(s.succeeded)
+        failed = sum(t.status == "FAILED" for t in s.trials)
+        b = s.best()
+        t = s.record["train"]
+        lines.append(f"| `{s.id}` | {s.record['search']['strategy']} | {s.budget:,} | {ok} / {failed} / "
+                     f"{len(s.trials) - ok - failed} | {t['epochs']} ep x {t['train_subset'] or 55000:,} img | "
+                     + (f"{b.val_acc:.2f}% | {b.final['params']:,}" if b else "- | -")
+                     + f" | {s.cpu_hours:.2f} |")
+    return lines
+
+
+# ---------------------------------------------------------------- pictures
+
+
+def _plt():
+    import matplotlib
+
+    matplotlib.use("Agg")  # files only, no screen
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def pareto_png(searches: list[Search], baselines: dict[str, Run], finalists: dict[str, Run], out: Path) -> None:
+    """Parameters against test accuracy: every trial (its short proxy), baselines and finalists confirmed."""
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(8, 5.5))
+    floor = 94.0
+    pts = [(t.final["params"], t.final["test_acc"]) for s in searches for t in s.succeeded]
+    shown = [(p, a) for p, a in pts if a >= floor]
+    ax.scatter([p for p, _ in shown], [a for _, a in shown], s=14, c="0.6",
+               label=f"search trials, proxy training ({len(pts)}; {len(pts) - len(shown)} below {floor:.0f}% not shown)")
+    front, best = [], -1.0
+    for p, a in sorted(pts):
+        if a > best:
+            front.append((p, a))
+            best = a
+    front = [(p, a) for p, a in front if a >= floor]
+    if front:
+        ax.step([p for p, _ in front], [a for _, a in front], where="post", c="0.4", lw=1, label="Pareto front of the trials")
+    for name, run in baselines.items():
+        if run.histories:
+            m = statistics.fmean(run.finals())
+            ax.scatter(run.config["params"], m, marker="s", s=50, c="tab:blue", zorder=3)
+            ax.annotate(name, (run.config["params"], m), textcoords="offset points", xytext=(5, -10), fontsize=8)
+    for name, run in finalists.items():
+        if run.histories:
+            m = statistics.fmean(run.finals())
+            ax.scatter(run.config["params"], m, marker="*", s=140, c="tab:red", zorder=4)
+            ax.annotate(name, (run.config["params"], m), textcoords="offset points", xytext=(6, 4), fontsize=8)
+    ax.scatter([], [], marker="s", c="tab:blue", label="hand-made baselines, 15 epochs, mean of seeds")
+    ax.scatter([], [], marker="*", s=140, c="tab:red", label="search finalists, 15 epochs, mean of seeds")
+    ax.axhline(THRESHOLD, ls="--", c="tab:green", lw=1, label=f"{THRESHOLD:.2f}%")
+    ax.set_xscale("log")
+    ax.set_ylim(floor, 100)
+    ax.set_xlabel("parameters (fvcore)")
+    ax.set_ylabel("final test accuracy, %")
+    ax.set_title("Parameters against test accuracy")
+    ax.legend(fontsize=7, loc="lower right")
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(out, dpi=110)
+    plt.close(fig)
+
+
+def curves_png(finalists: dict[str, Run], out: Path) -> None:
+    """Per-epoch test accuracy of each finalist, one line per seed, with the 99.40% line."""
+    plt = _plt()
+    runs = [(n, r) for n, r in finalists.items() if r.histories]
+    fig, axes = plt.subplots(1, max(1, len(runs)), figsize=(4.5 * max(1, len(runs)), 4), squeeze=False)
+    for ax, (name, run) in zip(axes[0], runs):
+        for seed, h in sorted(run.histories.items()):
+            ax.plot([r["epoch"] for r in h], [r["test_acc"] for r in h], marker=".", lw=1, label=f"seed {seed}")
+        ax.axhline(THRESHOLD, ls="--", c="k", lw=1)
+        ax.axvspan(run.epochs - 2.5, run.epochs + 0.5, color="tab:green", alpha=0.08)
+        ax.set_ylim(98.8, 99.8)
+        ax.set_title(f"{name}: {run.config['params']:,} params", fontsize=10)
+        ax.set_xlabel("epoch")
+        ax.grid(alpha=0.3)
+    axes[0][0].set_ylabel("test accuracy, % (last 3 epochs shaded)")
+    axes[0][0].legend(fontsize=7, loc="lower right")
+    fig.tight_layout()
+    fig.savefig(out, dpi=110)
+    plt.close(fig)
+
+
+def misclassified_png(run: Run, out: Path, data_dir: str | None = None, seed: int | None = None, limit: int = 60) -> int:
+    """A grid of the test digits that `run`'s final model (seed 0 unless given) gets wrong; their count."""
+    import torch
+
+    from nas.data import load_splits
+    from search_spaces.blocks import build_network
+
+    seed = min(run.histories) if seed is None else seed
+    model = build_network(run.config["arch"])
+    model.load_state_dict(torch.load(run.path / f"seed{seed}" / "model.pt", weights_only=True))
+    model.eval()
+    data = load_splits(data_dir, val_size=0)
+    with torch.no_grad():
+        pred = torch.cat([model(data.test_x[i:i + 2000]).argmax(1) for i in range(0, len(data.test_x), 2000)])
+    wrong = (pred != data.test_y).nonzero().flatten()
+    plt = _plt()
+    cols = 10
+    rows = max(1, -(-min(limit, len(wrong)) // cols))
+    fig, axes = plt.subplots(rows, cols, figsize=(cols * 1.1, rows * 1.3), squeeze=False)
+    for ax in axes.flat:
+        ax.axis("off")
+    for ax, i in zip(axes.flat, wrong[:limit].tolist()):
+        ax.imshow(data.test_x[i, 0].numpy(), cmap="gray_r")
+        ax.set_title(f"{data.test_y[i].item()} -> {pred[i].item()}", fontsize=8, color="tab:red")
+    fig.suptitle(f"{run.config['name'] or run.path.name}, seed {seed}: {len(wrong)} of {len(pred):,} test digits "
+                 f"wrong (true -> predicted)" + (f", first {limit} shown" if len(wrong) > limit else ""), fontsize=9)
+    fig.tight_layout()
+    fig.savefig(out, dpi=100)
+    plt.close(fig)
+    return len(wrong)
+
+
+# ---------------------------------------------------------------- the report
+
+
+def pick_finalist(searches_dir: Path, exports_dir: Path, budget: int) -> Path:
+    """The exported arch.json of the best trial by validation accuracy over every search with this
+    parameter budget (the test accuracy plays no part)."""
+    from nas.export import ExportError
+
+    searches = [s for s in load_searches(searches_dir) if s.budget == budget and s.best() is not None]
+    if not searches:
+        raise ExportError(f"no finished search with a budget of {budget:,} parameters in {searches_dir}")
+    s = max(searches, key=lambda s: (s.best().val_acc, -s.best().final["params"]))
+    path = exports_dir / s.id / f"rank1_{s.best().id}" / "arch.json"
+    if not path.exists():
+        raise ExportError(f"{path} is missing: run `nas export {s.id} --workdir {searches_dir}`")
+    return path
+
+
+def _target_met(budget: int, run: Run) -> str:
+    if not run.complete:
+        return "not yet decided (run incomplete)"
+    if run.config["params"] > budget:
+        return f"no: {run.config['params']:,} parameters is over {budget:,}"
+    if budget == 20000:
+        m = statistics.fmean(run.finals())
+        ok = run.follows_protocol and m >= 99.60
+        return f"{'yes' if ok else 'no'}: mean final test accuracy {m:.2f}% (target 99.60%)"
+    return "yes" if run.consistent else "no: " + verdict(run).replace("**", "")
+
+
+def write_report(results: Path, data_dir: str | None = None, pictures: bool = True) -> Path:
+    """Regenerate results/README.md (and the PNGs under results/figures/) from the run files."""
+    from nas.atomic import write_text
+
+    base = {n: Run.load(results / "baselines" / n) for n in SEED_TARGETS}
+    own = {n: Run.load(results / "baselines-own" / n) for n in SEED_TARGETS}
+    searches = load_searches(results / "searches") if (results / "searches").exists() else []
+    finalists = {label: r for label in BUDGETS if (r := Run.load(results / "confirm" / label))}
+    figures = results / "figures"
+    L = ["# Results", "",
+         "Generated by `nas report` from the run files in this folder; do not edit by hand (re-run it).", "",
+         "**Protocol**, fixed before any run: architectures are chosen on the 5,000-image validation split only. "
+         f"Confirmation trains on all 60,000 training images for at most {PROTOCOL_EPOCHS} epochs with seeds 0-4 "
+         "and one recipe for every architecture (the `TrainConfig` defaults: SGD with Nesterov momentum 0.9, "
+         "OneCycle to lr 0.05, batch 128, weight decay 1e-4, random rotation +-7 degrees and shift +-2 pixels). "
+         f"*Consistently >= {THRESHOLD:.2f}%* means the test accuracy of each of the last 3 epochs of every seed "
+         f"is >= {THRESHOLD:.2f}%: 15 numbers, all of them.", ""]
+
+    L += ["## Summary", "", "| step | model | params | FLOPs | last-3 test min | last-3 mean (std) | final mean | verdict |",
+          "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+    rows = [(f"{i}", n, r) for i, (n, r) in enumerate(base.items(), 1)]
+    rows += [(f"{i}", f"{label} finalist", finalists.get(label)) for i, label in enumerate(BUDGETS, 6)]
+    for step, name, r in rows:
+        if r is None or not r.histories:
+            L.append(f"| {step} | {name} | | | | | | not run yet |")
+            continue
+        m, s = _mean_std(r.last3())
+        L.append(f"| {step} | {name} | {r.config['params']:,} | {r.config['flops']:,} | {min(r.last3()):.2f} | "
+                 f"{m:.2f} ({s:.2f}) | {statistics.fmean(r.finals()):.2f} | {verdict(r).split(':')[0]} |")
+    L.append("")
+
+    for i, (name, (target, sp, s_train, s_test)) in enumerate(SEED_TARGETS.items(), 1):
+        L += [f"## Step {i}: hand-made experiment {name[-1]}", "", "### Target",
+              f"The seed's: \"{target}\" The seed reported {sp:,} parameters, best train {s_train:.2f}%, "
+              f"best test {s_test:.2f}% (one run, up to 20 epochs).", "", "### Results"]
+        for title, run, cmd in (("Under the protocol", base[name], f"nas baselines --names {name} --epochs 15 "
+                                 "--seeds 0,1,2,3,4 --set val_size=0 --jobs 2"),
+                                ("Under its own recipe from the seed", own[name], f"nas baselines --names {name} "
+                                 "--own-recipe --seeds 0,1,2,3,4 --set val_size=0 --jobs 2 --out results/baselines-own")):
+            L += ["", f"**{title}** (`{cmd}`):", ""]
+            L += results_table(run) if run and run.histories else ["Not run yet."]
+        L += ["", "### Analysis"]
+        L += (analysis(base[name]) if base[name] and base[name].histories else ["- No protocol run yet."])
+        if base[name] and base[name].complete:
+            L.append(f"- Consistently >= {THRESHOLD:.2f}%: {'yes' if base[name].consistent else 'no'}.")
+        L.append("")
+
+    L += ["## Step 5: searches", "", "### Target",
+          "NNI searches with two strategies at budgets of 20,000, 8,000 and 4,000 parameters "
+          "(`bash results/run_searches.sh`). Each trial trains a short proxy of the recipe and is scored on "
+          "the validation split; the budget gate (fvcore) rejects a candidate over budget before it trains.",
+          "", "### Results", ""]
+    if searches:
+        L += search_table(searches)
+        ok = sum(len(s.succeeded) for s in searches)
+        L += ["", f"{len(searches)} searches, {sum(len(s.trials) for s in searches)} trials ({ok} succeeded), "
+                  f"{sum(s.cpu_hours for s in searches):.2f} CPU-hours of trial training in all. "
+                  "Trial CPU-hours = trial seconds x threads per trial; NNI's per-trial start-up is not in it."]
+    else:
+        L.append("No search recorded yet.")
+    if pictures and searches:
+        figures.mkdir(exist_ok=True)
+        pareto_png(searches, {n: r for n, r in base.items() if r}, finalists, figures / "pareto.png")
+        L += ["", "![Parameters against test accuracy](figures/pareto.png)", "",
+              "Grey: every successful trial at its proxy training (test accuracy reported by the trial, never "
+              "used to choose). Squares and stars: mean final test accuracy of the 5 confirmation seeds."]
+    L += ["", "### Analysis"]
+    for s in searches:
+        b = s.best()
+        failed = [t for t in s.trials if t.status == "FAILED"]
+        weak = sum(t.val_acc < 50 for t in s.succeeded)
+        line = (f"- `{s.id}`: best validation {b.val_acc:.2f}% at {b.final['params']:,} parameters; "
+                f"{weak} of {len(s.succeeded)} trials stayed below 50% in the proxy" if b else f"- `{s.id}`: no result")
+        L.append(line + (f"; {len(failed)} failed" if failed else "") + ".")
+    L.append("")
+
+    for i, (label, budget) in enumerate(BUDGETS.items(), 6):
+        run = finalists.get(label)
+        L += [f"## Step {i}: finalist under {budget:,} parameters", "", "### Target", BUDGET_TARGETS[budget] + ".", ""]
+        if run is None:
+            L += ["### Results", "", "Not confirmed yet (`bash results/run_confirmations.sh`).", ""]
+            continue
+        src = run.config.get("source", "")
+        proxy = ""
+        if src and Path(src).exists():
+            meta = json.loads(Path(src).read_text())
+            proxy = (f" Its proxy validation accuracy in the search was {meta['metrics']['default']:.2f}% "
+                     f"(trial `{meta.get('trial', '?')}`).")
+        L += [f"The best trial by validation accuracy over the searches at this budget: `{src}`.{proxy}",
+              f"Architecture: `{json.dumps(run.config['arch'])}`", "", "### Results", ""]
+        L += results_table(run)
+        L += ["", "### Analysis"] + analysis(run) + [f"- Target met: {_target_met(budget, run)}.", ""]
+
+    if pictures and any(r.histories for r in finalists.values()):
+        figures.mkdir(exist_ok=True)
+        curves_png(finalists, figures / "curves.png")
+        L += ["## Pictures", "", "![Per-epoch test accuracy of the finalists](figures/curves.png)", ""]
+        final = _final_model(finalists)
+        weights = final[1].path / f"seed{min(final[1].histories)}" / "model.pt" if final else None
+        if final is not None and not weights.exists():
+            L += [f"No misclassified-digits grid: {weights} is missing.", ""]
+        elif final is not None:
+            n = misclassified_png(final[1], figures / "misclassified.png", data_dir)
+            L += [f"The final model is the `{final[0]}` finalist ({final[1].config['params']:,} parameters), "
+                  f"seed 0: {n} misclassified test digits.", "",
+                  "![Misclassified test digits](figures/misclassified.png)", ""]
+
+    L += ["## Re-running", "",
+          "- Report and pictures: `nas report` (reads only the files here; a few seconds).",
+          "- One confirmation: the command line is in each run's section above; e.g. "
+          "`nas train results/exports/<id>/rank1_<trial>/arch.json --epochs 15 --seeds 0,1,2,3,4 --set val_size=0 "
+          "--jobs 2 --out results/confirm/<label> --force` (`--resume` continues an interrupted one).",
+          "- Searches: `bash results/run_searches.sh` (resumes what was interrupted); confirmations: "
+          "`bash results/run_confirmations.sh`.", ""]
+    write_text(results / "README.md", "\n".join(L))
+    return results / "README.md"
+
+
+def _final_model(finalists: dict[str, Run]):
+    """The smallest finalist that is consistent, else the one with the best mean final test accuracy."""
+    done = [(n, r) for n, r in finalists.items() if r.complete]
+    ok = [(n, r) for n, r in done if r.consistent]
+    if ok:
+        return min(ok, key=lambda nr: nr[1].config["params"])
+    return max(done, key=lambda nr: statistics.fmean(nr[1].finals()), default=None)

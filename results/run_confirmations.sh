@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# The confirmation runs behind results/README.md, under the protocol of issue 3: all 60,000 training
+# images (val_size=0), 15 epochs, seeds 0-4, the default recipe for every architecture.
+#
+#   bash results/run_confirmations.sh [finalists|baselines|own|all]    # default: all
+#
+# A finished run (its summary.json exists) is skipped; an interrupted one continues from its
+# per-epoch checkpoints (--resume). Finalists: the best trial by validation accuracy over the searches
+# at each budget (`nas finalist`), confirmed into results/confirm/s<budget>k. Then the four hand-made
+# baselines under the same protocol, and under their own recipe from the seed (20 epochs).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+NAS=${NAS:-.venv/bin/nas}
+PROTOCOL=(--epochs 15 --seeds 0,1,2,3,4 --set val_size=0 --jobs 2)
+what=${1:-all}
+continue_or_start() { [ -e "$1/config.json" ] && echo --resume || true; }
+
+if [[ $what == finalists || $what == all ]]; then
+  for budget in 8000 4000 20000; do
+    out="results/confirm/s$((budget / 1000))k"
+    [ -e "$out/summary.json" ] && { echo "$out: done"; continue; }
+    arch=$("$NAS" finalist --max-params "$budget") || { echo "no finalist at $budget yet"; continue; }
+    "$NAS" train "$arch" "${PROTOCOL[@]}" --out "$out" $(continue_or_start "$out")
+  done
+fi
+if [[ $what == baselines || $what == all ]]; then
+  for name in exp1 exp2 exp3 exp4; do
+    out="results/baselines/$name"
+    [ -e "$out/summary.json" ] && { echo "$out: done"; continue; }
+    "$NAS" baselines --names "$name" "${PROTOCOL[@]}" --out results/baselines $(continue_or_start "$out")
+  done
+fi
+if [[ $what == own || $what == all ]]; then
+  for name in exp1 exp2 exp3 exp4; do
+    out="results/baselines-own/$name"
+    [ -e "$out/summary.json" ] && { echo "$out: done"; continue; }
+    "$NAS" baselines --names "$name" --own-recipe --seeds 0,1,2,3,4 --set val_size=0 --jobs 2 \
+      --out results/baselines-own $(continue_or_start "$out")
+  done
+fi

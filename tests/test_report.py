@@ -1,0 +1,84 @@
+"""The report (`nas report`): its verdicts follow the protocol to the letter, its numbers come from the
+run files, and its pictures are written. Run folders are written here with known accuracies, in the
+exact format `nas train` writes, so each verdict can be checked by hand."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from nas.config import TrainConfig, asdict
+from nas.report import Run, misclassified_png, verdict, write_report
+from search_spaces.baselines import EXP3
+
+
+def write_run(folder, accs: dict[int, list[float]], val_size=0, params=8880, name="x"):
+    """A run folder whose seed S has test accuracies accs[S] per epoch."""
+    epochs = len(next(iter(accs.values())))
+    cfg = asdict(TrainConfig(epochs=epochs, val_size=val_size, threads=1))
+    folder.mkdir(parents=True)
+    (folder / "config.json").write_text(json.dumps(
+        {"name": name, "source": "", "arch": EXP3, "train": cfg, "seeds": sorted(accs), "params": params,
+         "flops": 1000}))
+    for seed, series in accs.items():
+        (folder / f"seed{seed}").mkdir()
+        hist = [dict(epoch=i + 1, lr=0.01, train_loss=0.1, train_acc=a - 0.2, val_loss=float("nan"),
+                     val_acc=float("nan"), test_loss=0.02, test_acc=a, seconds=10.0) for i, a in enumerate(series)]
+        (folder / f"seed{seed}" / "history.json").write_text(json.dumps(hist))
+    return Run.load(folder)
+
+
+GOOD = [98.0] * 12 + [99.41, 99.45, 99.43]
+
+
+def test_consistent_only_when_all_15_late_numbers_clear_the_line(tmp_path):
+    good = write_run(tmp_path / "good", {s: GOOD for s in range(5)})
+    assert good.consistent and verdict(good).startswith("**consistent**")
+    dip = {s: GOOD for s in range(5)}
+    dip[3] = GOOD[:13] + [99.39, 99.50]  # one number of fifteen
+    bad = write_run(tmp_path / "dip", dip)
+    assert not bad.consistent and "1 of 15" in verdict(bad) and "99.39" in verdict(bad)
+    early_dip = {s: [99.0] + GOOD[1:] for s in range(5)}  # before the last 3 epochs: allowed
+    assert write_run(tmp_path / "early", early_dip).consistent
+
+
+@pytest.mark.parametrize("why, kwargs, seeds, length", [
+    ("validation split held out", {"val_size": 5000}, range(5), 15),
+    ("only 4 seeds", {}, range(4), 15),
+    ("more than 15 epochs", {}, range(5), 16),
+])
+def test_off_protocol_runs_are_never_called_consistent(tmp_path, why, kwargs, seeds, length):
+    run = write_run(tmp_path / "r", {s: [99.9] * length for s in seeds}, **kwargs)
+    assert not run.consistent, why
+    assert "not under the protocol" in verdict(run)
+
+
+def test_incomplete_run_is_reported_as_such(tmp_path):
+    run = write_run(tmp_path / "r", {s: GOOD for s in range(5)})
+    (tmp_path / "r" / "seed4" / "history.json").write_text(json.dumps(json.loads(
+        (tmp_path / "r" / "seed4" / "history.json").read_text())[:10]))
+    run = Run.load(tmp_path / "r")
+    assert not run.consistent and verdict(run).startswith("incomplete (70 of 75")
+
+
+def test_report_numbers_come_from_the_run_files(tmp_path):
+    res = tmp_path / "results"
+    write_run(res / "baselines" / "exp3", {s: [99.0] * 12 + [99.30, 99.20 + s / 100, 99.25] for s in range(5)})
+    write_run(res / "confirm" / "s8k", {s: GOOD for s in range(5)}, params=7500)
+    text = write_report(res, pictures=True).read_text()
+    assert "| 3 | exp3 | 8,880 | 1,000 | 99.20 |" in text
+    assert "| 7 | s8k finalist | 7,500 | 1,000 | 99.41 | 99.43 (0.02) | 99.43 | **consistent** |" in text
+    assert "Target met: yes" in text and "not run yet" in text  # exp1, exp2, exp4 have no runs
+    assert not (res / "figures" / "pareto.png").exists()  # no searches, no chart
+    assert "model.pt is missing" in text
+    assert (res / "figures" / "curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_misclassified_grid_counts_the_real_models_errors(tmp_path, data_dir):
+    from nas.runs import run as train_run
+
+    cfg = TrainConfig(epochs=2, train_subset=1280, val_size=0, threads=2)
+    summary = train_run(EXP3, cfg, [0], tmp_path / "r", str(data_dir), log=lambda *_: None)
+    n = misclassified_png(Run.load(tmp_path / "r"), tmp_path / "grid.png", str(data_dir))
+    assert n == round(10000 - 100 * summary["seeds"]["0"]["final_test_acc"])
+    assert (tmp_path / "grid.png").read_bytes()[:4] == b"\x89PNG"
