@@ -1,5 +1,11 @@
 """NAS for compact MNIST CNNs: NNI search under an fvcore parameter budget (see README.md)."""
+import os
 import warnings
+
+# NNI imports pytorch_lightning (for evaluators this tool does not use) on every `import nni.nas...`
+# unless the framework is "none": about 6 s of CPU in every trial process. Set before NNI is
+# imported; NNI's manager and trials inherit it.
+os.environ.setdefault("NNI_FRAMEWORK", "none")
 
 import torch  # noqa: F401  (imported first: importing torch resets the warning filters set below)
 

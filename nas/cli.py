@@ -188,6 +188,9 @@ def _run_experiment(exp, search: SearchConfig, action: str, keep_open: bool, exp
         watcher.poll()
         gate = exp.strategy[1].filter_fn
         print(f"budget gate: {gate.accepted} candidates accepted, {gate.rejected} rejected before training")
+        replayed = getattr(exp.strategy[2], "replayed", 0)
+        if replayed:
+            print(f"{replayed} candidates proposed again were answered from their finished trials, not re-trained")
         if export_dir is not None:
             _export_and_print(search.workdir, exp.id, export_dir / exp.id, top_k=1, force=True)
         if keep_open:
@@ -257,9 +260,18 @@ def cmd_view(args) -> None:
 
 
 def cmd_resume(args) -> None:
-    from nas.experiment import rebuild
+    from nas.experiment import load_record, rebuild
+    from nas.recovery import prepare
 
-    exp, search = rebuild(args.workdir, args.id, args.port, args.host)
+    trials = load_record(args.workdir, args.id)["search"]["trials"]
+    p = prepare(args.workdir, args.id, trials)
+    if p.stopped_manager:
+        print(f"stopped NNI manager {p.stopped_manager}, left running by a search that was killed")
+    print(f"resume: {len(p.finished)} finished trials kept"
+          + (f"; {len(p.interrupted_now)} interrupted ({', '.join(p.interrupted_now)}) marked USER_CANCELED"
+             if p.interrupted_now else "")
+          + f"; {max(0, trials - len(p.finished))} more to run", flush=True)
+    exp, search = rebuild(args.workdir, args.id, args.port, args.host, replay=p.finished)
     _run_experiment(exp, search, "resume", args.keep_open, Path(args.export_dir))
 
 

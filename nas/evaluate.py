@@ -11,6 +11,7 @@ from __future__ import annotations
 import time
 
 import nni
+import psutil
 import torch
 
 from nas.budget import count
@@ -33,10 +34,16 @@ def evaluate_model(model: torch.nn.Module, config: dict, data_dir: str | None = 
         nni.report_intermediate_result({"default": r["val_acc"], "train_acc": r["train_acc"],
                                         "val_loss": r["val_loss"], "epoch": r["epoch"]})
 
-    history = train(model, data, cfg, on_epoch=report)
+    clock: dict = {}
+    history = train(model, data, cfg, on_epoch=report, clock=clock, evaluate_test="last")
     last = history[-1]
     result = {"default": last["val_acc"], "val_acc": last["val_acc"], "best_val_acc": max(r["val_acc"] for r in history),
               "params": params, "flops": flops, "train_acc": last["train_acc"], "test_acc": last["test_acc"],
-              "epochs": len(history), "seconds": round(time.perf_counter() - t0, 2)}
+              "epochs": len(history), "seconds": round(time.perf_counter() - t0, 2),
+              # trial overhead (bench/trial_overhead.py): process start -> first step, and the time of
+              # the last step, to compare with when NNI records this result
+              "startup_s": round(clock["first_step"] - psutil.Process().create_time(), 2),
+              "first_step_at": round(clock["first_step"], 3),
+              "last_step_at": round(clock["last_step"], 3)}
     nni.report_final_result(result)
     return result

@@ -89,11 +89,14 @@ def check_port_free(host: str, port: int) -> None:
                                   "pick another with --port") from None
 
 
-def build(search: SearchConfig, train: TrainConfig, data_dir: str, exp_id: str | None = None):
-    """The `NasExperiment` object for these configs (a new experiment, or an existing id)."""
+def build(search: SearchConfig, train: TrainConfig, data_dir: str, exp_id: str | None = None, replay=None):
+    """The `NasExperiment` object for these configs (a new experiment, or an existing id). `replay`:
+    trials finished in earlier sessions, answered from their records if proposed again (resume)."""
     from nni.nas.evaluator import FunctionalEvaluator
     from nni.nas.experiment import NasExperiment
-    from nni.nas.strategy.middleware import Chain, Filter
+    from nni.nas.strategy.middleware import Filter
+
+    from nas.recovery import Replay, TolerantChain
 
     from nas.evaluate import evaluate_model
     from search_spaces import get_space
@@ -107,8 +110,9 @@ def build(search: SearchConfig, train: TrainConfig, data_dir: str, exp_id: str |
     evaluator = FunctionalEvaluator(evaluate_model, config=asdict(train), data_dir=data_dir)
     # metric 0 for a rejected candidate teaches TPE / evolution to leave that region; patience
     # bounds how long a strategy may keep proposing only over-budget models
-    gated = Chain(make_strategy(search.strategy, search.trials, search.seed),
-                  Filter(Gate(budget), metric_for_invalid=0.0, patience=2000))
+    # Replay (last) answers candidates that finished before a resume from their records
+    gated = TolerantChain(make_strategy(search.strategy, search.trials, search.seed),
+                          Filter(Gate(budget), metric_for_invalid=0.0, patience=2000), Replay(replay or []))
     exp = NasExperiment(space_module.MnistSpace(), evaluator, gated, id=exp_id)
     exp.config.max_trial_number = search.trials
     exp.config.trial_concurrency = search.concurrency
@@ -147,7 +151,7 @@ def load_record(workdir: str | os.PathLike, exp_id: str) -> dict:
     return json.loads(path.read_text())
 
 
-def rebuild(workdir: str, exp_id: str, port: int | None = None, host: str | None = None):
+def rebuild(workdir: str, exp_id: str, port: int | None = None, host: str | None = None, replay=None):
     """(NasExperiment, SearchConfig) of a recorded experiment, with a new port/host if given."""
     rec = load_record(workdir, exp_id)
     # NNI 3.0 reloads its strategy/engine state with a bare torch.load(), which torch >= 2.6 refuses
@@ -157,7 +161,7 @@ def rebuild(workdir: str, exp_id: str, port: int | None = None, host: str | None
     patch_resume_channel()
     search = make(SearchConfig, rec["search"], workdir=str(Path(workdir).resolve()), port=port, host=host)
     train = make(TrainConfig, rec["train"])
-    return build(search, train, rec["data_dir"], exp_id=exp_id), search
+    return build(search, train, rec["data_dir"], exp_id=exp_id, replay=replay), search
 
 
 def dashboard_url(host: str, port: int) -> str:

@@ -50,10 +50,9 @@ def make_schedule(opt: torch.optim.Optimizer, cfg: TrainConfig, steps_per_epoch:
     """A per-step LR schedule (it is stepped after every batch)."""
     if cfg.schedule == "onecycle":
         total = cfg.epochs * steps_per_epoch
-        if min(cfg.pct_start, 1 - cfg.pct_start) * total < 2:  # torch divides by zero inside a phase
-            raise ConfigError(f"the onecycle schedule needs at least 2 steps in each phase; {total} steps "
-                              f"with pct_start={cfg.pct_start} are too few (more epochs or images, or "
-                              "another schedule)")
+        if float(cfg.pct_start * total) - 1 == 0:  # torch's warm-up phase would end at step 0: 0/0
+            raise ConfigError(f"the onecycle schedule cannot run {total} steps with pct_start={cfg.pct_start} "
+                              "(the warm-up would be exactly one step); change pct_start, epochs or images")
         return torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, epochs=cfg.epochs,
                                                    steps_per_epoch=steps_per_epoch, pct_start=cfg.pct_start)
     if cfg.schedule == "step":
@@ -77,8 +76,13 @@ def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch: int = 20
 
 def train(model: nn.Module, data: Splits, cfg: TrainConfig,
           on_epoch: Callable[[dict], None] | None = None,
-          checkpoint: str | os.PathLike | None = None, evaluate_test: bool = True) -> list[dict]:
-    """Train `model` in place; return one record per epoch (losses, accuracies in %, seconds)."""
+          checkpoint: str | os.PathLike | None = None, evaluate_test: bool | str = True,
+          clock: dict | None = None) -> list[dict]:
+    """Train `model` in place; return one record per epoch (losses, accuracies in %, seconds).
+    `evaluate_test`: True (every epoch), "last" (the last epoch only: a search trial reports the
+    test accuracy once, so it does not pay 10,000 test images every epoch) or False.
+    `clock`, if given, receives the wall-clock times (time.time()) of the first and the last
+    optimiser step, as `first_step` and `last_step` (the benchmark's trial-overhead marks)."""
     n = len(data.train_x)
     steps = math.ceil(n / cfg.batch_size)
     init_weights(model, cfg.seed)
@@ -113,6 +117,9 @@ def train(model: nn.Module, data: Splits, cfg: TrainConfig,
             loss.backward()
             opt.step()
             sched.step()
+            if clock is not None:
+                clock.setdefault("first_step", time.time())
+                clock["last_step"] = time.time()
             # accumulate as tensors: a .item() per batch would cost a sync for nothing
             loss_sum += loss.detach() * len(idx)
             correct += (out.argmax(1) == y).sum()
@@ -121,7 +128,8 @@ def train(model: nn.Module, data: Splits, cfg: TrainConfig,
             raise Diverged(f"training diverged: loss is {train_loss} in epoch {epoch} (lr {cfg.lr})")
         val_loss, val_acc = evaluate(model, data.val_x, data.val_y, cfg.eval_batch)
         test_loss, test_acc = (evaluate(model, data.test_x, data.test_y, cfg.eval_batch)
-                               if evaluate_test else (float("nan"), float("nan")))
+                               if evaluate_test is True or (evaluate_test == "last" and epoch == cfg.epochs)
+                               else (float("nan"), float("nan")))
         record = dict(epoch=epoch, lr=opt.param_groups[0]["lr"], train_loss=train_loss,
                       train_acc=100.0 * correct.item() / n, val_loss=val_loss, val_acc=val_acc,
                       test_loss=test_loss, test_acc=test_acc, seconds=time.perf_counter() - t0)

@@ -166,8 +166,58 @@ def test_stopped_search_resumes_to_new_trials(tmp_path, data_dir):
     assert resumed.returncode == 0, resumed.stderr
     after = {t.id: t.final for t in read_trials(work, exp_id) if t.status == "SUCCEEDED"}
     assert all(after[k] == v for k, v in before.items())  # nothing finished was lost or redone
-    assert len(after) > len(before)
+    assert len(after) == 4  # the search went on to its trial count
     assert "rank 1:" in resumed.stdout
+
+
+def _samples(trials) -> list[str]:
+    return [json.dumps(t.sample, sort_keys=True) for t in trials if t.status == "SUCCEEDED"]
+
+
+def test_search_killed_at_random_moments_resumes_to_its_trial_count(tmp_path, data_dir):
+    """SIGKILL `nas search` (its NNI manager and a trial live on, holding the port), resume, SIGKILL
+    the resumed search at a random moment, resume again: in the end exactly --trials trials finished,
+    none lost or trained twice, nothing of the experiment is left running, and export sees them all."""
+    import random
+
+    from nas.export import read_trials
+
+    rng = random.Random(int(os.environ.get("NAS_TEST_SEED", "0")) or None)
+    work, port = tmp_path / "nni", free_port()
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    common = ["--workdir", str(work), "--export-dir", str(tmp_path / "exports"), "--port", str(port)]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "nas", "search", "--id", "k9", "--trials", "5", "--concurrency", "2", "--epochs", "1",
+         "--train-subset", "768", "--max-params", "8000", "--data-dir", str(data_dir), "--set", "val_size=500",
+         "--set", "eval_batch=5000", *common], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    wait_for_line(proc, "trial   1/5", timeout=300)
+    proc.kill()
+    proc.wait(timeout=30)
+    kept = {t.id: t.final for t in read_trials(work, "k9") if t.status == "SUCCEEDED"}
+    assert 1 <= len(kept) < 5
+
+    proc = subprocess.Popen([sys.executable, "-m", "nas", "resume", "k9", *common], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=env)
+    out = wait_for_line(proc, "more to run", timeout=120)
+    assert any("stopped NNI manager" in l for l in out)  # the orphan of the first kill
+    time.sleep(rng.uniform(5, 25))
+    proc.kill()
+    proc.wait(timeout=30)
+
+    final = nas("resume", "k9", *common, timeout=600, env=env)
+    assert final.returncode == 0, final.stderr
+    trials = read_trials(work, "k9")
+    done = {t.id: t.final for t in trials if t.status == "SUCCEEDED"}
+    assert len(done) == 5, [(t.id, t.status) for t in trials]
+    assert all(done[k] == v for k, v in kept.items())          # nothing finished was lost or changed
+    assert len(set(_samples(trials))) == 5                      # ...or trained twice
+    assert all(t.status in ("SUCCEEDED", "USER_CANCELED") for t in trials)
+    assert all("interrupted" in t.reason for t in trials if t.status == "USER_CANCELED")
+    summary = json.loads((tmp_path / "exports" / "k9" / "summary.json").read_text())
+    assert summary["trials"] == len(trials) and summary["succeeded"] == 5
+    from nas.recovery import _managers
+
+    assert not _managers("k9") and not listeners(port)
 
 
 def test_diverging_trials_fail_with_their_reason(tmp_path, data_dir):

@@ -71,10 +71,18 @@ def test_divergence_is_reported_not_silent(small_splits):
               TrainConfig(epochs=1, lr=1e6, schedule="constant", threads=2, augment=False))
 
 
-def test_too_few_steps_for_onecycle_is_a_clear_error(small_splits):
+def test_a_one_step_onecycle_warmup_is_a_clear_error(small_splits):
     from nas.config import ConfigError
     from dataclasses import replace
 
-    tiny = replace(small_splits, train_x=small_splits.train_x[:300], train_y=small_splits.train_y[:300])
-    with pytest.raises(ConfigError, match="onecycle schedule needs at least 2 steps"):
+    tiny = replace(small_splits, train_x=small_splits.train_x[:600], train_y=small_splits.train_y[:600])  # 5 steps
+    with pytest.raises(ConfigError, match="onecycle schedule cannot run 5 steps with pct_start=0.2"):
         train(build_network(BASELINES["exp2"]["arch"]), tiny, TrainConfig(epochs=1, threads=2))
+
+
+def test_test_set_can_be_evaluated_at_the_last_epoch_only(small_splits):
+    cfg = TrainConfig(epochs=2, batch_size=128, threads=2)
+    every = train(build_network(BASELINES["exp3"]["arch"]), small_splits, cfg)
+    last = train(build_network(BASELINES["exp3"]["arch"]), small_splits, cfg, evaluate_test="last")
+    assert math.isnan(last[0]["test_acc"]) and last[1]["test_acc"] == every[1]["test_acc"]
+    assert [r["val_acc"] for r in last] == [r["val_acc"] for r in every]

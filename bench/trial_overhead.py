@@ -1,0 +1,115 @@
+"""Trial overhead, trials per CPU-hour and peak memory of real NNI searches on this machine.
+
+    python bench/trial_overhead.py [--trials 8]      # appends a table to bench/RESULTS.md
+
+Runs `nas search` with short proxy trials (1 epoch of 5,000 images, 1,000 validation images), one
+trial at a time, twice side by side: as shipped (NNI_FRAMEWORK=none: NNI's trial processes skip
+importing pytorch_lightning) and with NNI's default (NNI_FRAMEWORK=pytorch). Per trial, from NNI's
+database and the marks the evaluator reports (nas/evaluate.py):
+  start overhead  NNI submits the trial (its first event) -> the trial's first optimiser step
+  startup         the trial process is created -> its first step (imports, model, data)
+  end overhead    the last step -> NNI records the final result / marks the trial SUCCEEDED
+Trials per CPU-hour = trials / (search wall time x cores); peak memory = the largest sum of resident
+memory over the search's whole process tree (CLI, NNI manager, trials), sampled every 0.2 s.
+"""
+from __future__ import annotations
+
+import argparse
+import datetime
+import os
+import platform
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import psutil
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+
+def peak_rss(proc: subprocess.Popen, stop: threading.Event, out: list) -> None:
+    peak = 0
+    while not stop.wait(0.2):
+        try:
+            root = psutil.Process(proc.pid)
+            total = sum(p.memory_info().rss for p in [root] + root.children(recursive=True))
+        except psutil.Error:
+            continue
+        peak = max(peak, total)
+    out.append(peak)
+
+
+def run_search(workdir: Path, framework: str, trials: int, port: int) -> dict:
+    from nas.export import read_trials
+
+    env = dict(os.environ, NNI_FRAMEWORK=framework, PYTHONUNBUFFERED="1")
+    cmd = [sys.executable, "-m", "nas", "search", "--id", f"bench-{framework}", "--workdir", str(workdir),
+           "--trials", str(trials), "--epochs", "1", "--train-subset", "5000", "--set", "val_size=1000",
+           "--max-params", "20000", "--port", str(port), "--export-dir", str(workdir / "exports")]
+    stop, peak = threading.Event(), []
+    t0 = time.time()
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env, cwd=ROOT)
+    watcher = threading.Thread(target=peak_rss, args=(proc, stop, peak))
+    watcher.start()
+    output = proc.communicate()[0]
+    wall = time.time() - t0
+    stop.set()
+    watcher.join()
+    if proc.returncode != 0:
+        raise SystemExit(f"search failed ({framework}):\n{output}")
+    con = sqlite3.connect(workdir / f"bench-{framework}" / "db" / "nni.sqlite")
+    events = {}
+    for tid, event, ts in con.execute("SELECT trialJobId, event, timestamp FROM TrialJobEvent ORDER BY timestamp"):
+        events.setdefault(tid, {}).setdefault(event, ts / 1000)
+    final_at = {tid: ts / 1000 for tid, ts in con.execute("SELECT trialJobId, timestamp FROM MetricData WHERE type='FINAL'")}
+    con.close()
+    rows = []
+    for t in read_trials(workdir, f"bench-{framework}"):
+        if t.status != "SUCCEEDED":
+            continue
+        ev, f = events[t.id], t.final
+        submitted = min(ev.values())
+        rows.append(dict(start=f["first_step_at"] - submitted, startup=f["startup_s"],
+                         train=f["last_step_at"] - f["first_step_at"],
+                         end_metric=final_at[t.id] - f["last_step_at"],
+                         end_status=ev["SUCCEEDED"] - f["last_step_at"]))
+    return dict(rows=rows, wall=wall, peak=peak[0] if peak else 0)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--trials", type=int, default=8)
+    args = ap.parse_args()
+    cores = len(os.sched_getaffinity(0))
+    results = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for i, framework in enumerate(("none", "pytorch")):
+            results[framework] = run_search(Path(tmp), framework, args.trials, 8700 + i)
+    med = lambda rows, k: statistics.median(r[k] for r in rows)  # noqa: E731
+    lines = [f"## {datetime.date.today()} — trial overhead, {platform.machine()}, {cores} cores, "
+             f"load average before: {os.getloadavg()[0]:.1f}",
+             "", f"`python bench/trial_overhead.py --trials {args.trials}`: one trial at a time, each 1 epoch of "
+                 "5,000 images; medians over the trials.", "",
+             "| NNI_FRAMEWORK | NNI submit -> first step | process start -> first step | training | last step -> "
+             "result recorded | last step -> SUCCEEDED | trials per CPU-hour | peak memory |",
+             "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+    for fw, r in results.items():
+        rows = r["rows"]
+        lines.append(f"| {fw}{' (shipped)' if fw == 'none' else ''} | {med(rows, 'start'):.1f} s | "
+                     f"{med(rows, 'startup'):.1f} s | {med(rows, 'train'):.1f} s | {med(rows, 'end_metric'):.2f} s | "
+                     f"{med(rows, 'end_status'):.1f} s | {len(rows) / (r['wall'] * cores / 3600):.0f} | "
+                     f"{r['peak'] / 2**20:,.0f} MiB |")
+    text = "\n".join(lines + [""])
+    print(text)
+    results_md = Path(__file__).with_name("RESULTS.md")
+    results_md.write_text(results_md.read_text() + "\n" + text)
+
+
+if __name__ == "__main__":
+    main()
