@@ -13,6 +13,7 @@ work lives in the other modules.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import logging
 import sys
 import threading
@@ -73,6 +74,8 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("id")
     _experiment_options(r)
     r.add_argument("--keep-open", action="store_true", help="keep the dashboard up afterwards")
+    r.add_argument("--trials", type=int, default=None, help="a new total trial count, to search longer "
+                                                            "(default: the one it was launched with)")
     r.add_argument("--export-dir", default="results/exports", help="where the best architecture goes")
 
     e = sub.add_parser("export", help="write the top-k architectures of an experiment")
@@ -211,12 +214,14 @@ def _run_experiment(exp, search: SearchConfig, action: str, keep_open: bool, exp
 
 def cmd_search(args) -> None:
     from nas.data import load_uint8, resolve_data_dir
-    from nas.experiment import build, check_new_id, save_record
+    from nas.experiment import build, check_new_id, population_for, save_record
 
     search = make(SearchConfig, space=args.space, strategy=args.strategy, max_params=args.max_params,
                   max_flops=args.max_flops, trials=args.trials, concurrency=args.concurrency,
                   port=args.port, host=args.host, workdir=str(Path(args.workdir).resolve()), seed=args.seed,
                   epochs=args.epochs, train_subset=args.train_subset)
+    if search.strategy == "evolution" and not search.population:
+        search = dataclasses.replace(search, population=population_for(search.trials))
     train = _train_config(args, train_subset=search.train_subset,
                           threads=default_threads(search.concurrency))
     if args.id is not None:
@@ -261,9 +266,15 @@ def cmd_view(args) -> None:
 
 def cmd_resume(args) -> None:
     from nas.experiment import load_record, rebuild
+    from nas.export import read_trials
     from nas.recovery import prepare
 
     trials = load_record(args.workdir, args.id)["search"]["trials"]
+    if args.trials is not None:
+        done = sum(t.status in ("SUCCEEDED", "FAILED") for t in read_trials(args.workdir, args.id))
+        if args.trials < max(1, done):
+            raise ConfigError(f"--trials {args.trials} is below the {done} trials this experiment already ran")
+        trials = args.trials
     p = prepare(args.workdir, args.id, trials)
     if p.stopped_manager:
         print(f"stopped NNI manager {p.stopped_manager}, left running by a search that was killed")
@@ -271,7 +282,7 @@ def cmd_resume(args) -> None:
           + (f"; {len(p.interrupted_now)} interrupted ({', '.join(p.interrupted_now)}) marked USER_CANCELED"
              if p.interrupted_now else "")
           + f"; {max(0, trials - len(p.finished))} more to run", flush=True)
-    exp, search = rebuild(args.workdir, args.id, args.port, args.host, replay=p.finished)
+    exp, search = rebuild(args.workdir, args.id, args.port, args.host, replay=p.finished, trials=args.trials)
     _run_experiment(exp, search, "resume", args.keep_open, Path(args.export_dir))
 
 

@@ -73,9 +73,12 @@ class SearchConfig:
     host: str = "127.0.0.1"           # address the dashboard listens on
     workdir: str = "nni-experiments"  # where NNI keeps experiments (relative to the current folder)
     seed: int = 0                     # strategy sampling
+    population: int = 0               # evolution: population size (0: a third of the trials, 4 to 20)
 
     def __post_init__(self):
         _check_choice("strategy", self.strategy, STRATEGIES)
+        if self.population < 0 or self.population == 1:
+            raise ConfigError(f"population must be 0 (automatic) or at least 2, got {self.population}")
         if self.max_params < 1:
             raise ConfigError(f"max_params must be at least 1, got {self.max_params}")
         if self.max_flops < 0:

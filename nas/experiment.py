@@ -54,13 +54,18 @@ def patch_resume_channel() -> None:
     cls._nas_skips_hpo_commands = True
 
 
-def make_strategy(name: str, trials: int, seed: int):
+def population_for(trials: int) -> int:
+    """Evolution's population when none is given: a third of the trials seed it (4 to 20)."""
+    return max(4, min(20, trials // 3))
+
+
+def make_strategy(name: str, trials: int, seed: int, population: int = 0):
     from nni.nas import strategy
 
     if name == "random":
         return strategy.Random(dedup=True, seed=seed)
     if name == "evolution":
-        population = max(4, min(20, trials // 3))  # a third of the trials seed the population
+        population = population or population_for(trials)
         return strategy.RegularizedEvolution(population_size=population, sample_size=max(2, population // 4),
                                              mutation_prob=0.2, dedup=True, seed=seed)
     if name == "tpe":
@@ -111,7 +116,7 @@ def build(search: SearchConfig, train: TrainConfig, data_dir: str, exp_id: str |
     # metric 0 for a rejected candidate teaches TPE / evolution to leave that region; patience
     # bounds how long a strategy may keep proposing only over-budget models
     # Replay (last) answers candidates that finished before a resume from their records
-    gated = TolerantChain(make_strategy(search.strategy, search.trials, search.seed),
+    gated = TolerantChain(make_strategy(search.strategy, search.trials, search.seed, search.population),
                           Filter(Gate(budget), metric_for_invalid=0.0, patience=2000), Replay(replay or []))
     exp = NasExperiment(space_module.MnistSpace(), evaluator, gated, id=exp_id)
     exp.config.max_trial_number = search.trials
@@ -142,6 +147,10 @@ def save_record(exp, search: SearchConfig, train: TrainConfig, data_dir: str) ->
     return path
 
 
+def save_record_dict(workdir: str | os.PathLike, exp_id: str, record: dict) -> None:
+    write_text(record_path(workdir, exp_id), json.dumps(record, indent=2))
+
+
 def load_record(workdir: str | os.PathLike, exp_id: str) -> dict:
     path = record_path(workdir, exp_id)
     if not path.exists():
@@ -151,16 +160,25 @@ def load_record(workdir: str | os.PathLike, exp_id: str) -> dict:
     return json.loads(path.read_text())
 
 
-def rebuild(workdir: str, exp_id: str, port: int | None = None, host: str | None = None, replay=None):
-    """(NasExperiment, SearchConfig) of a recorded experiment, with a new port/host if given."""
+def rebuild(workdir: str, exp_id: str, port: int | None = None, host: str | None = None, replay=None,
+            trials: int | None = None):
+    """(NasExperiment, SearchConfig) of a recorded experiment, with a new port/host if given.
+    `trials`: a new total trial count (a longer search); the record is updated to it."""
     rec = load_record(workdir, exp_id)
+    # the strategy must be rebuilt as it was launched, whatever the trial count is now
+    rec["search"].setdefault("population", 0)
+    if rec["search"]["strategy"] == "evolution" and not rec["search"]["population"]:
+        rec["search"]["population"] = population_for(rec["search"]["trials"])
     # NNI 3.0 reloads its strategy/engine state with a bare torch.load(), which torch >= 2.6 refuses
     # (weights_only). The file is this experiment's own checkpoint, so allow full loading for calls
     # that do not choose (ours always pass weights_only explicitly).
     os.environ["TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD"] = "1"
     patch_resume_channel()
-    search = make(SearchConfig, rec["search"], workdir=str(Path(workdir).resolve()), port=port, host=host)
+    search = make(SearchConfig, rec["search"], workdir=str(Path(workdir).resolve()), port=port, host=host,
+                  trials=trials)
     train = make(TrainConfig, rec["train"])
+    if trials is not None:
+        save_record_dict(workdir, exp_id, {**rec, "search": {**rec["search"], "trials": trials}})
     return build(search, train, rec["data_dir"], exp_id=exp_id, replay=replay), search
 
 

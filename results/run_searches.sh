@@ -13,10 +13,17 @@ NAS=${NAS:-.venv/bin/nas}
 WORK=results/searches
 mkdir -p "$WORK"
 # budget:strategy:trials (fewer trials where a trial is cheap enough to matter less, or costs more)
-for spec in 8000:random:16 8000:evolution:16 4000:random:12 4000:evolution:12 20000:random:12 20000:evolution:12; do
+for spec in 8000:random:16 8000:evolution:16 8000:evolution:40 4000:random:12 4000:evolution:12 20000:random:12 \
+            20000:evolution:12; do
   IFS=: read -r budget strategy trials <<< "$spec"
   id="s$((budget / 1000))k-$strategy"
-  if [ -e "results/exports/$id/summary.json" ]; then echo "$id: done"; continue; fi
+  if [ -e "results/exports/$id/summary.json" ]; then
+    # a later spec with more trials for the same id extends that search (`nas resume --trials`)
+    ran=$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['trials'])" "results/exports/$id/summary.json")
+    if [ "$ran" -ge "$trials" ]; then echo "$id: done ($ran trials)"; continue; fi
+    "$NAS" resume "$id" --workdir "$WORK" --trials "$trials" 2>&1 | tee -a "$WORK/$id.out"
+    continue
+  fi
   if [ -e "$WORK/$id/nas.json" ]; then
     "$NAS" resume "$id" --workdir "$WORK" 2>&1 | tee -a "$WORK/$id.out"
   else

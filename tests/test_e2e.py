@@ -169,6 +169,14 @@ def test_stopped_search_resumes_to_new_trials(tmp_path, data_dir):
     assert len(after) == 4  # the search went on to its trial count
     assert "rank 1:" in resumed.stdout
 
+    short = nas("resume", exp_id, "--trials", "3", *common, timeout=120, env=env)
+    assert short.returncode == 2 and "below the 4 trials" in short.stderr
+    longer = nas("resume", exp_id, "--trials", "5", "--port", str(free_port()), *common, timeout=400, env=env)
+    assert longer.returncode == 0, longer.stderr
+    more = {t.id: t.final for t in read_trials(work, exp_id) if t.status == "SUCCEEDED"}
+    assert len(more) == 5 and all(more[k] == v for k, v in after.items())
+    assert json.loads((work / exp_id / "nas.json").read_text())["search"]["trials"] == 5
+
 
 def _samples(trials) -> list[str]:
     return [json.dumps(t.sample, sort_keys=True) for t in trials if t.status == "SUCCEEDED"]
