@@ -195,7 +195,14 @@ def _run_experiment(exp, search: SearchConfig, action: str, keep_open: bool, exp
         if replayed:
             print(f"{replayed} candidates proposed again were answered from their finished trials, not re-trained")
         if export_dir is not None:
-            _export_and_print(search.workdir, exp.id, export_dir / exp.id, top_k=1, force=True)
+            from nas.export import auto_export_allowed
+
+            target = export_dir / exp.id
+            if auto_export_allowed(target):  # this search's own export, refreshed
+                _export_and_print(search.workdir, exp.id, target, top_k=1, force=True, written_by="search")
+            else:
+                print(f"kept {target} (written by `nas export`); refresh it with "
+                      f"`nas export {exp.id} --workdir {search.workdir} --force`")
         if keep_open:
             print(f"search done; dashboard stays at {dashboard_url(search.host, search.port)} (Ctrl-C to stop)",
                   flush=True)
@@ -236,10 +243,11 @@ def cmd_search(args) -> None:
     _run_experiment(exp, search, "create", args.keep_open, Path(args.export_dir))
 
 
-def _export_and_print(workdir: str, exp_id: str, out: Path, top_k: int, force: bool) -> None:
+def _export_and_print(workdir: str, exp_id: str, out: Path, top_k: int, force: bool,
+                      written_by: str = "export") -> None:
     from nas.export import export
 
-    for e in export(workdir, exp_id, out, top_k=top_k, force=force):
+    for e in export(workdir, exp_id, out, top_k=top_k, force=force, written_by=written_by):
         m = e["metrics"]
         print(f"rank {e['rank']}: trial {e['trial']}  val {m.get('default', 0):.2f}%  {e['params']:,} params  "
               f"{e['flops']:,} FLOPs\n  arch {e['arch']}\n  -> {e['path']}/arch.json, model.py, table.txt")

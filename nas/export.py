@@ -149,6 +149,18 @@ def write_dir_atomically(target: Path, files: dict[str, str], force: bool) -> No
         raise
 
 
+def auto_export_allowed(out: str | os.PathLike) -> bool:
+    """A search or resume may (re)write `out` unless it holds an export the user made with
+    `nas export`: that one is never replaced without `nas export --force`."""
+    summary = Path(out) / "summary.json"
+    if not Path(out).exists():
+        return True
+    try:
+        return json.loads(summary.read_text()).get("written_by") == "search"
+    except (OSError, ValueError):
+        return False
+
+
 def trials_csv(trials: list[Trial]) -> str:
     cols = ["trial", "status", "val_acc", "best_val_acc", "params", "flops", "train_acc", "test_acc", "seconds"]
     buf = io.StringIO()
@@ -160,8 +172,11 @@ def trials_csv(trials: list[Trial]) -> str:
     return buf.getvalue()
 
 
-def export(workdir: str, exp_id: str, out: str | os.PathLike, top_k: int = 1, force: bool = False) -> list[dict]:
-    """Export the top-k trials of an experiment into `out` (one folder, written atomically)."""
+def export(workdir: str, exp_id: str, out: str | os.PathLike, top_k: int = 1, force: bool = False,
+           written_by: str = "export") -> list[dict]:
+    """Export the top-k trials of an experiment into `out` (one folder, written atomically).
+    `written_by` ("export" or "search") is recorded in summary.json: a search or resume refreshes
+    only the exports it wrote itself (see `auto_export_allowed`)."""
     from search_spaces import mnist
     from search_spaces.blocks import build_network
 
@@ -187,7 +202,7 @@ def export(workdir: str, exp_id: str, out: str | os.PathLike, top_k: int = 1, fo
         files[f"{folder}/model.py"] = model_source(arch)
         files[f"{folder}/table.txt"] = layer_table(net)
         exported.append({**entry, "path": str(Path(out) / folder)})
-    summary = {"experiment": exp_id, "trials": len(trials),
+    summary = {"experiment": exp_id, "written_by": written_by, "trials": len(trials),
                "succeeded": sum(t.status == "SUCCEEDED" for t in trials),
                "failed": [{"trial": t.id, "status": t.status, "reason": t.reason}
                           for t in trials if t.status not in ("SUCCEEDED", "RUNNING", "WAITING")],

@@ -64,3 +64,19 @@ def test_failure_reason_comes_from_the_trials_own_log(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)  # a trial without a log must not pick up a stray file in the cwd
     assert Trial("b", "FAILED", {}).reason == ""
     assert Trial("c", "FAILED", {}, message="killed").reason == "killed"
+
+
+def test_search_refreshes_only_its_own_export(tmp_path):
+    """`nas search`/`resume` rewrite results/exports/ID after each run, but never an export the user
+    made with `nas export` (that one needs `nas export --force`)."""
+    import json
+
+    from nas.export import auto_export_allowed
+
+    target = tmp_path / "exp"
+    assert auto_export_allowed(target)  # nothing there yet
+    for by, allowed in (("search", True), ("export", False)):
+        write_dir_atomically(target, {"summary.json": json.dumps({"written_by": by})}, force=True)
+        assert auto_export_allowed(target) is allowed
+    write_dir_atomically(target, {"notes.txt": "mine"}, force=True)  # not an export at all
+    assert not auto_export_allowed(target)
