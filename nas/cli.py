@@ -61,6 +61,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--workdir", default=d.workdir, help="NNI experiments folder (default %(default)s)")
     s.add_argument("--export-dir", default="results/exports", help="where the best architecture goes")
     s.add_argument("--keep-open", action="store_true", help="keep the dashboard up after the search (Ctrl-C ends)")
+    s.add_argument("--early-stop", action="store_true", help="stop a trial whose validation accuracy is below "
+                                                            "the median of finished trials at the same epoch")
     s.add_argument("--id", default=None, help="experiment id, letters, digits, '-' and '_' (default: random); "
                                              "a fixed id lets scripts `nas resume` it later")
     _train_options(s, d.epochs)
@@ -226,21 +228,28 @@ def cmd_search(args) -> None:
     search = make(SearchConfig, space=args.space, strategy=args.strategy, max_params=args.max_params,
                   max_flops=args.max_flops, trials=args.trials, concurrency=args.concurrency,
                   port=args.port, host=args.host, workdir=str(Path(args.workdir).resolve()), seed=args.seed,
-                  epochs=args.epochs, train_subset=args.train_subset)
+                  epochs=args.epochs, train_subset=args.train_subset, early_stop=args.early_stop)
     if search.strategy == "evolution" and not search.population:
         search = dataclasses.replace(search, population=population_for(search.trials))
     train = _train_config(args, train_subset=search.train_subset,
                           threads=default_threads(search.concurrency))
-    if args.id is not None:
-        check_new_id(search.workdir, args.id)
+    exp_id = args.id or _random_id()  # known up front: early stopping reads this experiment's records
+    check_new_id(search.workdir, exp_id)
     data_dir = str(resolve_data_dir(args.data_dir).resolve())
     load_uint8(data_dir)  # verify + cache once here, so trials never decode or download
-    exp = build(search, train, data_dir, exp_id=args.id)
+    exp = build(search, train, data_dir, exp_id=exp_id)
     save_record(exp, search, train, data_dir)
     print(f"search: {search.strategy} over '{search.space}', budget {search.max_params:,} parameters"
           + (f" / {search.max_flops:,} FLOPs" if search.max_flops else "")
           + f", {search.trials} trials x {train.epochs} epochs on {train.train_subset or 55000:,} images")
     _run_experiment(exp, search, "create", args.keep_open, Path(args.export_dir))
+
+
+def _random_id() -> str:
+    import secrets
+    import string
+
+    return "".join(secrets.choice(string.ascii_lowercase + string.digits) for _ in range(8))
 
 
 def _export_and_print(workdir: str, exp_id: str, out: Path, top_k: int, force: bool,

@@ -74,6 +74,7 @@ class SearchConfig:
     workdir: str = "nni-experiments"  # where NNI keeps experiments (relative to the current folder)
     seed: int = 0                     # strategy sampling
     population: int = 0               # evolution: population size (0: a third of the trials, 4 to 20)
+    early_stop: bool = False          # stop a trial below the finished trials' median at an epoch
 
     def __post_init__(self):
         _check_choice("strategy", self.strategy, STRATEGIES)

@@ -5,9 +5,16 @@ Each epoch reports the validation accuracy (%) as an intermediate result; the fi
 validation accuracy as its default metric, plus parameters, FLOPs, train and test accuracy and
 seconds, so the dashboard's trial table shows all of them. The test accuracy is reported, never
 used to choose anything.
+
+Early stopping (`nas search --early-stop`): NNI 3.0's own MedianStop middleware cannot stop a trial
+(its engine has no way to kill a model), so the rule runs here, in the trial: after each epoch but the
+last, a trial whose best validation accuracy so far is below the median of the finished trials' at
+the same epoch stops and reports what it has (with `early_stopped` set to the epoch). At least
+`MEDIAN_MIN_TRIALS` finished trials are needed before anything stops.
 """
 from __future__ import annotations
 
+import statistics
 import time
 
 import nni
@@ -20,9 +27,36 @@ from nas.data import load_splits
 from nas.train import train
 
 
-def evaluate_model(model: torch.nn.Module, config: dict, data_dir: str | None = None) -> dict:
+MEDIAN_MIN_TRIALS = 5
+
+
+class _Stop(Exception):
+    """Raised from the epoch callback to end a hopeless trial early."""
+
+
+def median_rule(finished: list[list[float]], epoch: int, best_so_far: float) -> float | None:
+    """The median that `best_so_far` (after `epoch`, 1-based) must reach, or None if the rule does not
+    apply yet. `finished`: the per-epoch validation accuracies of each finished trial."""
+    at_epoch = [vals[epoch - 1] for vals in finished if len(vals) >= epoch]
+    if len(at_epoch) < MEDIAN_MIN_TRIALS:
+        return None
+    median = statistics.median(at_epoch)
+    return median if best_so_far < median else None
+
+
+def finished_curves(workdir: str, exp_id: str) -> list[list[float]]:
+    """Per-epoch validation accuracies of the experiment's succeeded trials, from NNI's database."""
+    from nas.export import read_trials
+
+    return [[m.get("default", 0.0) for m in t.intermediates]
+            for t in read_trials(workdir, exp_id) if t.status == "SUCCEEDED"]
+
+
+def evaluate_model(model: torch.nn.Module, config: dict, data_dir: str | None = None,
+                   early_stop: dict | None = None) -> dict:
     """The `FunctionalEvaluator` function. `config` is a `TrainConfig` as a dict (it crosses
-    process boundaries as JSON); `data_dir` is the verified MNIST folder the search resolved."""
+    process boundaries as JSON); `data_dir` is the verified MNIST folder the search resolved;
+    `early_stop`, {"workdir": ..., "id": ...} of the experiment, turns the median rule on."""
     t0 = time.perf_counter()
     cfg = make(TrainConfig, config)
     if cfg.threads:
@@ -30,12 +64,26 @@ def evaluate_model(model: torch.nn.Module, config: dict, data_dir: str | None = 
     params, flops = count(model)
     data = load_splits(data_dir, cfg.val_size, cfg.split_seed, cfg.train_subset or None, download=False)
 
+    history: list[dict] = []
+    stopped = 0
+
     def report(r: dict) -> None:
+        history.append(r)
         nni.report_intermediate_result({"default": r["val_acc"], "train_acc": r["train_acc"],
                                         "val_loss": r["val_loss"], "epoch": r["epoch"]})
+        if early_stop and r["epoch"] < cfg.epochs:
+            try:
+                curves = finished_curves(early_stop["workdir"], early_stop["id"])
+            except Exception:  # the database is busy or not there: train on rather than fail the trial
+                return
+            if median_rule(curves, r["epoch"], max(h["val_acc"] for h in history)) is not None:
+                raise _Stop
 
     clock: dict = {}
-    history = train(model, data, cfg, on_epoch=report, clock=clock, evaluate_test="last")
+    try:
+        train(model, data, cfg, on_epoch=report, clock=clock, evaluate_test="last")
+    except _Stop:
+        stopped = history[-1]["epoch"]
     last = history[-1]
     result = {"default": last["val_acc"], "val_acc": last["val_acc"], "best_val_acc": max(r["val_acc"] for r in history),
               "params": params, "flops": flops, "train_acc": last["train_acc"], "test_acc": last["test_acc"],
@@ -45,5 +93,7 @@ def evaluate_model(model: torch.nn.Module, config: dict, data_dir: str | None = 
               "startup_s": round(clock["first_step"] - psutil.Process().create_time(), 2),
               "first_step_at": round(clock["first_step"], 3),
               "last_step_at": round(clock["last_step"], 3)}
+    if stopped:
+        result["early_stopped"] = stopped
     nni.report_final_result(result)
     return result

@@ -112,7 +112,11 @@ def build(search: SearchConfig, train: TrainConfig, data_dir: str, exp_id: str |
         raise ConfigError(str(e)) from None
     budget = Budget(search.max_params, search.max_flops)
     check_budget_reachable(space_module, budget)
-    evaluator = FunctionalEvaluator(evaluate_model, config=asdict(train), data_dir=data_dir)
+    if search.early_stop and exp_id is None:
+        raise ConfigError("early stopping needs the experiment id up front")
+    evaluator = FunctionalEvaluator(evaluate_model, config=asdict(train), data_dir=data_dir,
+                                    early_stop={"workdir": str(Path(search.workdir).resolve()), "id": exp_id}
+                                    if search.early_stop else None)
     # metric 0 for a rejected candidate teaches TPE / evolution to leave that region; patience
     # bounds how long a strategy may keep proposing only over-budget models
     # Replay (last) answers candidates that finished before a resume from their records

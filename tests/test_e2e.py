@@ -279,3 +279,27 @@ def test_killed_training_resumes_to_identical_weights(tmp_path, data_dir):
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
     h = json.loads((run / "seed0" / "history.json").read_text())
     assert [r["epoch"] for r in h] == [1, 2, 3, 4]
+
+
+def test_thirty_trials_at_concurrency_two_run_to_the_end(tmp_path, data_dir):
+    """NNI's tracker has searches that stall after a few trials at concurrency > 1: this one must
+    run all 30 trials, two at a time, and report every one. With --early-stop on, trials below the
+    finished trials' median after epoch 1 stop there and still report a result."""
+    from nas.export import read_trials
+
+    work = tmp_path / "nni"
+    r = nas("search", "--id", "soak", "--trials", "30", "--concurrency", "2", "--epochs", "2", "--early-stop",
+            "--train-subset", "768", "--port", str(free_port()), "--workdir", str(work),
+            "--export-dir", str(tmp_path / "exports"), "--data-dir", str(data_dir),
+            "--set", "val_size=500", "--set", "eval_batch=5000", timeout=1500)
+    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
+    trials = read_trials(work, "soak")
+    assert len(trials) == 30 and all(t.status == "SUCCEEDED" for t in trials), [t.status for t in trials]
+    assert len([l for l in r.stdout.splitlines() if l.startswith("trial ")]) == 30
+    # two at a time, really: some trial started before the previous one ended
+    spans = sorted((t.final["first_step_at"], t.final["last_step_at"]) for t in trials)
+    assert any(b[0] < a[1] for a, b in zip(spans, spans[1:]))
+    stopped = [t for t in trials if t.final.get("early_stopped")]
+    assert stopped and len(stopped) < 25  # some stop, and not before the median exists
+    assert all(t.final["early_stopped"] == 1 == len(t.intermediates) for t in stopped)
+    assert all(len(t.intermediates) == 2 for t in trials if t not in stopped)
