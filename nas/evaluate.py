@@ -14,6 +14,7 @@ the same epoch stops and reports what it has (with `early_stopped` set to the ep
 """
 from __future__ import annotations
 
+import math
 import statistics
 import time
 
@@ -86,7 +87,9 @@ def evaluate_model(model: torch.nn.Module, config: dict, data_dir: str | None = 
         stopped = history[-1]["epoch"]
     last = history[-1]
     result = {"default": last["val_acc"], "val_acc": last["val_acc"], "best_val_acc": max(r["val_acc"] for r in history),
-              "params": params, "flops": flops, "train_acc": last["train_acc"], "test_acc": last["test_acc"],
+              "params": params, "flops": flops, "train_acc": last["train_acc"],
+              # measured at the last epoch only; a trial that stopped early has none (JSON has no NaN)
+              "test_acc": last["test_acc"] if math.isfinite(last["test_acc"]) else None,
               "epochs": len(history), "seconds": round(time.perf_counter() - t0, 2),
               # trial overhead (bench/trial_overhead.py): process start -> first step, and the time of
               # the last step, to compare with when NNI records this result

@@ -228,7 +228,8 @@ def pareto_png(searches: list[Search], baselines: dict[str, Run], finalists: dic
     plt = _plt()
     fig, ax = plt.subplots(figsize=(8, 5.5))
     floor = 94.0
-    pts = [(t.final["params"], t.final["test_acc"]) for s in searches for t in s.succeeded]
+    pts = [(t.final["params"], t.final["test_acc"]) for s in searches for t in s.succeeded
+           if t.final.get("test_acc") is not None]  # early-stopped trials have no test accuracy
     shown = [(p, a) for p, a in pts if a >= floor]
     ax.scatter([p for p, _ in shown], [a for _, a in shown], s=14, c="0.6",
                label=f"search trials, proxy training ({len(pts)}; {len(pts) - len(shown)} below {floor:.0f}% not shown)")
