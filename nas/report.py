@@ -178,6 +178,22 @@ class Search:
         return max(self.succeeded, key=lambda t: (t.val_acc, -t.final.get("params", 0)), default=None)
 
     @property
+    def wall_hours(self) -> float:
+        """First to last trial event in NNI's database: the search's elapsed time, including any
+        pause between a stop and its resume."""
+        import sqlite3
+
+        db = Path(self.record["search"]["workdir"]) / self.id / "db" / "nni.sqlite"
+        if not db.exists():
+            return 0.0
+        con = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+        try:
+            lo, hi = con.execute("SELECT MIN(timestamp), MAX(timestamp) FROM TrialJobEvent").fetchone()
+        finally:
+            con.close()
+        return (hi - lo) / 3.6e6 if lo else 0.0
+
+    @property
     def cpu_hours(self) -> float:
         """Trial seconds x threads per trial (the search's training cost; NNI's start-up is extra)."""
         threads = self.record["train"].get("threads") or 1
@@ -198,7 +214,7 @@ def load_searches(folder: Path) -> list[Search]:
 
 def search_table(searches: list[Search]) -> list[str]:
     lines = ["| experiment | strategy | budget | trials (ok / failed / other) | proxy | best val | params of best | "
-             "trial CPU-hours |", "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+             "trial CPU-hours | wall hours |", "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
     for s in searches:
         ok = len(s.succeeded)
         failed = sum(t.status == "FAILED" for t in s.trials)
@@ -207,7 +223,7 @@ def search_table(searches: list[Search]) -> list[str]:
         lines.append(f"| `{s.id}` | {s.record['search']['strategy']} | {s.budget:,} | {ok} / {failed} / "
                      f"{len(s.trials) - ok - failed} | {t['epochs']} ep x {t['train_subset'] or 55000:,} img | "
                      + (f"{b.val_acc:.2f}% | {b.final['params']:,}" if b else "- | -")
-                     + f" | {s.cpu_hours:.2f} |")
+                     + f" | {s.cpu_hours:.2f} | {s.wall_hours:.2f} |")
     return lines
 
 
@@ -419,9 +435,12 @@ def write_report(results: Path, data_dir: str | None = None, pictures: bool = Tr
     for s in searches:
         b = s.best()
         failed = [t for t in s.trials if t.status == "FAILED"]
-        weak = sum(t.val_acc < 50 for t in s.succeeded)
+        bn = [t for t in s.succeeded if t.sample.get("bn")]
+        plain = [t for t in s.succeeded if not t.sample.get("bn")]
+        weak = lambda ts: sum(t.val_acc < 50 for t in ts)  # noqa: E731
         line = (f"- `{s.id}`: best validation {b.val_acc:.2f}% at {b.final['params']:,} parameters; "
-                f"{weak} of {len(s.succeeded)} trials stayed below 50% in the proxy" if b else f"- `{s.id}`: no result")
+                f"below 50% in the proxy: {weak(plain)} of {len(plain)} trials without BatchNorm, "
+                f"{weak(bn)} of {len(bn)} with it" if b else f"- `{s.id}`: no result")
         L.append(line + (f"; {len(failed)} failed" if failed else "") + ".")
     L.append("")
 
