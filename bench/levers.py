@@ -23,6 +23,8 @@ import torch
 import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from record import publish  # noqa: E402
 from nas.data import load_splits  # noqa: E402
 from search_spaces.baselines import EXP3  # noqa: E402
 from search_spaces.blocks import build_network  # noqa: E402
@@ -92,13 +94,10 @@ def main() -> None:
     lines = [f"## {datetime.date.today()} — levers, {platform.machine()} ({isa}), "
              f"{len(os.sched_getaffinity(0))} cores, torch {torch.__version__}, no GPU, "
              f"load average before: {os.getloadavg()[0]:.1f}",
-             "", f"`python bench/levers.py`: {EXP3 and '8,880'}-parameter reference, {IMAGES:,} images per timed "
+             "", f"`python bench/levers.py`: 8,880-parameter reference, {IMAGES:,} images per timed "
                  f"epoch, median of {REPEATS}.", "", "| variant | img/s | vs reference |", "| --- | --- | --- |"]
     lines += [f"| {name} | {rate:,.0f} | {rate / ref:.2f}x |" for name, rate in rows]
-    text = "\n".join(lines + [""])
-    print(text)
-    results = Path(__file__).with_name("RESULTS.md")
-    results.write_text(results.read_text() + "\n" + text)
+    publish(lines)
 
 
 if __name__ == "__main__":

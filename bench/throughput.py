@@ -23,6 +23,8 @@ import torch
 import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from record import publish  # noqa: E402
 from nas.budget import count  # noqa: E402
 from nas.config import TrainConfig  # noqa: E402
 from nas.data import load_splits  # noqa: E402
@@ -92,11 +94,7 @@ def main() -> None:
         lines.append(f"| {name} | {params:,} | {plain:,.0f} | {ours:,.0f} | {noaug:,.0f} | {ours / plain:.2f} |")
     lines += ["", f"Gate (fvcore params + FLOPs) per candidate: median {1000 * statistics.median(gate):.1f} ms "
                   f"over {len(gate)} counts.", ""]
-    text = "\n".join(lines)
-    print(text)
-    results = Path(__file__).with_name("RESULTS.md")
-    header = "# Benchmark results\n\nAppended by the benchmark scripts in this folder; newest last.\n\n"
-    results.write_text((results.read_text() if results.exists() else header) + text + "\n")
+    publish(lines)
 
 
 if __name__ == "__main__":

@@ -31,6 +31,8 @@ import psutil
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+from record import publish  # noqa: E402
 
 
 def peak_rss(proc: subprocess.Popen, stop: threading.Event, out: list) -> None:
@@ -105,10 +107,7 @@ def main() -> None:
                      f"{med(rows, 'startup'):.1f} s | {med(rows, 'train'):.1f} s | {med(rows, 'end_metric'):.2f} s | "
                      f"{med(rows, 'end_status'):.1f} s | {len(rows) / (r['wall'] * cores / 3600):.0f} | "
                      f"{r['peak'] / 2**20:,.0f} MiB |")
-    text = "\n".join(lines + [""])
-    print(text)
-    results_md = Path(__file__).with_name("RESULTS.md")
-    results_md.write_text(results_md.read_text() + "\n" + text)
+    publish(lines)
 
 
 if __name__ == "__main__":
