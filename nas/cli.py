@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import logging
+import signal
 import sys
 import threading
 import time
@@ -348,8 +349,16 @@ COMMANDS = {"search": cmd_search, "view": cmd_view, "resume": cmd_resume, "expor
             "train": cmd_train, "baselines": cmd_baselines, "report": cmd_report, "finalist": cmd_finalist}
 
 
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    # Ctrl-C, and `kill` (SIGTERM), stop a search cleanly so that `nas resume` can continue it; a
+    # shell that starts `nas` in the background sets SIGINT to "ignore", so set both explicitly
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, _interrupt)
     logging.basicConfig(format="%(message)s")
     logging.getLogger().handlers[0].setLevel(logging.INFO if args.verbose else logging.WARNING)
     if not args.verbose:

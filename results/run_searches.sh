@@ -12,10 +12,12 @@ cd "$(dirname "$0")/.."
 NAS=${NAS:-.venv/bin/nas}
 WORK=results/searches
 mkdir -p "$WORK"
-# budget:strategy:trials (fewer trials where a trial is cheap enough to matter less, or costs more)
-for spec in 8000:random:16 8000:evolution:16 8000:evolution:40 4000:random:12 4000:evolution:12 20000:random:12 \
-            20000:evolution:12; do
-  IFS=: read -r budget strategy trials <<< "$spec"
+# budget:strategy:trials[:early] (fewer trials where a trial is cheap enough to matter less, or
+# costs more; "early": --early-stop). s8k-evolution was later resumed with --trials 40 and stopped
+# after 22 (results/README.md says why); s8k-tpe came after it, with early stopping.
+for spec in 8000:random:16 8000:evolution:16 8000:tpe:24:early 4000:random:12 4000:evolution:12 \
+            20000:random:12 20000:evolution:12; do
+  IFS=: read -r budget strategy trials early <<< "$spec"
   id="s$((budget / 1000))k-$strategy"
   if [ -e "results/exports/$id/summary.json" ]; then
     # a later spec with more trials for the same id extends that search (`nas resume --trials`)
@@ -28,6 +30,6 @@ for spec in 8000:random:16 8000:evolution:16 8000:evolution:40 4000:random:12 40
     "$NAS" resume "$id" --workdir "$WORK" 2>&1 | tee -a "$WORK/$id.out"
   else
     "$NAS" search --id "$id" --workdir "$WORK" --strategy "$strategy" --max-params "$budget" \
-      --trials "$trials" --epochs 3 --train-subset 20000 --concurrency 2 2>&1 | tee -a "$WORK/$id.out"
+      --trials "$trials" --epochs 3 --train-subset 20000 --concurrency 2 ${early:+--early-stop} 2>&1 | tee -a "$WORK/$id.out"
   fi
 done
