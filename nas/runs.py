@@ -18,6 +18,7 @@ import json
 import multiprocessing
 import os
 import shutil
+import signal
 import subprocess
 from dataclasses import replace
 from pathlib import Path
@@ -108,6 +109,17 @@ def _print_flush(line: str) -> None:
     print(line, flush=True)
 
 
+def _die_with_parent() -> None:
+    """Linux: have the kernel kill this worker when the `nas train` process that started it dies,
+    however it dies (a killed parent must not leave seeds training on, writing into the run)."""
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
 def _seed_job(args: tuple) -> dict:
     """Entry point of a worker process (`jobs` > 1): one seed, its lines prefixed with the seed."""
     arch, cfg, seed, out, data_dir, fresh = args
@@ -152,12 +164,12 @@ def run(arch: dict, cfg: TrainConfig, seeds: list[int], out: str | os.PathLike, 
     write_text(cfg_path, json.dumps(config, indent=2) + "\n")
     log(f"{name or 'run'}: {params:,} parameters, {flops:,} FLOPs, {len(data.train_x):,} training images, "
         f"{len(data.val_x):,} validation, seeds {seeds} ({jobs} at once, {cfg.threads} threads each) -> {out}")
-    fresh = force and not resume
+    fresh = not resume  # a new or replaced run never continues a checkpoint it finds
     if jobs == 1:
         results = [_train_seed(arch, cfg, seed, out, data_dir, fresh, log=log) for seed in seeds]
     else:
         ctx = multiprocessing.get_context("spawn")  # fork would copy torch's thread pools
-        with concurrent.futures.ProcessPoolExecutor(jobs, mp_context=ctx) as pool:
+        with concurrent.futures.ProcessPoolExecutor(jobs, mp_context=ctx, initializer=_die_with_parent) as pool:
             results = list(pool.map(_seed_job, [(arch, cfg, s, out, data_dir, fresh) for s in seeds]))
     summary = {"name": name, "params": params, "flops": flops,
                "seeds": {str(s): r for s, r in zip(seeds, results)}}
