@@ -271,6 +271,11 @@ def pareto_png(searches: list[Search], baselines: dict[str, Run], finalists: dic
     ax.scatter([], [], marker="*", s=140, c="tab:red", label="search finalists, 15 epochs, mean of seeds")
     ax.axhline(THRESHOLD, ls="--", c="tab:green", lw=1, label=f"{THRESHOLD:.2f}%")
     ax.set_xscale("log")
+    from matplotlib.ticker import FuncFormatter
+
+    for axis in (ax.xaxis.set_major_formatter, ax.xaxis.set_minor_formatter):
+        axis(FuncFormatter(lambda v, _: f"{v:,.0f}"))
+    ax.tick_params(axis="x", which="minor", labelsize=7)
     ax.set_ylim(floor, 100)
     ax.set_xlabel("parameters (fvcore)")
     ax.set_ylabel("final test accuracy, %")
