@@ -375,6 +375,10 @@ def main(argv: list[str] | None = None) -> int:
     except (ConfigError, DataError, ExperimentError, ExportError, RunError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:  # search and resume handle it themselves; this is train / baselines
+        print("interrupted; every finished epoch is checkpointed: run the same command with --resume "
+              "to continue", file=sys.stderr)
+        return 130
     return 0
 
 

@@ -169,8 +169,15 @@ def run(arch: dict, cfg: TrainConfig, seeds: list[int], out: str | os.PathLike, 
         results = [_train_seed(arch, cfg, seed, out, data_dir, fresh, log=log) for seed in seeds]
     else:
         ctx = multiprocessing.get_context("spawn")  # fork would copy torch's thread pools
-        with concurrent.futures.ProcessPoolExecutor(jobs, mp_context=ctx, initializer=_die_with_parent) as pool:
+        pool = concurrent.futures.ProcessPoolExecutor(jobs, mp_context=ctx, initializer=_die_with_parent)
+        try:
             results = list(pool.map(_seed_job, [(arch, cfg, s, out, data_dir, fresh) for s in seeds]))
+        except BaseException:  # Ctrl-C / SIGTERM: stop the workers too, do not wait for their seeds
+            for proc in list(getattr(pool, "_processes", {}).values()):
+                proc.terminate()
+            pool.shutdown(wait=False, cancel_futures=True)
+            raise
+        pool.shutdown()
     summary = {"name": name, "params": params, "flops": flops,
                "seeds": {str(s): r for s, r in zip(seeds, results)}}
     write_text(out / "summary.json", json.dumps(summary, indent=2) + "\n")

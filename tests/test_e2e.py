@@ -305,9 +305,10 @@ def test_thirty_trials_at_concurrency_two_run_to_the_end(tmp_path, data_dir):
     assert all(len(t.intermediates) == 2 for t in trials if t not in stopped)
 
 
-def test_killed_parallel_training_leaves_no_worker_behind(tmp_path, data_dir):
-    """SIGKILL `nas train --jobs 2`: its two seed workers die with it (they would otherwise train on
-    and write into the run folder), and `--resume` finishes the run."""
+@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM])
+def test_killed_parallel_training_leaves_no_worker_behind(tmp_path, data_dir, sig):
+    """SIGKILL or SIGTERM `nas train --jobs 2`: its two seed workers die with it (they would otherwise
+    train on and write into the run folder), and `--resume` finishes the run."""
     args = ["train", "exp3", "--epochs", "2", "--seeds", "0,1", "--jobs", "2", "--data-dir", str(data_dir),
             "--set", "train_subset=2560", "--set", "val_size=500", "--out", str(tmp_path / "run")]
     proc = subprocess.Popen([sys.executable, "-m", "nas", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
@@ -315,10 +316,12 @@ def test_killed_parallel_training_leaves_no_worker_behind(tmp_path, data_dir):
     wait_for_line(proc, "[seed 1]", timeout=300)  # both workers are up and training
     workers = psutil.Process(proc.pid).children(recursive=True)
     assert len([w for w in workers if "spawn_main" in " ".join(w.cmdline())]) == 2
-    proc.kill()
-    proc.wait(timeout=30)
+    proc.send_signal(sig)
+    code = proc.wait(timeout=30)
     _, alive = psutil.wait_procs(workers, timeout=15)
     assert not alive
+    if sig == signal.SIGTERM:  # a clean stop that says how to continue
+        assert code == 130 and "--resume" in proc.stderr.read()
     resumed = nas(*args, "--resume", timeout=600)
     assert resumed.returncode == 0, resumed.stderr
     assert sorted(json.loads((tmp_path / "run" / "summary.json").read_text())["seeds"]) == ["0", "1"]
