@@ -98,7 +98,13 @@ def _mean_std(xs: list[float]) -> tuple[float, float]:
 def verdict(run: Run) -> str:
     if not run.complete:
         done = sum(len(h) for h in run.histories.values())
-        return f"incomplete ({done} of {len(run.config['seeds']) * run.epochs} seed-epochs)"
+        part = f"{done} of {len(run.config['seeds']) * run.epochs} seed-epochs"
+        below = [a for h in run.histories.values() if len(h) == run.epochs for a in [r["test_acc"] for r in h[-3:]]
+                 if a < THRESHOLD]
+        if below and run.follows_protocol:  # more seeds cannot undo a miss
+            return (f"**not consistent** (decided before the run is complete, {part}): {len(below)} last-3-epoch "
+                    f"test accuracies of the finished seeds below {THRESHOLD:.2f}% (lowest {min(below):.2f}%)")
+        return f"incomplete ({part})"
     low = min(run.last3())
     if not run.follows_protocol:
         return f"not under the protocol (reference only); lowest last-3 test accuracy {low:.2f}%"
@@ -114,7 +120,8 @@ def results_table(run: Run) -> list[str]:
     lines = [f"`{run.path.as_posix()}`: {run.config['params']:,} parameters, {run.config['flops']:,} FLOPs; "
              f"{t['epochs']} epochs, {t['optimizer']} lr {t['lr']:g} {t['schedule']}, batch {t['batch_size']}, "
              f"augment {'on' if t['augment'] else 'off'}, seeds {run.config['seeds']}; "
-             f"{run.train_seconds / 3600:.2f} CPU-thread-hours x {t.get('threads') or '?'} threads",
+             f"training time {run.train_seconds / 3600:.2f} h summed over the seeds shown "
+             f"({t.get('threads') or '?'} CPU thread(s) each)",
              "", "| seed | best train | best test | last-3 test | final train | final test |",
              "| --- | --- | --- | --- | --- | --- |"]
     for seed, h in sorted(run.histories.items()):
@@ -360,7 +367,8 @@ def pick_finalist(searches_dir: Path, exports_dir: Path, budget: int) -> Path:
 
 def _target_met(budget: int, run: Run) -> str:
     if not run.complete:
-        return "not yet decided (run incomplete)"
+        v = verdict(run)
+        return "no: " + v.replace("**", "") if budget != 20000 and v.startswith("**not") else "not yet decided (run incomplete)"
     if run.config["params"] > budget:
         return f"no: {run.config['params']:,} parameters is over {budget:,}"
     if budget == 20000:

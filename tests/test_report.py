@@ -53,6 +53,16 @@ def test_off_protocol_runs_are_never_called_consistent(tmp_path, why, kwargs, se
     assert "not under the protocol" in verdict(run)
 
 
+def test_a_miss_decides_the_verdict_before_the_run_is_complete(tmp_path):
+    accs = {s: GOOD for s in range(5)}
+    accs[0] = GOOD[:14] + [99.39]
+    run = write_run(tmp_path / "r", accs)
+    for s in (3, 4):  # seeds 3 and 4 not trained yet
+        (tmp_path / "r" / f"seed{s}" / "history.json").unlink()
+    run = Run.load(tmp_path / "r")
+    assert not run.complete and verdict(run).startswith("**not consistent** (decided before")
+
+
 def test_incomplete_run_is_reported_as_such(tmp_path):
     run = write_run(tmp_path / "r", {s: GOOD for s in range(5)})
     (tmp_path / "r" / "seed4" / "history.json").write_text(json.dumps(json.loads(
