@@ -129,6 +129,14 @@ class Replay(StrategyMiddleware):
         super().__init__()
         self.records = {_sample_key(t.sample): t for t in finished if t.sample}
         self.replayed = 0
+        self._replayed_models: list = []
+
+    def list_models(self, status=None):
+        """The engine's models plus the replayed ones (strategies wait on and rank what they submitted)."""
+        yield from self.engine.list_models(status)
+        for model in self._replayed_models:
+            if status is None or model.status == status:
+                yield model
 
     def load_state_dict(self, state_dict: dict) -> None:
         pass  # the records come from NNI's database at every resume
@@ -144,6 +152,7 @@ class Replay(StrategyMiddleware):
                 new.append(model)
                 continue
             self.replayed += 1
+            self._replayed_models.append(model)
             for metric in t.intermediates:
                 self.dispatch_model_event(ModelEventType.IntermediateMetric, metric=metric, model=model)
             if t.final:

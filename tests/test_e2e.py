@@ -325,3 +325,14 @@ def test_killed_parallel_training_leaves_no_worker_behind(tmp_path, data_dir, si
     resumed = nas(*args, "--resume", timeout=600)
     assert resumed.returncode == 0, resumed.stderr
     assert sorted(json.loads((tmp_path / "run" / "summary.json").read_text())["seeds"]) == ["0", "1"]
+
+
+def test_evolution_search_runs_to_the_end(tmp_path, data_dir):
+    """Regularized evolution waits on its last models through every middleware's list_models (the
+    budget gate, Replay): the search must end normally and export."""
+    r = nas("search", "--strategy", "evolution", "--trials", "4", "--epochs", "1", "--train-subset", "768",
+            "--max-params", "8000", "--port", str(free_port()), "--workdir", str(tmp_path / "nni"),
+            "--export-dir", str(tmp_path / "exports"), "--data-dir", str(data_dir), "--set", "val_size=500",
+            "--set", "eval_batch=5000", timeout=900)
+    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-3000:]
+    assert len([l for l in r.stdout.splitlines() if l.startswith("trial ")]) == 4 and "rank 1:" in r.stdout
