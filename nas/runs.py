@@ -82,13 +82,14 @@ def last3(history: list[dict], key: str = "test_acc") -> list[float]:
 
 
 def _train_seed(arch: dict, cfg: TrainConfig, seed: int, out: Path, data_dir: str | None,
-                fresh: bool, prefix: str = "", log=print) -> dict:
+                fresh: bool, prefix: str = "", log=print, data=None) -> dict:
     """Train one seed into `out/seed<S>` (continuing its checkpoint unless `fresh`); its summary entry."""
     from search_spaces.blocks import build_network
 
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
-    data = load_splits(data_dir, cfg.val_size, cfg.split_seed, cfg.train_subset or None)
+    if data is None:  # a worker process loads its own copy (from the decode cache)
+        data = load_splits(data_dir, cfg.val_size, cfg.split_seed, cfg.train_subset or None)
     folder = out / f"seed{seed}"
     folder.mkdir(exist_ok=True)
     ckpt = folder / "checkpoint.pt"
@@ -166,7 +167,7 @@ def run(arch: dict, cfg: TrainConfig, seeds: list[int], out: str | os.PathLike, 
         f"{len(data.val_x):,} validation, seeds {seeds} ({jobs} at once, {cfg.threads} threads each) -> {out}")
     fresh = not resume  # a new or replaced run never continues a checkpoint it finds
     if jobs == 1:
-        results = [_train_seed(arch, cfg, seed, out, data_dir, fresh, log=log) for seed in seeds]
+        results = [_train_seed(arch, cfg, seed, out, data_dir, fresh, log=log, data=data) for seed in seeds]
     else:
         ctx = multiprocessing.get_context("spawn")  # fork would copy torch's thread pools
         pool = concurrent.futures.ProcessPoolExecutor(jobs, mp_context=ctx, initializer=_die_with_parent)
