@@ -20,11 +20,14 @@ _log = logging.getLogger("nas.budget")
 class Budget:
     max_params: int = 20000   # parameters (weights + biases + BatchNorm affine)
     max_flops: int = 0        # multiply-adds per 28x28 image; 0 means no limit
+    min_params: int = 0       # parameters; a floor that keeps a search near its budget (0: none)
 
     def verdict(self, params: int, flops: int) -> str | None:
         """None if within budget, else the reason (one line)."""
         if params > self.max_params:
             return f"{params:,} parameters > budget {self.max_params:,}"
+        if params < self.min_params:
+            return f"{params:,} parameters < floor {self.min_params:,}"
         if self.max_flops and flops > self.max_flops:
             return f"{flops:,} FLOPs > budget {self.max_flops:,}"
         return None

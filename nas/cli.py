@@ -51,6 +51,10 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--strategy", default=d.strategy, help="random | evolution | tpe (default %(default)s)")
     s.add_argument("--max-params", type=int, default=d.max_params, help="parameter budget (default %(default)s)")
     s.add_argument("--max-flops", type=int, default=d.max_flops, help="FLOP budget, multiply-adds per image (0: none)")
+    s.add_argument("--min-params", type=int, default=d.min_params,
+                   help="reject candidates smaller than this too, to search near the budget (default: none)")
+    s.add_argument("--fix", default=d.fix, metavar="LABEL=VALUE,...",
+                   help="pin labels of the space to one value, e.g. bn=true,head=1x1_gap (see search_spaces/mnist.py)")
     s.add_argument("--trials", type=int, default=d.trials, help="trials to run (default %(default)s)")
     s.add_argument("--concurrency", type=int, default=d.concurrency, help="trials at once (default %(default)s)")
     s.add_argument("--train-subset", type=int, default=d.train_subset,
@@ -227,7 +231,7 @@ def cmd_search(args) -> None:
     from nas.experiment import build, check_new_id, population_for, save_record
 
     search = make(SearchConfig, space=args.space, strategy=args.strategy, max_params=args.max_params,
-                  max_flops=args.max_flops, trials=args.trials, concurrency=args.concurrency,
+                  max_flops=args.max_flops, min_params=args.min_params, fix=args.fix, trials=args.trials, concurrency=args.concurrency,
                   port=args.port, host=args.host, workdir=str(Path(args.workdir).resolve()), seed=args.seed,
                   epochs=args.epochs, train_subset=args.train_subset, early_stop=args.early_stop)
     if search.strategy == "evolution" and not search.population:
@@ -242,6 +246,8 @@ def cmd_search(args) -> None:
     save_record(exp, search, train, data_dir)
     print(f"search: {search.strategy} over '{search.space}', budget {search.max_params:,} parameters"
           + (f" / {search.max_flops:,} FLOPs" if search.max_flops else "")
+          + (f", at least {search.min_params:,}" if search.min_params else "")
+          + (f", fixed {search.fix}" if search.fix else "")
           + f", {search.trials} trials x {train.epochs} epochs on {train.train_subset or 55000:,} images")
     _run_experiment(exp, search, "create", args.keep_open, Path(args.export_dir))
 

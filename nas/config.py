@@ -65,6 +65,8 @@ class SearchConfig:
     strategy: str = "random"          # random | evolution | tpe
     max_params: int = 20000           # budget: parameters, as fvcore counts them
     max_flops: int = 0                # budget: multiply-adds for one 28x28 image (0: no limit)
+    min_params: int = 0               # floor: smaller candidates are rejected like over-budget ones (0: none)
+    fix: str = ""                     # labels pinned to one value, "label=value,..." (e.g. "bn=true")
     trials: int = 6                   # trials to run (candidates over budget never become trials)
     epochs: int = 2                   # training epochs per trial (a short proxy of the full recipe)
     train_subset: int = 10000         # training images per trial (0: all 55,000 outside validation)
@@ -82,6 +84,8 @@ class SearchConfig:
             raise ConfigError(f"population must be 0 (automatic) or at least 2, got {self.population}")
         if self.max_params < 1:
             raise ConfigError(f"max_params must be at least 1, got {self.max_params}")
+        if not 0 <= self.min_params <= self.max_params:
+            raise ConfigError(f"min_params must be in 0..max_params ({self.max_params}), got {self.min_params}")
         if self.max_flops < 0:
             raise ConfigError(f"max_flops must be 0 (no limit) or more, got {self.max_flops}")
         if self.trials < 1 or self.concurrency < 1 or self.epochs < 1:

@@ -73,14 +73,14 @@ def make_strategy(name: str, trials: int, seed: int, population: int = 0):
     raise ConfigError(f"unknown strategy {name!r}; choose one of: random, evolution, tpe")
 
 
-def check_budget_reachable(space_module, budget: Budget) -> None:
+def check_budget_reachable(space_module, budget: Budget, fixed: dict | None = None) -> None:
     """Refuse a budget that no candidate of the space can meet, instead of searching forever."""
     from search_spaces.blocks import build_network
 
-    params, flops = count(build_network(space_module.smallest_arch()))
+    params, flops = count(build_network(space_module.smallest_arch(fixed)))
     if params > budget.max_params or (budget.max_flops and flops > budget.max_flops):
         raise ConfigError(f"no architecture of the space fits the budget: the smallest has {params:,} "
-                          f"parameters and {flops:,} FLOPs")
+                          f"parameters and {flops:,} FLOPs" + (f" with {fixed}" if fixed else ""))
 
 
 def check_port_free(host: str, port: int) -> None:
@@ -110,8 +110,12 @@ def build(search: SearchConfig, train: TrainConfig, data_dir: str, exp_id: str |
         space_module = get_space(search.space)
     except ValueError as e:
         raise ConfigError(str(e)) from None
-    budget = Budget(search.max_params, search.max_flops)
-    check_budget_reachable(space_module, budget)
+    try:
+        fixed = space_module.parse_fixed(search.fix)
+    except ValueError as e:
+        raise ConfigError(str(e)) from None
+    budget = Budget(search.max_params, search.max_flops, search.min_params)
+    check_budget_reachable(space_module, budget, fixed)
     if search.early_stop and exp_id is None:
         raise ConfigError("early stopping needs the experiment id up front")
     evaluator = FunctionalEvaluator(evaluate_model, config=asdict(train), data_dir=data_dir,
@@ -122,7 +126,7 @@ def build(search: SearchConfig, train: TrainConfig, data_dir: str, exp_id: str |
     # Replay (last) answers candidates that finished before a resume from their records
     gated = TolerantChain(make_strategy(search.strategy, search.trials, search.seed, search.population),
                           Filter(Gate(budget), metric_for_invalid=0.0, patience=2000), Replay(replay or []))
-    exp = NasExperiment(space_module.MnistSpace(), evaluator, gated, id=exp_id)
+    exp = NasExperiment(space_module.MnistSpace(fixed), evaluator, gated, id=exp_id)
     exp.config.max_trial_number = search.trials
     exp.config.trial_concurrency = search.concurrency
     exp.config.experiment_working_directory = str(Path(search.workdir).resolve())

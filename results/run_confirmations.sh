@@ -6,7 +6,8 @@
 #
 # A finished run (its summary.json exists) is skipped; an interrupted one continues from its
 # per-epoch checkpoints (--resume). Finalists: the best trial by validation accuracy over the searches
-# at each budget (`nas finalist`), confirmed into results/confirm/s<budget>k. Then the four hand-made
+# with the longest proxy at each budget (`nas finalist`), confirmed into
+# results/confirm/s<budget>k-<trial>; earlier picks keep their folders. Then the four hand-made
 # baselines under the same protocol, and under their own recipe from the seed (20 epochs).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -17,9 +18,10 @@ continue_or_start() { [ -e "$1/config.json" ] && echo --resume || true; }
 
 if [[ $what == finalists || $what == all ]]; then
   for budget in 8000 4000 20000; do
-    out="results/confirm/s$((budget / 1000))k"
-    [ -e "$out/summary.json" ] && { echo "$out: done"; continue; }
     arch=$("$NAS" finalist --max-params "$budget") || { echo "no finalist at $budget yet"; continue; }
+    trial=$(basename "$(dirname "$arch")"); trial=${trial#rank1_}   # .../rank1_<trial>/arch.json
+    out="results/confirm/s$((budget / 1000))k-$trial"
+    [ -e "$out/summary.json" ] && { echo "$out: done"; continue; }
     "$NAS" train "$arch" "${PROTOCOL[@]}" --out "$out" $(continue_or_start "$out")
   done
 fi

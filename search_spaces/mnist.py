@@ -62,27 +62,61 @@ def complete(arch: dict) -> dict:
     return full
 
 
-class MnistSpace(ModelSpace):
-    """Conv / BatchNorm / dropout / transition blocks with a choice of head (see `blocks.py`)."""
+def _same(text: str, value) -> bool:
+    """Does command-line `text` name the choice `value` (true/false, 0.1 == 0.10, exact strings)?"""
+    if isinstance(value, bool):
+        return text.lower() == str(value).lower()
+    if isinstance(value, (int, float)):
+        try:
+            return float(text) == value
+        except ValueError:
+            return False
+    return text == value
 
-    def __init__(self):
+
+def parse_fixed(text: str) -> dict:
+    """'bn=true,head=1x1_gap' -> {'bn': True, 'head': '1x1_gap'}: labels pinned to one value.
+    Raises ValueError naming an unknown label or a value that is not one of the label's choices."""
+    fixed: dict = {}
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        label, sep, raw = item.partition("=")
+        label, raw = label.strip(), raw.strip()
+        if not sep or not raw:
+            raise ValueError(f"fix expects label=value, got {item!r}")
+        if label not in CHOICES:
+            raise ValueError(f"cannot fix unknown label {label!r}; labels: {', '.join(CHOICES)}")
+        value = next((v for v in CHOICES[label] if _same(raw, v)), None)
+        if value is None:
+            raise ValueError(f"{label}={raw} is not in the space; choices: {', '.join(map(str, CHOICES[label]))}")
+        fixed[label] = value
+    return fixed
+
+
+class MnistSpace(ModelSpace):
+    """Conv / BatchNorm / dropout / transition blocks with a choice of head (see `blocks.py`).
+    `fixed`: labels pinned to one value (`parse_fixed`); the strategy then only searches the rest."""
+
+    def __init__(self, fixed: dict | None = None):
         super().__init__()
+        self._fixed = dict(fixed or {})
         arch = {}
         for label, values in CHOICES.items():
+            values = [self._fixed[label]] if label in self._fixed else values
             arch[label] = ensure_frozen(self.add_mutable(nni.choice(label, values)))
         self.net = build_network(arch)
 
     def freeze(self, sample: dict) -> "MnistSpace":
         with model_context(sample):  # ensure_frozen above reads the sample from this context
-            return self.__class__()
+            return self.__class__(self._fixed)
 
     def forward(self, x):
         return self.net(x)
 
 
-def smallest_arch() -> dict:
-    """The architecture with the fewest parameters: parameters only grow with depth, width, BN and
-    a bigger head kernel, so the smallest choice of each gives the space's minimum."""
+def smallest_arch(fixed: dict | None = None) -> dict:
+    """The architecture with the fewest parameters (given the `fixed` labels): parameters only grow
+    with depth, width, BN and a bigger head kernel, so the smallest choice of each gives the minimum."""
     arch = {k: min(v) if k not in ("bn", "head") else v[0] for k, v in CHOICES.items()}
     arch.update(bn=False, head="gap_1x1")
+    arch.update(fixed or {})
     return arch

@@ -56,9 +56,16 @@ def test_gate_rejects_over_budget_and_counts():
     flops_gate = Gate(Budget(max_params=20000, max_flops=1000))
     assert not flops_gate(Candidate(BASELINES["exp2"]["arch"]))
     assert Budget(10, 0).verdict(11, 5) == "11 parameters > budget 10"
+    floor_gate = Gate(Budget(max_params=20000, min_params=9000))  # keeps a search near its budget
+    assert not floor_gate(Candidate(BASELINES["exp2"]["arch"]))   # 8,712 < 9,000
+    assert floor_gate(Candidate(BASELINES["exp4"]["arch"]))       # 9,504
+    assert Budget(10, 0, 5).verdict(4, 5) == "4 parameters < floor 5"
 
 
 def test_unreachable_budget_is_refused_up_front():
     with pytest.raises(ConfigError, match="no architecture of the space fits the budget"):
         check_budget_reachable(mnist, Budget(max_params=100))
     check_budget_reachable(mnist, Budget(max_params=2000))  # the smallest model fits
+    # pinning labels moves the smallest model: with BN and wide first convs 2,000 is out of reach
+    with pytest.raises(ConfigError, match="with {'bn': True, 'depth1': 2"):
+        check_budget_reachable(mnist, Budget(max_params=2000), {"bn": True, "depth1": 2, "c1_0": 32, "c1_1": 32})

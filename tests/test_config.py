@@ -24,6 +24,7 @@ def test_layers_of_overrides(tmp_path):
     (SearchConfig, {"strategy": "evolutoin"}, "strategy='evolutoin' is not valid; choose one of: random, evolution, tpe"),
     (SearchConfig, {"max_params": 0}, "max_params must be at least 1"),
     (SearchConfig, {"max_params": -5}, "max_params must be at least 1"),
+    (SearchConfig, {"max_params": 8000, "min_params": 9000}, "min_params must be in 0..max_params"),
 ])
 def test_bad_values_name_the_problem(cls, kw, message):
     overrides = kw.pop("set", None)

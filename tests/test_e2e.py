@@ -143,6 +143,13 @@ def test_impossible_budget_is_refused(tmp_path, data_dir):
     assert not (tmp_path / "nni").exists()
 
 
+def test_bad_fixed_label_is_refused_before_anything_is_written(tmp_path, data_dir):
+    r = nas("search", "--fix", "bn=yes", "--workdir", str(tmp_path / "nni"), "--data-dir", str(data_dir),
+            timeout=120)
+    assert r.returncode == 2 and "bn=yes is not in the space; choices: True, False" in r.stderr
+    assert r.stderr.strip().count("\n") == 0 and not (tmp_path / "nni").exists()
+
+
 def test_stopped_search_resumes_to_new_trials(tmp_path, data_dir):
     """Ctrl-C a search after its first trial, then `nas resume`: the finished trial is kept and the
     search goes on to run new ones (NNI 3.0 alone hangs here; see experiment.patch_resume_channel)."""

@@ -8,7 +8,7 @@ import json
 import pytest
 
 from nas.config import TrainConfig, asdict
-from nas.report import Run, misclassified_png, verdict, write_report
+from nas.report import Run, misclassified_png, pick_finalist, verdict, write_report
 from search_spaces.baselines import EXP3
 
 
@@ -71,15 +71,61 @@ def test_incomplete_run_is_reported_as_such(tmp_path):
     assert not run.consistent and verdict(run).startswith("incomplete (70 of 75")
 
 
+def write_search(res, exp_id, epochs, subset, trials: dict[str, tuple[float, int]], budget=8000):
+    """A search as the report reads it: our record, NNI's two SQLite tables (the columns NNI 3.0
+    writes) and the export of its best trial. trials: id -> (validation accuracy, params)."""
+    import sqlite3
+
+    folder = res / "searches" / exp_id
+    (folder / "db").mkdir(parents=True)
+    train = asdict(TrainConfig(epochs=epochs, train_subset=subset, threads=1))
+    (folder / "nas.json").write_text(json.dumps({"id": exp_id, "train": train, "search": {
+        "max_params": budget, "strategy": "random", "workdir": str(res / "searches")}}))
+    con = sqlite3.connect(folder / "db" / "nni.sqlite")
+    con.execute("CREATE TABLE TrialJobEvent (timestamp integer, trialJobId text, event text, data text, "
+                "logPath text, sequenceId integer, message text)")
+    con.execute("CREATE TABLE MetricData (timestamp integer, trialJobId text, parameterId text, type text, "
+                "sequence integer, data text)")
+    for i, (tid, (val, params)) in enumerate(trials.items()):
+        con.execute("INSERT INTO TrialJobEvent VALUES (?, ?, 'SUCCEEDED', ?, '', 0, '')",
+                    (1000 * i, tid, json.dumps({"parameters": {"sample": EXP3}})))
+        final = json.dumps(json.dumps({"default": val, "params": params, "test_acc": 98.0}))
+        con.execute("INSERT INTO MetricData VALUES (?, ?, '0', 'FINAL', 0, ?)", (1000 * i + 1, tid, final))
+    con.commit()
+    con.close()
+    best = max(trials, key=lambda t: trials[t][0])
+    arch = res / "exports" / exp_id / f"rank1_{best}" / "arch.json"
+    arch.parent.mkdir(parents=True)
+    arch.write_text(json.dumps({"trial": best, "arch": EXP3, "metrics": {"default": trials[best][0]}}))
+    return arch
+
+
+def test_finalist_comes_from_the_longest_proxy_then_validation(tmp_path):
+    res = tmp_path / "results"
+    write_search(res, "short", epochs=3, subset=20000, trials={"A": (97.9, 6000), "B": (97.0, 5000)})
+    long = write_search(res, "long", epochs=2, subset=0, trials={"C": (97.5, 7000), "D": (97.6, 7900)})
+    write_search(res, "other-budget", epochs=9, subset=0, trials={"E": (99.0, 3000)}, budget=4000)
+    # 2 x 55,000 images beat 3 x 20,000 whatever their scores; within it, the best validation wins
+    assert pick_finalist(res / "searches", res / "exports", 8000) == long
+    assert pick_finalist(res / "searches", res / "exports", 4000).parent.name == "rank1_E"
+
+
 def test_report_numbers_come_from_the_run_files(tmp_path):
     res = tmp_path / "results"
     write_run(res / "baselines" / "exp3", {s: [99.0] * 12 + [99.30, 99.20 + s / 100, 99.25] for s in range(5)})
-    write_run(res / "confirm" / "s8k", {s: GOOD for s in range(5)}, params=7500)
+    arch = write_search(res, "s", epochs=2, subset=0, trials={"T": (98.0, 7500)})
+    write_run(res / "confirm" / "s8k-T", {s: GOOD for s in range(5)}, params=7500)
+    cfg = json.loads((res / "confirm" / "s8k-T" / "config.json").read_text())
+    (res / "confirm" / "s8k-T" / "config.json").write_text(json.dumps({**cfg, "source": str(arch)}))
+    write_run(res / "confirm" / "s8k-older", {s: [99.0] * 15 for s in range(2)}, params=5000)
     text = write_report(res, pictures=True).read_text()
     assert "| 3 | exp3 | 8,880 | 1,000 | 99.20 |" in text
-    assert "| 7 | s8k finalist | 7,500 | 1,000 | 99.41 | 99.43 (0.02) | 99.43 | **consistent** |" in text
+    assert "| 7 | s8k finalist (`s8k-T`) | 7,500 | 1,000 | 99.41 | 99.43 (0.02) | 99.43 | **consistent** |" in text
+    assert "| 7 | s8k earlier finalist (`s8k-older`) | 5,000 |" in text
+    assert text.index("### Earlier finalist `s8k-older`") > text.index("## Step 7")
     assert "Target met: yes" in text and "not run yet" in text  # exp1, exp2, exp4 have no runs
-    assert not (res / "figures" / "pareto.png").exists()  # no searches, no chart
+    assert "| 6 | s20k finalist | | |" in text  # a budget whose pick is not confirmed
+    assert (res / "figures" / "pareto.png").read_bytes()[:4] == b"\x89PNG"
     assert "model.pt is missing" in text
     assert (res / "figures" / "curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 

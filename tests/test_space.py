@@ -9,7 +9,7 @@ import torch
 from search_spaces import get_space
 from search_spaces.baselines import BASELINES
 from search_spaces.blocks import build_network
-from search_spaces.mnist import CHOICES, MnistSpace, canonical, complete, smallest_arch
+from search_spaces.mnist import CHOICES, MnistSpace, canonical, complete, parse_fixed, smallest_arch
 
 
 def n_params(m):
@@ -88,3 +88,31 @@ def test_bad_architectures_are_refused_by_name(bad, message):
 def test_unknown_space_name():
     with pytest.raises(ValueError, match="unknown search space 'mnsit'; choose one of: mnist"):
         get_space("mnsit")
+
+
+def test_fixed_labels_leave_one_choice_and_freeze_to_it():
+    fixed = parse_fixed("bn=TRUE, dropout=0.10,head=1x1_gap")
+    assert fixed == {"bn": True, "dropout": 0.1, "head": "1x1_gap"}
+    space = MnistSpace(fixed)
+    simplified = space.simplify()
+    assert set(simplified) == set(CHOICES)  # the label is still there (NNI records it) ...
+    assert [list(simplified[k].values) for k in fixed] == [[True], [0.1], ["1x1_gap"]]  # ... with one value
+    assert list(simplified["c1_0"].values) == CHOICES["c1_0"]
+    rng = random.Random(1)
+    sample = {k: rng.choice(list(m.values)) for k, m in simplified.items()}
+    model = space.freeze(sample)
+    assert sum(isinstance(m, torch.nn.BatchNorm2d) for m in model.modules()) == sample["depth1"] + \
+        sample["depth2"] + sample["depth3"]
+    assert parse_fixed("") == {} and smallest_arch(fixed)["bn"] is True
+
+
+@pytest.mark.parametrize("text, message", [
+    ("bn=maybe", "bn=maybe is not in the space; choices: True, False"),
+    ("dropuot=0.1", "cannot fix unknown label 'dropuot'"),
+    ("dropout=0.3", "dropout=0.3 is not in the space; choices: 0.0, 0.02, 0.05, 0.1"),
+    ("c1_0=5", "c1_0=5 is not in the space"),
+    ("bn", "fix expects label=value, got 'bn'"),
+])
+def test_bad_fixed_labels_are_refused_by_name(text, message):
+    with pytest.raises(ValueError, match=message):
+        parse_fixed(text)
