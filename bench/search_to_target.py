@@ -1,0 +1,124 @@
+"""How long a real search takes to reach a validation accuracy, on this machine (issue 4's goal: a
+20k-parameter search reaches >= 99.40% validation accuracy within one hour on 2 cores).
+
+    python bench/search_to_target.py                      # runs the search below, appends to RESULTS.md
+    python bench/search_to_target.py --measure ID         # measures a search that already ran
+
+The search is a plain `nas search` (its NNI files go to results/searches/<ID>, so it also counts as
+one of the searches of results/README.md): BatchNorm on, 12,000 to 20,000 parameters, regularized
+evolution, 8-epoch proxy trials on all 55,000 images outside the validation split, 2 at a time with
+one thread each, median-rule early stopping. This script polls NNI's database and stops the search
+(SIGINT, as Ctrl-C; `nas resume ID` continues it) once any trial reports a validation accuracy at or
+above the target, or when the time limit is up.
+
+Time is measured from NNI's experiment start (its ExperimentProfile) to the NNI timestamp of the first
+intermediate or final result at or above the target: what a user watching the dashboard would see.
+"""
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "bench"))
+from record import publish  # noqa: E402
+
+SEARCH = ["--strategy", "evolution", "--max-params", "20000", "--min-params", "12000", "--fix", "bn=true",
+          "--trials", "24", "--epochs", "8", "--train-subset", "0", "--concurrency", "2", "--early-stop"]
+
+
+def measure(db: Path, target: float) -> dict:
+    """Times (s since the experiment started) of the first result >= target and of the best result."""
+    con = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    try:
+        start = min(r[0] for r in con.execute("SELECT startTime FROM ExperimentProfile"))
+        rows = con.execute("SELECT timestamp, trialJobId, type, data FROM MetricData ORDER BY timestamp").fetchall()
+        submitted = con.execute("SELECT trialJobId, MIN(timestamp) FROM TrialJobEvent GROUP BY trialJobId").fetchall()
+        finished = con.execute("SELECT trialJobId, MAX(timestamp) FROM TrialJobEvent "
+                               "WHERE event IN ('SUCCEEDED', 'FAILED', 'USER_CANCELED') GROUP BY trialJobId").fetchall()
+    finally:
+        con.close()
+    out = {"start": start / 1000, "hit_s": None, "hit_trial": None, "hit_epoch": None, "best": 0.0, "best_s": None,
+           "trials_started": len(submitted), "trials_finished": len(finished)}
+    for ts, tid, kind, data in rows:
+        value = json.loads(data)
+        value = json.loads(value) if isinstance(value, str) else value
+        acc = value.get("default") if isinstance(value, dict) else value
+        if not isinstance(acc, (int, float)):
+            continue
+        if acc > out["best"]:
+            out.update(best=acc, best_s=(ts - start) / 1000)
+        if acc >= target and out["hit_s"] is None:
+            epoch = value.get("epoch", value.get("epochs")) if isinstance(value, dict) else None
+            out.update(hit_s=(ts - start) / 1000, hit_trial=tid, hit_epoch=epoch,
+                       trials_started_by_hit=sum(t <= ts for _, t in submitted),
+                       trials_finished_by_hit=sum(t <= ts for _, t in finished))
+    return out
+
+
+def run_search(exp_id: str, workdir: Path, target: float, minutes: float, port: int) -> None:
+    """Launch the search, stop it at the first result >= target or after `minutes`."""
+    cmd = [str(ROOT / ".venv" / "bin" / "nas") if (ROOT / ".venv" / "bin" / "nas").exists() else "nas",
+           "search", "--id", exp_id, "--workdir", str(workdir), "--port", str(port), *SEARCH]
+    log = open(workdir / f"{exp_id}.out", "a")
+    proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT, start_new_session=True)
+    db = workdir / exp_id / "db" / "nni.sqlite"
+    t0 = time.time()
+    try:
+        while proc.poll() is None:
+            time.sleep(10)
+            if db.exists() and measure(db, target)["hit_s"] is not None:
+                print("target reached; stopping the search", flush=True)
+                break
+            if time.time() - t0 > minutes * 60:
+                print(f"{minutes:g} minutes are up; stopping the search", flush=True)
+                break
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGINT)  # `nas` stops NNI and its trials cleanly on SIGINT
+            proc.wait()
+        log.close()
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--id", default="s20k-evolution-bn", help="experiment id (default %(default)s)")
+    p.add_argument("--workdir", default=str(ROOT / "results" / "searches"), help="NNI experiments folder")
+    p.add_argument("--target", type=float, default=99.40, help="validation accuracy, %% (default %(default)s)")
+    p.add_argument("--minutes", type=float, default=60, help="time limit of the search (default %(default)s)")
+    p.add_argument("--port", type=int, default=8080)
+    p.add_argument("--measure", action="store_true", help="only measure the experiment --id, do not run it")
+    args = p.parse_args()
+    workdir = Path(args.workdir).resolve()
+    load = os.getloadavg()[0]
+    if not args.measure:
+        run_search(args.id, workdir, args.target, args.minutes, args.port)
+    m = measure(workdir / args.id / "db" / "nni.sqlite", args.target)
+    when = datetime.date.today().isoformat()
+    lines = [f"## {when} — search to {args.target:.2f}% validation, {platform.machine()}, {os.cpu_count()} cores, "
+             f"load average before: {load:.1f}", "",
+             f"`python bench/search_to_target.py{' --measure' if args.measure else ''} --id {args.id}`: "
+             f"`nas search {' '.join(SEARCH)}` (time limit {args.minutes:g} min).", ""]
+    if m["hit_s"] is not None:
+        lines.append(f"Reached {args.target:.2f}% after **{m['hit_s'] / 60:.1f} min** (trial `{m['hit_trial']}`, epoch "
+                     f"{m['hit_epoch']}), with {m['trials_started_by_hit']} trials started and "
+                     f"{m['trials_finished_by_hit']} finished by then. Goal (<= 60 min on 2 cores): "
+                     f"{'met' if m['hit_s'] <= 3600 else 'not met'}.")
+    else:
+        lines.append(f"Did not reach {args.target:.2f}%: best validation accuracy {m['best']:.2f}% after "
+                     f"{(m['best_s'] or 0) / 60:.1f} min; {m['trials_started']} trials started, "
+                     f"{m['trials_finished']} finished. Goal (<= 60 min on 2 cores): not met.")
+    publish(lines)
+
+
+if __name__ == "__main__":
+    main()
