@@ -469,9 +469,12 @@ def write_report(results: Path, data_dir: str | None = None, pictures: bool = Tr
         bn = [t for t in s.succeeded if t.sample.get("bn")]
         plain = [t for t in s.succeeded if not t.sample.get("bn")]
         weak = lambda ts: sum(t.val_acc < 50 for t in ts)  # noqa: E731
+        stopped = sum(bool(t.final.get("early_stopped")) for t in s.succeeded)
+        below = (f"{weak(plain)} of {len(plain)} trials without BatchNorm, {weak(bn)} of {len(bn)} with it"
+                 if plain else f"{weak(bn)} of {len(bn)} trials (all with BatchNorm)")
         line = (f"- `{s.id}`: best validation {b.val_acc:.2f}% at {b.final['params']:,} parameters; "
-                f"below 50% in the proxy: {weak(plain)} of {len(plain)} trials without BatchNorm, "
-                f"{weak(bn)} of {len(bn)} with it" if b else f"- `{s.id}`: no result")
+                f"below 50% in the proxy: {below}" if b else f"- `{s.id}`: no result")
+        line += f"; {stopped} stopped early by the median rule" if stopped else ""
         L.append(line + (f"; {len(failed)} failed" if failed else "") + ".")
     L.append("")
 
