@@ -231,7 +231,8 @@ def cmd_search(args) -> None:
     from nas.experiment import build, check_new_id, population_for, save_record
 
     search = make(SearchConfig, space=args.space, strategy=args.strategy, max_params=args.max_params,
-                  max_flops=args.max_flops, min_params=args.min_params, fix=args.fix, trials=args.trials, concurrency=args.concurrency,
+                  max_flops=args.max_flops, min_params=args.min_params, fix=args.fix,
+                  trials=args.trials, concurrency=args.concurrency,
                   port=args.port, host=args.host, workdir=str(Path(args.workdir).resolve()), seed=args.seed,
                   epochs=args.epochs, train_subset=args.train_subset, early_stop=args.early_stop)
     if search.strategy == "evolution" and not search.population:

@@ -203,10 +203,15 @@ class Search:
         return (hi - lo) / 3.6e6 if lo else 0.0
 
     @property
+    def epoch_images(self) -> int:
+        """Training images per proxy epoch (all outside the validation split unless a subset)."""
+        t = self.record["train"]
+        return t["train_subset"] or 60000 - t["val_size"]
+
+    @property
     def proxy_images(self) -> int:
         """Training images one trial sees (epochs x images per epoch): the proxy's length."""
-        t = self.record["train"]
-        return t["epochs"] * (t["train_subset"] or 60000 - t["val_size"])
+        return self.record["train"]["epochs"] * self.epoch_images
 
     @property
     def cpu_hours(self) -> float:
@@ -240,7 +245,7 @@ def search_table(searches: list[Search]) -> list[str]:
         limits += [f">= {rec['min_params']:,} params"] if rec.get("min_params") else []
         lines.append(f"| `{s.id}` | {rec['strategy']}{' (' + '; '.join(limits) + ')' if limits else ''} | "
                      f"{s.budget:,} | {ok} / {failed} / "
-                     f"{len(s.trials) - ok - failed} | {t['epochs']} ep x {t['train_subset'] or 55000:,} img | "
+                     f"{len(s.trials) - ok - failed} | {t['epochs']} ep x {s.epoch_images:,} img | "
                      + (f"{b.val_acc:.2f}% | {b.final['params']:,}" if b else "- | -")
                      + f" | {s.cpu_hours:.2f} | {s.wall_hours:.2f} |")
     return lines
@@ -362,13 +367,15 @@ def misclassified_png(run: Run, out: Path, data_dir: str | None = None, seed: in
 # ---------------------------------------------------------------- the report
 
 
-def pick_finalist(searches_dir: Path, exports_dir: Path, budget: int) -> Path:
+def pick_finalist(searches_dir: Path, exports_dir: Path, budget: int, searches: list[Search] | None = None) -> Path:
     """The exported arch.json of the best trial by validation accuracy over the searches with this
     parameter budget that trained the longest proxy (validation accuracies of shorter proxies are
-    lower for every model, so they are not compared with longer ones). The test accuracy plays no part."""
+    lower for every model, so they are not compared with longer ones). The test accuracy plays no part.
+    `searches`: those of `searches_dir`, when the caller has already loaded them."""
     from nas.export import ExportError
 
-    searches = [s for s in load_searches(searches_dir) if s.budget == budget and s.best() is not None]
+    searches = [s for s in (load_searches(searches_dir) if searches is None else searches)
+                if s.budget == budget and s.best() is not None]
     if not searches:
         raise ExportError(f"no finished search with a budget of {budget:,} parameters in {searches_dir}")
     s = max(searches, key=lambda s: (s.proxy_images, s.best().val_acc, -s.best().final["params"]))
@@ -398,7 +405,7 @@ def write_report(results: Path, data_dir: str | None = None, pictures: bool = Tr
     base = {n: Run.load(results / "baselines" / n) for n in SEED_TARGETS}
     own = {n: Run.load(results / "baselines-own" / n) for n in SEED_TARGETS}
     searches = load_searches(results / "searches") if (results / "searches").exists() else []
-    by_budget = load_finalists(results)
+    by_budget = load_finalists(results, searches)
     finalists = {name: run for runs in by_budget.values() for name, run in runs}
     figures = results / "figures"
     L = ["# Results", "",
@@ -414,9 +421,9 @@ def write_report(results: Path, data_dir: str | None = None, pictures: bool = Tr
           "| --- | --- | --- | --- | --- | --- | --- | --- |"]
     rows = [(f"{i}", n, r) for i, (n, r) in enumerate(base.items(), 1)]
     for i, label in enumerate(BUDGETS, 6):
-        rows += [(f"{i}", f"{label} finalist (`{name}`)" if k == 0 and _is_current(run) else
-                  f"{label} earlier finalist (`{name}`)", run) for k, (name, run) in enumerate(by_budget[label])]
-        if not by_budget[label] or not _is_current(by_budget[label][0][1]):
+        rows += [(f"{i}", f"{label} finalist (`{name}`)" if run.current else
+                  f"{label} earlier finalist (`{name}`)", run) for name, run in by_budget[label]]
+        if not by_budget[label] or not by_budget[label][0][1].current:
             rows.append((f"{i}", f"{label} finalist", None))
     for step, name, r in rows:
         if r is None or not r.histories:
@@ -481,11 +488,11 @@ def write_report(results: Path, data_dir: str | None = None, pictures: bool = Tr
     for i, (label, budget) in enumerate(BUDGETS.items(), 6):
         runs = by_budget[label]
         L += [f"## Step {i}: finalist under {budget:,} parameters", "", "### Target", BUDGET_TARGETS[budget] + ".", ""]
-        if not runs or not _is_current(runs[0][1]):
+        if not runs or not runs[0][1].current:
             L += ["### Results", "", "The current pick (`nas finalist --max-params "
                   f"{budget}`) is not confirmed yet (`bash results/run_confirmations.sh`).", ""]
-        for k, (name, run) in enumerate(runs):
-            current = k == 0 and _is_current(run)
+        for name, run in runs:
+            current = run.current
             src = run.config.get("source", "")
             proxy = ""
             if src and Path(src).exists():
@@ -526,9 +533,10 @@ def write_report(results: Path, data_dir: str | None = None, pictures: bool = Tr
     return results / "README.md"
 
 
-def load_finalists(results: Path) -> dict[str, list[tuple[str, Run]]]:
+def load_finalists(results: Path, searches: list[Search]) -> dict[str, list[tuple[str, Run]]]:
     """label -> [(folder name, run)] of the confirmation runs at that budget: the current pick of
-    `pick_finalist` first when it has been confirmed, then earlier finalists by name."""
+    `pick_finalist` (over the loaded `searches`) first when it has been confirmed, then earlier
+    finalists by name."""
     from nas.export import ExportError
 
     out = {}
@@ -536,17 +544,13 @@ def load_finalists(results: Path) -> dict[str, list[tuple[str, Run]]]:
         runs = [(p.name, r) for p in sorted((results / "confirm").glob(f"{label}*"))
                 if p.name == label or p.name.startswith(label + "-") if (r := Run.load(p))]
         try:
-            current = pick_finalist(results / "searches", results / "exports", budget).resolve()
+            current = pick_finalist(results / "searches", results / "exports", budget, searches).resolve()
         except (ExportError, OSError):
             current = None
         for _, run in runs:
             run.current = current is not None and Path(run.config.get("source", "")).resolve() == current
         out[label] = sorted(runs, key=lambda nr: not nr[1].current)  # stable: by name otherwise
     return out
-
-
-def _is_current(run: Run) -> bool:
-    return run.current
 
 
 def _final_model(finalists: dict[str, Run]):
