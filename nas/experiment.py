@@ -162,7 +162,8 @@ def save_record_dict(workdir: str | os.PathLike, exp_id: str, record: dict) -> N
 def load_record(workdir: str | os.PathLike, exp_id: str) -> dict:
     path = record_path(workdir, exp_id)
     if not path.exists():
-        known = sorted(p.parent.name for p in Path(workdir).resolve().glob(f"*/{RECORD}"))
+        known = sorted(p.parent.name for p in Path(workdir).resolve().glob(f"*/{RECORD}")
+                       if not p.parent.is_symlink())  # not NNI's `_latest` link
         raise ExperimentError(f"no experiment {exp_id!r} in {Path(workdir).resolve()}"
                               + (f"; known: {', '.join(known)}" if known else ""))
     return json.loads(path.read_text())

@@ -6,6 +6,7 @@ Nothing in the report is typed by hand. It reads
   results/baselines/<exp>/        the four hand-made models under the protocol (`nas baselines`)
   results/baselines-own/<exp>/    the same models under their own recipe from the seed
   results/searches/<id>/          NNI experiments (`results/run_searches.sh`), via NNI's database
+  results/rerank/<id>/            a search's second stage (`nas rerank`): whose winner is the finalist
   results/confirm/<label>-<trial>/  the finalists' confirmation runs (`results/run_confirmations.sh`);
                                   <label> is s20k, s8k or s4k
 and writes the report in the seed's own form (Target / Results / Analysis per step), a Pareto chart,
@@ -367,11 +368,15 @@ def misclassified_png(run: Run, out: Path, data_dir: str | None = None, seed: in
 # ---------------------------------------------------------------- the report
 
 
-def pick_finalist(searches_dir: Path, exports_dir: Path, budget: int, searches: list[Search] | None = None) -> Path:
-    """The exported arch.json of the best trial by validation accuracy over the searches with this
-    parameter budget that trained the longest proxy (validation accuracies of shorter proxies are
-    lower for every model, so they are not compared with longer ones). The test accuracy plays no part.
+def pick_finalist(searches_dir: Path, exports_dir: Path, budget: int, searches: list[Search] | None = None,
+                  rerank_dir: Path | None = None) -> Path:
+    """The exported arch.json of the finalist at this parameter budget. The search: among those with
+    this budget, the one that trained the longest proxy (validation accuracies of shorter proxies
+    are lower for every model, so they are not compared with longer ones), then the best validation
+    accuracy. The trial: the winner of its re-rank (`nas rerank`) when `rerank_dir` holds one, else
+    its best trial. The test accuracy plays no part.
     `searches`: those of `searches_dir`, when the caller has already loaded them."""
+    from nas import rerank
     from nas.export import ExportError
 
     searches = [s for s in (load_searches(searches_dir) if searches is None else searches)
@@ -379,10 +384,27 @@ def pick_finalist(searches_dir: Path, exports_dir: Path, budget: int, searches: 
     if not searches:
         raise ExportError(f"no finished search with a budget of {budget:,} parameters in {searches_dir}")
     s = max(searches, key=lambda s: (s.proxy_images, s.best().val_acc, -s.best().final["params"]))
-    path = exports_dir / s.id / f"rank1_{s.best().id}" / "arch.json"
+    rr = rerank.load(rerank_dir, s.id) if rerank_dir is not None else None
+    if rr is None:
+        folder = f"rank1_{s.best().id}"
+    elif s.best().id not in {c["trial"] for c in rr["candidates"]}:
+        raise ExportError(f"the re-rank of {s.id} predates its best trial {s.best().id}: run `nas rerank {s.id}` again")
+    else:
+        folder = next(c["export"] for c in rr["candidates"] if c["trial"] == rr["pick"])
+    path = exports_dir / s.id / folder / "arch.json"
     if not path.exists():
         raise ExportError(f"{path} is missing: run `nas export {s.id} --workdir {searches_dir}`")
     return path
+
+
+def rerank_table(rr: dict) -> list[str]:
+    """The candidates of a re-rank: proxy score, late validation accuracies, the score."""
+    lines = ["| trial | params | FLOPs | proxy val | last-3 val | score |", "| --- | --- | --- | --- | --- | --- |"]
+    for c in rr["candidates"]:
+        mark = " (pick)" if c["trial"] == rr["pick"] else ""
+        lines.append(f"| `{c['trial']}`{mark} | {c['params']:,} | {c['flops']:,} | {c['proxy_val_acc']:.2f} | "
+                     f"{' / '.join(f'{v:.2f}' for v in c['late_val_acc'])} | {c['score']:.3f} |")
+    return lines
 
 
 def _target_met(budget: int, run: Run) -> str:
@@ -400,6 +422,7 @@ def _target_met(budget: int, run: Run) -> str:
 
 def write_report(results: Path, data_dir: str | None = None, pictures: bool = True) -> Path:
     """Regenerate results/README.md (and the PNGs under results/figures/) from the run files."""
+    from nas import rerank
     from nas.atomic import write_text
 
     base = {n: Run.load(results / "baselines" / n) for n in SEED_TARGETS}
@@ -494,16 +517,25 @@ def write_report(results: Path, data_dir: str | None = None, pictures: bool = Tr
         for name, run in runs:
             current = run.current
             src = run.config.get("source", "")
-            proxy = ""
+            proxy, meta = "", {}
             if src and Path(src).exists():
                 meta = json.loads(Path(src).read_text())
                 proxy = (f" Its proxy validation accuracy in the search was {meta['metrics']['default']:.2f}% "
                          f"(trial `{meta.get('trial', '?')}`).")
-            how = ("The best trial by validation accuracy over the searches at this budget with the longest proxy"
-                   if current else "An earlier finalist, the pick of `nas finalist` before the later searches at this budget")
+            rr = rerank.load(results / "rerank", meta.get("experiment", "")) if current and proxy else None
+            if rr is not None and rr["pick"] == meta.get("trial"):
+                how = (f"The winner of the re-rank of `{rr['experiment']}` (`nas rerank`): its {len(rr['candidates'])} "
+                       f"trials within {rr['within']} points of the best proxy score, each trained for "
+                       f"{rr['train']['epochs']} epochs with seed {rr['seed']} on the training split and ranked by the "
+                       f"{rr['rule']}; the test accuracy plays no part")
+            elif current:
+                how = "The best trial by validation accuracy over the searches at this budget with the longest proxy"
+            else:
+                how = "An earlier finalist, the pick of `nas finalist` before later searches or re-ranks at this budget"
             L += ([] if current else [f"### Earlier finalist `{name}`", ""])
-            L += [f"{how}: `{src}`.{proxy}", f"Architecture: `{json.dumps(run.config['arch'])}`", "",
-                  "### Results" if current else "**Results**", ""]
+            L += [f"{how}: `{src}`.{proxy}", f"Architecture: `{json.dumps(run.config['arch'])}`", ""]
+            L += rerank_table(rr) + [""] if rr is not None else []
+            L += ["### Results" if current else "**Results**", ""]
             L += results_table(run)
             L += ["", "### Analysis" if current else "**Analysis**"] + analysis(run)
             L += [f"- Target met: {_target_met(budget, run)}.", ""]
@@ -544,7 +576,8 @@ def load_finalists(results: Path, searches: list[Search]) -> dict[str, list[tupl
         runs = [(p.name, r) for p in sorted((results / "confirm").glob(f"{label}*"))
                 if p.name == label or p.name.startswith(label + "-") if (r := Run.load(p))]
         try:
-            current = pick_finalist(results / "searches", results / "exports", budget, searches).resolve()
+            current = pick_finalist(results / "searches", results / "exports", budget, searches,
+                                    results / "rerank").resolve()
         except (ExportError, OSError):
             current = None
         for _, run in runs:

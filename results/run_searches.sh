@@ -51,3 +51,6 @@ for spec in "${LATER[@]}"; do
       --early-stop 2>&1 | tee -a "$WORK/$id.out"
   fi
 done
+# Second stage: the best trials of the longest-proxy search at 8k, retrained for 15 epochs and ranked
+# on validation (`nas rerank`); `nas finalist` then picks the winner. Finished candidates are skipped.
+"$NAS" rerank s8k-evolution-bn --workdir "$WORK" --jobs 2 2>&1 | tee -a results/rerank/s8k-evolution-bn.out

@@ -71,9 +71,10 @@ def test_incomplete_run_is_reported_as_such(tmp_path):
     assert not run.consistent and verdict(run).startswith("incomplete (70 of 75")
 
 
-def write_search(res, exp_id, epochs, subset, trials: dict[str, tuple[float, int]], budget=8000):
+def write_search(res, exp_id, epochs, subset, trials: dict[str, tuple[float, int]], budget=8000, archs=None):
     """A search as the report reads it: our record, NNI's two SQLite tables (the columns NNI 3.0
-    writes) and the export of its best trial. trials: id -> (validation accuracy, params)."""
+    writes) and the export of its best trial. trials: id -> (validation accuracy, params);
+    archs: id -> architecture (default EXP3 for every trial)."""
     import sqlite3
 
     folder = res / "searches" / exp_id
@@ -88,7 +89,7 @@ def write_search(res, exp_id, epochs, subset, trials: dict[str, tuple[float, int
                 "sequence integer, data text)")
     for i, (tid, (val, params)) in enumerate(trials.items()):
         con.execute("INSERT INTO TrialJobEvent VALUES (?, ?, 'SUCCEEDED', ?, '', 0, '')",
-                    (1000 * i, tid, json.dumps({"parameters": {"sample": EXP3}})))
+                    (1000 * i, tid, json.dumps({"parameters": {"sample": (archs or {}).get(tid, EXP3)}})))
         final = json.dumps(json.dumps({"default": val, "params": params, "test_acc": 98.0}))
         con.execute("INSERT INTO MetricData VALUES (?, ?, '0', 'FINAL', 0, ?)", (1000 * i + 1, tid, final))
     con.commit()

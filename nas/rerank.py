@@ -1,0 +1,112 @@
+"""Second stage of a search: re-rank its best trials by training each with the full schedule.
+
+A search scores every candidate after a short proxy (a few epochs); two models that end 0.05 points
+apart after 15 epochs cannot be told apart that way. `nas rerank` takes the trials whose proxy
+validation accuracy is within `within` points of the best (at most `top` of them), trains each for
+`epochs` (default 15, the confirmation length) with one seed on the training split, the validation
+split held out as in the search, and ranks them by the mean validation accuracy of their last 3
+epochs: the late-epoch window the consistency verdict looks at. The test accuracy the runs record
+is never read here. `nas finalist` then picks the re-rank's winner for that search.
+
+    nas rerank s8k-evolution-bn --workdir results/searches --jobs 2
+        # -> results/rerank/s8k-evolution-bn/<trial>/   one `nas train` run folder per candidate
+        #    results/rerank/s8k-evolution-bn/rerank.json  candidates, scores and the pick
+
+Finished candidates are skipped and interrupted ones continue from their checkpoints, so the same
+command resumes a re-rank.
+"""
+from __future__ import annotations
+
+import concurrent.futures
+import json
+import multiprocessing
+import statistics
+from dataclasses import asdict, replace
+from pathlib import Path
+
+from nas.config import ConfigError, TrainConfig, default_threads
+
+LATE_EPOCHS = 3  # the score: mean validation accuracy over this many last epochs
+
+
+def candidates(trials: list, within: float, top: int) -> list:
+    """The ranked trials (nas.export.rank order) within `within` points of the best, at most `top`."""
+    if not trials:
+        return []
+    best = trials[0].val_acc
+    return [t for t in trials if t.val_acc >= best - within][:top]
+
+
+def score(history: list[dict]) -> float:
+    return statistics.fmean(r["val_acc"] for r in history[-LATE_EPOCHS:])
+
+
+def _candidate_job(args: tuple) -> None:
+    """One candidate's training (in a worker process when several run at once)."""
+    from nas.runs import _die_with_parent, _print_flush, run
+
+    arch, cfg, seed, out, data_dir, resume, name, source, in_worker = args
+    if in_worker:
+        _die_with_parent()
+    run(arch, cfg, [seed], out, data_dir, resume=resume, name=name, source=source,
+        log=(lambda line: _print_flush(f"[{name}] {line}")) if in_worker else print)
+
+
+def rerank(workdir: str, exp_id: str, exports: Path, out: Path, cfg: TrainConfig, within: float = 0.2,
+           top: int = 4, seed: int = 0, jobs: int = 1, data_dir: str | None = None) -> dict:
+    """Train the candidates of `exp_id` into `out/<trial>` and write `out/rerank.json`; return its dict."""
+    from nas.atomic import write_text
+    from nas.export import export, rank, read_trials
+
+    if cfg.val_size <= 0:
+        raise ConfigError("a re-rank scores on the validation split: val_size must be above 0")
+    if top < 1 or within < 0 or jobs < 1:
+        raise ConfigError(f"need --top >= 1, --within >= 0 and --jobs >= 1 (got {top}, {within}, {jobs})")
+    ranked = rank(read_trials(workdir, exp_id))
+    chosen = candidates(ranked, within, top)
+    if not chosen:
+        raise ConfigError(f"experiment {exp_id} has no trial with a result to re-rank")
+    folders = [exports / exp_id / f"rank{i}_{t.id}" for i, t in enumerate(chosen, 1)]
+    if not all((f / "arch.json").exists() for f in folders):  # export the candidates first
+        summary = exports / exp_id / "summary.json"
+        by = json.loads(summary.read_text()).get("written_by", "export") if summary.exists() else "export"
+        export(workdir, exp_id, exports / exp_id, top_k=len(chosen), force=True, written_by=by)
+    jobs = min(jobs, len(chosen))
+    cfg = replace(cfg, threads=cfg.threads or default_threads(jobs))
+    todo = []
+    for t, folder in zip(chosen, folders):
+        entry = json.loads((folder / "arch.json").read_text())
+        run_dir = out / t.id
+        if not (run_dir / "summary.json").exists():
+            todo.append((entry["arch"], cfg, seed, run_dir, data_dir, (run_dir / "config.json").exists(),
+                         folder.name, str(folder / "arch.json"), jobs > 1))
+    print(f"rerank {exp_id}: {len(chosen)} candidates within {within} points of the best proxy score, "
+          f"{cfg.epochs} epochs, seed {seed}; {len(chosen) - len(todo)} already done, {jobs} at once", flush=True)
+    if jobs == 1:
+        for job in todo:
+            _candidate_job(job)
+    elif todo:
+        ctx = multiprocessing.get_context("spawn")  # fork would copy torch's thread pools
+        with concurrent.futures.ProcessPoolExecutor(jobs, mp_context=ctx) as pool:
+            for f in [pool.submit(_candidate_job, job) for job in todo]:
+                f.result()
+    rows = []
+    for t, folder in zip(chosen, folders):
+        run_cfg = json.loads((out / t.id / "config.json").read_text())
+        history = json.loads((out / t.id / f"seed{seed}" / "history.json").read_text())
+        rows.append({"trial": t.id, "export": folder.name, "params": run_cfg["params"],
+                     "flops": run_cfg["flops"], "proxy_val_acc": t.val_acc,
+                     "late_val_acc": [r["val_acc"] for r in history[-LATE_EPOCHS:]], "score": score(history)})
+    rows.sort(key=lambda r: (-r["score"], r["params"]))
+    result = {"experiment": exp_id, "within": within, "top": top, "seed": seed,
+              "train": asdict(replace(cfg, seed=seed)), "candidates": rows, "pick": rows[0]["trial"],
+              "rule": f"mean validation accuracy of the last {LATE_EPOCHS} of {cfg.epochs} epochs "
+                      f"(seed {seed}); fewer parameters break ties"}
+    write_text(out / "rerank.json", json.dumps(result, indent=2) + "\n")
+    return result
+
+
+def load(rerank_dir: Path, exp_id: str) -> dict | None:
+    """The finished re-rank of `exp_id`, or None."""
+    path = rerank_dir / exp_id / "rerank.json"
+    return json.loads(path.read_text()) if path.exists() else None
