@@ -59,7 +59,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--trials", type=int, default=d.trials, help="trials to run (default %(default)s)")
     s.add_argument("--concurrency", type=int, default=d.concurrency, help="trials at once (default %(default)s)")
     s.add_argument("--train-subset", type=int, default=d.train_subset,
-                   help="training images per trial, 0 for all 55,000 (default %(default)s)")
+                   help="training images per trial, 0 for all outside the validation split (default %(default)s)")
     s.add_argument("--seed", type=int, default=d.seed, help="strategy seed (default %(default)s)")
     s.add_argument("--port", type=int, default=d.port, help="dashboard port (default %(default)s)")
     s.add_argument("--host", default=d.host, help="dashboard address (default %(default)s, loopback only); "
@@ -269,7 +269,7 @@ def cmd_search(args) -> None:
           + (f" / {search.max_flops:,} FLOPs" if search.max_flops else "")
           + (f", at least {search.min_params:,}" if search.min_params else "")
           + (f", fixed {search.fix}" if search.fix else "")
-          + f", {search.trials} trials x {train.epochs} epochs on {train.train_subset or 55000:,} images")
+          + f", {search.trials} trials x {train.epochs} epochs on {train.train_subset or 60000 - train.val_size:,} images")
     _run_experiment(exp, search, "create", args.keep_open, Path(args.export_dir))
 
 
