@@ -6,7 +6,8 @@ which throughput levers can pay (bench/levers.py measures the levers themselves)
 For the ~10k reference (search_spaces.baselines.EXP3) and the 8k finalist of the search
 (results/exports/s8k-evolution-bn/rank1_cO0Lb), batch 128, the recipe's augmentation and SGD step:
   1. ms per step in each phase (augmentation, forward, backward, optimiser), median of 5 rounds of
-     20 steps, and the same step with every dropout set to p=0 (what dropout's random masks cost);
+     20 steps; the same step with every dropout set to p=0 (what dropout's random masks cost) and
+     with the masks drawn by nas/dropmask.py (`--set dropout_masks=pcg64`), rounds interleaved;
   2. the operators with the most self time, from torch.profiler over 20 steps.
 """
 from __future__ import annotations
@@ -28,6 +29,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from record import publish  # noqa: E402
 from nas.augment import random_affine  # noqa: E402
+from nas.dropmask import MaskSource, attach  # noqa: E402
 from search_spaces.baselines import EXP3  # noqa: E402
 from search_spaces.blocks import build_network  # noqa: E402
 
@@ -68,8 +70,8 @@ def main() -> None:
     lines = [f"## {datetime.date.today()} — one training step, profiled: {platform.machine()}, 1 thread, "
              f"torch {torch.__version__}, load average before: {os.getloadavg()[0]:.1f}", "",
              f"`python bench/profile_step.py`: batch {BATCH}, ms per step, median of {ROUNDS} rounds of {STEPS} steps.", "",
-             "| model | params | augmentation | forward | backward | optimiser | step | step with dropout p=0 |",
-             "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+             "| model | params | augmentation | forward | backward | optimiser | step | step with dropout p=0 | "
+             "step with pcg64 masks |", "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
     tops = []
     for name, arch in models().items():
         model = build_network(arch).train()
@@ -77,9 +79,11 @@ def main() -> None:
         phases(model, opt, x, y, gen)  # warm-up
         drops = [m for m in model.modules() if isinstance(m, torch.nn.Dropout)]
         ps = [m.p for m in drops]
-        with_p, without = [], []
-        for _ in range(ROUNDS):  # interleaved, so both see the same load
+        with_p, without, pcg = [], [], []
+        for _ in range(ROUNDS):  # interleaved, so all three see the same load
             with_p.append(phases(model, opt, x, y, gen))
+            with attach(model, MaskSource(0)):
+                pcg.append(sum(phases(model, opt, x, y, gen).values()))
             for m in drops:
                 m.p = 0.0
             without.append(sum(phases(model, opt, x, y, gen).values()))
@@ -89,7 +93,8 @@ def main() -> None:
         step = statistics.median(sum(r.values()) for r in with_p) * 1000 / STEPS
         params = sum(q.numel() for q in model.parameters())
         lines.append(f"| {name} | {params:,} | " + " | ".join(f"{v:.1f}" for v in med.values())
-                     + f" | {step:.1f} | {statistics.median(without) * 1000 / STEPS:.1f} |")
+                     + f" | {step:.1f} | {statistics.median(without) * 1000 / STEPS:.1f} | "
+                     f"{statistics.median(pcg) * 1000 / STEPS:.1f} |")
         with torch.profiler.profile() as prof:
             phases(model, opt, x, y, gen)
         ev = sorted(prof.key_averages(), key=lambda e: -e.self_cpu_time_total)

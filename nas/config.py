@@ -41,10 +41,12 @@ class TrainConfig:
     seed: int = 0                     # weights, batch order, augmentation
     threads: int = 0                  # torch CPU threads (0: the cores / trial concurrency)
     eval_batch: int = 2000            # images per forward pass in evaluation
+    dropout_masks: str = "torch"      # torch (nn.Dropout's own) | pcg64 (cheaper on CPU: nas/dropmask.py)
 
     def __post_init__(self):
         _check_choice("optimizer", self.optimizer, ("sgd", "adamw"))
         _check_choice("schedule", self.schedule, ("onecycle", "step", "constant"))
+        _check_choice("dropout_masks", self.dropout_masks, ("torch", "pcg64"))
         for name in ("epochs", "batch_size", "step_epochs", "eval_batch"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be at least 1, got {getattr(self, name)}")

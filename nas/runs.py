@@ -150,7 +150,9 @@ def run(arch: dict, cfg: TrainConfig, seeds: list[int], out: str | os.PathLike, 
     if cfg_path.exists():
         if resume:
             old = json.loads(cfg_path.read_text())
-            same = lambda t: {k: v for k, v in t.items() if k != "threads"}  # noqa: E731
+            # keys added to TrainConfig later are absent from older runs, which ran their default
+            defaults = asdict(TrainConfig())
+            same = lambda t: {k: v for k, v in {**defaults, **t}.items() if k != "threads"}  # noqa: E731
             if (old["arch"], same(old["train"])) != (config["arch"], same(config["train"])):
                 raise RunError(f"{out} holds a run with another architecture or recipe; cannot resume it")
         elif not force:

@@ -10,6 +10,7 @@ is bitwise the same as an uninterrupted run on the CPU.
 """
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import time
@@ -23,6 +24,7 @@ from torch import nn
 from nas.atomic import save_torch
 from nas.augment import random_affine
 from nas.config import ConfigError, TrainConfig
+from nas.dropmask import MaskSource, attach
 from nas.data import Splits
 
 
@@ -89,6 +91,7 @@ def train(model: nn.Module, data: Splits, cfg: TrainConfig,
     opt = make_optimizer(model, cfg)
     sched = make_schedule(opt, cfg, steps)
     gen = torch.Generator().manual_seed(cfg.seed)  # batch order and augmentation
+    masks = MaskSource(cfg.seed) if cfg.dropout_masks == "pcg64" else None  # else nn.Dropout's own
     history: list[dict] = []
     ckpt = Path(checkpoint) if checkpoint else None
     if ckpt is not None and ckpt.exists():
@@ -99,47 +102,51 @@ def train(model: nn.Module, data: Splits, cfg: TrainConfig,
         gen.set_state(state["generator"])
         torch.set_rng_state(state["torch_rng"])  # dropout draws from the global generator
         history = state["history"]
+        if masks is not None:
+            masks.set_state(state["dropout_masks"])
 
-    for epoch in range(len(history) + 1, cfg.epochs + 1):
-        t0 = time.perf_counter()
-        model.train()
-        perm = torch.randperm(n, generator=gen)
-        loss_sum = torch.zeros(())
-        correct = torch.zeros((), dtype=torch.long)
-        for i in range(0, n, cfg.batch_size):
-            idx = perm[i:i + cfg.batch_size]
-            x, y = data.train_x[idx], data.train_y[idx]
-            if cfg.augment:
-                x = random_affine(x, gen, cfg.max_degrees, cfg.max_shift)
-            out = model(x)
-            loss = F.cross_entropy(out, y, label_smoothing=cfg.label_smoothing)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            sched.step()
-            if clock is not None:
-                clock.setdefault("first_step", time.time())
-                clock["last_step"] = time.time()
-            # accumulate as tensors: a .item() per batch would cost a sync for nothing
-            loss_sum += loss.detach() * len(idx)
-            correct += (out.argmax(1) == y).sum()
-        train_loss = loss_sum.item() / n
-        if not math.isfinite(train_loss):
-            raise Diverged(f"training diverged: loss is {train_loss} in epoch {epoch} (lr {cfg.lr})")
-        val_loss, val_acc = evaluate(model, data.val_x, data.val_y, cfg.eval_batch)
-        test_loss, test_acc = (evaluate(model, data.test_x, data.test_y, cfg.eval_batch)
-                               if evaluate_test is True or (evaluate_test == "last" and epoch == cfg.epochs)
-                               else (float("nan"), float("nan")))
-        record = dict(epoch=epoch, lr=opt.param_groups[0]["lr"], train_loss=train_loss,
-                      train_acc=100.0 * correct.item() / n, val_loss=val_loss, val_acc=val_acc,
-                      test_loss=test_loss, test_acc=test_acc, seconds=time.perf_counter() - t0)
-        history.append(record)
-        if ckpt is not None:
-            save_torch(dict(model=model.state_dict(), optimizer=opt.state_dict(),
-                              schedule=sched.state_dict(), generator=gen.get_state(),
-                              torch_rng=torch.get_rng_state(), history=history), ckpt)
-        if on_epoch is not None:
-            on_epoch(record)
+    with attach(model, masks) if masks is not None else contextlib.nullcontext():
+        for epoch in range(len(history) + 1, cfg.epochs + 1):
+            t0 = time.perf_counter()
+            model.train()
+            perm = torch.randperm(n, generator=gen)
+            loss_sum = torch.zeros(())
+            correct = torch.zeros((), dtype=torch.long)
+            for i in range(0, n, cfg.batch_size):
+                idx = perm[i:i + cfg.batch_size]
+                x, y = data.train_x[idx], data.train_y[idx]
+                if cfg.augment:
+                    x = random_affine(x, gen, cfg.max_degrees, cfg.max_shift)
+                out = model(x)
+                loss = F.cross_entropy(out, y, label_smoothing=cfg.label_smoothing)
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+                sched.step()
+                if clock is not None:
+                    clock.setdefault("first_step", time.time())
+                    clock["last_step"] = time.time()
+                # accumulate as tensors: a .item() per batch would cost a sync for nothing
+                loss_sum += loss.detach() * len(idx)
+                correct += (out.argmax(1) == y).sum()
+            train_loss = loss_sum.item() / n
+            if not math.isfinite(train_loss):
+                raise Diverged(f"training diverged: loss is {train_loss} in epoch {epoch} (lr {cfg.lr})")
+            val_loss, val_acc = evaluate(model, data.val_x, data.val_y, cfg.eval_batch)
+            test_loss, test_acc = (evaluate(model, data.test_x, data.test_y, cfg.eval_batch)
+                                   if evaluate_test is True or (evaluate_test == "last" and epoch == cfg.epochs)
+                                   else (float("nan"), float("nan")))
+            record = dict(epoch=epoch, lr=opt.param_groups[0]["lr"], train_loss=train_loss,
+                          train_acc=100.0 * correct.item() / n, val_loss=val_loss, val_acc=val_acc,
+                          test_loss=test_loss, test_acc=test_acc, seconds=time.perf_counter() - t0)
+            history.append(record)
+            if ckpt is not None:
+                save_torch(dict(model=model.state_dict(), optimizer=opt.state_dict(),
+                                  schedule=sched.state_dict(), generator=gen.get_state(),
+                                  torch_rng=torch.get_rng_state(), history=history,
+                                  dropout_masks=masks.state() if masks is not None else None), ckpt)
+            if on_epoch is not None:
+                on_epoch(record)
     return history
 
 

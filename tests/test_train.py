@@ -38,9 +38,9 @@ def test_same_seed_same_weights_other_seed_other_weights(small_splits):
     assert not all(torch.equal(va, vc) for va, vc in zip(a.state_dict().values(), c.state_dict().values()))
 
 
-@pytest.mark.parametrize("schedule", ["onecycle", "step"])
-def test_resume_from_checkpoint_is_bitwise_identical(small_splits, tmp_path, schedule):
-    cfg = TrainConfig(epochs=3, batch_size=128, threads=2, schedule=schedule, step_epochs=1)
+@pytest.mark.parametrize("schedule, masks", [("onecycle", "torch"), ("step", "torch"), ("onecycle", "pcg64")])
+def test_resume_from_checkpoint_is_bitwise_identical(small_splits, tmp_path, schedule, masks):
+    cfg = TrainConfig(epochs=3, batch_size=128, threads=2, schedule=schedule, step_epochs=1, dropout_masks=masks)
     arch = BASELINES["exp4"]["arch"]
     full = build_network(arch)
     h_full = train(full, small_splits, cfg)
@@ -86,3 +86,16 @@ def test_test_set_can_be_evaluated_at_the_last_epoch_only(small_splits):
     last = train(build_network(BASELINES["exp3"]["arch"]), small_splits, cfg, evaluate_test="last")
     assert math.isnan(last[0]["test_acc"]) and last[1]["test_acc"] == every[1]["test_acc"]
     assert [r["val_acc"] for r in last] == [r["val_acc"] for r in every]
+
+
+def test_pcg64_masks_are_deterministic_and_differ_from_torchs(small_splits):
+    cfg = TrainConfig(epochs=1, batch_size=128, threads=2, dropout_masks="pcg64")
+    arch = BASELINES["exp4"]["arch"]  # dropout 0.05 after every conv
+    a, b, c = build_network(arch), build_network(arch), build_network(arch)
+    ha, hb = train(a, small_splits, cfg), train(b, small_splits, cfg)
+    hc = train(c, small_splits, TrainConfig(epochs=1, batch_size=128, threads=2))
+    assert ha[0]["train_loss"] == hb[0]["train_loss"] and ha[0]["train_loss"] != hc[0]["train_loss"]
+    assert all(torch.equal(va, vb) for va, vb in zip(a.state_dict().values(), b.state_dict().values()))
+    assert abs(ha[0]["val_acc"] - hc[0]["val_acc"]) < 5  # the same kind of training, another stream
+    # training over, the modules are plain nn.Dropout again
+    assert all("forward" not in vars(m) for m in a.modules())
