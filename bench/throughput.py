@@ -6,7 +6,7 @@ loop over the same in-memory data (batch 128, float32, no compile), and the budg
 Both loops run side by side in one process on the same models: the ~4k, ~10k and ~20k parameter
 references below. Images/s is the median over `REPEATS` timed epochs of `IMAGES` training images
 after one warm-up epoch (the evaluator's number includes its per-epoch validation pass, as a trial's
-does, so that cost is visible). Gate cost is the median fvcore count (params + FLOPs) per candidate.
+does, so that cost is visible), also with `dropout_masks="pcg64"` (nas/dropmask.py). Gate cost is the median fvcore count (params + FLOPs) per candidate.
 """
 from __future__ import annotations
 
@@ -77,7 +77,9 @@ def main() -> None:
                                                evaluate_test=False))
         ours_noaug = images_per_second(lambda: train(build_network(arch), data, replace(cfg, augment=False),
                                                      evaluate_test=False))
-        rows.append((name, params, plain, ours, ours_noaug))
+        ours_pcg = images_per_second(lambda: train(build_network(arch), data, replace(cfg, dropout_masks="pcg64"),
+                                                   evaluate_test=False))
+        rows.append((name, params, plain, ours, ours_noaug, ours_pcg))
     gate = []
     for arch in list(MODELS.values()) * 5:
         net = build_network(arch)
@@ -86,12 +88,15 @@ def main() -> None:
         gate.append(time.perf_counter() - t0)
 
     lines = [f"## {datetime.date.today()} — {platform.processor() or platform.machine()}, "
-             f"{len(os.sched_getaffinity(0))} cores, torch {torch.__version__}, no GPU",
+             f"{len(os.sched_getaffinity(0))} cores, torch {torch.__version__}, no GPU, "
+             f"load average before: {os.getloadavg()[0]:.1f}",
              "", f"`python bench/throughput.py`: {IMAGES:,} training images per timed epoch, median of {REPEATS}.",
-             "", "| model | params | plain eager loop img/s | evaluator img/s (aug + val pass) | evaluator, no aug | ratio (evaluator / plain) |",
-             "| --- | --- | --- | --- | --- | --- |"]
-    for name, params, plain, ours, noaug in rows:
-        lines.append(f"| {name} | {params:,} | {plain:,.0f} | {ours:,.0f} | {noaug:,.0f} | {ours / plain:.2f} |")
+             "", "| model | params | plain eager loop img/s | evaluator img/s (aug + val pass) | evaluator, no aug | "
+                 "evaluator, pcg64 dropout masks | ratio (evaluator / plain) | ratio with pcg64 masks |",
+             "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+    for name, params, plain, ours, noaug, pcg in rows:
+        lines.append(f"| {name} | {params:,} | {plain:,.0f} | {ours:,.0f} | {noaug:,.0f} | {pcg:,.0f} | "
+                     f"{ours / plain:.2f} | {pcg / plain:.2f} |")
     lines += ["", f"Gate (fvcore params + FLOPs) per candidate: median {1000 * statistics.median(gate):.1f} ms "
                   f"over {len(gate)} counts.", ""]
     publish(lines)
