@@ -38,3 +38,17 @@ def test_force_replaces_the_whole_run(tmp_path, data_dir):
     run(ARCH, CFG, [2], out, str(data_dir), log=_quiet, force=True)
     assert sorted(p.name for p in out.glob("seed*")) == ["seed2"]
     assert list(json.loads((out / "summary.json").read_text())["seeds"]) == ["2"]
+
+
+def test_resume_accepts_older_runs_but_not_another_recipe(tmp_path, data_dir):
+    from dataclasses import replace
+
+    out = tmp_path / "run"
+    run(ARCH, CFG, [0], out, str(data_dir), log=_quiet)
+    cfg = json.loads((out / "config.json").read_text())
+    del cfg["train"]["dropout_masks"]  # a run made before the key existed ran its default
+    (out / "config.json").write_text(json.dumps(cfg))
+    run(ARCH, CFG, [0], out, str(data_dir), log=_quiet, resume=True)
+    for changed in (replace(CFG, dropout_masks="pcg64"), replace(CFG, lr=0.1)):
+        with pytest.raises(RunError, match="another architecture or recipe"):
+            run(ARCH, changed, [0], out, str(data_dir), log=_quiet, resume=True)
