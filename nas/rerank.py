@@ -100,8 +100,8 @@ def rerank(workdir: str, exp_id: str, exports: Path, out: Path, cfg: TrainConfig
     rows.sort(key=lambda r: (-r["score"], r["params"]))
     result = {"experiment": exp_id, "within": within, "top": top, "seed": seed,
               "train": asdict(replace(cfg, seed=seed)), "candidates": rows, "pick": rows[0]["trial"],
-              "rule": f"mean validation accuracy of the last {LATE_EPOCHS} of {cfg.epochs} epochs "
-                      f"(seed {seed}); fewer parameters break ties"}
+              "rule": f"mean validation accuracy of the last {LATE_EPOCHS} of {cfg.epochs} epochs; "
+                      "fewer parameters break ties"}
     write_text(out / "rerank.json", json.dumps(result, indent=2) + "\n")
     return result
 
