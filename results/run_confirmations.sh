@@ -19,7 +19,7 @@ continue_or_start() { [ -e "$1/config.json" ] && echo --resume || true; }
 if [[ $what == finalists || $what == all ]]; then
   for budget in 8000 4000 20000; do
     arch=$("$NAS" finalist --max-params "$budget") || { echo "no finalist at $budget yet"; continue; }
-    trial=$(basename "$(dirname "$arch")"); trial=${trial#rank1_}   # .../rank1_<trial>/arch.json
+    trial=$(basename "$(dirname "$arch")"); trial=${trial#rank*_}   # .../rank<N>_<trial>/arch.json (N > 1 after a re-rank)
     out="results/confirm/s$((budget / 1000))k-$trial"
     [ -e "$out/summary.json" ] && { echo "$out: done"; continue; }
     "$NAS" train "$arch" "${PROTOCOL[@]}" --out "$out" $(continue_or_start "$out")
