@@ -2,6 +2,8 @@
 so a reader (or a process killed mid-write) sees the old file or the new one, never half of one."""
 from __future__ import annotations
 
+import json
+import math
 import os
 from pathlib import Path
 
@@ -26,3 +28,17 @@ def write_text(path: str | os.PathLike, text: str) -> None:
     tmp = _tmp(path)
     tmp.write_text(text)
     os.replace(tmp, path)
+
+
+def json_text(obj, indent: int = 2) -> str:
+    """Strict JSON (what a browser's or jq's parser accepts): NaN and infinities, e.g. the validation
+    accuracy of a run without a validation split, are written as null."""
+    def clean(o):
+        if isinstance(o, float) and not math.isfinite(o):
+            return None
+        if isinstance(o, dict):
+            return {k: clean(v) for k, v in o.items()}
+        if isinstance(o, (list, tuple)):
+            return [clean(v) for v in o]
+        return o
+    return json.dumps(clean(obj), indent=indent, allow_nan=False) + "\n"

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import torch
 
-from nas.atomic import save_torch, write_text
+from nas.atomic import json_text, save_torch, write_text
 from nas.budget import count
 from nas.config import ConfigError, TrainConfig, asdict, default_threads
 from nas.data import load_splits
@@ -100,7 +100,7 @@ def _train_seed(arch: dict, cfg: TrainConfig, seed: int, out: Path, data_dir: st
     history = train(model, data, replace(cfg, seed=seed), checkpoint=ckpt,
                     on_epoch=lambda r: log(prefix + format_epoch(r)))
     write_text(folder / "history.csv", _history_csv(history))
-    write_text(folder / "history.json", json.dumps(history, indent=1) + "\n")
+    write_text(folder / "history.json", json_text(history, indent=1))
     save_torch(model.state_dict(), folder / "model.pt")
     return {"final_test_acc": history[-1]["test_acc"], "last3_test_acc": last3(history),
             "final_val_acc": history[-1]["val_acc"], "best_test_acc": max(r["test_acc"] for r in history)}
@@ -183,5 +183,5 @@ def run(arch: dict, cfg: TrainConfig, seeds: list[int], out: str | os.PathLike, 
         pool.shutdown()
     summary = {"name": name, "params": params, "flops": flops,
                "seeds": {str(s): r for s, r in zip(seeds, results)}}
-    write_text(out / "summary.json", json.dumps(summary, indent=2) + "\n")
+    write_text(out / "summary.json", json_text(summary))
     return summary

@@ -139,3 +139,8 @@ def test_misclassified_grid_counts_the_real_models_errors(tmp_path, data_dir):
     n = misclassified_png(Run.load(tmp_path / "r"), tmp_path / "grid.png", str(data_dir))
     assert n == round(10000 - 100 * summary["seeds"]["0"]["final_test_acc"])
     assert (tmp_path / "grid.png").read_bytes()[:4] == b"\x89PNG"
+    # without a validation split its accuracy is missing: null in strict JSON, not Python's NaN
+    def strict(text):
+        return json.loads(text, parse_constant=lambda c: pytest.fail(f"non-JSON constant {c}"))
+    assert strict((tmp_path / "r" / "seed0" / "history.json").read_text())[-1]["val_acc"] is None
+    assert strict((tmp_path / "r" / "summary.json").read_text())["seeds"]["0"]["final_val_acc"] is None
