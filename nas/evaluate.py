@@ -14,9 +14,12 @@ the same epoch stops and reports what it has (with `early_stopped` set to the ep
 """
 from __future__ import annotations
 
+import json
 import math
+import os
 import statistics
 import time
+from pathlib import Path
 
 import nni
 import psutil
@@ -63,6 +66,12 @@ def evaluate_model(model: torch.nn.Module, config: dict, data_dir: str | None = 
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     params, flops = count(model)
+    # NNI 3.0 can hand two trials started together each other's sample while recording the other
+    # one; this file says what this trial really trains (read by nas.export.read_trials)
+    if hasattr(model, "arch") and os.environ.get("NNI_OUTPUT_DIR"):
+        from nas.atomic import write_text
+        from nas.export import SAMPLE_FILE
+        write_text(Path(os.environ["NNI_OUTPUT_DIR"]) / SAMPLE_FILE, json.dumps(model.arch, sort_keys=True) + "\n")
     data = load_splits(data_dir, cfg.val_size, cfg.split_seed, cfg.train_subset or None, download=False)
 
     history: list[dict] = []

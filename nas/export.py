@@ -42,6 +42,7 @@ class Trial:
     intermediates: list = field(default_factory=list)  # one dict per epoch
     message: str = ""
     log_dir: str = ""
+    sample_from: str = "nni"  # nni (NNI's record) | trial (the trial's own sample.json) | repaired | unknown
 
     @property
     def val_acc(self) -> float | None:
@@ -99,12 +100,57 @@ def read_trials(workdir: str | os.PathLike, exp_id: str) -> list[Trial]:
                     trials[tid].intermediates.append(_metric(data))
     finally:
         con.close()
-    return list(trials.values())
+    out = list(trials.values())
+    for t in out:  # what the trial says it trained beats NNI's record (see `check_samples`)
+        own = Path(t.log_dir) / SAMPLE_FILE if t.log_dir else None
+        if own is not None and own.exists():
+            try:
+                t.sample, t.sample_from = json.loads(own.read_text()), "trial"
+            except (OSError, ValueError):
+                pass
+    check_samples(out)
+    return out
+
+
+# Written by every trial into its own folder (nas/evaluate.py): the sample it really trained.
+SAMPLE_FILE = "sample.json"
+
+
+def _param_count(sample: dict) -> int | None:
+    from search_spaces import mnist
+    from search_spaces.blocks import build_network
+
+    try:
+        return sum(p.numel() for p in build_network(mnist.canonical(sample)).parameters())
+    except (KeyError, ValueError):
+        return None
+
+
+def check_samples(trials: list[Trial]) -> None:
+    """Catch NNI handing two trials each other's architecture.
+
+    NNI 3.0's local training service caches a trial's parameters when it creates the trial and
+    gives them to whichever trial asks first; two trials created in the same millisecond (at
+    concurrency > 1) can train each other's sample while NNI's database records the other one. A
+    trial run since this check existed writes the sample it trained (`SAMPLE_FILE`), which read_trials
+    prefers. For an older trial the parameter count it reported is compared with its recorded
+    sample's: a mismatch is repaired when exactly one other mismatched trial's recorded sample has
+    the reported count (the swap partner), else the sample is marked unknown and `rank` skips it."""
+    suspects = [t for t in trials if t.sample_from == "nni" and t.sample and "params" in t.final]
+    counts = {t.id: _param_count(t.sample) for t in suspects}
+    wrong = [t for t in suspects if counts[t.id] != t.final["params"]]
+    recorded = {t.id: dict(t.sample) for t in wrong}
+    for t in wrong:
+        partners = [o for o in wrong if o is not t and counts[o.id] == t.final["params"]]
+        if len(partners) == 1:
+            t.sample, t.sample_from = recorded[partners[0].id], "repaired"
+        else:
+            t.sample, t.sample_from = {}, "unknown"
 
 
 def rank(trials: list[Trial]) -> list[Trial]:
     """Trials with a final validation accuracy, best first; fewer parameters break ties."""
-    done = [t for t in trials if t.val_acc is not None]
+    done = [t for t in trials if t.val_acc is not None and t.sample_from != "unknown"]
     return sorted(done, key=lambda t: (-t.val_acc, t.final.get("params", 0)))
 
 

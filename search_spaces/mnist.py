@@ -104,6 +104,7 @@ class MnistSpace(ModelSpace):
             values = [self._fixed[label]] if label in self._fixed else values
             arch[label] = ensure_frozen(self.add_mutable(nni.choice(label, values)))
         self.net = build_network(arch)
+        self.arch = arch  # every label's value; meaningful once frozen (nas/evaluate.py records it)
 
     def freeze(self, sample: dict) -> "MnistSpace":
         with model_context(sample):  # ensure_frozen above reads the sample from this context

@@ -7,7 +7,7 @@ import sys
 import pytest
 import torch
 
-from nas.export import ExportError, layer_table, model_source, write_dir_atomically
+from nas.export import ExportError, Trial, check_samples, layer_table, model_source, rank, write_dir_atomically
 from search_spaces.baselines import BASELINES
 from search_spaces.blocks import build_network
 
@@ -80,3 +80,19 @@ def test_search_refreshes_only_its_own_export(tmp_path):
         assert auto_export_allowed(target) is allowed
     write_dir_atomically(target, {"notes.txt": "mine"}, force=True)  # not an export at all
     assert not auto_export_allowed(target)
+
+
+def test_check_samples_undoes_nnis_swap_of_two_trials_samples():
+    """NNI 3.0 can give two trials started together each other's sample while recording the other:
+    the reported parameter counts give the swap away, and it is undone; a mismatch with no unique
+    partner leaves the architecture unknown and out of the ranking."""
+    a, b, c = (dict(BASELINES[n]["arch"]) for n in ("exp1", "exp2", "exp3"))
+    n = {k: sum(p.numel() for p in build_network(v).parameters()) for k, v in (("a", a), ("b", b), ("c", c))}
+    x = Trial("x", "SUCCEEDED", dict(a), {"default": 99.0, "params": n["b"]})  # trained b, recorded a
+    y = Trial("y", "SUCCEEDED", dict(b), {"default": 98.0, "params": n["a"]})  # trained a, recorded b
+    z = Trial("z", "SUCCEEDED", dict(c), {"default": 97.0, "params": n["c"]})  # as recorded
+    w = Trial("w", "SUCCEEDED", dict(c), {"default": 99.5, "params": n["c"] + 1})  # no partner
+    check_samples([x, y, z, w])
+    assert (x.sample, x.sample_from) == (b, "repaired") and (y.sample, y.sample_from) == (a, "repaired")
+    assert (z.sample, z.sample_from) == (c, "nni")
+    assert w.sample_from == "unknown" and [t.id for t in rank([x, y, z, w])] == ["x", "y", "z"]
