@@ -88,8 +88,14 @@ def write_search(res, exp_id, epochs, subset, trials: dict[str, tuple[float, int
     con.execute("CREATE TABLE MetricData (timestamp integer, trialJobId text, parameterId text, type text, "
                 "sequence integer, data text)")
     for i, (tid, (val, params)) in enumerate(trials.items()):
-        con.execute("INSERT INTO TrialJobEvent VALUES (?, ?, 'SUCCEEDED', ?, '', 0, '')",
-                    (1000 * i, tid, json.dumps({"parameters": {"sample": (archs or {}).get(tid, EXP3)}})))
+        sample = (archs or {}).get(tid, EXP3)
+        # each trial's own record of what it trained (as nas/evaluate.py writes it): the reported
+        # params here are made up, and without it check_samples would (rightly) distrust them
+        log_dir = folder / "trials" / tid
+        log_dir.mkdir(parents=True)
+        (log_dir / "sample.json").write_text(json.dumps(sample))
+        con.execute("INSERT INTO TrialJobEvent VALUES (?, ?, 'SUCCEEDED', ?, ?, 0, '')",
+                    (1000 * i, tid, json.dumps({"parameters": {"sample": sample}}), str(log_dir)))
         final = json.dumps(json.dumps({"default": val, "params": params, "test_acc": 98.0}))
         con.execute("INSERT INTO MetricData VALUES (?, ?, '0', 'FINAL', 0, ?)", (1000 * i + 1, tid, final))
     con.commit()
