@@ -121,11 +121,14 @@ def build(search: SearchConfig, train: TrainConfig, data_dir: str, exp_id: str |
     evaluator = FunctionalEvaluator(evaluate_model, config=asdict(train), data_dir=data_dir,
                                     early_stop={"workdir": str(Path(search.workdir).resolve()), "id": exp_id}
                                     if search.early_stop else None)
-    # metric 0 for a rejected candidate teaches TPE / evolution to leave that region; patience
-    # bounds how long a strategy may keep proposing only over-budget models
+    # metric 0 for a rejected candidate teaches TPE to leave that region. Evolution gets no metric
+    # for it: a scored reject would join its population and push the oldest trained individual out,
+    # so with a narrow budget window the population would soon hold rejects alone. patience bounds
+    # how long a strategy may keep proposing only over-budget models.
     # Replay (last) answers candidates that finished before a resume from their records
+    invalid = None if search.strategy == "evolution" else 0.0
     gated = TolerantChain(make_strategy(search.strategy, search.trials, search.seed, search.population),
-                          Filter(Gate(budget), metric_for_invalid=0.0, patience=2000), Replay(replay or []))
+                          Filter(Gate(budget), metric_for_invalid=invalid, patience=2000), Replay(replay or []))
     exp = NasExperiment(space_module.MnistSpace(fixed), evaluator, gated, id=exp_id)
     exp.config.max_trial_number = search.trials
     exp.config.trial_concurrency = search.concurrency
@@ -150,8 +153,10 @@ def record_path(workdir: str | os.PathLike, exp_id: str) -> Path:
 
 def save_record(exp, search: SearchConfig, train: TrainConfig, data_dir: str) -> Path:
     path = record_path(search.workdir, exp.id)
+    # strategy_hears_metrics: written since Replay forwards NNI's model events (the report tells
+    # searches whose strategy learnt from trial scores from those run blind before the fix)
     write_text(path, json.dumps({"id": exp.id, "search": asdict(search), "train": asdict(train),
-                                 "data_dir": data_dir}, indent=2))
+                                 "data_dir": data_dir, "strategy_hears_metrics": True}, indent=2))
     return path
 
 

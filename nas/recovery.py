@@ -138,6 +138,17 @@ class Replay(StrategyMiddleware):
             if status is None or model.status == status:
                 yield model
 
+    # Callbacks must reach the engine too, as NNI's Filter and Deduplication do it: the base class
+    # keeps them on this middleware only, so the strategy above (evolution, TPE) never heard of a
+    # trained trial's metric and learnt from the gate's rejections alone (fixed 2026-11-25).
+    def register_model_event_callback(self, event_type, callback) -> None:
+        super().register_model_event_callback(event_type, callback)
+        self.engine.register_model_event_callback(event_type, callback)
+
+    def unregister_model_event_callback(self, event_type, callback) -> None:
+        super().unregister_model_event_callback(event_type, callback)
+        self.engine.unregister_model_event_callback(event_type, callback)
+
     def load_state_dict(self, state_dict: dict) -> None:
         pass  # the records come from NNI's database at every resume
 

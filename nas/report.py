@@ -19,6 +19,7 @@ seed is >= 99.40%. A run that does not follow it is shown but never called consi
 from __future__ import annotations
 
 import json
+import re
 import statistics
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -175,6 +176,7 @@ class Search:
     id: str
     record: dict
     trials: list  # nas.export.Trial
+    folder: Path | None = None  # the searches folder holding <id>/ (its NNI logs)
 
     @property
     def budget(self) -> int:
@@ -204,6 +206,22 @@ class Search:
         return (hi - lo) / 3.6e6 if lo else 0.0
 
     @property
+    def learnt_from(self) -> str:
+        """How many trained trials the strategy heard the score of. Until 2026-11-25 the Replay
+        middleware kept NNI's model events from reaching evolution and TPE (nas/recovery.py), so
+        they learnt nothing; evolution logs each score it hears, TPE does not, so a TPE search counts
+        as heard only when its record says it ran with the fix."""
+        strategy, ok = self.record["search"]["strategy"], len(self.succeeded)
+        if strategy == "random":
+            return "- (does not learn)"
+        if strategy == "tpe":
+            return f"{ok} of {ok}" if self.record.get("strategy_hears_metrics") else f"0 of {ok} (blind)"
+        log = (self.folder or Path(self.record["search"]["workdir"])) / self.id / "log" / "experiment.log"
+        heard = re.findall(r"\[Metric\] ([0-9.]+) Sample", log.read_text()) if log.exists() else []
+        n = sum(float(m) > 0 for m in heard)  # metric 0: a budget-gate rejection, not a trial
+        return f"{n} of {ok}" + (" (blind)" if n == 0 and ok else "")
+
+    @property
     def epoch_images(self) -> int:
         """Training images per proxy epoch (all outside the validation split unless a subset)."""
         t = self.record["train"]
@@ -229,13 +247,14 @@ def load_searches(folder: Path) -> list[Search]:
         if rec.parent.is_symlink():  # NNI's `_latest` link to the newest experiment
             continue
         record = json.loads(rec.read_text())
-        out.append(Search(record["id"], record, read_trials(folder, record["id"])))
+        out.append(Search(record["id"], record, read_trials(folder, record["id"]), folder))
     return out
 
 
 def search_table(searches: list[Search]) -> list[str]:
-    lines = ["| experiment | strategy | budget | trials (ok / failed / other) | proxy | best val | params of best | "
-             "trial CPU-hours | wall hours |", "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+    lines = ["| experiment | strategy | budget | trials (ok / failed / other) | strategy learnt from | proxy | "
+             "best val | params of best | trial CPU-hours | wall hours |",
+             "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
     for s in searches:
         ok = len(s.succeeded)
         failed = sum(t.status == "FAILED" for t in s.trials)
@@ -246,7 +265,7 @@ def search_table(searches: list[Search]) -> list[str]:
         limits += [f">= {rec['min_params']:,} params"] if rec.get("min_params") else []
         lines.append(f"| `{s.id}` | {rec['strategy']}{' (' + '; '.join(limits) + ')' if limits else ''} | "
                      f"{s.budget:,} | {ok} / {failed} / "
-                     f"{len(s.trials) - ok - failed} | {t['epochs']} ep x {s.epoch_images:,} img | "
+                     f"{len(s.trials) - ok - failed} | {s.learnt_from} | {t['epochs']} ep x {s.epoch_images:,} img | "
                      + (f"{b.val_acc:.2f}% | {b.final['params']:,}" if b else "- | -")
                      + f" | {s.cpu_hours:.2f} | {s.wall_hours:.2f} |")
     return lines

@@ -5,6 +5,7 @@ re-opens the stopped experiment, and everything stops cleanly."""
 from __future__ import annotations
 
 import json
+import re
 import os
 import signal
 import socket
@@ -346,3 +347,9 @@ def test_evolution_search_runs_to_the_end(tmp_path, data_dir):
             "--set", "eval_batch=5000", timeout=900)
     assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-3000:]
     assert len([l for l in r.stdout.splitlines() if l.startswith("trial ")]) == 4 and "rank 1:" in r.stdout
+    # the strategy must learn from the trained trials (a middleware that swallowed the engine's events
+    # once left evolution and TPE blind), and not from the gate's rejections, which would push trained
+    # individuals out of its population. The last trial may end after the strategy has stopped.
+    log = next((tmp_path / "nni").glob("*/log/experiment.log")).read_text()
+    learnt = [float(m) for m in re.findall(r"\[Metric\] ([0-9.]+) Sample", log)]
+    assert len(learnt) >= 3 and all(m > 0 for m in learnt), learnt
