@@ -127,8 +127,10 @@ def build_parser() -> argparse.ArgumentParser:
     rr.add_argument("--top", type=int, default=4, help="at most this many candidates (default %(default)s)")
     rr.add_argument("--within", type=float, default=0.2, help="candidates: proxy validation accuracy within this "
                                                               "many points of the best (default %(default)s)")
-    rr.add_argument("--seed", type=int, default=0, help="training seed of every candidate (default %(default)s)")
-    rr.add_argument("--jobs", type=int, default=1, help="candidates trained at once (default %(default)s)")
+    rr.add_argument("--seeds", default="0", help="comma-separated training seeds of every candidate; the score "
+                                                 "averages them (default %(default)s)")
+    rr.add_argument("--jobs", type=int, default=1, help="trainings at once: candidates with one seed, a "
+                                                        "candidate's seeds with several (default %(default)s)")
     _train_options(rr, 15)
 
     rp = sub.add_parser("report", help="regenerate results/README.md and its pictures from the run files")
@@ -380,7 +382,7 @@ def cmd_rerank(args) -> None:
     # the confirmation recipe, held out on the validation split the search scored on
     cfg = _train_config(args, {k: searched[k] for k in ("val_size", "split_seed")})
     r = rerank(str(Path(args.workdir).resolve()), args.id, Path(args.exports), Path(args.out) / args.id,
-               cfg, args.within, args.top, args.seed, args.jobs, args.data_dir)
+               cfg, args.within, args.top, _seeds(args.seeds), args.jobs, args.data_dir)
     for c in r["candidates"]:
         print(f"{c['trial']}  {c['params']:>6,} params  proxy {c['proxy_val_acc']:.2f}%  last-3 val "
               f"{' / '.join(f'{v:.2f}' for v in c['late_val_acc'])}  score {c['score']:.3f}")

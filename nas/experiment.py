@@ -73,6 +73,12 @@ def make_strategy(name: str, trials: int, seed: int, population: int = 0):
     raise ConfigError(f"unknown strategy {name!r}; choose one of: random, evolution, tpe")
 
 
+def _quiet_gate_rejections(record: logging.LogRecord) -> bool:
+    """Evolution warns "... has no metric. Skip." for every candidate the budget gate rejected (they
+    get no metric on purpose, see `build`): expected, and hundreds of lines on a narrow budget."""
+    return not (isinstance(record.msg, str) and record.msg.endswith("has no metric. Skip."))
+
+
 def check_budget_reachable(space_module, budget: Budget, fixed: dict | None = None) -> None:
     """Refuse a budget that no candidate of the space can meet, instead of searching forever."""
     from search_spaces.blocks import build_network
@@ -127,6 +133,7 @@ def build(search: SearchConfig, train: TrainConfig, data_dir: str, exp_id: str |
     # how long a strategy may keep proposing only over-budget models.
     # Replay (last) answers candidates that finished before a resume from their records
     invalid = None if search.strategy == "evolution" else 0.0
+    logging.getLogger("nni.nas.strategy.evolution").addFilter(_quiet_gate_rejections)
     gated = TolerantChain(make_strategy(search.strategy, search.trials, search.seed, search.population),
                           Filter(Gate(budget), metric_for_invalid=invalid, patience=2000), Replay(replay or []))
     exp = NasExperiment(space_module.MnistSpace(fixed), evaluator, gated, id=exp_id)

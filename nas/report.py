@@ -206,20 +206,30 @@ class Search:
         return (hi - lo) / 3.6e6 if lo else 0.0
 
     @property
-    def learnt_from(self) -> str:
-        """How many trained trials the strategy heard the score of. Until 2026-11-25 the Replay
-        middleware kept NNI's model events from reaching evolution and TPE (nas/recovery.py), so
-        they learnt nothing; evolution logs each score it hears, TPE does not, so a TPE search counts
-        as heard only when its record says it ran with the fix."""
+    def heard(self) -> int | None:
+        """How many trained trials the strategy heard the score of (None: random, which does not
+        learn). Until 2026-11-25 the Replay middleware kept NNI's model events from reaching evolution
+        and TPE (nas/recovery.py), so they heard none. Evolution logs each score it hears; TPE does
+        not, so a TPE search counts as heard only when its record says it ran with the fix."""
         strategy, ok = self.record["search"]["strategy"], len(self.succeeded)
         if strategy == "random":
-            return "- (does not learn)"
+            return None
         if strategy == "tpe":
-            return f"{ok} of {ok}" if self.record.get("strategy_hears_metrics") else f"0 of {ok} (blind)"
+            return ok if self.record.get("strategy_hears_metrics") else 0
         log = (self.folder or Path(self.record["search"]["workdir"])) / self.id / "log" / "experiment.log"
-        heard = re.findall(r"\[Metric\] ([0-9.]+) Sample", log.read_text()) if log.exists() else []
-        n = sum(float(m) > 0 for m in heard)  # metric 0: a budget-gate rejection, not a trial
-        return f"{n} of {ok}" + (" (blind)" if n == 0 and ok else "")
+        scores = re.findall(r"\[Metric\] ([0-9.]+) Sample", log.read_text()) if log.exists() else []
+        return sum(float(m) > 0 for m in scores)  # score 0: a budget-gate rejection, not a trial
+
+    @property
+    def blind(self) -> bool:
+        """Did the strategy miss trials' scores? The last `concurrency` trials may end after it stopped."""
+        return self.heard is not None and self.heard < len(self.succeeded) - self.record["search"]["concurrency"]
+
+    @property
+    def learnt_from(self) -> str:
+        if self.heard is None:
+            return "- (does not learn)"
+        return f"{self.heard} of {len(self.succeeded)}" + (" (blind)" if self.heard == 0 and self.succeeded else "")
 
     @property
     def epoch_images(self) -> int:
@@ -416,14 +426,25 @@ def pick_finalist(searches_dir: Path, exports_dir: Path, budget: int, searches: 
     return path
 
 
+def _seed_words(rr: dict) -> str:
+    seeds = rr.get("seeds", [rr["seed"]])  # re-ranks before --seeds had one
+    return f"seed {seeds[0]}" if len(seeds) == 1 else "seeds " + ", ".join(map(str, seeds)) + " each"
+
+
 def rerank_table(rr: dict) -> list[str]:
     """The candidates of a re-rank: proxy score, late validation accuracies, the score."""
     lines = ["| trial | params | FLOPs | proxy val | last-3 val | score |", "| --- | --- | --- | --- | --- | --- |"]
     for c in rr["candidates"]:
         mark = " (pick)" if c["trial"] == rr["pick"] else ""
         lines.append(f"| `{c['trial']}`{mark} | {c['params']:,} | {c['flops']:,} | {c['proxy_val_acc']:.2f} | "
-                     f"{' / '.join(f'{v:.2f}' for v in c['late_val_acc'])} | {c['score']:.3f} |")
+                     f"{_late_cell(c['late_val_acc'])} | {c['score']:.3f} |")
     return lines
+
+
+def _late_cell(values: list[float]) -> str:
+    """Late validation accuracies, 3 per seed: seeds separated by ';'."""
+    seeds = [values[i:i + 3] for i in range(0, len(values), 3)]
+    return "; ".join(" / ".join(f"{v:.2f}" for v in s) for s in seeds)
 
 
 def _target_met(budget: int, run: Run) -> str:
@@ -525,6 +546,15 @@ def write_report(results: Path, data_dir: str | None = None, pictures: bool = Tr
                 f"below 50% in the proxy: {below}" if b else f"- `{s.id}`: no result")
         line += f"; {stopped} stopped early by the median rule" if stopped else ""
         L.append(line + (f"; {len(failed)} failed" if failed else "") + ".")
+    blind = [s for s in searches if s.blind]
+    if blind:
+        L.append("- Strategies that learnt from fewer trials than they ran (column *strategy learnt from*): "
+                 + ", ".join(f"`{s.id}` ({s.learnt_from})" for s in blind) + ". Until 2026-11-25 the `Replay` "
+                 "middleware (nas/recovery.py, used for resume) kept NNI's model events from reaching the strategy, "
+                 "so evolution and TPE never heard a trained trial's score: evolution bred from the candidates the "
+                 "budget gate had rejected (score 0) or crashed when there were none (`s20k-evolution`), and TPE "
+                 "sampled from its prior. Those searches are random searches in effect; their trials and "
+                 "scores are real.")
     L.append("")
 
     for i, (label, budget) in enumerate(BUDGETS.items(), 6):
@@ -545,7 +575,7 @@ def write_report(results: Path, data_dir: str | None = None, pictures: bool = Tr
             if rr is not None and rr["pick"] == meta.get("trial"):
                 how = (f"The winner of the re-rank of `{rr['experiment']}` (`nas rerank`): its {len(rr['candidates'])} "
                        f"trials within {rr['within']} points of the best proxy score, each trained for "
-                       f"{rr['train']['epochs']} epochs with seed {rr['seed']} on the training split and ranked by the "
+                       f"{rr['train']['epochs']} epochs with {_seed_words(rr)} on the training split and ranked by the "
                        f"{rr['rule']}; the test accuracy plays no part")
             elif current:
                 how = "The best trial by validation accuracy over the searches at this budget with the longest proxy"

@@ -3,14 +3,19 @@
 A search scores every candidate after a short proxy (a few epochs); two models that end 0.05 points
 apart after 15 epochs cannot be told apart that way. `nas rerank` takes the trials whose proxy
 validation accuracy is within `within` points of the best (at most `top` of them), trains each for
-`epochs` (default 15, the confirmation length) with one seed on the training split, the validation
-split held out as in the search, and ranks them by the mean validation accuracy of their last 3
-epochs: the late-epoch window the consistency verdict looks at. The test accuracy the runs record
-is never read here. `nas finalist` then picks the re-rank's winner for that search.
+`epochs` (default 15, the confirmation length) with one or more seeds on the training split, the
+validation split held out as in the search, and ranks them by the mean validation accuracy of their
+last 3 epochs (averaged over the seeds): the late-epoch window the consistency verdict looks at. A
+single seed's number moves by about 0.05-0.1 points from seed to seed, as much as the gaps between
+the best candidates, so `--seeds 0,1` buys a steadier pick for twice the cost. The test accuracy the
+runs record is never read here. `nas finalist` then picks the re-rank's winner for that search.
 
-    nas rerank s8k-evolution-bn --workdir results/searches --jobs 2
-        # -> results/rerank/s8k-evolution-bn/<trial>/   one `nas train` run folder per candidate
-        #    results/rerank/s8k-evolution-bn/rerank.json  candidates, scores and the pick
+    nas rerank s8k-evolution-edge --workdir results/searches --seeds 0,1 --jobs 2
+        # -> results/rerank/s8k-evolution-edge/<trial>/   one `nas train` run folder per candidate
+        #    results/rerank/s8k-evolution-edge/rerank.json  candidates, scores and the pick
+
+With one seed, `jobs` candidates train at once; with several, each candidate trains `jobs` of its
+seeds at once, one candidate after another (choose a seed count that `jobs` divides).
 
 Finished candidates are skipped and interrupted ones continue from their checkpoints, so the same
 command resumes a re-rank.
@@ -45,23 +50,30 @@ def _candidate_job(args: tuple) -> None:
     """One candidate's training (in a worker process when several run at once)."""
     from nas.runs import _die_with_parent, _print_flush, run
 
-    arch, cfg, seed, out, data_dir, resume, name, source, in_worker = args
+    arch, cfg, seeds, out, data_dir, resume, name, source, in_worker, seed_jobs = args
     if in_worker:
         _die_with_parent()
-    run(arch, cfg, [seed], out, data_dir, resume=resume, name=name, source=source,
+    run(arch, cfg, seeds, out, data_dir, resume=resume, name=name, source=source, jobs=seed_jobs,
         log=(lambda line: _print_flush(f"[{name}] {line}")) if in_worker else print)
 
 
+def _finished(run_dir: Path, seeds: list[int]) -> bool:
+    return (run_dir / "summary.json").exists() and all((run_dir / f"seed{s}" / "history.json").exists()
+                                                       for s in seeds)
+
+
 def rerank(workdir: str, exp_id: str, exports: Path, out: Path, cfg: TrainConfig, within: float = 0.2,
-           top: int = 4, seed: int = 0, jobs: int = 1, data_dir: str | None = None) -> dict:
+           top: int = 4, seeds: list[int] | tuple = (0,), jobs: int = 1, data_dir: str | None = None) -> dict:
     """Train the candidates of `exp_id` into `out/<trial>` and write `out/rerank.json`; return its dict."""
     from nas.atomic import write_text
     from nas.export import export, rank, read_trials
 
+    seeds = list(seeds)
     if cfg.val_size <= 0:
         raise ConfigError("a re-rank scores on the validation split: val_size must be above 0")
-    if top < 1 or within < 0 or jobs < 1:
-        raise ConfigError(f"need --top >= 1, --within >= 0 and --jobs >= 1 (got {top}, {within}, {jobs})")
+    if top < 1 or within < 0 or jobs < 1 or not seeds or len(set(seeds)) != len(seeds):
+        raise ConfigError(f"need --top >= 1, --within >= 0, --jobs >= 1 and distinct seeds "
+                          f"(got {top}, {within}, {jobs}, {seeds})")
     ranked = rank(read_trials(workdir, exp_id))
     chosen = candidates(ranked, within, top)
     if not chosen:
@@ -71,17 +83,20 @@ def rerank(workdir: str, exp_id: str, exports: Path, out: Path, cfg: TrainConfig
         summary = exports / exp_id / "summary.json"
         by = json.loads(summary.read_text()).get("written_by", "export") if summary.exists() else "export"
         export(workdir, exp_id, exports / exp_id, top_k=len(chosen), force=True, written_by=by)
-    jobs = min(jobs, len(chosen))
-    cfg = replace(cfg, threads=cfg.threads or default_threads(jobs))
+    # one seed: candidates in parallel; several: each candidate's seeds in parallel (nas.runs.run)
+    seed_jobs = min(jobs, len(seeds))
+    jobs = min(jobs, len(chosen)) if len(seeds) == 1 else 1
+    cfg = replace(cfg, threads=cfg.threads or default_threads(max(jobs, seed_jobs)))
     todo = []
     for t, folder in zip(chosen, folders):
         entry = json.loads((folder / "arch.json").read_text())
         run_dir = out / t.id
-        if not (run_dir / "summary.json").exists():
-            todo.append((entry["arch"], cfg, seed, run_dir, data_dir, (run_dir / "config.json").exists(),
-                         folder.name, str(folder / "arch.json"), jobs > 1))
+        if not _finished(run_dir, seeds):
+            todo.append((entry["arch"], cfg, seeds, run_dir, data_dir, (run_dir / "config.json").exists(),
+                         folder.name, str(folder / "arch.json"), jobs > 1, seed_jobs))
     print(f"rerank {exp_id}: {len(chosen)} candidates within {within} points of the best proxy score, "
-          f"{cfg.epochs} epochs, seed {seed}; {len(chosen) - len(todo)} already done, {jobs} at once", flush=True)
+          f"{cfg.epochs} epochs, seeds {','.join(map(str, seeds))}; {len(chosen) - len(todo)} already done, "
+          f"{max(jobs, seed_jobs)} trainings at once", flush=True)
     if jobs == 1:
         for job in todo:
             _candidate_job(job)
@@ -93,15 +108,18 @@ def rerank(workdir: str, exp_id: str, exports: Path, out: Path, cfg: TrainConfig
     rows = []
     for t, folder in zip(chosen, folders):
         run_cfg = json.loads((out / t.id / "config.json").read_text())
-        history = json.loads((out / t.id / f"seed{seed}" / "history.json").read_text())
+        histories = [json.loads((out / t.id / f"seed{s}" / "history.json").read_text()) for s in seeds]
         rows.append({"trial": t.id, "export": folder.name, "params": run_cfg["params"],
                      "flops": run_cfg["flops"], "proxy_val_acc": t.val_acc,
-                     "late_val_acc": [r["val_acc"] for r in history[-LATE_EPOCHS:]], "score": score(history)})
+                     "late_val_acc": [r["val_acc"] for h in histories for r in h[-LATE_EPOCHS:]],
+                     "seed_scores": [score(h) for h in histories],
+                     "score": statistics.fmean(score(h) for h in histories)})
     rows.sort(key=lambda r: (-r["score"], r["params"]))
-    result = {"experiment": exp_id, "within": within, "top": top, "seed": seed,
-              "train": asdict(replace(cfg, seed=seed)), "candidates": rows, "pick": rows[0]["trial"],
-              "rule": f"mean validation accuracy of the last {LATE_EPOCHS} of {cfg.epochs} epochs; "
-                      "fewer parameters break ties"}
+    result = {"experiment": exp_id, "within": within, "top": top, "seeds": seeds, "seed": seeds[0],
+              "train": asdict(replace(cfg, seed=seeds[0])), "candidates": rows, "pick": rows[0]["trial"],
+              "rule": f"mean validation accuracy of the last {LATE_EPOCHS} of {cfg.epochs} epochs"
+                      + (f", averaged over seeds {', '.join(map(str, seeds))}" if len(seeds) > 1 else "")
+                      + "; fewer parameters break ties"}
     write_text(out / "rerank.json", json.dumps(result, indent=2) + "\n")
     return result
 

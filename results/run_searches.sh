@@ -24,6 +24,10 @@ LATER=(
   # the same idea at 20k, with an 8-epoch proxy: run by bench/search_to_target.py (issue 4's "search
   # to 99.40% validation within an hour" benchmark), which also stops it early if a trial gets there
   "s20k-evolution-bn --strategy evolution --max-params 20000 --min-params 12000 --fix bn=true --trials 24 --epochs 8"
+  # every evolution / TPE search above ran blind (the Replay bug, see results/README.md step 5): the
+  # first 8k search whose strategy hears the trials' scores, at the budget's edge (the hand-made
+  # exp3 holds 8,880), with a 5-epoch proxy on all 55,000 images
+  "s8k-evolution-edge --strategy evolution --max-params 8000 --min-params 7000 --fix bn=true --trials 30 --epochs 5"
 )
 for spec in 8000:random:16 8000:evolution:16 8000:tpe:24:early 4000:random:12 4000:evolution:12 \
             20000:random:12 20000:evolution:12; do
@@ -59,3 +63,5 @@ done
 for id in s8k-evolution-bn s20k-evolution-bn; do
   "$NAS" rerank "$id" --workdir "$WORK" --jobs 2 2>&1 | tee -a "results/rerank/$id.out"
 done
+# two seeds per candidate: one seed's late validation mean moves as much as the candidates differ
+"$NAS" rerank s8k-evolution-edge --workdir "$WORK" --seeds 0,1 --jobs 2 2>&1 | tee -a results/rerank/s8k-evolution-edge.out

@@ -353,3 +353,4 @@ def test_evolution_search_runs_to_the_end(tmp_path, data_dir):
     log = next((tmp_path / "nni").glob("*/log/experiment.log")).read_text()
     learnt = [float(m) for m in re.findall(r"\[Metric\] ([0-9.]+) Sample", log)]
     assert len(learnt) >= 3 and all(m > 0 for m in learnt), learnt
+    assert "has no metric" not in r.stdout + r.stderr  # gate rejections are expected, not warnings

@@ -55,6 +55,18 @@ def test_rerank_trains_the_candidates_and_ranks_them_on_late_validation(tmp_path
                   data_dir=str(data_dir)) == r
     assert "2 already done" in capsys.readouterr().out
     assert before == {c: (out / c / "seed0" / "model.pt").stat().st_mtime_ns for c in scores}
+    # a second seed: seed 0's runs are kept, seed 1 trains, and the score averages the two seeds
+    seed0 = {c: (out / c / "seed0" / "history.json").read_text() for c in scores}
+    r2 = rerank(str(res / "searches"), "s", res / "exports", out, cfg, within=0.2, top=4, seeds=[0, 1], jobs=2,
+                data_dir=str(data_dir))
+    assert r2["seeds"] == [0, 1] and "averaged over seeds 0, 1" in r2["rule"]
+    for c in r2["candidates"]:
+        assert (out / c["trial"] / "seed0" / "history.json").read_text() == seed0[c["trial"]]
+        hist1 = json.loads((out / c["trial"] / "seed1" / "history.json").read_text())
+        assert c["late_val_acc"][3:] == [h["val_acc"] for h in hist1]
+        assert c["seed_scores"][0] == pytest.approx(scores[c["trial"]])
+        assert c["score"] == pytest.approx(statistics.fmean(c["seed_scores"]))
+    assert r2["pick"] == max(r2["candidates"], key=lambda c: c["score"])["trial"]
 
 
 def test_finalist_refuses_a_rerank_older_than_the_best_trial(tmp_path):
