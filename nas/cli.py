@@ -220,9 +220,12 @@ def _run_experiment(exp, search: SearchConfig, action: str, keep_open: bool, exp
         watcher.poll()
         gate = exp.strategy[1].filter_fn
         print(f"budget gate: {gate.accepted} candidates accepted, {gate.rejected} rejected before training")
-        replayed = getattr(exp.strategy[2], "replayed", 0)
+        replayed, repeats = getattr(exp.strategy[2], "replayed", 0), getattr(exp.strategy[2], "repeats", 0)
         if replayed:
             print(f"{replayed} candidates proposed again were answered from their finished trials, not re-trained")
+        if repeats:
+            print(f"{repeats} candidates were networks already trained in this search (they differed in labels "
+                  "the network ignores); answered from those trials, not re-trained")
         if export_dir is not None:
             from nas.export import auto_export_allowed
 

@@ -10,6 +10,7 @@ this, so nas/loopback.js is preloaded into NNI's node process to pass the host t
 """
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import os
@@ -73,6 +74,11 @@ def make_strategy(name: str, trials: int, seed: int, population: int = 0):
     raise ConfigError(f"unknown strategy {name!r}; choose one of: random, evolution, tpe")
 
 
+def network_key(canonical, sample: dict) -> str:
+    """What identifies a sample's network: its canonical architecture (labels it ignores dropped), as JSON."""
+    return json.dumps(canonical(sample), sort_keys=True, default=str)
+
+
 def _quiet_gate_rejections(record: logging.LogRecord) -> bool:
     """Evolution warns "... has no metric. Skip." for every candidate the budget gate rejected (they
     get no metric on purpose, see `build`): expected, and hundreds of lines on a narrow budget."""
@@ -131,11 +137,13 @@ def build(search: SearchConfig, train: TrainConfig, data_dir: str, exp_id: str |
     # for it: a scored reject would join its population and push the oldest trained individual out,
     # so with a narrow budget window the population would soon hold rejects alone. patience bounds
     # how long a strategy may keep proposing only over-budget models.
-    # Replay (last) answers candidates that finished before a resume from their records
+    # Replay (last) answers a candidate whose network already has a result (a trial of an earlier
+    # session, or of this one: samples that differ only in labels the network ignores are one network)
     invalid = None if search.strategy == "evolution" else 0.0
     logging.getLogger("nni.nas.strategy.evolution").addFilter(_quiet_gate_rejections)
     gated = TolerantChain(make_strategy(search.strategy, search.trials, search.seed, search.population),
-                          Filter(Gate(budget), metric_for_invalid=invalid, patience=2000), Replay(replay or []))
+                          Filter(Gate(budget), metric_for_invalid=invalid, patience=2000),
+                          Replay(replay or [], key=functools.partial(network_key, space_module.canonical)))
     exp = NasExperiment(space_module.MnistSpace(fixed), evaluator, gated, id=exp_id)
     exp.config.max_trial_number = search.trials
     exp.config.trial_concurrency = search.concurrency

@@ -118,25 +118,56 @@ def prepare(workdir, exp_id: str, trials: int) -> Prepared:
     return Prepared(finished, [t.id for t in pending], interrupted, trials + interrupted, stopped)
 
 
+@dataclass
+class _Record:
+    intermediates: list
+    final: object       # the final result (a dict with "default", or a number)
+    succeeded: bool
+
+
 class Replay(StrategyMiddleware):
-    """Answers candidates that already finished in an earlier session from their recorded results.
+    """Answers a candidate whose network already has a result, instead of training it again.
 
-    Placed last in the strategy chain (after the budget gate): a proposed model whose sample matches a
-    finished trial gets that trial's intermediate and final results and its end status, as events,
-    and is not submitted; everything else goes to the engine as usual."""
+    Placed last in the strategy chain (after the budget gate). Results come from two places: the
+    trials that finished in earlier sessions (resume), and those that finish in this one. A proposed
+    model whose key matches a result gets that result's intermediate and final scores and its end
+    status, as events, and is not submitted; everything else goes to the engine as usual.
 
-    def __init__(self, finished: list[Trial]):
+    `key` maps a sample to what identifies its network. The default is the whole sample; the search
+    passes its space's `canonical`, because a strategy (evolution's mutation, above all) changes labels
+    the network ignores (the width of a conv beyond a stage's depth) and would otherwise train the same
+    network again: 4 of the first 19 trials of s8k-evolution-edge were such repeats."""
+
+    def __init__(self, finished: list[Trial], key=None):
         super().__init__()
-        self.records = {_sample_key(t.sample): t for t in finished if t.sample}
-        self.replayed = 0
+        self.key = key or _sample_key
+        self.records: dict[str, _Record] = {}
+        for t in finished:
+            if t.sample:
+                self.records.setdefault(self._key(t.sample), _Record(t.intermediates, t.final, t.status == "SUCCEEDED"))
+        self.replayed = 0  # answered from an earlier session's trials
+        self.repeats = 0   # answered from a trial of this session
+        self._from_earlier = set(self.records)
         self._replayed_models: list = []
 
-    def list_models(self, status=None):
-        """The engine's models plus the replayed ones (strategies wait on and rank what they submitted)."""
-        yield from self.engine.list_models(status)
-        for model in self._replayed_models:
-            if status is None or model.status == status:
-                yield model
+    def _key(self, sample: dict) -> str:
+        try:
+            return self.key(sample)
+        except (KeyError, ValueError):  # not a sample of this space as we know it: compare it whole
+            return _sample_key(sample)
+
+    def _initialize_engine(self, engine) -> None:
+        engine.register_model_event_callback(ModelEventType.TrainingEnd, self._remember)
+
+    def _cleanup(self) -> None:
+        self.engine.unregister_model_event_callback(ModelEventType.TrainingEnd, self._remember)
+
+    def _remember(self, event) -> None:
+        """A trained model's scores answer any later proposal of the same network."""
+        model = event.model
+        if event.status == ModelStatus.Trained and model.metric is not None and model.sample:
+            self.records.setdefault(self._key(model.sample),
+                                    _Record(list(model.metrics.intermediates), model.metric, True))
 
     # Callbacks must reach the engine too, as NNI's Filter and Deduplication do it: the base class
     # keeps them on this middleware only, so the strategy above (evolution, TPE) never heard of a
@@ -149,6 +180,13 @@ class Replay(StrategyMiddleware):
         super().unregister_model_event_callback(event_type, callback)
         self.engine.unregister_model_event_callback(event_type, callback)
 
+    def list_models(self, status=None):
+        """The engine's models plus the replayed ones (strategies wait on and rank what they submitted)."""
+        yield from self.engine.list_models(status)
+        for model in self._replayed_models:
+            if status is None or model.status == status:
+                yield model
+
     def load_state_dict(self, state_dict: dict) -> None:
         pass  # the records come from NNI's database at every resume
 
@@ -158,17 +196,21 @@ class Replay(StrategyMiddleware):
     def submit_models(self, *models) -> None:
         new = []
         for model in models:
-            t = self.records.get(_sample_key(model.sample))
-            if t is None:
+            key = self._key(model.sample)
+            r = self.records.get(key)
+            if r is None:
                 new.append(model)
                 continue
-            self.replayed += 1
+            if key in self._from_earlier:
+                self.replayed += 1
+            else:
+                self.repeats += 1
             self._replayed_models.append(model)
-            for metric in t.intermediates:
+            for metric in r.intermediates:
                 self.dispatch_model_event(ModelEventType.IntermediateMetric, metric=metric, model=model)
-            if t.final:
-                self.dispatch_model_event(ModelEventType.FinalMetric, metric=t.final, model=model)
-            status = ModelStatus.Trained if t.status == "SUCCEEDED" else ModelStatus.Failed
+            if r.final:
+                self.dispatch_model_event(ModelEventType.FinalMetric, metric=r.final, model=model)
+            status = ModelStatus.Trained if r.succeeded else ModelStatus.Failed
             self.dispatch_model_event(ModelEventType.TrainingEnd, status=status, model=model)
         if new:
             self.engine.submit_models(*new)

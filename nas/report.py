@@ -221,6 +221,22 @@ class Search:
         return sum(float(m) > 0 for m in scores)  # score 0: a budget-gate rejection, not a trial
 
     @property
+    def repeats(self) -> int:
+        """Succeeded trials whose network (labels it ignores dropped) an earlier trial had trained:
+        possible before nas/recovery.py's Replay answered such candidates from the first trial."""
+        from search_spaces import get_space
+
+        canonical = get_space(self.record["search"]["space"]).canonical
+        seen, n = set(), 0
+        for t in self.succeeded:
+            if not t.sample:
+                continue
+            key = json.dumps(canonical(t.sample), sort_keys=True, default=str)
+            n += key in seen
+            seen.add(key)
+        return n
+
+    @property
     def blind(self) -> bool:
         """Did the strategy miss trials' scores? The last `concurrency` trials may end after it stopped."""
         return self.heard is not None and self.heard < len(self.succeeded) - self.record["search"]["concurrency"]
@@ -545,6 +561,7 @@ def write_report(results: Path, data_dir: str | None = None, pictures: bool = Tr
         line = (f"- `{s.id}`: best validation {b.val_acc:.2f}% at {b.final['params']:,} parameters; "
                 f"below 50% in the proxy: {below}" if b else f"- `{s.id}`: no result")
         line += f"; {stopped} stopped early by the median rule" if stopped else ""
+        line += f"; {s.repeats} trained a network an earlier trial had trained" if s.repeats else ""
         L.append(line + (f"; {len(failed)} failed" if failed else "") + ".")
     blind = [s for s in searches if s.blind]
     if blind:
