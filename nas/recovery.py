@@ -16,6 +16,7 @@ of training it twice: the strategy sees the same results and goes on where it wa
 from __future__ import annotations
 
 import json
+import logging
 import sqlite3
 import time
 from dataclasses import dataclass
@@ -29,6 +30,7 @@ from nni.nas.strategy.middleware import Chain, StrategyMiddleware
 from nas.experiment import ExperimentError
 from nas.export import Trial, read_trials
 
+_log = logging.getLogger("nas.recovery")
 FINISHED = ("SUCCEEDED", "FAILED")
 ENDED = FINISHED + ("USER_CANCELED", "SYS_CANCELED", "EARLY_STOPPED")
 INTERRUPTED_MESSAGE = "interrupted: the search stopped while this trial ran; a new trial replaces it"
@@ -138,9 +140,13 @@ class Replay(StrategyMiddleware):
     the network ignores (the width of a conv beyond a stage's depth) and would otherwise train the same
     network again: 4 of the first 19 trials of s8k-evolution-edge were such repeats."""
 
-    def __init__(self, finished: list[Trial], key=None):
+    def __init__(self, finished: list[Trial], key=None, patience: int = 1000):
         super().__init__()
         self.key = key or _sample_key
+        # a strategy that only proposes networks with results (the space under the budget is used up)
+        # would loop forever, since an answered candidate costs no trial: stop it after `patience`
+        self.patience = patience
+        self._answered_in_a_row = 0
         self.records: dict[str, _Record] = {}
         for t in finished:
             if t.sample:
@@ -193,6 +199,13 @@ class Replay(StrategyMiddleware):
     def state_dict(self) -> dict:
         return {}
 
+    def budget_available(self) -> bool:
+        if self._answered_in_a_row >= self.patience:
+            _log.warning("the strategy proposed %d networks in a row that already had results; stopping it",
+                         self._answered_in_a_row)
+            return False
+        return self.engine.budget_available()
+
     def submit_models(self, *models) -> None:
         new = []
         for model in models:
@@ -200,7 +213,9 @@ class Replay(StrategyMiddleware):
             r = self.records.get(key)
             if r is None:
                 new.append(model)
+                self._answered_in_a_row = 0
                 continue
+            self._answered_in_a_row += 1
             if key in self._from_earlier:
                 self.replayed += 1
             else:

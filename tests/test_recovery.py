@@ -117,3 +117,21 @@ def test_without_a_key_only_identical_samples_are_repeats():
     engine.finish(first, 98.0)
     replay.submit_models(s.freeze({**exp3, "c1_2": 32}))
     assert len(engine.submitted) == 2 and replay.repeats == 0
+
+
+def test_a_strategy_that_only_repeats_networks_is_stopped():
+    """An answered candidate costs no trial, so a strategy proposing nothing new would never end."""
+    engine, s = InstantEngine(), space()
+    replay = Replay([], key=canonical_key, patience=3)
+    replay.set_engine(engine)
+    exp3 = mnist.complete(EXP3)
+    first = s.freeze(exp3)
+    replay.submit_models(first)
+    engine.finish(first, 98.0)
+    for width in (4, 6):
+        replay.submit_models(s.freeze({**exp3, "c1_2": width}))
+    assert replay.budget_available()
+    replay.submit_models(s.freeze({**exp3, "c1_2": 8}))
+    assert not replay.budget_available()
+    replay.submit_models(s.freeze({**exp3, "c1_1": 14}))  # something new resets the count
+    assert replay.budget_available()
