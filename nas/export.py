@@ -154,6 +154,21 @@ def rank(trials: list[Trial]) -> list[Trial]:
     return sorted(done, key=lambda t: (-t.val_acc, t.final.get("params", 0)))
 
 
+def distinct(ranked: list[Trial]) -> list[Trial]:
+    """The first (best) trial of each network: trials whose samples differ only in labels the
+    network ignores trained the same network (a search repeats them less since Replay answers
+    repeats, but older searches hold such trials)."""
+    from search_spaces import mnist
+
+    seen, out = set(), []
+    for t in ranked:
+        key = json.dumps(mnist.canonical(t.sample), sort_keys=True, default=str)
+        if key not in seen:
+            seen.add(key)
+            out.append(t)
+    return out
+
+
 def model_source(arch: dict) -> str:
     """A self-contained PyTorch file that rebuilds `arch` (the searched blocks, copied verbatim)."""
     import search_spaces.blocks as blocks
@@ -237,7 +252,7 @@ def export(workdir: str, exp_id: str, out: str | os.PathLike, top_k: int = 1, fo
                           f"({len(trials)} trials recorded{why})")
     files: dict[str, str] = {}
     exported = []
-    for i, t in enumerate(ranked[:top_k], 1):
+    for i, t in enumerate(distinct(ranked)[:top_k], 1):
         arch = mnist.canonical(t.sample)
         net = build_network(arch)
         params, flops = count(net)

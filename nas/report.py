@@ -226,7 +226,7 @@ class Search:
         possible before nas/recovery.py's Replay answered such candidates from the first trial."""
         from search_spaces import get_space
 
-        canonical = get_space(self.record["search"]["space"]).canonical
+        canonical = get_space(self.record["search"].get("space", "mnist")).canonical
         seen, n = set(), 0
         for t in self.succeeded:
             if not t.sample:
@@ -239,7 +239,7 @@ class Search:
     @property
     def blind(self) -> bool:
         """Did the strategy miss trials' scores? The last `concurrency` trials may end after it stopped."""
-        return self.heard is not None and self.heard < len(self.succeeded) - self.record["search"]["concurrency"]
+        return self.heard is not None and self.heard < len(self.succeeded) - self.record["search"].get("concurrency", 1)
 
     @property
     def learnt_from(self) -> str:

@@ -35,7 +35,8 @@ LATE_EPOCHS = 3  # the score: mean validation accuracy over this many last epoch
 
 
 def candidates(trials: list, within: float, top: int) -> list:
-    """The ranked trials (nas.export.rank order) within `within` points of the best, at most `top`."""
+    """The ranked trials (nas.export.rank order, one per network: nas.export.distinct) within
+    `within` points of the best, at most `top`."""
     if not trials:
         return []
     best = trials[0].val_acc
@@ -66,7 +67,7 @@ def rerank(workdir: str, exp_id: str, exports: Path, out: Path, cfg: TrainConfig
            top: int = 4, seeds: list[int] | tuple = (0,), jobs: int = 1, data_dir: str | None = None) -> dict:
     """Train the candidates of `exp_id` into `out/<trial>` and write `out/rerank.json`; return its dict."""
     from nas.atomic import write_text
-    from nas.export import export, rank, read_trials
+    from nas.export import distinct, export, rank, read_trials
 
     seeds = list(seeds)
     if cfg.val_size <= 0:
@@ -74,7 +75,7 @@ def rerank(workdir: str, exp_id: str, exports: Path, out: Path, cfg: TrainConfig
     if top < 1 or within < 0 or jobs < 1 or not seeds or len(set(seeds)) != len(seeds):
         raise ConfigError(f"need --top >= 1, --within >= 0, --jobs >= 1 and distinct seeds "
                           f"(got {top}, {within}, {jobs}, {seeds})")
-    ranked = rank(read_trials(workdir, exp_id))
+    ranked = distinct(rank(read_trials(workdir, exp_id)))  # a network trained twice is one candidate
     chosen = candidates(ranked, within, top)
     if not chosen:
         raise ConfigError(f"experiment {exp_id} has no trial with a result to re-rank")

@@ -7,7 +7,8 @@ import sys
 import pytest
 import torch
 
-from nas.export import ExportError, Trial, check_samples, layer_table, model_source, rank, write_dir_atomically
+from nas.export import (ExportError, Trial, check_samples, distinct, layer_table, model_source, rank,
+                        write_dir_atomically)
 from search_spaces.baselines import BASELINES
 from search_spaces.blocks import build_network
 
@@ -96,3 +97,16 @@ def test_check_samples_undoes_nnis_swap_of_two_trials_samples():
     assert (x.sample, x.sample_from) == (b, "repaired") and (y.sample, y.sample_from) == (a, "repaired")
     assert (z.sample, z.sample_from) == (c, "nni")
     assert w.sample_from == "unknown" and [t.id for t in rank([x, y, z, w])] == ["x", "y", "z"]
+
+
+def test_distinct_keeps_the_best_trial_of_each_network():
+    """Samples that differ only in labels the network ignores are one network: export's top-k and
+    the re-rank's candidates must not list it twice."""
+    from search_spaces.mnist import complete
+
+    exp3 = complete(BASELINES["exp3"]["arch"])
+    trials = [Trial("a", "SUCCEEDED", exp3, final={"default": 99.0, "params": 8880}),
+              Trial("b", "SUCCEEDED", {**exp3, "c1_2": 32}, final={"default": 99.0, "params": 8880}),
+              Trial("c", "SUCCEEDED", {**exp3, "c1_1": 14}, final={"default": 98.9, "params": 8500}),
+              Trial("d", "SUCCEEDED", {**exp3, "dropout": 0.1}, final={"default": 99.1, "params": 8880})]
+    assert [t.id for t in distinct(rank(trials))] == ["d", "a", "c"]
