@@ -7,9 +7,9 @@ test accuracy of both, over 3 seeds, on the ~10k reference model (the hand-made 
 The torch-mask side is the committed protocol run of exp3 (results/baselines/exp3, seeds 0-4, made
 by `nas baselines --names exp3 --epochs 15 --seeds 0,1,2,3,4 --set val_size=0 --jobs 2`); this script
 trains the pcg64 side with the same recipe into results/bench/exp3-pcg64 (`nas train ... --resume`
-continues an interrupted run) and compares seeds 0-2. Epoch seconds are compared too, but the two
-sides ran at different times, so the speed column is indicative only: bench/profile_step.py is the
-side-by-side timing.
+continues an interrupted run) and compares seeds 0-2. Accuracy only: the two sides ran at different
+times and loads (the script may run at low priority beside other work), so their epoch seconds say
+nothing about speed; bench/profile_step.py is the side-by-side timing.
 """
 from __future__ import annotations
 
@@ -59,9 +59,8 @@ def main() -> None:
     for name, hs in (("torch (nn.Dropout)", torch_h), ("pcg64 (nas/dropmask.py)", pcg_h)):
         finals = [h[-1]["test_acc"] for h in hs.values()]
         late = [r["test_acc"] for h in hs.values() for r in h[-3:]]
-        secs = statistics.median(r["seconds"] for h in hs.values() for r in h)
         rows.append(f"| {name} | {' / '.join(f'{f:.2f}' for f in finals)} | {statistics.fmean(finals):.3f} | "
-                    f"{min(late):.2f} | {statistics.fmean(late):.3f} | {secs:.1f} |")
+                    f"{min(late):.2f} | {statistics.fmean(late):.3f} |")
     diff = statistics.fmean(h[-1]["test_acc"] for h in pcg_h.values()) - \
         statistics.fmean(h[-1]["test_acc"] for h in torch_h.values())
     publish([f"## {datetime.date.today()} — dropout masks, 15 epochs x 3 seeds, {platform.machine()}, "
@@ -70,8 +69,8 @@ def main() -> None:
              "`python bench/dropout_parity.py`: exp3 (8,880 params) under the protocol (60,000 images, 15 epochs, "
              "val_size=0, 2 seeds at once, 1 thread each), seeds 0-2.",
              "",
-             "| dropout masks | final test acc, seeds 0 / 1 / 2 | mean | last-3 min | last-3 mean | median epoch s |",
-             "| --- | --- | --- | --- | --- | --- |", *rows, "",
+             "| dropout masks | final test acc, seeds 0 / 1 / 2 | mean | last-3 min | last-3 mean |",
+             "| --- | --- | --- | --- | --- |", *rows, "",
              f"Mean final test accuracy, pcg64 minus torch: {diff:+.3f} points (one seed's std here is about 0.04)."])
 
 
