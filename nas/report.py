@@ -218,7 +218,9 @@ class Search:
             return ok if self.record.get("strategy_hears_metrics") else 0
         log = (self.folder or Path(self.record["search"]["workdir"])) / self.id / "log" / "experiment.log"
         scores = re.findall(r"\[Metric\] ([0-9.]+) Sample", log.read_text()) if log.exists() else []
-        return sum(float(m) > 0 for m in scores)  # score 0: a budget-gate rejection, not a trial
+        # score 0: a budget-gate rejection, not a trial; repeats answered by Replay log a score too,
+        # so the count can pass the trials'
+        return min(sum(float(m) > 0 for m in scores), len(self.succeeded))
 
     @property
     def repeats(self) -> int:
