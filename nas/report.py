@@ -601,7 +601,9 @@ def write_report(results: Path, data_dir: str | None = None, pictures: bool = Tr
             else:
                 how = "An earlier finalist, the pick of `nas finalist` before later searches or re-ranks at this budget"
             L += ([] if current else [f"### Earlier finalist `{name}`", ""])
-            L += [f"{how}: `{src}`.{proxy}", f"Architecture: `{json.dumps(run.config['arch'])}`", ""]
+            pinned = next((x.record["search"].get("fix") for x in searches if x.id == meta.get("experiment")), "")
+            pinned = f" That search pinned `{pinned}`; the strategy chose the rest." if pinned else ""
+            L += [f"{how}: `{src}`.{proxy}{pinned}", f"Architecture: `{json.dumps(run.config['arch'])}`", ""]
             L += rerank_table(rr) + [""] if rr is not None else []
             L += ["### Results" if current else "**Results**", ""]
             L += results_table(run)
