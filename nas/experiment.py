@@ -10,7 +10,6 @@ this, so nas/loopback.js is preloaded into NNI's node process to pass the host t
 """
 from __future__ import annotations
 
-import functools
 import json
 import logging
 import os
@@ -72,11 +71,6 @@ def make_strategy(name: str, trials: int, seed: int, population: int = 0):
     if name == "tpe":
         return strategy.TPE(seed=seed)
     raise ConfigError(f"unknown strategy {name!r}; choose one of: random, evolution, tpe")
-
-
-def network_key(canonical, sample: dict) -> str:
-    """What identifies a sample's network: its canonical architecture (labels it ignores dropped), as JSON."""
-    return json.dumps(canonical(sample), sort_keys=True, default=str)
 
 
 def _quiet_gate_rejections(record: logging.LogRecord) -> bool:
@@ -143,7 +137,7 @@ def build(search: SearchConfig, train: TrainConfig, data_dir: str, exp_id: str |
     logging.getLogger("nni.nas.strategy.evolution").addFilter(_quiet_gate_rejections)
     gated = TolerantChain(make_strategy(search.strategy, search.trials, search.seed, search.population),
                           Filter(Gate(budget), metric_for_invalid=invalid, patience=2000),
-                          Replay(replay or [], key=functools.partial(network_key, space_module.canonical)))
+                          Replay(replay or [], key=space_module.network_key))
     exp = NasExperiment(space_module.MnistSpace(fixed), evaluator, gated, id=exp_id)
     exp.config.max_trial_number = search.trials
     exp.config.trial_concurrency = search.concurrency

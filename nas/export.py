@@ -162,7 +162,7 @@ def distinct(ranked: list[Trial]) -> list[Trial]:
 
     seen, out = set(), []
     for t in ranked:
-        key = json.dumps(mnist.canonical(t.sample), sort_keys=True, default=str)
+        key = mnist.network_key(t.sample)
         if key not in seen:
             seen.add(key)
             out.append(t)

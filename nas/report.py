@@ -18,6 +18,7 @@ seed is >= 99.40%. A run that does not follow it is shown but never called consi
 """
 from __future__ import annotations
 
+import functools
 import json
 import re
 import statistics
@@ -205,7 +206,7 @@ class Search:
             con.close()
         return (hi - lo) / 3.6e6 if lo else 0.0
 
-    @property
+    @functools.cached_property
     def heard(self) -> int | None:
         """How many trained trials the strategy heard the score of (None: random, which does not
         learn). Until 2026-11-25 the Replay middleware kept NNI's model events from reaching evolution
@@ -226,17 +227,10 @@ class Search:
     def repeats(self) -> int:
         """Succeeded trials whose network (labels it ignores dropped) an earlier trial had trained:
         possible before nas/recovery.py's Replay answered such candidates from the first trial."""
-        from search_spaces import get_space
+        from nas.export import distinct
 
-        canonical = get_space(self.record["search"].get("space", "mnist")).canonical
-        seen, n = set(), 0
-        for t in self.succeeded:
-            if not t.sample:
-                continue
-            key = json.dumps(canonical(t.sample), sort_keys=True, default=str)
-            n += key in seen
-            seen.add(key)
-        return n
+        trained = [t for t in self.succeeded if t.sample]
+        return len(trained) - len(distinct(trained))
 
     @property
     def blind(self) -> bool:
@@ -460,8 +454,10 @@ def rerank_table(rr: dict) -> list[str]:
 
 
 def _late_cell(values: list[float]) -> str:
-    """Late validation accuracies, 3 per seed: seeds separated by ';'."""
-    seeds = [values[i:i + 3] for i in range(0, len(values), 3)]
+    """Late validation accuracies, LATE_EPOCHS per seed: seeds separated by ';'."""
+    from nas.rerank import LATE_EPOCHS
+
+    seeds = [values[i:i + LATE_EPOCHS] for i in range(0, len(values), LATE_EPOCHS)]
     return "; ".join(" / ".join(f"{v:.2f}" for v in s) for s in seeds)
 
 

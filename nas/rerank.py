@@ -110,11 +110,11 @@ def rerank(workdir: str, exp_id: str, exports: Path, out: Path, cfg: TrainConfig
     for t, folder in zip(chosen, folders):
         run_cfg = json.loads((out / t.id / "config.json").read_text())
         histories = [json.loads((out / t.id / f"seed{s}" / "history.json").read_text()) for s in seeds]
+        seed_scores = [score(h) for h in histories]
         rows.append({"trial": t.id, "export": folder.name, "params": run_cfg["params"],
                      "flops": run_cfg["flops"], "proxy_val_acc": t.val_acc,
                      "late_val_acc": [r["val_acc"] for h in histories for r in h[-LATE_EPOCHS:]],
-                     "seed_scores": [score(h) for h in histories],
-                     "score": statistics.fmean(score(h) for h in histories)})
+                     "seed_scores": seed_scores, "score": statistics.fmean(seed_scores)})
     rows.sort(key=lambda r: (-r["score"], r["params"]))
     result = {"experiment": exp_id, "within": within, "top": top, "seeds": seeds, "seed": seeds[0],
               "train": asdict(replace(cfg, seed=seeds[0])), "candidates": rows, "pick": rows[0]["trial"],

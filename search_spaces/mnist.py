@@ -9,6 +9,8 @@ To change what is searched, edit `CHOICES`; `blocks.py` says what each label mea
 """
 from __future__ import annotations
 
+import json
+
 import nni
 from nni.mutable import ensure_frozen
 from nni.nas.nn.pytorch import ModelSpace
@@ -45,6 +47,12 @@ def used_labels(arch: dict) -> list[str]:
 def canonical(arch: dict) -> dict:
     """The architecture with only the labels that matter, in `CHOICES` order (for JSON and dedup)."""
     return {k: arch[k] for k in used_labels(arch)}
+
+
+def network_key(arch: dict) -> str:
+    """What identifies an architecture's network: its canonical form as JSON. Samples that differ
+    only in labels the network ignores have the same key (Replay, export and report dedup on it)."""
+    return json.dumps(canonical(arch), sort_keys=True, default=str)
 
 
 def complete(arch: dict) -> dict:

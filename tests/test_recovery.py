@@ -3,8 +3,6 @@ machinery under it; only the engine is a stand-in (a real one needs the NNI mana
 processes, which tests/test_e2e.py runs), so that a test can say exactly when a model "finishes"."""
 from __future__ import annotations
 
-import json
-
 from nni.nas.evaluator import FunctionalEvaluator
 from nni.nas.execution import ExecutionEngine
 from nni.nas.execution.event import ModelEventType
@@ -49,10 +47,6 @@ class InstantEngine(ExecutionEngine):
         return {}
 
 
-def canonical_key(sample):
-    return json.dumps(mnist.canonical(sample), sort_keys=True)
-
-
 def space():
     return SimplifiedModelSpace.from_model(mnist.MnistSpace(), FunctionalEvaluator(lambda model: None))
 
@@ -69,7 +63,7 @@ def heard_by_strategy(replay):
 
 def test_the_strategy_hears_the_engine_and_a_repeated_network_is_not_trained_again():
     engine, s = InstantEngine(), space()
-    replay = Replay([], key=canonical_key)
+    replay = Replay([], key=mnist.network_key)
     replay.set_engine(engine)
     heard = heard_by_strategy(replay)
     exp3 = mnist.complete(EXP3)
@@ -97,7 +91,7 @@ def test_a_network_finished_before_a_resume_is_answered_from_its_record():
     exp3 = mnist.complete(EXP3)
     done = Trial("abcde", "SUCCEEDED", {**exp3, "c2_3": 16}, final={"default": 97.25, "params": 8880},
                  intermediates=[{"default": 96.0}, {"default": 97.25}])
-    replay = Replay([done], key=canonical_key)
+    replay = Replay([done], key=mnist.network_key)
     replay.set_engine(engine)
     heard = heard_by_strategy(replay)
     again = s.freeze({**exp3, "c3_0": 4, "trans2": 4})  # no third stage: both labels are ignored
@@ -122,7 +116,7 @@ def test_without_a_key_only_identical_samples_are_repeats():
 def test_a_strategy_that_only_repeats_networks_is_stopped():
     """An answered candidate costs no trial, so a strategy proposing nothing new would never end."""
     engine, s = InstantEngine(), space()
-    replay = Replay([], key=canonical_key, patience=3)
+    replay = Replay([], key=mnist.network_key, patience=3)
     replay.set_engine(engine)
     exp3 = mnist.complete(EXP3)
     first = s.freeze(exp3)
