@@ -8,6 +8,7 @@ work lives in the other modules.
   baselines  train the four hand-made models with the same recipe, as baseline points
   train      train an exported or baseline architecture for N epochs x M seeds
   rerank     retrain a search's best trials with the full schedule, ranked on validation
+  recipe     train one architecture under several recipe variants, ranked on validation
   report     regenerate results/README.md and its pictures from the run files
   finalist   print the exported arch.json of the finalist at a parameter budget
 """
@@ -132,6 +133,21 @@ def build_parser() -> argparse.ArgumentParser:
     rr.add_argument("--jobs", type=int, default=1, help="trainings at once: candidates with one seed, a "
                                                         "candidate's seeds with several (default %(default)s)")
     _train_options(rr, 15)
+
+    rc = sub.add_parser("recipe", help="train one architecture under several recipe variants, ranked on validation",
+                        description="Compare training recipes (see nas/recipe.py): each --variant trains the "
+                                    "architecture for the full schedule with each seed, the validation split "
+                                    "held out, and is scored by its last-3-epoch validation accuracy. The pick's "
+                                    "overrides go to OUT/pick.json (for `nas train --config`). Run it again to resume.")
+    rc.add_argument("arch", help="a baseline name (exp1..exp4) or an exported arch.json")
+    rc.add_argument("--variant", action="append", required=True, metavar="NAME:KEY=VALUE,...",
+                    help="a recipe: TrainConfig overrides of the defaults, e.g. lr0.1:lr=0.1; 'default:' is the "
+                         "defaults (repeatable, at least one)")
+    rc.add_argument("--out", required=True, help="study folder; runs go to OUT/<variant>")
+    rc.add_argument("--seeds", default="0,1", help="comma-separated seeds of every variant (default %(default)s)")
+    rc.add_argument("--jobs", type=int, default=1, help="a variant's seeds trained at once (default %(default)s)")
+    rc.add_argument("--epochs", type=int, default=None, help="training epochs (default: TrainConfig's)")
+    rc.add_argument("--data-dir", help="MNIST folder (see --help of train)")
 
     rp = sub.add_parser("report", help="regenerate results/README.md and its pictures from the run files")
     rp.add_argument("--results", default="results", help="results folder (default %(default)s)")
@@ -392,8 +408,19 @@ def cmd_rerank(args) -> None:
     print(f"pick: {r['pick']} (written to {Path(args.out) / args.id / 'rerank.json'})")
 
 
+def cmd_recipe(args) -> None:
+    from nas.recipe import parse_variant, study
+
+    variants = [parse_variant(v) for v in args.variant]  # all checked before any training
+    r = study(args.arch, variants, _seeds(args.seeds), Path(args.out), args.jobs, args.epochs, args.data_dir)
+    for v in r["variants"]:
+        late = "; ".join(" / ".join(f"{a:.2f}" for a in seed) for seed in v["late_val_acc"])
+        print(f"{v['variant']:<12} last-3 val {late}  score {v['score']:.3f}")
+    print(f"pick: {r['pick']} (written to {Path(args.out) / 'pick.json'})")
+
+
 COMMANDS = {"search": cmd_search, "view": cmd_view, "resume": cmd_resume, "export": cmd_export,
-            "train": cmd_train, "baselines": cmd_baselines, "rerank": cmd_rerank, "report": cmd_report,
+            "train": cmd_train, "baselines": cmd_baselines, "rerank": cmd_rerank, "recipe": cmd_recipe, "report": cmd_report,
             "finalist": cmd_finalist}
 
 

@@ -1,0 +1,93 @@
+"""Compare training recipes for one architecture on the validation split (`nas recipe`).
+
+The search and the re-rank choose an architecture under one recipe (`TrainConfig`'s defaults). When
+the chosen models all miss a target by a few test images, the recipe is the lever that moves every
+model at once; this module chooses it the way the re-rank chooses a network: each variant (a named
+set of `TrainConfig` overrides) trains the same architecture for the full schedule with each seed,
+the validation split held out, and is scored by the mean validation accuracy of its last 3 epochs
+averaged over the seeds (`nas.rerank.score`). The test accuracy the runs record is never read here.
+
+    nas recipe results/exports/s8k-evolution-exp3/rank1_qV4oL/arch.json --out results/recipe/qV4oL \
+        --seeds 0,1 --jobs 2 --variant lr0.1:lr=0.1 --variant aug-light:max_degrees=5,max_shift=1 \
+        --variant default:
+        # -> results/recipe/qV4oL/<variant>/   one `nas train` run folder per variant
+        #    results/recipe/qV4oL/study.json   every variant's scores and the pick
+        #    results/recipe/qV4oL/pick.json    the pick's overrides: `nas train ... --config pick.json`
+
+Finished variants are skipped and interrupted ones continue from their checkpoints, so the same
+command resumes a study; adding a variant keeps the ones done.
+"""
+from __future__ import annotations
+
+import json
+import re
+import statistics
+from pathlib import Path
+
+from nas.config import ConfigError, TrainConfig, asdict, make
+
+NAME = re.compile(r"^[A-Za-z0-9._-]+$")
+
+
+def parse_variant(text: str) -> tuple[str, dict]:
+    """'aug-light:max_degrees=5,max_shift=1' -> ('aug-light', {'max_degrees': 5.0, 'max_shift': 1.0}).
+    An empty right side is the default recipe. Keys and values are checked against TrainConfig."""
+    name, sep, rest = text.partition(":")
+    if not sep or not NAME.match(name):
+        raise ConfigError(f"--variant expects NAME:key=value,... (NAME of letters, digits, '.', '_', '-'), got {text!r}")
+    items = [part.strip() for part in rest.split(",") if part.strip()]
+    cfg = make(TrainConfig, overrides=items)  # raises ConfigError naming a bad key or value
+    defaults = asdict(TrainConfig())
+    return name, {k: v for k, v in asdict(cfg).items() if v != defaults[k]}
+
+
+def _finished(run_dir: Path, seeds: list[int]) -> bool:
+    return (run_dir / "summary.json").exists() and all((run_dir / f"seed{s}" / "history.json").exists()
+                                                       for s in seeds)
+
+
+def study(arch_spec: str, variants: list[tuple[str, dict]], seeds: list[int], out: Path, jobs: int = 1,
+          epochs: int | None = None, data_dir: str | None = None) -> dict:
+    """Train `arch_spec` under each variant into `out/<variant>`, score each on validation, write
+    `out/study.json` and `out/pick.json` (the best variant's overrides); return the study's dict."""
+    from nas.atomic import write_text
+    from nas.rerank import LATE_EPOCHS, score
+    from nas.runs import load_arch, run
+
+    names = [n for n, _ in variants]
+    if not variants or len(set(names)) != len(names):
+        raise ConfigError(f"need at least one variant and distinct names, got {names}")
+    if not seeds or len(set(seeds)) != len(seeds):
+        raise ConfigError(f"need distinct seeds, got {seeds}")
+    name, arch, _ = load_arch(arch_spec)
+    configs = {}
+    for vname, overrides in variants:  # every variant checked before anything trains
+        cfg = make(TrainConfig, overrides=[f"{k}={v}" for k, v in overrides.items()],
+                   **({"epochs": epochs} if epochs else {}))
+        if cfg.val_size <= 0:
+            raise ConfigError(f"variant {vname}: a recipe study scores on the validation split; val_size must be above 0")
+        configs[vname] = cfg
+    out.mkdir(parents=True, exist_ok=True)
+    for vname, cfg in configs.items():
+        run_dir = out / vname
+        if _finished(run_dir, seeds):
+            print(f"recipe {vname}: done", flush=True)
+            continue
+        run(arch, cfg, seeds, run_dir, data_dir, resume=(run_dir / "config.json").exists(),
+            name=f"{name} ({vname})", source=arch_spec, jobs=jobs)
+    rows = []
+    for vname, overrides in variants:
+        histories = [json.loads((out / vname / f"seed{s}" / "history.json").read_text()) for s in seeds]
+        seed_scores = [score(h) for h in histories]
+        rows.append({"variant": vname, "overrides": overrides, "seed_scores": seed_scores,
+                     "late_val_acc": [[r["val_acc"] for r in h[-LATE_EPOCHS:]] for h in histories],
+                     "score": statistics.fmean(seed_scores)})
+    # ties go to the variant listed first (the study script lists the default last)
+    best = max(rows, key=lambda r: r["score"])
+    result = {"arch": arch, "source": arch_spec, "seeds": seeds, "epochs": configs[best["variant"]].epochs,
+              "variants": rows, "pick": best["variant"],
+              "rule": f"mean validation accuracy of the last {LATE_EPOCHS} epochs, averaged over seeds "
+                      f"{', '.join(map(str, seeds))}; ties go to the variant listed first"}
+    write_text(out / "study.json", json.dumps(result, indent=2) + "\n")
+    write_text(out / "pick.json", json.dumps(best["overrides"], indent=2) + "\n")
+    return result
