@@ -160,6 +160,11 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("--exports", default="results/exports", help="exports folder (default %(default)s)")
     f.add_argument("--rerank", default="results/rerank", help="re-ranks folder: a re-ranked search's finalist is "
                                                               "its re-rank's winner (default %(default)s)")
+    f.add_argument("--recipes", default="results/recipe", help="recipe studies folder (`nas recipe`): a study of a "
+                                                               "re-rank candidate that beats the re-rank's winner on "
+                                                               "validation makes that pair the finalist (default %(default)s)")
+    f.add_argument("--recipe", action="store_true", help="print the finalist's recipe instead: '<variant> <pick.json>' "
+                                                         "for `nas train --config`, or nothing for the defaults")
     return parser
 
 
@@ -388,9 +393,14 @@ def cmd_report(args) -> None:
 
 
 def cmd_finalist(args) -> None:
-    from nas.report import pick_finalist
+    from nas.report import choose_finalist
 
-    print(pick_finalist(Path(args.workdir), Path(args.exports), args.max_params, rerank_dir=Path(args.rerank)))
+    f = choose_finalist(Path(args.workdir), Path(args.exports), args.max_params, rerank_dir=Path(args.rerank),
+                        recipe_dir=Path(args.recipes))
+    if not args.recipe:
+        print(f.arch)
+    elif f.study is not None:
+        print(f.variant, f.study / "pick.json")
 
 
 def cmd_rerank(args) -> None:

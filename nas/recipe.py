@@ -27,6 +27,12 @@ from pathlib import Path
 from nas.config import ConfigError, TrainConfig, asdict, make
 
 NAME = re.compile(r"^[A-Za-z0-9._-]+$")
+SPLIT_KEYS = ("val_size", "split_seed", "train_subset")  # which images train and which score a run
+
+
+def load_all(recipe_dir: Path) -> list[tuple[Path, dict]]:
+    """(study folder, study.json) of every finished study under `recipe_dir`."""
+    return [(f.parent, json.loads(f.read_text())) for f in sorted(Path(recipe_dir).glob("*/study.json"))]
 
 
 def parse_variant(text: str) -> tuple[str, dict]:
@@ -51,8 +57,10 @@ def study(arch_spec: str, variants: list[tuple[str, dict]], seeds: list[int], ou
     """Train `arch_spec` under each variant into `out/<variant>`, score each on validation, write
     `out/study.json` and `out/pick.json` (the best variant's overrides); return the study's dict."""
     from nas.atomic import write_text
+    from nas.budget import count
     from nas.rerank import LATE_EPOCHS, score
     from nas.runs import load_arch, run
+    from search_spaces.blocks import build_network
 
     names = [n for n, _ in variants]
     if not variants or len(set(names)) != len(names):
@@ -67,6 +75,9 @@ def study(arch_spec: str, variants: list[tuple[str, dict]], seeds: list[int], ou
         if cfg.val_size <= 0:
             raise ConfigError(f"variant {vname}: a recipe study scores on the validation split; val_size must be above 0")
         configs[vname] = cfg
+    splits = {(c.val_size, c.split_seed) for c in configs.values()}
+    if len(splits) > 1:  # scores on different validation images cannot be ranked against each other
+        raise ConfigError(f"every variant must hold out the same validation split (val_size, split_seed); got {sorted(splits)}")
     out.mkdir(parents=True, exist_ok=True)
     for vname, cfg in configs.items():
         run_dir = out / vname
@@ -84,7 +95,9 @@ def study(arch_spec: str, variants: list[tuple[str, dict]], seeds: list[int], ou
                      "score": statistics.fmean(seed_scores)})
     # ties go to the variant listed first (the study script lists the default last)
     best = max(rows, key=lambda r: r["score"])
-    result = {"arch": arch, "source": arch_spec, "seeds": seeds, "epochs": configs[best["variant"]].epochs,
+    picked = configs[best["variant"]]
+    result = {"arch": arch, "source": arch_spec, "params": count(build_network(arch))[0], "seeds": seeds,
+              "epochs": picked.epochs, "split": {k: getattr(picked, k) for k in SPLIT_KEYS},
               "variants": rows, "pick": best["variant"],
               "rule": f"mean validation accuracy of the last {LATE_EPOCHS} epochs, averaged over seeds "
                       f"{', '.join(map(str, seeds))}; ties go to the variant listed first"}

@@ -119,12 +119,30 @@ def verdict(run: Run) -> str:
     return f"**not consistent**: {below} of 15 last-3-epoch test accuracies below {THRESHOLD:.2f}% (lowest {low:.2f}%)"
 
 
+RUN_KEYS = ("threads", "seed", "eval_batch", "val_size", "split_seed", "train_subset")  # how and on what, not the recipe
+
+
+def recipe_of(train: dict) -> dict:
+    """A run's recipe as the TrainConfig keys that differ from the defaults (keys added to TrainConfig
+    after a run was made count as their default, which is what it ran)."""
+    from nas.config import TrainConfig, asdict
+
+    defaults = asdict(TrainConfig())
+    return {k: v for k, v in train.items() if k in defaults and k not in RUN_KEYS and v != defaults[k]}
+
+
+def recipe_words(recipe: dict) -> str:
+    return "the defaults" if not recipe else "the defaults with " + ", ".join(f"{k}={v:g}" if isinstance(v, float)
+                                                                              else f"{k}={v}" for k, v in recipe.items())
+
+
 def results_table(run: Run) -> list[str]:
     """The Results block of one run: parameters, FLOPs, best and last-3 accuracies, verdict."""
     t = run.config["train"]
     lines = [f"`{run.path.as_posix()}`: {run.config['params']:,} parameters, {run.config['flops']:,} FLOPs; "
              f"{t['epochs']} epochs, {t['optimizer']} lr {t['lr']:g} {t['schedule']}, batch {t['batch_size']}, "
              f"augment {'on' if t['augment'] else 'off'}, seeds {run.config['seeds']}; "
+             f"recipe: {recipe_words(recipe_of(t))}; "
              f"training time {run.train_seconds / 3600:.2f} h summed over the seeds shown "
              f"({t.get('threads') or '?'} CPU thread(s) each)",
              "", "| seed | best train | best test | last-3 test | final train | final test |",
@@ -409,15 +427,29 @@ def misclassified_png(run: Run, out: Path, data_dir: str | None = None, seed: in
 # ---------------------------------------------------------------- the report
 
 
-def pick_finalist(searches_dir: Path, exports_dir: Path, budget: int, searches: list[Search] | None = None,
-                  rerank_dir: Path | None = None) -> Path:
-    """The exported arch.json of the finalist at this parameter budget. The search: among those with
-    this budget, the one that trained the longest proxy (validation accuracies of shorter proxies
-    are lower for every model, so they are not compared with longer ones), then the best validation
-    accuracy. The trial: the winner of its re-rank (`nas rerank`) when `rerank_dir` holds one, else
-    its best trial. The test accuracy plays no part.
+@dataclass(frozen=True)
+class Finalist:
+    """What `nas finalist` picks at a budget: an exported architecture and the recipe to train it with."""
+    arch: Path                          # the exported arch.json
+    recipe: dict = field(default_factory=dict)  # TrainConfig overrides of the defaults ({}: the defaults)
+    variant: str = ""                   # the recipe study's variant name ("" for the defaults)
+    study: Path | None = None           # the recipe study's folder (its study.json and pick.json)
+    score: float | None = None          # its validation score (re-rank or recipe study), None without one
+    experiment: str = ""                # the search it came from
+
+
+def choose_finalist(searches_dir: Path, exports_dir: Path, budget: int, searches: list[Search] | None = None,
+                    rerank_dir: Path | None = None, recipe_dir: Path | None = None) -> Finalist:
+    """The finalist at this parameter budget. The search: among those with this budget, the one that
+    trained the longest proxy (validation accuracies of shorter proxies are lower for every model,
+    so they are not compared with longer ones), then the best validation accuracy. The trial: the
+    winner of its re-rank (`nas rerank`) when `rerank_dir` holds one, else its best trial. The
+    recipe: the defaults, unless a recipe study (`nas recipe`, in `recipe_dir`) of one of the
+    re-rank's candidates, with the same seeds, epochs and validation split, picked a variant that
+    scores above the re-rank's winner: then that candidate with that recipe (ties: fewer parameters,
+    then the defaults). The test accuracy plays no part.
     `searches`: those of `searches_dir`, when the caller has already loaded them."""
-    from nas import rerank
+    from nas import recipe, rerank
     from nas.export import ExportError
 
     searches = [s for s in (load_searches(searches_dir) if searches is None else searches)
@@ -427,15 +459,37 @@ def pick_finalist(searches_dir: Path, exports_dir: Path, budget: int, searches: 
     s = max(searches, key=lambda s: (s.proxy_images, s.best().val_acc, -s.best().final["params"]))
     rr = rerank.load(rerank_dir, s.id) if rerank_dir is not None else None
     if rr is None:
-        folder = f"rank1_{s.best().id}"
+        best = Finalist(exports_dir / s.id / f"rank1_{s.best().id}" / "arch.json", experiment=s.id)
     elif s.best().id not in {c["trial"] for c in rr["candidates"]}:
         raise ExportError(f"the re-rank of {s.id} predates its best trial {s.best().id}: run `nas rerank {s.id}` again")
     else:
-        folder = next(c["export"] for c in rr["candidates"] if c["trial"] == rr["pick"])
-    path = exports_dir / s.id / folder / "arch.json"
-    if not path.exists():
-        raise ExportError(f"{path} is missing: run `nas export {s.id} --workdir {searches_dir}`")
-    return path
+        # (score, fewer params, the defaults first) -> the pair; the re-rank's rows are sorted already
+        top = rr["candidates"][0]
+        best = Finalist(exports_dir / s.id / top["export"] / "arch.json", score=top["score"], experiment=s.id)
+        key = (top["score"], -top["params"], 1)
+        exports = (exports_dir / s.id).resolve()
+        for folder, st in recipe.load_all(recipe_dir) if recipe_dir is not None else []:
+            src = Path(st["source"])
+            if src.resolve().parent.parent != exports or not src.exists():
+                continue  # a study of another search's model
+            if json.loads(src.read_text()).get("trial") not in {c["trial"] for c in rr["candidates"]}:
+                continue
+            if (st["seeds"], st["epochs"], st.get("split", {})) != (rr["seeds"], rr["train"]["epochs"],
+                                                                    {k: rr["train"][k] for k in st.get("split", {})}):
+                continue  # scores on other seeds, epochs or images are not comparable
+            pick = next(v for v in st["variants"] if v["variant"] == st["pick"])
+            k = (pick["score"], -st.get("params", 0), int(not pick["overrides"]))
+            if k > key:
+                key, best = k, Finalist(src, pick["overrides"], pick["variant"], folder, pick["score"], s.id)
+    if not best.arch.exists():
+        raise ExportError(f"{best.arch} is missing: run `nas export {s.id} --workdir {searches_dir}`")
+    return best
+
+
+def pick_finalist(searches_dir: Path, exports_dir: Path, budget: int, searches: list[Search] | None = None,
+                  rerank_dir: Path | None = None) -> Path:
+    """The exported arch.json of the finalist at this budget (`choose_finalist`, without recipe studies)."""
+    return choose_finalist(searches_dir, exports_dir, budget, searches, rerank_dir).arch
 
 
 def _seed_words(rr: dict) -> str:
@@ -450,6 +504,16 @@ def rerank_table(rr: dict) -> list[str]:
         mark = " (pick)" if c["trial"] == rr["pick"] else ""
         lines.append(f"| `{c['trial']}`{mark} | {c['params']:,} | {c['flops']:,} | {c['proxy_val_acc']:.2f} | "
                      f"{_late_cell(c['late_val_acc'])} | {c['score']:.3f} |")
+    return lines
+
+
+def recipe_table(study: dict) -> list[str]:
+    """The variants of a recipe study: their overrides, late validation accuracies, the score."""
+    lines = ["| variant | recipe | last-3 val | score |", "| --- | --- | --- | --- |"]
+    for v in study["variants"]:
+        mark = " (pick)" if v["variant"] == study["pick"] else ""
+        lines.append(f"| `{v['variant']}`{mark} | {recipe_words(v['overrides'])} | "
+                     f"{_late_cell([a for seed in v['late_val_acc'] for a in seed])} | {v['score']:.3f} |")
     return lines
 
 
@@ -482,7 +546,10 @@ def write_report(results: Path, data_dir: str | None = None, pictures: bool = Tr
     base = {n: Run.load(results / "baselines" / n) for n in SEED_TARGETS}
     own = {n: Run.load(results / "baselines-own" / n) for n in SEED_TARGETS}
     searches = load_searches(results / "searches") if (results / "searches").exists() else []
-    by_budget = load_finalists(results, searches)
+    by_budget, picks = load_finalists(results, searches)
+    from nas import recipe as recipe_study
+
+    studies = recipe_study.load_all(results / "recipe") if (results / "recipe").exists() else []
     finalists = {name: run for runs in by_budget.values() for name, run in runs}
     figures = results / "figures"
     L = ["# Results", "",
@@ -490,7 +557,9 @@ def write_report(results: Path, data_dir: str | None = None, pictures: bool = Tr
          "**Protocol**, fixed before any run: architectures are chosen on the 5,000-image validation split only. "
          f"Confirmation trains on all 60,000 training images for at most {PROTOCOL_EPOCHS} epochs with seeds 0-4 "
          "and one recipe for every architecture (the `TrainConfig` defaults: SGD with Nesterov momentum 0.9, "
-         "OneCycle to lr 0.05, batch 128, weight decay 1e-4, random rotation +-7 degrees and shift +-2 pixels). "
+         "OneCycle to lr 0.05, batch 128, weight decay 1e-4, random rotation +-7 degrees and shift +-2 pixels), "
+         "unless a recipe study (`nas recipe`) chose another on the validation split: each run's Results line "
+         "names its recipe, and a step that uses another says why. "
          f"*Consistently >= {THRESHOLD:.2f}%* means the test accuracy of each of the last 3 epochs of every seed "
          f"is >= {THRESHOLD:.2f}%: 15 numbers, all of them.", ""]
 
@@ -587,7 +656,26 @@ def write_report(results: Path, data_dir: str | None = None, pictures: bool = Tr
                 proxy = (f" Its proxy validation accuracy in the search was {meta['metrics']['default']:.2f}% "
                          f"(trial `{meta.get('trial', '?')}`).")
             rr = rerank.load(results / "rerank", meta.get("experiment", "")) if current and proxy else None
-            if rr is not None and rr["pick"] == meta.get("trial"):
+            pick = picks[label]
+            if rr is None and current and pick is not None and pick.study is not None:
+                rr = rerank.load(results / "rerank", pick.experiment)
+            if current and rr is not None and pick is not None and pick.study is not None:
+                top = rr["candidates"][0]
+                how = (f"The best (architecture, recipe) pair on the validation split at this budget. The re-rank of "
+                       f"`{rr['experiment']}` (`nas rerank`, first table) trained its {len(rr['candidates'])} candidates "
+                       f"under the default recipe for {rr['train']['epochs']} epochs with {_seed_words(rr)}; its best, "
+                       f"`{top['trial']}`, scored {top['score']:.3f} ({rr['rule']}). The recipe study of `{meta.get('trial')}` "
+                       f"(`nas recipe`, second table; `bash results/run_recipe.sh`) trained that candidate under "
+                       f"each recipe variant with the same seeds, epochs and validation split; its pick `{pick.variant}` "
+                       f"({recipe_words(pick.recipe)}) scored {pick.score:.3f}, above the re-rank's best, so the "
+                       f"finalist is `{meta.get('trial')}` trained with that recipe; the test accuracy plays no part")
+                missed = [(n, r) for n, r in runs if not r.current and r.complete and not r.consistent
+                          and not recipe_of(r.config["train"])]
+                if missed:  # why another recipe: from the run files, not typed
+                    how += (". Why a study: the earlier finalists at this budget, confirmed under the defaults, were not "
+                            "consistent (" + ", ".join(f"`{n}` lowest late test accuracy {min(r.last3()):.2f}%"
+                                                       for n, r in missed) + ")")
+            elif rr is not None and rr["pick"] == meta.get("trial"):
                 how = (f"The winner of the re-rank of `{rr['experiment']}` (`nas rerank`): its {len(rr['candidates'])} "
                        f"trials within {rr['within']} points of the best proxy score, each trained for "
                        f"{rr['train']['epochs']} epochs with {_seed_words(rr)} on the training split and ranked by the "
@@ -601,6 +689,13 @@ def write_report(results: Path, data_dir: str | None = None, pictures: bool = Tr
             pinned = f" That search pinned `{pinned}`; the strategy chose the rest." if pinned else ""
             L += [f"{how}: `{src}`.{proxy}{pinned}", f"Architecture: `{json.dumps(run.config['arch'])}`", ""]
             L += rerank_table(rr) + [""] if rr is not None else []
+            if current and rr is not None:  # the recipe studies of this search's candidates, winning or not
+                for folder, st in studies:
+                    trial = json.loads(Path(st["source"]).read_text()).get("trial") if Path(st["source"]).exists() else None
+                    if trial in {c["trial"] for c in rr["candidates"]}:
+                        L += [f"Recipe study `{folder.as_posix()}` of `{trial}` ({st['params']:,} parameters; "
+                              f"{st['epochs']} epochs, seeds {', '.join(map(str, st['seeds']))}; {st['rule']}):", ""]
+                        L += recipe_table(st) + [""]
             L += ["### Results" if current else "**Results**", ""]
             L += results_table(run)
             L += ["", "### Analysis" if current else "**Analysis**"] + analysis(run)
@@ -631,25 +726,28 @@ def write_report(results: Path, data_dir: str | None = None, pictures: bool = Tr
     return results / "README.md"
 
 
-def load_finalists(results: Path, searches: list[Search]) -> dict[str, list[tuple[str, Run]]]:
-    """label -> [(folder name, run)] of the confirmation runs at that budget: the current pick of
-    `pick_finalist` (over the loaded `searches`) first when it has been confirmed, then earlier
-    finalists by name."""
+def load_finalists(results: Path, searches: list[Search]) -> tuple[dict[str, list[tuple[str, Run]]],
+                                                                    dict[str, "Finalist | None"]]:
+    """(label -> [(folder name, run)] of the confirmation runs at that budget, label -> the current
+    pick of `choose_finalist` over the loaded `searches`, or None). The runs of the current pick (its
+    architecture trained with its recipe) come first when confirmed, then earlier finalists by name."""
     from nas.export import ExportError
 
-    out = {}
+    out, picks = {}, {}
     for label, budget in BUDGETS.items():
         runs = [(p.name, r) for p in sorted((results / "confirm").glob(f"{label}*"))
                 if p.name == label or p.name.startswith(label + "-") if (r := Run.load(p))]
         try:
-            current = pick_finalist(results / "searches", results / "exports", budget, searches,
-                                    results / "rerank").resolve()
+            picks[label] = choose_finalist(results / "searches", results / "exports", budget, searches,
+                                           results / "rerank", results / "recipe")
         except (ExportError, OSError):
-            current = None
+            picks[label] = None
+        pick = picks[label]
         for _, run in runs:
-            run.current = current is not None and Path(run.config.get("source", "")).resolve() == current
+            run.current = (pick is not None and Path(run.config.get("source", "")).resolve() == pick.arch.resolve()
+                           and recipe_of(run.config["train"]) == recipe_of(pick.recipe))
         out[label] = sorted(runs, key=lambda nr: not nr[1].current)  # stable: by name otherwise
-    return out
+    return out, picks
 
 
 def _final_model(finalists: dict[str, Run]):

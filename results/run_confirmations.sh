@@ -6,8 +6,9 @@
 #
 # A finished run (its summary.json exists) is skipped; an interrupted one continues from its
 # per-epoch checkpoints (--resume). Finalists: the best trial by validation accuracy over the searches
-# with the longest proxy at each budget (`nas finalist`), confirmed into
-# results/confirm/s<budget>k-<trial>; earlier picks keep their folders. Then the four hand-made
+# with the longest proxy at each budget, or its re-rank's winner, or a recipe study's pick that beat
+# that winner on validation (`nas finalist`, `nas finalist --recipe`), confirmed into
+# results/confirm/s<budget>k-<trial>[-<variant>]; earlier picks keep their folders. Then the four hand-made
 # baselines under the same protocol, and under their own recipe from the seed (20 epochs).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -20,9 +21,11 @@ if [[ $what == finalists || $what == all ]]; then
   for budget in 8000 4000 20000; do
     arch=$("$NAS" finalist --max-params "$budget") || { echo "no finalist at $budget yet"; continue; }
     trial=$(basename "$(dirname "$arch")"); trial=${trial#rank*_}   # .../rank<N>_<trial>/arch.json (N > 1 after a re-rank)
-    out="results/confirm/s$((budget / 1000))k-$trial"
+    # a recipe study's pick that beat the re-rank on validation: '<variant> <pick.json>' (else nothing)
+    read -r variant recipe <<< "$("$NAS" finalist --max-params "$budget" --recipe)" || true
+    out="results/confirm/s$((budget / 1000))k-$trial${variant:+-$variant}"
     [ -e "$out/summary.json" ] && { echo "$out: done"; continue; }
-    "$NAS" train "$arch" "${PROTOCOL[@]}" --out "$out" $(continue_or_start "$out")
+    "$NAS" train "$arch" ${recipe:+--config "$recipe"} "${PROTOCOL[@]}" --out "$out" $(continue_or_start "$out")
   done
 fi
 if [[ $what == baselines || $what == all ]]; then

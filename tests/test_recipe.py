@@ -9,7 +9,7 @@ import statistics
 import pytest
 
 from nas.cli import main
-from nas.config import ConfigError, TrainConfig, make
+from nas.config import ConfigError, TrainConfig, asdict, make
 from nas.recipe import parse_variant, study
 
 
@@ -61,3 +61,84 @@ def test_bad_variants_are_refused_before_anything_trains(tmp_path, capsys):
     assert main(["recipe", "exp3", "--out", str(out), "--variant", "a:val_size=0"]) == 2
     assert "scores on the validation split" in capsys.readouterr().err
     assert not out.exists()
+
+
+def _reranked_search(res):
+    """Search `s` (8k) re-ranked under the defaults with seeds 0, 1: B 99.20 beats A 99.10."""
+    from search_spaces.baselines import EXP3
+    from test_report import write_search
+
+    write_search(res, "s", epochs=2, subset=0, trials={"A": (98.0, 7000), "B": (97.9, 7000)})
+    arch = res / "exports" / "s" / "rank2_B" / "arch.json"
+    arch.parent.mkdir(parents=True)
+    arch.write_text(json.dumps({"trial": "B", "experiment": "s", "arch": EXP3, "metrics": {"default": 97.9}}))
+    row = dict(params=7000, flops=1000, late_val_acc=[99.1, 99.2, 99.3, 99.1, 99.2, 99.3])
+    train = asdict(TrainConfig())
+    rr = {"experiment": "s", "pick": "B", "within": 0.2, "seeds": [0, 1], "seed": 0, "train": train, "rule": "R",
+          "candidates": [{**row, "trial": "B", "export": "rank2_B", "proxy_val_acc": 97.9, "score": 99.2},
+                         {**row, "trial": "A", "export": "rank1_A", "proxy_val_acc": 98.0, "score": 99.1}]}
+    (res / "rerank" / "s").mkdir(parents=True)
+    (res / "rerank" / "s" / "rerank.json").write_text(json.dumps(rr))
+    return res / "exports" / "s" / "rank1_A" / "arch.json", arch
+
+
+def _study(res, name, source, scores: dict[str, float], seeds=(0, 1), params=7000):
+    """A finished study.json of `source` with these variant scores (its pick: the best)."""
+    variants = [{"variant": v, "overrides": {"label_smoothing": 0.1} if v != "default" else {},
+                 "seed_scores": [sc] * len(seeds), "late_val_acc": [[sc] * 3 for _ in seeds], "score": sc}
+                for v, sc in scores.items()]
+    st = {"source": str(source), "params": params, "seeds": list(seeds), "epochs": 15,
+          "split": {"val_size": 5000, "split_seed": 0, "train_subset": 0}, "variants": variants,
+          "pick": max(scores, key=scores.get), "rule": "R"}
+    (res / "recipe" / name).mkdir(parents=True)
+    (res / "recipe" / name / "study.json").write_text(json.dumps(st))
+    (res / "recipe" / name / "pick.json").write_text(json.dumps(variants[[v["variant"] for v in variants].index(st["pick"])]["overrides"]))
+
+
+def test_finalist_is_the_best_pair_of_the_rerank_and_the_recipe_studies(tmp_path, capsys):
+    from nas.report import choose_finalist
+
+    res = tmp_path / "results"
+    a, b = _reranked_search(res)
+    pick = lambda: choose_finalist(res / "searches", res / "exports", 8000, rerank_dir=res / "rerank",  # noqa: E731
+                                   recipe_dir=res / "recipe")
+    assert pick().arch == b and pick().recipe == {}  # no study: the re-rank's winner, the defaults
+    _study(res, "A-low", a, {"smooth": 99.15, "default": 99.1})  # beats A's default, not B
+    _study(res, "A-seeds", a, {"smooth": 99.9, "default": 99.1}, seeds=(0,))  # other seeds: not comparable
+    assert pick().arch == b and pick().study is None
+    _study(res, "A-high", a, {"smooth": 99.25, "default": 99.1})  # above B: candidate A with that recipe
+    f = pick()
+    assert (f.arch, f.recipe, f.variant, f.study, f.score) == (a, {"label_smoothing": 0.1}, "smooth",
+                                                               res / "recipe" / "A-high", 99.25)
+    args = ["finalist", "--max-params", "8000", "--workdir", str(res / "searches"), "--exports", str(res / "exports"),
+            "--rerank", str(res / "rerank"), "--recipes", str(res / "recipe")]
+    assert main(args) == 0 and capsys.readouterr().out.strip() == str(a)
+    assert main(args + ["--recipe"]) == 0
+    assert capsys.readouterr().out.split() == ["smooth", str(res / "recipe" / "A-high" / "pick.json")]
+    # a study of a model the re-rank did not train (another search's) never competes
+    other = res / "exports" / "t" / "rank1_Z" / "arch.json"
+    other.parent.mkdir(parents=True)
+    other.write_text(json.dumps({"trial": "Z", "arch": {}}))
+    _study(res, "Z", other, {"smooth": 99.99})
+    assert pick().study == res / "recipe" / "A-high"
+
+
+def test_report_confirms_the_finalist_with_its_recipe(tmp_path):
+    from nas.report import write_report
+    from test_report import GOOD, write_run
+
+    res = tmp_path / "results"
+    a, b = _reranked_search(res)
+    _study(res, "A", a, {"smooth": 99.25, "default": 99.1})
+    for name, recipe in (("s8k-A", {}), ("s8k-A-smooth", {"label_smoothing": 0.1})):
+        run = res / "confirm" / name
+        write_run(run, {s: GOOD for s in range(5)}, params=7000)
+        cfg = json.loads((run / "config.json").read_text())
+        (run / "config.json").write_text(json.dumps({**cfg, "source": str(a), "train": {**cfg["train"], **recipe}}))
+    text = write_report(res, pictures=False).read_text()
+    # the run with the study's recipe is the finalist; the same network under the defaults is not
+    assert "| 7 | s8k finalist (`s8k-A-smooth`) |" in text and "| 7 | s8k earlier finalist (`s8k-A`) |" in text
+    assert "The best (architecture, recipe) pair on the validation split" in text
+    assert "its pick `smooth` (the defaults with label_smoothing=0.1) scored 99.250, above the re-rank's best" in text
+    assert "| `smooth` (pick) | the defaults with label_smoothing=0.1 | 99.25 / 99.25 / 99.25; 99.25 / 99.25 / 99.25 | 99.250 |" in text
+    assert "recipe: the defaults with label_smoothing=0.1;" in text
