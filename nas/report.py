@@ -5,6 +5,8 @@
 Nothing in the report is typed by hand. It reads
   results/baselines/<exp>/        the four hand-made models under the protocol (`nas baselines`)
   results/baselines-own/<exp>/    the same models under their own recipe from the seed
+  results/baselines-<tag>/<exp>/  the same models under another recipe (a recipe study's pick), if any
+  results/recipe/<name>/          recipe studies (`nas recipe`): variants of the recipe ranked on validation
   results/searches/<id>/          NNI experiments (`results/run_searches.sh`), via NNI's database
   results/rerank/<id>/            a search's second stage (`nas rerank`): whose winner is the finalist
   results/confirm/<label>-<trial>/  the finalists' confirmation runs (`results/run_confirmations.sh`);
@@ -545,6 +547,9 @@ def write_report(results: Path, data_dir: str | None = None, pictures: bool = Tr
 
     base = {n: Run.load(results / "baselines" / n) for n in SEED_TARGETS}
     own = {n: Run.load(results / "baselines-own" / n) for n in SEED_TARGETS}
+    # the baselines under another recipe (a recipe study's pick): results/baselines-<tag>/<exp>, any tag but own
+    other = {n: [(p.parent.name.removeprefix("baselines-"), r) for p in sorted(results.glob(f"baselines-*/{n}"))
+                 if p.parent.name != "baselines-own" and (r := Run.load(p))] for n in SEED_TARGETS}
     searches = load_searches(results / "searches") if (results / "searches").exists() else []
     by_budget, picks = load_finalists(results, searches)
     from nas import recipe as recipe_study
@@ -565,7 +570,8 @@ def write_report(results: Path, data_dir: str | None = None, pictures: bool = Tr
 
     L += ["## Summary", "", "| step | model | params | FLOPs | last-3 test min | last-3 mean (std) | final mean | verdict |",
           "| --- | --- | --- | --- | --- | --- | --- | --- |"]
-    rows = [(f"{i}", n, r) for i, (n, r) in enumerate(base.items(), 1)]
+    rows = [row for i, (n, r) in enumerate(base.items(), 1)
+            for row in [(f"{i}", n, r)] + [(f"{i}", f"{n} (recipe `{tag}`)", o) for tag, o in other[n]]]
     for i, label in enumerate(BUDGETS, 6):
         rows += [(f"{i}", f"{label} finalist (`{name}`)" if run.current else
                   f"{label} earlier finalist (`{name}`)", run) for name, run in by_budget[label]]
@@ -590,10 +596,20 @@ def write_report(results: Path, data_dir: str | None = None, pictures: bool = Tr
                                  "--own-recipe --seeds 0,1,2,3,4 --set val_size=0 --jobs 2 --out results/baselines-own")):
             L += ["", f"**{title}** (`{cmd}`):", ""]
             L += results_table(run) if run and run.histories else ["Not run yet."]
+        for tag, run in other[name]:
+            sets = " ".join(f"--set {k}={v}" for k, v in recipe_of(run.config["train"]).items())
+            L += ["", f"**Under the protocol with recipe `{tag}`** (`nas baselines --names {name} --epochs 15 "
+                      f"--seeds 0,1,2,3,4 --set val_size=0 {sets} --jobs 2 --out results/baselines-{tag}`):", ""]
+            L += results_table(run)
         L += ["", "### Analysis"]
         L += (analysis(base[name]) if base[name] and base[name].histories else ["- No protocol run yet."])
         if base[name] and base[name].complete:
             L.append(f"- Consistently >= {THRESHOLD:.2f}%: {'yes' if base[name].consistent else 'no'}.")
+        for tag, run in other[name]:
+            if run.complete:
+                L.append(f"- With recipe `{tag}` ({recipe_words(recipe_of(run.config['train']))}): consistently >= "
+                         f"{THRESHOLD:.2f}%: {'yes' if run.consistent else 'no'} (lowest late test accuracy "
+                         f"{min(run.last3()):.2f}%, mean {statistics.fmean(run.last3()):.2f}%).")
         L.append("")
 
     L += ["## Step 5: searches", "", "### Target",

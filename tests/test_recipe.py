@@ -142,3 +142,20 @@ def test_report_confirms_the_finalist_with_its_recipe(tmp_path):
     assert "its pick `smooth` (the defaults with label_smoothing=0.1) scored 99.250, above the re-rank's best" in text
     assert "| `smooth` (pick) | the defaults with label_smoothing=0.1 | 99.25 / 99.25 / 99.25; 99.25 / 99.25 / 99.25 | 99.250 |" in text
     assert "recipe: the defaults with label_smoothing=0.1;" in text
+
+
+def test_report_shows_a_baseline_under_another_recipe_beside_its_default_run(tmp_path):
+    from nas.report import write_report
+    from test_report import GOOD, write_run
+
+    res = tmp_path / "results"
+    write_run(res / "baselines" / "exp3", {s: GOOD for s in range(5)})
+    run = res / "baselines-smooth" / "exp3"
+    write_run(run, {s: GOOD[:-1] + [99.38] for s in range(5)})
+    cfg = json.loads((run / "config.json").read_text())
+    (run / "config.json").write_text(json.dumps({**cfg, "train": {**cfg["train"], "label_smoothing": 0.1}}))
+    text = write_report(res, pictures=False).read_text()
+    assert "| 3 | exp3 | 8,880 | 1,000 | 99.41 |" in text and "| 3 | exp3 (recipe `smooth`) | 8,880 | 1,000 | 99.38 |" in text
+    assert "--set val_size=0 --set label_smoothing=0.1 --jobs 2 --out results/baselines-smooth" in text
+    assert ("- With recipe `smooth` (the defaults with label_smoothing=0.1): consistently >= 99.40%: no "
+            "(lowest late test accuracy 99.38%") in text
