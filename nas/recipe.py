@@ -47,18 +47,13 @@ def parse_variant(text: str) -> tuple[str, dict]:
     return name, {k: v for k, v in asdict(cfg).items() if v != defaults[k]}
 
 
-def _finished(run_dir: Path, seeds: list[int]) -> bool:
-    return (run_dir / "summary.json").exists() and all((run_dir / f"seed{s}" / "history.json").exists()
-                                                       for s in seeds)
-
-
 def study(arch_spec: str, variants: list[tuple[str, dict]], seeds: list[int], out: Path, jobs: int = 1,
           epochs: int | None = None, data_dir: str | None = None) -> dict:
     """Train `arch_spec` under each variant into `out/<variant>`, score each on validation, write
     `out/study.json` and `out/pick.json` (the best variant's overrides); return the study's dict."""
     from nas.atomic import write_text
     from nas.budget import count
-    from nas.rerank import LATE_EPOCHS, score
+    from nas.rerank import LATE_EPOCHS, finished, late_scores
     from nas.runs import load_arch, run
     from search_spaces.blocks import build_network
 
@@ -81,17 +76,15 @@ def study(arch_spec: str, variants: list[tuple[str, dict]], seeds: list[int], ou
     out.mkdir(parents=True, exist_ok=True)
     for vname, cfg in configs.items():
         run_dir = out / vname
-        if _finished(run_dir, seeds):
+        if finished(run_dir, seeds):
             print(f"recipe {vname}: done", flush=True)
             continue
         run(arch, cfg, seeds, run_dir, data_dir, resume=(run_dir / "config.json").exists(),
             name=f"{name} ({vname})", source=arch_spec, jobs=jobs)
     rows = []
     for vname, overrides in variants:
-        histories = [json.loads((out / vname / f"seed{s}" / "history.json").read_text()) for s in seeds]
-        seed_scores = [score(h) for h in histories]
-        rows.append({"variant": vname, "overrides": overrides, "seed_scores": seed_scores,
-                     "late_val_acc": [[r["val_acc"] for r in h[-LATE_EPOCHS:]] for h in histories],
+        late, seed_scores = late_scores(out / vname, seeds)
+        rows.append({"variant": vname, "overrides": overrides, "seed_scores": seed_scores, "late_val_acc": late,
                      "score": statistics.fmean(seed_scores)})
     # ties go to the variant listed first (the study script lists the default last)
     best = max(rows, key=lambda r: r["score"])

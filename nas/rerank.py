@@ -58,9 +58,17 @@ def _candidate_job(args: tuple) -> None:
         log=(lambda line: _print_flush(f"[{name}] {line}")) if in_worker else print)
 
 
-def _finished(run_dir: Path, seeds: list[int]) -> bool:
+def finished(run_dir: Path, seeds: list[int]) -> bool:
+    """Has this run folder all `seeds` trained (a study or re-rank skips it then)?"""
     return (run_dir / "summary.json").exists() and all((run_dir / f"seed{s}" / "history.json").exists()
                                                        for s in seeds)
+
+
+def late_scores(run_dir: Path, seeds: list[int]) -> tuple[list[list[float]], list[float]]:
+    """Per seed of a finished run folder: its last LATE_EPOCHS validation accuracies, and their mean
+    (that seed's score)."""
+    histories = [json.loads((run_dir / f"seed{s}" / "history.json").read_text()) for s in seeds]
+    return [[r["val_acc"] for r in h[-LATE_EPOCHS:]] for h in histories], [score(h) for h in histories]
 
 
 def rerank(workdir: str, exp_id: str, exports: Path, out: Path, cfg: TrainConfig, within: float = 0.2,
@@ -92,7 +100,7 @@ def rerank(workdir: str, exp_id: str, exports: Path, out: Path, cfg: TrainConfig
     for t, folder in zip(chosen, folders):
         entry = json.loads((folder / "arch.json").read_text())
         run_dir = out / t.id
-        if not _finished(run_dir, seeds):
+        if not finished(run_dir, seeds):
             todo.append((entry["arch"], cfg, seeds, run_dir, data_dir, (run_dir / "config.json").exists(),
                          folder.name, str(folder / "arch.json"), jobs > 1, seed_jobs))
     print(f"rerank {exp_id}: {len(chosen)} candidates within {within} points of the best proxy score, "
@@ -109,11 +117,10 @@ def rerank(workdir: str, exp_id: str, exports: Path, out: Path, cfg: TrainConfig
     rows = []
     for t, folder in zip(chosen, folders):
         run_cfg = json.loads((out / t.id / "config.json").read_text())
-        histories = [json.loads((out / t.id / f"seed{s}" / "history.json").read_text()) for s in seeds]
-        seed_scores = [score(h) for h in histories]
+        late, seed_scores = late_scores(out / t.id, seeds)
         rows.append({"trial": t.id, "export": folder.name, "params": run_cfg["params"],
                      "flops": run_cfg["flops"], "proxy_val_acc": t.val_acc,
-                     "late_val_acc": [r["val_acc"] for h in histories for r in h[-LATE_EPOCHS:]],
+                     "late_val_acc": [a for seed in late for a in seed],
                      "seed_scores": seed_scores, "score": statistics.fmean(seed_scores)})
     rows.sort(key=lambda r: (-r["score"], r["params"]))
     result = {"experiment": exp_id, "within": within, "top": top, "seeds": seeds, "seed": seeds[0],
