@@ -1,7 +1,8 @@
 """The training loop every candidate, baseline and finalist goes through (one recipe: `TrainConfig`).
 
 Data stays in memory; each epoch draws one permutation and slices it into batches; augmentation
-runs on the whole batch. Given a seed, a CPU run is deterministic: weights are re-initialised from
+runs on the whole batch. Given a seed, a run on one CPU type is deterministic (another CPU's oneDNN
+kernels differ in the last bits, which grow over epochs): weights are re-initialised from
 the seed here, and every random draw (batch order, augmentation, dropout) comes from seeded state.
 
 With `checkpoint` set, the full state (weights, optimiser, schedule, RNGs, history) is written
