@@ -499,11 +499,11 @@ def _seed_words(rr: dict) -> str:
     return f"seed {seeds[0]}" if len(seeds) == 1 else "seeds " + ", ".join(map(str, seeds)) + " each"
 
 
-def rerank_table(rr: dict) -> list[str]:
+def rerank_table(rr: dict, mark_as: str = "pick") -> list[str]:
     """The candidates of a re-rank: proxy score, late validation accuracies, the score."""
     lines = ["| trial | params | FLOPs | proxy val | last-3 val | score |", "| --- | --- | --- | --- | --- | --- |"]
     for c in rr["candidates"]:
-        mark = " (pick)" if c["trial"] == rr["pick"] else ""
+        mark = f" ({mark_as})" if c["trial"] == rr["pick"] else ""
         lines.append(f"| `{c['trial']}`{mark} | {c['params']:,} | {c['flops']:,} | {c['proxy_val_acc']:.2f} | "
                      f"{_late_cell(c['late_val_acc'])} | {c['score']:.3f} |")
     return lines
@@ -672,7 +672,7 @@ def write_report(results: Path, data_dir: str | None = None, pictures: bool = Tr
                 proxy = (f" Its proxy validation accuracy in the search was {meta['metrics']['default']:.2f}% "
                          f"(trial `{meta.get('trial', '?')}`).")
             rr = rerank.load(results / "rerank", meta.get("experiment", "")) if current and proxy else None
-            pick = picks[label]
+            pick, why = picks[label], None
             if rr is None and current and pick is not None and pick.study is not None:
                 rr = rerank.load(results / "rerank", pick.experiment)
             if current and rr is not None and pick is not None and pick.study is not None:
@@ -685,12 +685,13 @@ def write_report(results: Path, data_dir: str | None = None, pictures: bool = Tr
                        f"each recipe variant with the same seeds, epochs and validation split; its pick `{pick.variant}` "
                        f"({recipe_words(pick.recipe)}) scored {pick.score:.3f}, above the re-rank's best, so the "
                        f"finalist is `{meta.get('trial')}` trained with that recipe; the test accuracy plays no part")
+                why = ""
                 missed = [(n, r) for n, r in runs if not r.current and r.complete and not r.consistent
                           and not recipe_of(r.config["train"])]
                 if missed:  # why another recipe: from the run files, not typed
-                    how += (". Why a study: the earlier finalists at this budget, confirmed under the defaults, were not "
-                            "consistent (" + ", ".join(f"`{n}` lowest late test accuracy {min(r.last3()):.2f}%"
-                                                       for n, r in missed) + ")")
+                    why = ("Why a study: the earlier finalists at this budget, confirmed under the defaults, were not "
+                           "consistent (" + ", ".join(f"`{n}` lowest late test accuracy {min(r.last3()):.2f}%"
+                                                      for n, r in missed) + ").")
             elif rr is not None and rr["pick"] == meta.get("trial"):
                 how = (f"The winner of the re-rank of `{rr['experiment']}` (`nas rerank`): its {len(rr['candidates'])} "
                        f"trials within {rr['within']} points of the best proxy score, each trained for "
@@ -704,7 +705,8 @@ def write_report(results: Path, data_dir: str | None = None, pictures: bool = Tr
             pinned = next((x.record["search"].get("fix") for x in searches if x.id == meta.get("experiment")), "")
             pinned = f" That search pinned `{pinned}`; the strategy chose the rest." if pinned else ""
             L += [f"{how}: `{src}`.{proxy}{pinned}", f"Architecture: `{json.dumps(run.config['arch'])}`", ""]
-            L += rerank_table(rr) + [""] if rr is not None else []
+            L += [why, ""] if why else []
+            L += rerank_table(rr, "re-rank's pick" if why is not None else "pick") + [""] if rr is not None else []
             if current and rr is not None:  # the recipe studies of this search's candidates, winning or not
                 for folder, st in studies:
                     trial = json.loads(Path(st["source"]).read_text()).get("trial") if Path(st["source"]).exists() else None

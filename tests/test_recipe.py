@@ -139,6 +139,7 @@ def test_report_confirms_the_finalist_with_its_recipe(tmp_path):
     # the run with the study's recipe is the finalist; the same network under the defaults is not
     assert "| 7 | s8k finalist (`s8k-A-smooth`) |" in text and "| 7 | s8k earlier finalist (`s8k-A`) |" in text
     assert "The best (architecture, recipe) pair on the validation split" in text
+    assert "| `B` (re-rank's pick) |" in text and "| `smooth` (pick) |" in text
     assert "its pick `smooth` (the defaults with label_smoothing=0.1) scored 99.250, above the re-rank's best" in text
     assert "| `smooth` (pick) | the defaults with label_smoothing=0.1 | 99.25 / 99.25 / 99.25; 99.25 / 99.25 / 99.25 | 99.250 |" in text
     assert "recipe: the defaults with label_smoothing=0.1;" in text
