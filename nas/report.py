@@ -711,8 +711,11 @@ def write_report(results: Path, data_dir: str | None = None, pictures: bool = Tr
                 for folder, st in studies:
                     trial = json.loads(Path(st["source"]).read_text()).get("trial") if Path(st["source"]).exists() else None
                     if trial in {c["trial"] for c in rr["candidates"]}:
+                        cost = sum(r.train_seconds * (r.config["train"].get("threads") or 1)
+                                   for v in st["variants"] if (r := Run.load(folder / v["variant"])))
                         L += [f"Recipe study `{folder.as_posix()}` of `{trial}` ({st['params']:,} parameters; "
-                              f"{st['epochs']} epochs, seeds {', '.join(map(str, st['seeds']))}; {st['rule']}):", ""]
+                              f"{st['epochs']} epochs, seeds {', '.join(map(str, st['seeds']))}; {st['rule']}; "
+                              f"{cost / 3600:.2f} CPU-hours of training, seconds x threads):", ""]
                         L += recipe_table(st) + [""]
             L += ["### Results" if current else "**Results**", ""]
             L += results_table(run)

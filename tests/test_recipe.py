@@ -143,6 +143,7 @@ def test_report_confirms_the_finalist_with_its_recipe(tmp_path):
     assert "its pick `smooth` (the defaults with label_smoothing=0.1) scored 99.250, above the re-rank's best" in text
     assert "| `smooth` (pick) | the defaults with label_smoothing=0.1 | 99.25 / 99.25 / 99.25; 99.25 / 99.25 / 99.25 | 99.250 |" in text
     assert "recipe: the defaults with label_smoothing=0.1;" in text
+    assert "0.00 CPU-hours of training, seconds x threads" in text  # the fixture study has no run folders
 
 
 def test_report_shows_a_baseline_under_another_recipe_beside_its_default_run(tmp_path):
