@@ -161,3 +161,14 @@ def test_report_shows_a_baseline_under_another_recipe_beside_its_default_run(tmp
     assert "--set val_size=0 --set label_smoothing=0.1 --jobs 2 --out results/baselines-smooth" in text
     assert ("- With recipe `smooth` (the defaults with label_smoothing=0.1): consistently >= 99.40%: no "
             "(lowest late test accuracy 99.38%") in text
+
+
+def test_a_tie_goes_to_the_smaller_change_of_the_defaults(tmp_path, data_dir):
+    # the same recipe twice, once spelt as a change (lr=0.05 is the default, so no change) and once
+    # as a real change listed first that trains identically: equal scores, and the defaults win
+    small = [f"{k}={v}" for k, v in {"train_subset": 600, "val_size": 1000, "threads": 1}.items()]
+    a = parse_variant("first:" + ",".join(small + ["dropout_masks=torch", "eval_batch=500"]))
+    b = parse_variant("plain:" + ",".join(small))
+    r = study("exp2", [a, b], [0], tmp_path / "s", epochs=2, data_dir=str(data_dir))
+    assert r["variants"][0]["score"] == r["variants"][1]["score"]  # eval_batch does not change a number
+    assert r["pick"] == "plain" and "fewest changes" in r["rule"]
