@@ -343,18 +343,23 @@ def pareto_png(searches: list[Search], baselines: dict[str, Run], finalists: dic
     front = [(p, a) for p, a in front if a >= floor]
     if front:
         ax.step([p for p, _ in front], [a for _, a in front], where="post", c="0.4", lw=1, label="Pareto front of the trials")
-    for name, run in baselines.items():
-        if run.histories:
+    for i, (name, run) in enumerate(baselines.items()):
+        if run.histories:  # labels below, alternately left and right: exp2-4 sit within 1,000 params
             m = statistics.fmean(run.finals())
             ax.scatter(run.config["params"], m, marker="s", s=50, c="tab:blue", zorder=3)
-            ax.annotate(name, (run.config["params"], m), textcoords="offset points", xytext=(5, -10), fontsize=8)
+            ax.annotate(name, (run.config["params"], m), textcoords="offset points", xytext=(5 if i % 2 else -5, -12),
+                        ha="left" if i % 2 else "right", fontsize=8)
     for name, run in finalists.items():
-        if run.histories:
+        if run.histories:  # earlier finalists unlabelled: at one budget they sit within a few hundred params
             m = statistics.fmean(run.finals())
-            ax.scatter(run.config["params"], m, marker="*", s=140, c="tab:red", zorder=4)
-            ax.annotate(name, (run.config["params"], m), textcoords="offset points", xytext=(6, 4), fontsize=8)
+            ax.scatter(run.config["params"], m, marker="*", s=140, zorder=4,
+                       **({"c": "tab:red"} if run.current else {"facecolors": "none", "edgecolors": "tab:red"}))
+            if run.current:
+                ax.annotate(name, (run.config["params"], m), textcoords="offset points", xytext=(6, 4), fontsize=8)
     ax.scatter([], [], marker="s", c="tab:blue", label="hand-made baselines, 15 epochs, mean of seeds")
     ax.scatter([], [], marker="*", s=140, c="tab:red", label="search finalists, 15 epochs, mean of seeds")
+    if any(not r.current and r.histories for r in finalists.values()):
+        ax.scatter([], [], marker="*", s=140, facecolors="none", edgecolors="tab:red", label="earlier finalists")
     ax.axhline(THRESHOLD, ls="--", c="tab:green", lw=1, label=f"{THRESHOLD:.2f}%")
     ax.set_xscale("log")
     from matplotlib.ticker import FuncFormatter
