@@ -481,7 +481,7 @@ def choose_finalist(searches_dir: Path, exports_dir: Path, budget: int, searches
                 continue  # a study of another search's model
             if json.loads(src.read_text()).get("trial") not in {c["trial"] for c in rr["candidates"]}:
                 continue
-            if (st["seeds"], st["epochs"], st.get("split", {})) != (rr["seeds"], rr["train"]["epochs"],
+            if (st["seeds"], st["epochs"], st.get("split", {})) != (rr.get("seeds", [rr["seed"]]), rr["train"]["epochs"],
                                                                     {k: rr["train"][k] for k in st.get("split", {})}):
                 continue  # scores on other seeds, epochs or images are not comparable
             pick = next(v for v in st["variants"] if v["variant"] == st["pick"])

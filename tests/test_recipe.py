@@ -172,3 +172,18 @@ def test_a_tie_goes_to_the_smaller_change_of_the_defaults(tmp_path, data_dir):
     r = study("exp2", [a, b], [0], tmp_path / "s", epochs=2, data_dir=str(data_dir))
     assert r["variants"][0]["score"] == r["variants"][1]["score"]  # eval_batch does not change a number
     assert r["pick"] == "plain" and "fewest changes" in r["rule"]
+
+
+def test_a_rerank_from_before_seeds_compares_on_its_one_seed(tmp_path):
+    from nas.report import choose_finalist
+
+    res = tmp_path / "results"
+    a, b = _reranked_search(res)
+    rr_path = res / "rerank" / "s" / "rerank.json"
+    rr = json.loads(rr_path.read_text())
+    del rr["seeds"]  # re-ranks written before --seeds hold "seed" alone
+    rr_path.write_text(json.dumps(rr))
+    _study(res, "A2", a, {"smooth": 99.9, "default": 99.1}, seeds=(0, 1))  # two seeds: not comparable
+    _study(res, "A1", a, {"smooth": 99.25, "default": 99.1}, seeds=(0,))   # seed 0, as the re-rank
+    f = choose_finalist(res / "searches", res / "exports", 8000, rerank_dir=res / "rerank", recipe_dir=res / "recipe")
+    assert (f.arch, f.study) == (a, res / "recipe" / "A1")
