@@ -676,11 +676,9 @@ def write_report(results: Path, data_dir: str | None = None, pictures: bool = Tr
                 meta = json.loads(Path(src).read_text())
                 proxy = (f" Its proxy validation accuracy in the search was {meta['metrics']['default']:.2f}% "
                          f"(trial `{meta.get('trial', '?')}`).")
-            rr = rerank.load(results / "rerank", meta.get("experiment", "")) if current and proxy else None
-            pick, why = picks[label], None
-            if rr is None and current and pick is not None and pick.study is not None:
-                rr = rerank.load(results / "rerank", pick.experiment)
-            if current and rr is not None and pick is not None and pick.study is not None:
+            pick, why = picks[label], None  # a current run is the pick's: its search is pick.experiment
+            rr = rerank.load(results / "rerank", pick.experiment) if current else None
+            if current and rr is not None and pick.study is not None:
                 top = rr["candidates"][0]
                 how = (f"The best (architecture, recipe) pair on the validation split at this budget. The re-rank of "
                        f"`{rr['experiment']}` (`nas rerank`, first table) trained its {len(rr['candidates'])} candidates "
