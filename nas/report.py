@@ -24,7 +24,7 @@ import functools
 import json
 import re
 import statistics
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 THRESHOLD = 99.40          # test accuracy, %
@@ -443,18 +443,28 @@ class Finalist:
     study: Path | None = None           # the recipe study's folder (its study.json and pick.json)
     score: float | None = None          # its validation score (re-rank or recipe study), None without one
     experiment: str = ""                # the search it came from
+    rivals: tuple = ()                  # (search, re-rank winner, score) of the other re-ranked searches it beat
+
+
+def _rerank_setting(rr: dict) -> tuple:
+    """What a re-rank's scores depend on besides the models: seeds, epochs, recipe and images.
+    Re-ranks with the same setting score on one scale."""
+    t = rr["train"]
+    return (tuple(rr.get("seeds", [rr["seed"]])), t["epochs"], json.dumps(recipe_of(t), sort_keys=True),
+            t.get("val_size"), t.get("split_seed"), t.get("train_subset"))
 
 
 def choose_finalist(searches_dir: Path, exports_dir: Path, budget: int, searches: list[Search] | None = None,
                     rerank_dir: Path | None = None, recipe_dir: Path | None = None) -> Finalist:
-    """The finalist at this parameter budget. The search: among those with this budget, the one that
+    """The finalist at this parameter budget. The searches compared: those with this budget that
     trained the longest proxy (validation accuracies of shorter proxies are lower for every model,
-    so they are not compared with longer ones), then the best validation accuracy. The trial: the
-    winner of its re-rank (`nas rerank`) when `rerank_dir` holds one, else its best trial. The
-    recipe: the defaults, unless a recipe study (`nas recipe`, in `recipe_dir`) of one of the
-    re-rank's candidates, with the same seeds, epochs and validation split, picked a variant that
-    scores above the re-rank's winner: then that candidate with that recipe (ties: fewer parameters,
-    then the defaults). The test accuracy plays no part.
+    so they are not compared with longer ones). Without re-ranks: the best trial by proxy validation
+    accuracy among them. With re-ranks (`nas rerank`, in `rerank_dir`; every search of the group must
+    have one, all with the same seeds, epochs, recipe and split): the best second-stage validation
+    score over all of them, pooled, where a recipe study (`nas recipe`, in `recipe_dir`) of one of a
+    re-rank's candidates, with the same seeds, epochs and validation split, competes with its pick
+    (the candidate trained with that recipe). Ties: fewer parameters, then the defaults, then the
+    search with the better proxy. The test accuracy plays no part.
     `searches`: those of `searches_dir`, when the caller has already loaded them."""
     from nas import recipe, rerank
     from nas.export import ExportError
@@ -463,19 +473,36 @@ def choose_finalist(searches_dir: Path, exports_dir: Path, budget: int, searches
                 if s.budget == budget and s.best() is not None]
     if not searches:
         raise ExportError(f"no finished search with a budget of {budget:,} parameters in {searches_dir}")
-    s = max(searches, key=lambda s: (s.proxy_images, s.best().val_acc, -s.best().final["params"]))
-    rr = rerank.load(rerank_dir, s.id) if rerank_dir is not None else None
-    if rr is None:
+    longest = max(s.proxy_images for s in searches)
+    group = sorted((s for s in searches if s.proxy_images == longest),
+                   key=lambda s: (s.best().val_acc, -s.best().final["params"]), reverse=True)
+    reranks = {s.id: rr for s in group if rerank_dir is not None and (rr := rerank.load(rerank_dir, s.id))}
+    if not reranks:
+        s = group[0]
         best = Finalist(exports_dir / s.id / f"rank1_{s.best().id}" / "arch.json", experiment=s.id)
-    elif s.best().id not in {c["trial"] for c in rr["candidates"]}:
-        raise ExportError(f"the re-rank of {s.id} predates its best trial {s.best().id}: run `nas rerank {s.id}` again")
-    else:
-        # (score, fewer params, the defaults first) -> the pair; the re-rank's rows are sorted already
+        if not best.arch.exists():
+            raise ExportError(f"{best.arch} is missing: run `nas export {s.id} --workdir {searches_dir}`")
+        return best
+    missing = [s.id for s in group if s.id not in reranks]
+    if missing:  # a search left out would lose to the re-ranked ones without having competed
+        raise ExportError(f"{', '.join(missing)} trained as long a proxy as {', '.join(reranks)} but has no re-rank: "
+                          f"run `nas rerank` on it with the same seeds")
+    for s in group:
+        if s.best().id not in {c["trial"] for c in reranks[s.id]["candidates"]}:
+            raise ExportError(f"the re-rank of {s.id} predates its best trial {s.best().id}: run `nas rerank {s.id}` again")
+    if len({_rerank_setting(rr) for rr in reranks.values()}) > 1:
+        raise ExportError(f"the re-ranks of {', '.join(reranks)} differ in seeds, epochs, recipe or split: their "
+                          f"scores are not comparable; re-run them with the same settings")
+    key, best = None, None
+    studies = recipe.load_all(recipe_dir) if recipe_dir is not None else []
+    for s in group:  # (score, fewer params, the defaults first) -> the pair; a re-rank's rows are sorted already
+        rr = reranks[s.id]
         top = rr["candidates"][0]
-        best = Finalist(exports_dir / s.id / top["export"] / "arch.json", score=top["score"], experiment=s.id)
-        key = (top["score"], -top["params"], 1)
+        k = (top["score"], -top["params"], 1)
+        if key is None or k > key:
+            key, best = k, Finalist(exports_dir / s.id / top["export"] / "arch.json", score=top["score"], experiment=s.id)
         exports = (exports_dir / s.id).resolve()
-        for folder, st in recipe.load_all(recipe_dir) if recipe_dir is not None else []:
+        for folder, st in studies:
             src = Path(st["source"])
             if src.resolve().parent.parent != exports or not src.exists():
                 continue  # a study of another search's model
@@ -488,8 +515,11 @@ def choose_finalist(searches_dir: Path, exports_dir: Path, budget: int, searches
             k = (pick["score"], -st.get("params", 0), int(not pick["overrides"]))
             if k > key:
                 key, best = k, Finalist(src, pick["overrides"], pick["variant"], folder, pick["score"], s.id)
+    rivals = tuple((s.id, reranks[s.id]["candidates"][0]["trial"], reranks[s.id]["candidates"][0]["score"])
+                   for s in group if s.id != best.experiment)
+    best = replace(best, rivals=rivals)
     if not best.arch.exists():
-        raise ExportError(f"{best.arch} is missing: run `nas export {s.id} --workdir {searches_dir}`")
+        raise ExportError(f"{best.arch} is missing: run `nas export {best.experiment} --workdir {searches_dir}`")
     return best
 
 
@@ -704,6 +734,10 @@ def write_report(results: Path, data_dir: str | None = None, pictures: bool = Tr
                 how = "The best trial by validation accuracy over the searches at this budget with the longest proxy"
             else:
                 how = "An earlier finalist, the pick of `nas finalist` before later searches or re-ranks at this budget"
+            if current and pick.rivals:  # other searches of the same proxy length, re-ranked the same way
+                how += ("; it scored above the best of every other search at this budget with as long a proxy, "
+                        "re-ranked the same way (" + ", ".join(f"`{t}` of `{e}`: {sc:.3f}" for e, t, sc in pick.rivals)
+                        + ")")
             L += ([] if current else [f"### Earlier finalist `{name}`", ""])
             pinned = next((x.record["search"].get("fix") for x in searches if x.id == meta.get("experiment")), "")
             pinned = f" That search pinned `{pinned}`; the strategy chose the rest." if pinned else ""

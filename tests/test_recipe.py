@@ -10,6 +10,7 @@ import pytest
 
 from nas.cli import main
 from nas.config import ConfigError, TrainConfig, asdict, make
+from nas.export import ExportError
 from nas.recipe import parse_variant, study
 
 
@@ -187,3 +188,47 @@ def test_a_rerank_from_before_seeds_compares_on_its_one_seed(tmp_path):
     _study(res, "A1", a, {"smooth": 99.25, "default": 99.1}, seeds=(0,))   # seed 0, as the re-rank
     f = choose_finalist(res / "searches", res / "exports", 8000, rerank_dir=res / "rerank", recipe_dir=res / "recipe")
     assert (f.arch, f.study) == (a, res / "recipe" / "A1")
+
+
+def test_finalist_pools_the_reranks_of_searches_with_as_long_a_proxy(tmp_path, capsys):
+    """Two searches with the same proxy: the best second-stage score over both wins, not the search
+    with the better proxy; one without a re-rank, or re-ranks on other seeds, stop the choice."""
+    from nas.report import choose_finalist, write_report
+    from test_report import GOOD, write_run, write_search
+
+    res = tmp_path / "results"
+    a, b = _reranked_search(res)  # search s: proxy best A 98.0, re-rank winner B 99.20
+    write_search(res, "t", epochs=2, subset=0, trials={"C": (97.5, 7500)})  # worse proxy than s
+    pick = lambda: choose_finalist(res / "searches", res / "exports", 8000, rerank_dir=res / "rerank",  # noqa: E731
+                                   recipe_dir=res / "recipe")
+    with pytest.raises(ExportError, match="t trained as long a proxy as s but has no re-rank"):
+        pick()
+    c = res / "exports" / "t" / "rank1_C" / "arch.json"
+    rr = json.loads((res / "rerank" / "s" / "rerank.json").read_text())
+    row = {**rr["candidates"][0], "trial": "C", "export": "rank1_C", "params": 7500, "proxy_val_acc": 97.5}
+    (res / "rerank" / "t").mkdir(parents=True)
+    for score, seeds, want in ((99.1, [0, 1], b), (99.3, [0, 1], c)):
+        (res / "rerank" / "t" / "rerank.json").write_text(json.dumps(
+            {**rr, "experiment": "t", "pick": "C", "seeds": seeds, "candidates": [{**row, "score": score}]}))
+        f = pick()
+        assert f.arch == want
+    assert (f.experiment, f.score, f.rivals) == ("t", 99.3, (("s", "B", 99.2),))
+    # a recipe study of s's candidate above C's score takes the place: pooled over both searches
+    _study(res, "A-high", a, {"smooth": 99.35, "default": 99.1})
+    assert (pick().arch, pick().variant, pick().rivals) == (a, "smooth", (("t", "C", 99.3),))
+    (res / "rerank" / "t" / "rerank.json").write_text(json.dumps(
+        {**rr, "experiment": "t", "pick": "C", "seeds": [0], "candidates": [{**row, "score": 99.9}]}))
+    with pytest.raises(ExportError, match="differ in seeds, epochs, recipe or split"):
+        pick()
+    # the report names the rival it beat
+    (res / "rerank" / "t" / "rerank.json").write_text(json.dumps(
+        {**rr, "experiment": "t", "pick": "C", "candidates": [{**row, "score": 99.3}]}))
+    (res / "recipe" / "A-high").rename(tmp_path / "study-aside")
+    run = res / "confirm" / "s8k-C"
+    write_run(run, {s: GOOD for s in range(5)}, params=7500)
+    c.write_text(json.dumps({**json.loads(c.read_text()), "experiment": "t"}))
+    (run / "config.json").write_text(json.dumps({**json.loads((run / "config.json").read_text()), "source": str(c)}))
+    text = write_report(res, pictures=False).read_text()
+    assert "| 7 | s8k finalist (`s8k-C`) |" in text and "The winner of the re-rank of `t`" in text
+    assert "scored above the best of every other search at this budget with as long a proxy" in text
+    assert "(`B` of `s`: 99.200)" in text
