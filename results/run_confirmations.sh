@@ -56,7 +56,7 @@ if [[ $what == own || $what == all ]]; then
   for name in exp1 exp2 exp3 exp4; do
     out="results/baselines-own/$name"
     [ -e "$out/summary.json" ] && { echo "$out: done"; continue; }
-    "$NAS" baselines --names "$name" --own-recipe --seeds 0,1,2,3,4 --set val_size=0 --jobs 2 \
+    "$NAS" baselines --names "$name" --own-recipe --seeds 0,1,2,3,4 --set val_size=0 --jobs "${JOBS:-2}" \
       --out results/baselines-own $(continue_or_start "$out")
   done
 fi
