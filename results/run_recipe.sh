@@ -23,3 +23,10 @@ CANDIDATE=results/exports/s8k-evolution-exp3/rank1_qV4oL/arch.json
   --variant "aug-light:max_degrees=5,max_shift=1" \
   --variant "default:" \
   --variant "bs64:batch_size=64" 2>&1 | tee -a results/recipe/qV4oL.out
+# s8k-evolution-drop's re-rank pick qUexR (7,674 params, dropout 0.05; 99.253 on validation, under the
+# pooled finalist's 99.317) under aug-light, the one variant that beat the defaults for qV4oL, and
+# the defaults on this machine; decided before either trained. Its pick competes in `nas finalist`.
+CANDIDATE=results/exports/s8k-evolution-drop/rank1_qUexR/arch.json
+"$NAS" recipe "$CANDIDATE" --out results/recipe/qUexR --seeds 0,1 --jobs 2 \
+  --variant "aug-light:max_degrees=5,max_shift=1" \
+  --variant "default:" 2>&1 | tee -a results/recipe/qUexR.out
