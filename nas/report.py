@@ -734,10 +734,6 @@ def write_report(results: Path, data_dir: str | None = None, pictures: bool = Tr
                 how = "The best trial by validation accuracy over the searches at this budget with the longest proxy"
             else:
                 how = "An earlier finalist, the pick of `nas finalist` before later searches or re-ranks at this budget"
-            if current and pick.rivals:  # other searches of the same proxy length, re-ranked the same way
-                how += ("; it scored above the best of every other search at this budget with as long a proxy, "
-                        "re-ranked the same way (" + ", ".join(f"`{t}` of `{e}`: {sc:.3f}" for e, t, sc in pick.rivals)
-                        + ")")
             L += ([] if current else [f"### Earlier finalist `{name}`", ""])
             pinned = next((x.record["search"].get("fix") for x in searches if x.id == meta.get("experiment")), "")
             pinned = f" That search pinned `{pinned}`; the strategy chose the rest." if pinned else ""
@@ -745,15 +741,14 @@ def write_report(results: Path, data_dir: str | None = None, pictures: bool = Tr
             L += [why, ""] if why else []
             L += rerank_table(rr, "re-rank's pick" if why is not None else "pick") + [""] if rr is not None else []
             if current and rr is not None:  # the recipe studies of this search's candidates, winning or not
-                for folder, st in studies:
-                    trial = json.loads(Path(st["source"]).read_text()).get("trial") if Path(st["source"]).exists() else None
-                    if trial in {c["trial"] for c in rr["candidates"]}:
-                        cost = sum(r.train_seconds * (r.config["train"].get("threads") or 1)
-                                   for v in st["variants"] if (r := Run.load(folder / v["variant"])))
-                        L += [f"Recipe study `{folder.as_posix()}` of `{trial}` ({st['params']:,} parameters; "
-                              f"{st['epochs']} epochs, seeds {', '.join(map(str, st['seeds']))}; {st['rule']}; "
-                              f"{cost / 3600:.2f} CPU-hours of training, seconds x threads):", ""]
-                        L += recipe_table(st) + [""]
+                L += _studies_of(rr, studies)
+            if current and pick.rivals:  # the other searches with as long a proxy: their second stage lost
+                L += ["The other searches at this budget with as long a proxy, re-ranked the same way, scored lower "
+                      "on validation (" + ", ".join(f"`{t}` of `{e}`: {sc:.3f}" for e, t, sc in pick.rivals)
+                      + "); their re-ranks and recipe studies:", ""]
+                for e, _, _ in pick.rivals:
+                    other_rr = rerank.load(results / "rerank", e)
+                    L += [f"Re-rank of `{e}`:", ""] + rerank_table(other_rr) + [""] + _studies_of(other_rr, studies)
             L += ["### Results" if current else "**Results**", ""]
             L += results_table(run)
             L += ["", "### Analysis" if current else "**Analysis**"] + analysis(run)
@@ -806,6 +801,21 @@ def load_finalists(results: Path, searches: list[Search]) -> tuple[dict[str, lis
                            and recipe_of(run.config["train"]) == recipe_of(pick.recipe))
         out[label] = sorted(runs, key=lambda nr: not nr[1].current)  # stable: by name otherwise
     return out, picks
+
+
+def _studies_of(rr: dict, studies: list) -> list[str]:
+    """The recipe studies (`nas recipe`) of a re-rank's candidates, winning or not, with their cost."""
+    lines = []
+    for folder, st in studies:
+        trial = json.loads(Path(st["source"]).read_text()).get("trial") if Path(st["source"]).exists() else None
+        if trial in {c["trial"] for c in rr["candidates"]}:
+            cost = sum(r.train_seconds * (r.config["train"].get("threads") or 1)
+                       for v in st["variants"] if (r := Run.load(folder / v["variant"])))
+            lines += [f"Recipe study `{folder.as_posix()}` of `{trial}` ({st['params']:,} parameters; "
+                      f"{st['epochs']} epochs, seeds {', '.join(map(str, st['seeds']))}; {st['rule']}; "
+                      f"{cost / 3600:.2f} CPU-hours of training, seconds x threads):", ""]
+            lines += recipe_table(st) + [""]
+    return lines
 
 
 def _final_model(finalists: dict[str, Run]):

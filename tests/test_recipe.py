@@ -230,5 +230,6 @@ def test_finalist_pools_the_reranks_of_searches_with_as_long_a_proxy(tmp_path, c
     (run / "config.json").write_text(json.dumps({**json.loads((run / "config.json").read_text()), "source": str(c)}))
     text = write_report(res, pictures=False).read_text()
     assert "| 7 | s8k finalist (`s8k-C`) |" in text and "The winner of the re-rank of `t`" in text
-    assert "scored above the best of every other search at this budget with as long a proxy" in text
-    assert "(`B` of `s`: 99.200)" in text
+    assert ("The other searches at this budget with as long a proxy, re-ranked the same way, scored lower on "
+            "validation (`B` of `s`: 99.200)") in text
+    assert "Re-rank of `s`:" in text and "| `B` (pick) | 7,000 | 1,000 | 97.90 |" in text
