@@ -443,7 +443,7 @@ class Finalist:
     study: Path | None = None           # the recipe study's folder (its study.json and pick.json)
     score: float | None = None          # its validation score (re-rank or recipe study), None without one
     experiment: str = ""                # the search it came from
-    rivals: tuple = ()                  # (search, re-rank winner, score) of the other re-ranked searches it beat
+    rivals: tuple = ()                  # (search, trial, recipe variant or "", score): the other searches' best pairs
 
 
 def _rerank_setting(rr: dict) -> tuple:
@@ -493,20 +493,20 @@ def choose_finalist(searches_dir: Path, exports_dir: Path, budget: int, searches
     if len({_rerank_setting(rr) for rr in reranks.values()}) > 1:
         raise ExportError(f"the re-ranks of {', '.join(reranks)} differ in seeds, epochs, recipe or split: their "
                           f"scores are not comparable; re-run them with the same settings")
-    key, best = None, None
     studies = recipe.load_all(recipe_dir) if recipe_dir is not None else []
+    per_search = []  # each search's best pair: (key, Finalist, its trial)
     for s in group:  # (score, fewer params, the defaults first) -> the pair; a re-rank's rows are sorted already
         rr = reranks[s.id]
         top = rr["candidates"][0]
-        k = (top["score"], -top["params"], 1)
-        if key is None or k > key:
-            key, best = k, Finalist(exports_dir / s.id / top["export"] / "arch.json", score=top["score"], experiment=s.id)
+        key = (top["score"], -top["params"], 1)
+        best, trial_of = Finalist(exports_dir / s.id / top["export"] / "arch.json", score=top["score"], experiment=s.id), top["trial"]
         exports = (exports_dir / s.id).resolve()
         for folder, st in studies:
             src = Path(st["source"])
             if src.resolve().parent.parent != exports or not src.exists():
                 continue  # a study of another search's model
-            if json.loads(src.read_text()).get("trial") not in {c["trial"] for c in rr["candidates"]}:
+            trial = json.loads(src.read_text()).get("trial")
+            if trial not in {c["trial"] for c in rr["candidates"]}:
                 continue
             if (st["seeds"], st["epochs"], st.get("split", {})) != (rr.get("seeds", [rr["seed"]]), rr["train"]["epochs"],
                                                                     {k: rr["train"][k] for k in st.get("split", {})}):
@@ -514,9 +514,11 @@ def choose_finalist(searches_dir: Path, exports_dir: Path, budget: int, searches
             pick = next(v for v in st["variants"] if v["variant"] == st["pick"])
             k = (pick["score"], -st.get("params", 0), int(not pick["overrides"]))
             if k > key:
-                key, best = k, Finalist(src, pick["overrides"], pick["variant"], folder, pick["score"], s.id)
-    rivals = tuple((s.id, reranks[s.id]["candidates"][0]["trial"], reranks[s.id]["candidates"][0]["score"])
-                   for s in group if s.id != best.experiment)
+                key, best, trial_of = k, Finalist(src, pick["overrides"], pick["variant"], folder, pick["score"], s.id), trial
+        per_search.append((key, best, trial_of))
+    winner = max(range(len(per_search)), key=lambda i: (per_search[i][0], -i))  # ties: the better proxy
+    best = per_search[winner][1]
+    rivals = tuple((b.experiment, trial, b.variant, b.score) for i, (_, b, trial) in enumerate(per_search) if i != winner)
     best = replace(best, rivals=rivals)
     if not best.arch.exists():
         raise ExportError(f"{best.arch} is missing: run `nas export {best.experiment} --workdir {searches_dir}`")
@@ -744,9 +746,10 @@ def write_report(results: Path, data_dir: str | None = None, pictures: bool = Tr
                 L += _studies_of(rr, studies)
             if current and pick.rivals:  # the other searches with as long a proxy: their second stage lost
                 L += ["The other searches at this budget with as long a proxy, re-ranked the same way, scored lower "
-                      "on validation (" + ", ".join(f"`{t}` of `{e}`: {sc:.3f}" for e, t, sc in pick.rivals)
+                      "on validation (" + ", ".join(f"`{t}`" + (f" with recipe `{v}`" if v else "") + f" of `{e}`: {sc:.3f}"
+                                                    for e, t, v, sc in pick.rivals)
                       + "); their re-ranks and recipe studies:", ""]
-                for e, _, _ in pick.rivals:
+                for e, *_ in pick.rivals:
                     other_rr = rerank.load(results / "rerank", e)
                     L += [f"Re-rank of `{e}`:", ""] + rerank_table(other_rr) + [""] + _studies_of(other_rr, studies)
             L += ["### Results" if current else "**Results**", ""]

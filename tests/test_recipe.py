@@ -212,10 +212,14 @@ def test_finalist_pools_the_reranks_of_searches_with_as_long_a_proxy(tmp_path, c
             {**rr, "experiment": "t", "pick": "C", "seeds": seeds, "candidates": [{**row, "score": score}]}))
         f = pick()
         assert f.arch == want
-    assert (f.experiment, f.score, f.rivals) == ("t", 99.3, (("s", "B", 99.2),))
+    assert (f.experiment, f.score, f.rivals) == ("t", 99.3, (("s", "B", "", 99.2),))
     # a recipe study of s's candidate above C's score takes the place: pooled over both searches
     _study(res, "A-high", a, {"smooth": 99.35, "default": 99.1})
-    assert (pick().arch, pick().variant, pick().rivals) == (a, "smooth", (("t", "C", 99.3),))
+    assert (pick().arch, pick().variant, pick().rivals) == (a, "smooth", (("t", "C", "", 99.3),))
+    assert pick().study == res / "recipe" / "A-high"
+    (res / "rerank" / "t" / "rerank.json").write_text(json.dumps(  # C above s's best pair, a study's
+        {**rr, "experiment": "t", "pick": "C", "candidates": [{**row, "score": 99.4}]}))
+    assert (pick().arch, pick().rivals) == (c, (("s", "A", "smooth", 99.35),))
     (res / "rerank" / "t" / "rerank.json").write_text(json.dumps(
         {**rr, "experiment": "t", "pick": "C", "seeds": [0], "candidates": [{**row, "score": 99.9}]}))
     with pytest.raises(ExportError, match="differ in seeds, epochs, recipe or split"):
