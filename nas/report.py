@@ -499,13 +499,14 @@ def choose_finalist(searches_dir: Path, exports_dir: Path, budget: int, searches
         rr = reranks[s.id]
         top = rr["candidates"][0]
         key = (top["score"], -top["params"], 1)
-        best, trial_of = Finalist(exports_dir / s.id / top["export"] / "arch.json", score=top["score"], experiment=s.id), top["trial"]
+        best = Finalist(exports_dir / s.id / top["export"] / "arch.json", score=top["score"], experiment=s.id)
+        trial_of = top["trial"]
         exports = (exports_dir / s.id).resolve()
         for folder, st in studies:
             src = Path(st["source"])
             if src.resolve().parent.parent != exports or not src.exists():
                 continue  # a study of another search's model
-            trial = json.loads(src.read_text()).get("trial")
+            trial = _study_trial(st)
             if trial not in {c["trial"] for c in rr["candidates"]}:
                 continue
             if (st["seeds"], st["epochs"], st.get("split", {})) != (rr.get("seeds", [rr["seed"]]), rr["train"]["epochs"],
@@ -806,11 +807,17 @@ def load_finalists(results: Path, searches: list[Search]) -> tuple[dict[str, lis
     return out, picks
 
 
+def _study_trial(st: dict) -> str | None:
+    """The search trial a recipe study trained: from its source arch.json (None when that is gone)."""
+    src = Path(st["source"])
+    return json.loads(src.read_text()).get("trial") if src.exists() else None
+
+
 def _studies_of(rr: dict, studies: list) -> list[str]:
     """The recipe studies (`nas recipe`) of a re-rank's candidates, winning or not, with their cost."""
     lines = []
     for folder, st in studies:
-        trial = json.loads(Path(st["source"]).read_text()).get("trial") if Path(st["source"]).exists() else None
+        trial = _study_trial(st)
         if trial in {c["trial"] for c in rr["candidates"]}:
             cost = sum(r.train_seconds * (r.config["train"].get("threads") or 1)
                        for v in st["variants"] if (r := Run.load(folder / v["variant"])))

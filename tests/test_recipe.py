@@ -190,7 +190,7 @@ def test_a_rerank_from_before_seeds_compares_on_its_one_seed(tmp_path):
     assert (f.arch, f.study) == (a, res / "recipe" / "A1")
 
 
-def test_finalist_pools_the_reranks_of_searches_with_as_long_a_proxy(tmp_path, capsys):
+def test_finalist_pools_the_reranks_of_searches_with_as_long_a_proxy(tmp_path):
     """Two searches with the same proxy: the best second-stage score over both wins, not the search
     with the better proxy; one without a re-rank, or re-ranks on other seeds, stop the choice."""
     from nas.report import choose_finalist, write_report
