@@ -42,6 +42,9 @@ class TrainConfig:
     threads: int = 0                  # torch CPU threads (0: the cores / trial concurrency)
     eval_batch: int = 2000            # images per forward pass in evaluation
     dropout_masks: str = "torch"      # torch (nn.Dropout's own) | pcg64 (cheaper on CPU: nas/dropmask.py)
+    ema: float = 0.0                  # decay per optimiser step of a moving average of the weights and BN
+                                      # statistics, which is what gets evaluated and kept (0: off; 0.998:
+                                      # about one epoch of 469 steps)
 
     def __post_init__(self):
         _check_choice("optimizer", self.optimizer, ("sgd", "adamw"))
@@ -57,6 +60,8 @@ class TrainConfig:
             raise ConfigError(f"val_size must be below 60000, got {self.val_size}")
         if not self.lr > 0:
             raise ConfigError(f"lr must be positive, got {self.lr}")
+        if not 0 <= self.ema < 1:
+            raise ConfigError(f"ema must be in [0, 1) (0: off), got {self.ema}")
         if not 0 < self.pct_start < 1 or not 0 <= self.label_smoothing < 1:
             raise ConfigError("pct_start must be in (0, 1) and label_smoothing in [0, 1)")
 

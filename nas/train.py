@@ -26,6 +26,7 @@ from nas.atomic import save_torch
 from nas.augment import random_affine
 from nas.config import ConfigError, TrainConfig
 from nas.dropmask import MaskSource, attach
+from nas.ema import WeightAverage
 from nas.data import Splits
 
 
@@ -93,6 +94,8 @@ def train(model: nn.Module, data: Splits, cfg: TrainConfig,
     sched = make_schedule(opt, cfg, steps)
     gen = torch.Generator().manual_seed(cfg.seed)  # batch order and augmentation
     masks = MaskSource(cfg.seed) if cfg.dropout_masks == "pcg64" else None  # else nn.Dropout's own
+    ema = WeightAverage(model, cfg.ema) if cfg.ema > 0 else None
+    scored = ema.model if ema is not None else model  # the network every epoch evaluates
     history: list[dict] = []
     ckpt = Path(checkpoint) if checkpoint else None
     if ckpt is not None and ckpt.exists():
@@ -105,6 +108,8 @@ def train(model: nn.Module, data: Splits, cfg: TrainConfig,
         history = state["history"]
         if masks is not None:
             masks.set_state(state["dropout_masks"])
+        if ema is not None:
+            ema.load_state_dict(state["ema"])
 
     with attach(model, masks) if masks is not None else contextlib.nullcontext():
         for epoch in range(len(history) + 1, cfg.epochs + 1):
@@ -124,6 +129,8 @@ def train(model: nn.Module, data: Splits, cfg: TrainConfig,
                 loss.backward()
                 opt.step()
                 sched.step()
+                if ema is not None:
+                    ema.update()
                 if clock is not None:
                     clock.setdefault("first_step", time.time())
                     clock["last_step"] = time.time()
@@ -133,8 +140,8 @@ def train(model: nn.Module, data: Splits, cfg: TrainConfig,
             train_loss = loss_sum.item() / n
             if not math.isfinite(train_loss):
                 raise Diverged(f"training diverged: loss is {train_loss} in epoch {epoch} (lr {cfg.lr})")
-            val_loss, val_acc = evaluate(model, data.val_x, data.val_y, cfg.eval_batch)
-            test_loss, test_acc = (evaluate(model, data.test_x, data.test_y, cfg.eval_batch)
+            val_loss, val_acc = evaluate(scored, data.val_x, data.val_y, cfg.eval_batch)
+            test_loss, test_acc = (evaluate(scored, data.test_x, data.test_y, cfg.eval_batch)
                                    if evaluate_test is True or (evaluate_test == "last" and epoch == cfg.epochs)
                                    else (float("nan"), float("nan")))
             record = dict(epoch=epoch, lr=opt.param_groups[0]["lr"], train_loss=train_loss,
@@ -145,9 +152,12 @@ def train(model: nn.Module, data: Splits, cfg: TrainConfig,
                 save_torch(dict(model=model.state_dict(), optimizer=opt.state_dict(),
                                   schedule=sched.state_dict(), generator=gen.get_state(),
                                   torch_rng=torch.get_rng_state(), history=history,
-                                  dropout_masks=masks.state() if masks is not None else None), ckpt)
+                                  dropout_masks=masks.state() if masks is not None else None,
+                                  ema=ema.state_dict() if ema is not None else None), ckpt)
             if on_epoch is not None:
                 on_epoch(record)
+    if ema is not None:  # leave the evaluated network in the caller's model (export, confirm)
+        model.load_state_dict(ema.model.state_dict())
     return history
 
 

@@ -38,9 +38,11 @@ def test_same_seed_same_weights_other_seed_other_weights(small_splits):
     assert not all(torch.equal(va, vc) for va, vc in zip(a.state_dict().values(), c.state_dict().values()))
 
 
-@pytest.mark.parametrize("schedule, masks", [("onecycle", "torch"), ("step", "torch"), ("onecycle", "pcg64")])
-def test_resume_from_checkpoint_is_bitwise_identical(small_splits, tmp_path, schedule, masks):
-    cfg = TrainConfig(epochs=3, batch_size=128, threads=2, schedule=schedule, step_epochs=1, dropout_masks=masks)
+@pytest.mark.parametrize("schedule, masks, ema", [("onecycle", "torch", 0.0), ("step", "torch", 0.0),
+                                                  ("onecycle", "pcg64", 0.0), ("onecycle", "torch", 0.9)])
+def test_resume_from_checkpoint_is_bitwise_identical(small_splits, tmp_path, schedule, masks, ema):
+    cfg = TrainConfig(epochs=3, batch_size=128, threads=2, schedule=schedule, step_epochs=1, dropout_masks=masks,
+                      ema=ema)
     arch = BASELINES["exp4"]["arch"]
     full = build_network(arch)
     h_full = train(full, small_splits, cfg)
@@ -99,3 +101,41 @@ def test_pcg64_masks_are_deterministic_and_differ_from_torchs(small_splits):
     assert abs(ha[0]["val_acc"] - hc[0]["val_acc"]) < 5  # the same kind of training, another stream
     # training over, the modules are plain nn.Dropout again
     assert all("forward" not in vars(m) for m in a.modules())
+
+
+def test_weight_average_follows_the_ramped_decay_and_copies_counts():
+    from nas.ema import WeightAverage
+
+    live = torch.nn.Sequential(torch.nn.Linear(2, 1, bias=False), torch.nn.BatchNorm1d(1))
+    with torch.no_grad():
+        live[0].weight.fill_(1.0)
+    avg = WeightAverage(live, decay=0.5)
+    expect = 1.0
+    for step, value in enumerate([3.0, 5.0, 7.0], start=1):
+        with torch.no_grad():
+            live[0].weight.fill_(value)
+        live[1].num_batches_tracked += 1
+        avg.update()
+        d = min(0.5, (1 + step) / (10 + step))  # 0.1818, 0.25, then the cap would be 0.3077 < 0.5
+        expect = d * expect + (1 - d) * value
+        assert avg.model[0].weight[0, 0].item() == pytest.approx(expect, rel=1e-6)
+    assert avg.model[1].num_batches_tracked.item() == 3  # a count is copied, not averaged
+    assert live[0].weight.requires_grad and not avg.model[0].weight.requires_grad
+    with pytest.raises(ValueError, match="decay must be in"):
+        WeightAverage(live, decay=1.0)
+
+
+def test_ema_scores_the_average_and_leaves_the_training_path_alone(small_splits):
+    from nas.train import evaluate
+
+    arch = BASELINES["exp4"]["arch"]  # BN + dropout: running statistics are averaged too
+    plain, averaged = build_network(arch), build_network(arch)
+    cfg = TrainConfig(epochs=2, batch_size=128, threads=2)
+    hp = train(plain, small_splits, cfg)
+    ha = train(averaged, small_splits, TrainConfig(epochs=2, batch_size=128, threads=2, ema=0.99))
+    # the average draws no random numbers and changes no step: the trained path is the same
+    assert [r["train_loss"] for r in ha] == [r["train_loss"] for r in hp]
+    # what was scored is the average, and it is what the model holds at the end
+    assert ha[-1]["val_acc"] != hp[-1]["val_acc"] or ha[-1]["val_loss"] != hp[-1]["val_loss"]
+    assert evaluate(averaged, small_splits.val_x, small_splits.val_y)[1] == ha[-1]["val_acc"]
+    assert not all(torch.equal(a, b) for a, b in zip(plain.state_dict().values(), averaged.state_dict().values()))
