@@ -336,11 +336,12 @@ def cmd_view(args) -> None:
 
 
 def cmd_resume(args) -> None:
-    from nas.experiment import load_record, rebuild
+    from nas.experiment import load_record, rebuild, register_stopped
     from nas.export import read_trials
     from nas.recovery import prepare
 
     trials = load_record(args.workdir, args.id)["search"]["trials"]
+    register_stopped(args.workdir, args.id)  # before anything is changed: a folder NNI cannot resume fails here
     if args.trials is not None:
         done = sum(t.status in ("SUCCEEDED", "FAILED") for t in read_trials(args.workdir, args.id))
         if args.trials < max(1, done):

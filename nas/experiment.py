@@ -183,11 +183,35 @@ def load_record(workdir: str | os.PathLike, exp_id: str) -> dict:
     return json.loads(path.read_text())
 
 
+def register_stopped(workdir: str, exp_id: str) -> bool:
+    """Make NNI's per-user manifest (~/nni-experiments/.experiment) list a recorded experiment as
+    stopped, if it does not list it yet; True if it was added.
+
+    Why: NNI's `resume` and `view` look the id up in that manifest before they read the experiment's
+    own folder, so an experiment made on another machine or under another home (a cloned results
+    folder, a fresh CI runner) fails with "does not exist thus cannot be resumed". Its folder in
+    `workdir` holds everything NNI needs; the manifest only has to point at it."""
+    from nni.tools.nnictl.config_utils import Experiments
+
+    manifest = Experiments()
+    if exp_id in manifest.get_all_experiments():
+        return False
+    folder = Path(workdir).resolve() / exp_id
+    if not (folder / "checkpoint" / "config.json").exists():
+        raise ExperimentError(f"{folder} has no NNI checkpoint (checkpoint/config.json): it cannot be resumed or viewed")
+    started = int((folder / RECORD).stat().st_mtime * 1000)
+    manifest.add_experiment(exp_id, 0, started, "local", exp_id, endTime=started, status="STOPPED",
+                            logDir=str(folder.parent))
+    return True
+
+
 def rebuild(workdir: str, exp_id: str, port: int | None = None, host: str | None = None, replay=None,
             trials: int | None = None):
-    """(NasExperiment, SearchConfig) of a recorded experiment, with a new port/host if given.
-    `trials`: a new total trial count (a longer search); the record is updated to it."""
+    """(NasExperiment, SearchConfig) of a recorded experiment, with a new port/host if given, listed
+    in NNI's manifest (`register_stopped`). `trials`: a new total trial count (a longer search); the
+    record is updated to it."""
     rec = load_record(workdir, exp_id)
+    register_stopped(workdir, exp_id)
     # the strategy must be rebuilt as it was launched, whatever the trial count is now
     rec["search"].setdefault("population", 0)
     if rec["search"]["strategy"] == "evolution" and not rec["search"]["population"]:

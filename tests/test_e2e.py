@@ -107,9 +107,11 @@ def test_search_dashboard_export_view(tmp_path, data_dir):
         bad = nas(cmd, "nosuchid", "--workdir", str(work))
         assert bad.returncode == 2 and "no experiment 'nosuchid'" in bad.stderr and exp_id in bad.stderr
 
-    # view re-opens the stopped experiment's dashboard on loopback
+    # view re-opens the stopped experiment's dashboard on loopback, also under a home whose NNI
+    # manifest has never heard of it (a cloned results folder, another machine)
+    fresh = dict(env, HOME=str(tmp_path / "fresh-home"))
     view = subprocess.Popen([sys.executable, "-m", "nas", "view", exp_id, "--workdir", str(work), "--port", str(port),
-                             "--seconds", "60"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+                             "--seconds", "60"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=fresh)
     try:
         wait_for_line(view, "dashboard at", timeout=120)
         deadline = time.time() + 60
@@ -125,6 +127,8 @@ def test_search_dashboard_export_view(tmp_path, data_dir):
         view.send_signal(signal.SIGINT)
         view.wait(timeout=60)
     assert view.returncode == 0
+    manifest = json.loads((tmp_path / "fresh-home" / "nni-experiments" / ".experiment").read_text())
+    assert manifest[exp_id]["logDir"] == str(work.resolve())
 
 
 def test_port_in_use_is_refused(tmp_path, data_dir):
