@@ -37,6 +37,10 @@ LATER=(
   # models with BN carry dropout (exp3 0.05, AgIgA 0.1) and the short proxy may penalise dropout:
   # so the same topology and proxy with dropout pinned at exp3's 0.05, at the budget's edge (7,500+)
   "s8k-evolution-drop --strategy evolution --max-params 8000 --min-params 7500 --fix bn=true,depth1=2,pad1=0,depth2=4,pad2=0,depth3=0,head=gap_1x1,dropout=0.05 --trials 16 --epochs 6"
+  # both 4k searches above ran blind on a 3-epoch proxy of 20,000 images, and their finalist (no
+  # BatchNorm, a 4-channel transition) underfits: the first 4k search whose strategy hears its
+  # scores, BN on, at the budget's upper part (3,000+), on a 5-epoch proxy of all 55,000 images
+  "s4k-evolution-bn --strategy evolution --max-params 4000 --min-params 3000 --fix bn=true --trials 16 --epochs 5"
 )
 for spec in 8000:random:16 8000:evolution:16 8000:tpe:24:early 4000:random:12 4000:evolution:12 \
             20000:random:12 20000:evolution:12; do
@@ -74,6 +78,6 @@ for id in s8k-evolution-bn s20k-evolution-bn; do
 done
 # two seeds per candidate: one seed's late validation mean moves as much as the candidates differ
 # (s8k-evolution-drop: same proxy as s8k-evolution-exp3, so `nas finalist` pools their re-ranks)
-for id in s8k-evolution-exp3 s8k-evolution-drop s8k-evolution-edge; do
+for id in s8k-evolution-exp3 s8k-evolution-drop s8k-evolution-edge s4k-evolution-bn; do
   "$NAS" rerank "$id" --workdir "$WORK" --seeds 0,1 --jobs 2 2>&1 | tee -a "results/rerank/$id.out"
 done
