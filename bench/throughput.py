@@ -14,10 +14,16 @@ optimiser step to its last, so it compares like with like. Images/s is the media
 `REPEATS` timed epochs of `IMAGES` training images after one warm-up epoch, also with
 `dropout_masks="pcg64"` (nas/dropmask.py). Gate cost is the median fvcore count (params + FLOPs) per
 candidate.
+
+"2 x 1 thread" columns: how `nas search --concurrency 2` uses 2 cores, two trainings at once, each in
+its own process with one thread; their images/s are summed. The plain loop is measured the same way,
+so the table shows how much of that gain is the concurrency (it helps a plain loop as much) and how
+much is the evaluator.
 """
 from __future__ import annotations
 
 import datetime
+import multiprocessing as mp
 import os
 import platform
 import statistics
@@ -87,6 +93,35 @@ def evaluator_rates(arch: dict, data, cfg: TrainConfig) -> tuple[float, float]:
     return (IMAGES - cfg.batch_size) / statistics.median(spans), IMAGES / statistics.median(wholes)
 
 
+def _worker(which: str, arch: dict, masks: str, barrier, out) -> None:
+    """One of two processes run side by side: `which` is "plain" or "evaluator"; one thread each."""
+    torch.set_num_threads(1)
+    data = load_splits(None, val_size=5000, train_subset=IMAGES)
+    cfg = TrainConfig(epochs=1, batch_size=128, augment=True, threads=1, dropout_masks=masks)
+    barrier.wait()  # both start timing together, so their epochs overlap
+    if which == "plain":
+        model = build_network(arch)
+        opt = make_optimizer(model, cfg)
+        sched = make_schedule(opt, replace(cfg, epochs=REPEATS + 1), -(-IMAGES // cfg.batch_size))
+        gen = torch.Generator().manual_seed(0)
+        out.put(IMAGES / median_seconds(lambda: plain_epoch(model, data.train_x, data.train_y, opt, sched, gen, cfg)))
+    else:
+        out.put(evaluator_rates(arch, data, cfg)[0])
+
+
+def side_by_side(which: str, arch: dict, masks: str = "torch") -> float:
+    """Summed images/s of two one-thread processes training `arch` at once."""
+    ctx = mp.get_context("spawn")
+    barrier, out = ctx.Barrier(2), ctx.Queue()
+    procs = [ctx.Process(target=_worker, args=(which, arch, masks, barrier, out)) for _ in range(2)]
+    for p in procs:
+        p.start()
+    rates = [out.get() for _ in procs]
+    for p in procs:
+        p.join()
+    return sum(rates)
+
+
 def main() -> None:
     load = os.getloadavg()[0]  # before this benchmark adds its own
     torch.set_num_threads(len(os.sched_getaffinity(0)))
@@ -104,7 +139,9 @@ def main() -> None:
         val = median_seconds(lambda: evaluate(model, data.val_x, data.val_y, cfg.eval_batch))
         ours, whole = evaluator_rates(arch, data, cfg)
         pcg, _ = evaluator_rates(arch, data, replace(cfg, dropout_masks="pcg64"))
-        rows.append((name, params, plain, ours, whole, pcg, val))
+        plain2, ours2, pcg2 = (side_by_side("plain", arch), side_by_side("evaluator", arch),
+                               side_by_side("evaluator", arch, "pcg64"))
+        rows.append((name, params, plain, ours, whole, pcg, val, plain2, ours2, pcg2))
     gate = []
     for arch in list(MODELS.values()) * 5:
         net = build_network(arch)
@@ -121,9 +158,17 @@ def main() -> None:
              "", "| model | params | plain eager loop img/s | evaluator, training img/s | ratio (evaluator / plain) | "
                  "evaluator, pcg64 dropout masks | ratio with pcg64 | validation pass s | evaluator with it img/s |",
              "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
-    for name, params, plain, ours, whole, pcg, val in rows:
+    for name, params, plain, ours, whole, pcg, val, *_ in rows:
         lines.append(f"| {name} | {params:,} | {plain:,.0f} | {ours:,.0f} | {ours / plain:.2f} | {pcg:,.0f} | "
                      f"{pcg / plain:.2f} | {val:.2f} | {whole:,.0f} |")
+    lines += ["", "Two one-thread processes at once, images/s summed (as `nas search --concurrency 2` trains); "
+                  "ratios against the one-process plain loop above:",
+              "", "| model | plain, 2 x 1 thread | ratio | evaluator, 2 x 1 thread | ratio | "
+                  "evaluator with pcg64, 2 x 1 thread | ratio |",
+              "| --- | --- | --- | --- | --- | --- | --- |"]
+    for name, params, plain, *_, plain2, ours2, pcg2 in rows:
+        lines.append(f"| {name} | {plain2:,.0f} | {plain2 / plain:.2f} | {ours2:,.0f} | {ours2 / plain:.2f} | "
+                     f"{pcg2:,.0f} | {pcg2 / plain:.2f} |")
     lines += ["", f"Gate (fvcore params + FLOPs) per candidate: median {1000 * statistics.median(gate):.1f} ms "
                   f"over {len(gate)} counts.", ""]
     publish(lines)
