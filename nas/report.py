@@ -192,6 +192,27 @@ def analysis(run: Run) -> list[str]:
 # ---------------------------------------------------------------- searches
 
 
+def busy_hours(events) -> float:
+    """Hours covered by the union of trial spans; `events`: (trial id, event, ms timestamp) in time
+    order. A span runs from a trial's RUNNING to its first SUCCEEDED / FAILED / EARLY_STOPPED /
+    SYS_CANCELED; USER_CANCELED is what `nas resume` writes for a trial a stop interrupted, at resume
+    time, so it ends nothing."""
+    start: dict[str, int] = {}
+    spans = []
+    for trial, event, ts in events:
+        if event == "RUNNING":
+            start.setdefault(trial, ts)
+        elif event in ("SUCCEEDED", "FAILED", "EARLY_STOPPED", "SYS_CANCELED") and trial in start:
+            spans.append((start.pop(trial), ts))
+    total, reach = 0, None
+    for lo, hi in sorted(spans):
+        if reach is None or lo > reach:
+            total, reach = total + hi - lo, hi
+        elif hi > reach:
+            total, reach = total + hi - reach, hi
+    return total / 3.6e6
+
+
 @dataclass
 class Search:
     id: str
@@ -212,8 +233,9 @@ class Search:
 
     @property
     def wall_hours(self) -> float:
-        """First to last trial event in NNI's database: the search's elapsed time, including any
-        pause between a stop and its resume."""
+        """Hours in which at least one trial ran, from NNI's database: the union of the trials' spans
+        from RUNNING to their end. A pause between a stop and its resume (days, across sessions) is
+        not search time; a trial interrupted by a stop has no known end and counts nothing."""
         import sqlite3
 
         db = Path(self.record["search"]["workdir"]) / self.id / "db" / "nni.sqlite"
@@ -221,10 +243,10 @@ class Search:
             return 0.0
         con = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
         try:
-            lo, hi = con.execute("SELECT MIN(timestamp), MAX(timestamp) FROM TrialJobEvent").fetchone()
+            rows = con.execute("SELECT trialJobId, event, timestamp FROM TrialJobEvent ORDER BY timestamp").fetchall()
         finally:
             con.close()
-        return (hi - lo) / 3.6e6 if lo else 0.0
+        return busy_hours(rows)
 
     @functools.cached_property
     def heard(self) -> int | None:
@@ -295,7 +317,7 @@ def load_searches(folder: Path) -> list[Search]:
 
 def search_table(searches: list[Search]) -> list[str]:
     lines = ["| experiment | strategy | budget | trials (ok / failed / other) | strategy learnt from | proxy | "
-             "best val | params of best | trial CPU-hours | wall hours |",
+             "best val | params of best | trial CPU-hours | wall hours (a trial running) |",
              "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
     for s in searches:
         ok = len(s.succeeded)

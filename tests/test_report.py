@@ -150,3 +150,15 @@ def test_misclassified_grid_counts_the_real_models_errors(tmp_path, data_dir):
         return json.loads(text, parse_constant=lambda c: pytest.fail(f"non-JSON constant {c}"))
     assert strict((tmp_path / "r" / "seed0" / "history.json").read_text())[-1]["val_acc"] is None
     assert strict((tmp_path / "r" / "summary.json").read_text())["seeds"]["0"]["final_val_acc"] is None
+
+
+def test_search_hours_count_only_while_a_trial_runs():
+    from nas.report import busy_hours
+
+    h = 3_600_000  # ms
+    events = [("a", "RUNNING", 0), ("b", "RUNNING", h // 2), ("a", "SUCCEEDED", h),  # overlap: 1.5 h
+              ("b", "FAILED", 3 * h // 2), ("c", "RUNNING", 3 * h // 2),            # c: interrupted by a stop
+              ("c", "USER_CANCELED", 100 * h),                                       # ...marked at resume, days on
+              ("d", "RUNNING", 100 * h), ("d", "SUCCEEDED", 101 * h)]                # after the resume: 1 h
+    assert busy_hours(events) == 2.5
+    assert busy_hours([]) == 0.0
