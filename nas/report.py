@@ -636,10 +636,12 @@ def write_report(results: Path, data_dir: str | None = None, pictures: bool = Tr
         rows += [(f"{i}", f"{label} finalist (`{name}`)" if run.current else
                   f"{label} earlier finalist (`{name}`)", run) for name, run in by_budget[label]]
         if not by_budget[label] or not by_budget[label][0][1].current:
-            rows.append((f"{i}", f"{label} finalist", None))
+            rows.append((f"{i}", f"{label} finalist" + _pick_words(picks[label]), picks[label]))
     for step, name, r in rows:
-        if r is None or not r.histories:
-            L.append(f"| {step} | {name} | | | | | | not run yet |")
+        if r is None or not isinstance(r, Run) or not r.histories:
+            arch = json.loads(r.arch.read_text()) if r is not None and not isinstance(r, Run) and r.arch.exists() else {}
+            size = "".join(f"{arch[k]:,} | " if isinstance(arch.get(k), int) else "| " for k in ("params", "flops"))
+            L.append(f"| {step} | {name} | {size}| | | not run yet |")
             continue
         m, s = _mean_std(r.last3())
         L.append(f"| {step} | {name} | {r.config['params']:,} | {r.config['flops']:,} | {min(r.last3()):.2f} | "
@@ -721,8 +723,8 @@ def write_report(results: Path, data_dir: str | None = None, pictures: bool = Tr
         runs = by_budget[label]
         L += [f"## Step {i}: finalist under {budget:,} parameters", "", "### Target", BUDGET_TARGETS[budget] + ".", ""]
         if not runs or not runs[0][1].current:
-            L += ["### Results", "", "The current pick (`nas finalist --max-params "
-                  f"{budget}`) is not confirmed yet (`bash results/run_confirmations.sh`).", ""]
+            L += ["### Results", "", "The current pick of `nas finalist --max-params "
+                  f"{budget}`{_pick_words(picks[label])} is not confirmed yet (`bash results/run_confirmations.sh`).", ""]
         for name, run in runs:
             current = run.current
             src = run.config.get("source", "")
@@ -827,6 +829,14 @@ def load_finalists(results: Path, searches: list[Search]) -> tuple[dict[str, lis
                            and recipe_of(run.config["train"]) == recipe_of(pick.recipe))
         out[label] = sorted(runs, key=lambda nr: not nr[1].current)  # stable: by name otherwise
     return out, picks
+
+
+def _pick_words(pick: "Finalist | None") -> str:
+    """' (`TRIAL` of `SEARCH`, recipe ...)' naming a finalist pick, or '' when there is none."""
+    if pick is None or not pick.arch.exists():
+        return ""
+    trial = json.loads(pick.arch.read_text()).get("trial", pick.arch.parent.name)
+    return f" (`{trial}` of `{pick.experiment}`, recipe: {recipe_words(recipe_of(pick.recipe))})"
 
 
 def _study_trial(st: dict) -> str | None:

@@ -124,6 +124,25 @@ def test_finalist_is_the_best_pair_of_the_rerank_and_the_recipe_studies(tmp_path
     assert pick().study == res / "recipe" / "A-high"
 
 
+def test_report_names_a_pick_not_confirmed_yet(tmp_path):
+    from nas.report import write_report
+    from test_report import GOOD, write_run
+
+    res = tmp_path / "results"
+    a, b = _reranked_search(res)
+    _study(res, "A", a, {"smooth": 99.25, "default": 99.1})
+    a.write_text(json.dumps({**json.loads(a.read_text()), "params": 7000, "flops": 1000}))
+    run = res / "confirm" / "s8k-A"  # the pick's network, but under the defaults: not the pick
+    write_run(run, {s: GOOD for s in range(5)}, params=7000)
+    cfg = json.loads((run / "config.json").read_text())
+    (run / "config.json").write_text(json.dumps({**cfg, "source": str(a)}))
+    text = write_report(res, pictures=False).read_text()
+    pick = "(`A` of `s`, recipe: the defaults with label_smoothing=0.1)"
+    assert f"| 7 | s8k finalist {pick} | 7,000 | 1,000 | | | | not run yet |" in text
+    assert f"The current pick of `nas finalist --max-params 8000` {pick} is not confirmed yet" in text
+    assert "| 7 | s8k earlier finalist (`s8k-A`) |" in text
+
+
 def test_report_confirms_the_finalist_with_its_recipe(tmp_path):
     from nas.report import write_report
     from test_report import GOOD, write_run
