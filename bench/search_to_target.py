@@ -4,12 +4,14 @@
     python bench/search_to_target.py                      # runs the search below, appends to RESULTS.md
     python bench/search_to_target.py --measure ID         # measures a search that already ran
 
-The search is a plain `nas search` (its NNI files go to results/searches/<ID>, so it also counts as
-one of the searches of results/README.md): BatchNorm on, 12,000 to 20,000 parameters, regularized
-evolution, 8-epoch proxy trials on all 55,000 images outside the validation split, 2 at a time with
-one thread each, median-rule early stopping. This script polls NNI's database and stops the search
-(SIGINT, as Ctrl-C; `nas resume ID` continues it) once any trial reports a validation accuracy at or
-above the target, or when the time limit is up.
+The search is a plain `nas search` (`SEARCH` below): BatchNorm on, 12,000 to 20,000 parameters,
+regularized evolution, 8-epoch proxy trials on all 55,000 images outside the validation split with
+pcg64 dropout masks (nas/dropmask.py), 2 at a time with one thread each, median-rule early
+stopping, more trials than an hour holds. Its NNI files go to results/bench/searches/<ID> (the
+first run, 2026-11-25, went to results/searches/s20k-evolution-bn and is one of the searches of
+results/README.md). This script polls NNI's database and stops the search (SIGINT, as Ctrl-C;
+`nas resume ID` continues it) once any trial reports a validation accuracy at or above the
+target, or when the time limit is up.
 
 Time is measured from NNI's experiment start (its ExperimentProfile) to the NNI timestamp of the first
 intermediate or final result at or above the target: what a user watching the dashboard would see.
@@ -33,7 +35,8 @@ sys.path.insert(0, str(ROOT / "bench"))
 from record import publish  # noqa: E402
 
 SEARCH = ["--strategy", "evolution", "--max-params", "20000", "--min-params", "12000", "--fix", "bn=true",
-          "--trials", "24", "--epochs", "8", "--train-subset", "0", "--concurrency", "2", "--early-stop"]
+          "--trials", "60", "--epochs", "8", "--train-subset", "0", "--concurrency", "2", "--early-stop",
+          "--set", "dropout_masks=pcg64"]
 
 
 def measure(db: Path, target: float) -> dict:
@@ -68,7 +71,9 @@ def measure(db: Path, target: float) -> dict:
 def run_search(exp_id: str, workdir: Path, target: float, minutes: float, port: int) -> None:
     """Launch the search, stop it at the first result >= target or after `minutes`."""
     cmd = [str(ROOT / ".venv" / "bin" / "nas") if (ROOT / ".venv" / "bin" / "nas").exists() else "nas",
-           "search", "--id", exp_id, "--workdir", str(workdir), "--port", str(port), *SEARCH]
+           "search", "--id", exp_id, "--workdir", str(workdir), "--port", str(port),
+           "--export-dir", str(workdir.parent / "exports"), *SEARCH]
+    workdir.mkdir(parents=True, exist_ok=True)
     log = open(workdir / f"{exp_id}.out", "a")
     proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT, start_new_session=True)
     db = workdir / exp_id / "db" / "nni.sqlite"
@@ -91,8 +96,8 @@ def run_search(exp_id: str, workdir: Path, target: float, minutes: float, port: 
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--id", default="s20k-evolution-bn", help="experiment id (default %(default)s)")
-    p.add_argument("--workdir", default=str(ROOT / "results" / "searches"), help="NNI experiments folder")
+    p.add_argument("--id", default="s20k-evolution-pcg64", help="experiment id (default %(default)s)")
+    p.add_argument("--workdir", default=str(ROOT / "results" / "bench" / "searches"), help="NNI experiments folder")
     p.add_argument("--target", type=float, default=99.40, help="validation accuracy, %% (default %(default)s)")
     p.add_argument("--minutes", type=float, default=60, help="time limit of the search (default %(default)s)")
     p.add_argument("--port", type=int, default=8080)

@@ -15,6 +15,9 @@ optimiser step to its last, so it compares like with like. Images/s is the media
 `dropout_masks="pcg64"` (nas/dropmask.py). Gate cost is the median fvcore count (params + FLOPs) per
 candidate.
 
+"fast path": the evaluator with pcg64 masks, batch 256 and the linearly scaled peak LR 0.1
+(`FAST` below; its 15-epoch accuracy against the defaults: `bench/dropout_parity.py --variant fast`).
+
 "2 x 1 thread" columns: how `nas search --concurrency 2` uses 2 cores, two trainings at once, each in
 its own process with one thread; their images/s are summed. The plain loop is measured the same way,
 so the table shows how much of that gain is the concurrency (it helps a plain loop as much) and how
@@ -52,6 +55,8 @@ MODELS = {  # reference architectures of about 4k, 10k and 20k parameters
     "~10k": EXP3,
     "~20k": {**EXP1, "bn": True, "dropout": 0.05},
 }
+# the fast path: cheaper dropout masks, and twice the batch with twice the peak LR (linear scaling)
+FAST = dict(dropout_masks="pcg64", batch_size=256, lr=0.1)
 
 
 def plain_epoch(model, x, y, opt, sched, gen, cfg: TrainConfig):
@@ -93,11 +98,12 @@ def evaluator_rates(arch: dict, data, cfg: TrainConfig) -> tuple[float, float]:
     return (IMAGES - cfg.batch_size) / statistics.median(spans), IMAGES / statistics.median(wholes)
 
 
-def _worker(which: str, arch: dict, masks: str, barrier, out) -> None:
-    """One of two processes run side by side: `which` is "plain" or "evaluator"; one thread each."""
+def _worker(which: str, arch: dict, overrides: dict, barrier, out) -> None:
+    """One of two processes run side by side: `which` is "plain" or "evaluator"; one thread each;
+    `overrides`: TrainConfig fields the evaluator changes (e.g. FAST)."""
     torch.set_num_threads(1)
     data = load_splits(None, val_size=5000, train_subset=IMAGES)
-    cfg = TrainConfig(epochs=1, batch_size=128, augment=True, threads=1, dropout_masks=masks)
+    cfg = replace(TrainConfig(epochs=1, batch_size=128, augment=True, threads=1), **overrides)
     barrier.wait()  # both start timing together, so their epochs overlap
     if which == "plain":
         model = build_network(arch)
@@ -109,11 +115,11 @@ def _worker(which: str, arch: dict, masks: str, barrier, out) -> None:
         out.put(evaluator_rates(arch, data, cfg)[0])
 
 
-def side_by_side(which: str, arch: dict, masks: str = "torch") -> float:
+def side_by_side(which: str, arch: dict, overrides: dict | None = None) -> float:
     """Summed images/s of two one-thread processes training `arch` at once."""
     ctx = mp.get_context("spawn")
     barrier, out = ctx.Barrier(2), ctx.Queue()
-    procs = [ctx.Process(target=_worker, args=(which, arch, masks, barrier, out)) for _ in range(2)]
+    procs = [ctx.Process(target=_worker, args=(which, arch, overrides or {}, barrier, out)) for _ in range(2)]
     for p in procs:
         p.start()
     rates = [out.get() for _ in procs]
@@ -139,9 +145,11 @@ def main() -> None:
         val = median_seconds(lambda: evaluate(model, data.val_x, data.val_y, cfg.eval_batch))
         ours, whole = evaluator_rates(arch, data, cfg)
         pcg, _ = evaluator_rates(arch, data, replace(cfg, dropout_masks="pcg64"))
-        plain2, ours2, pcg2 = (side_by_side("plain", arch), side_by_side("evaluator", arch),
-                               side_by_side("evaluator", arch, "pcg64"))
-        rows.append((name, params, plain, ours, whole, pcg, val, plain2, ours2, pcg2))
+        fast, _ = evaluator_rates(arch, data, replace(cfg, **FAST))
+        plain2, ours2, pcg2, fast2 = (side_by_side("plain", arch), side_by_side("evaluator", arch),
+                                      side_by_side("evaluator", arch, {"dropout_masks": "pcg64"}),
+                                      side_by_side("evaluator", arch, FAST))
+        rows.append((name, params, plain, ours, whole, pcg, fast, val, plain2, ours2, pcg2, fast2))
     gate = []
     for arch in list(MODELS.values()) * 5:
         net = build_network(arch)
@@ -154,21 +162,23 @@ def main() -> None:
              f"load average before: {load:.1f}",
              "", f"`python bench/throughput.py`: {IMAGES:,} training images per timed epoch, median of {REPEATS}; "
                  "both loops augment every batch and step OneCycle; the evaluator's validation pass (5,000 images) "
-                 "is timed apart; the evaluator's training columns are timed by its loop's clock, first to last step.",
+                 "is timed apart; the evaluator's training columns are timed by its loop's clock, first to last step; "
+                 f"fast path: {', '.join(f'{k}={v}' for k, v in FAST.items())}.",
              "", "| model | params | plain eager loop img/s | evaluator, training img/s | ratio (evaluator / plain) | "
-                 "evaluator, pcg64 dropout masks | ratio with pcg64 | validation pass s | evaluator with it img/s |",
-             "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
-    for name, params, plain, ours, whole, pcg, val, *_ in rows:
+                 "evaluator, pcg64 dropout masks | ratio with pcg64 | evaluator, fast path | ratio, fast path | "
+                 "validation pass s | evaluator with it img/s |",
+             "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+    for name, params, plain, ours, whole, pcg, fast, val, *_ in rows:
         lines.append(f"| {name} | {params:,} | {plain:,.0f} | {ours:,.0f} | {ours / plain:.2f} | {pcg:,.0f} | "
-                     f"{pcg / plain:.2f} | {val:.2f} | {whole:,.0f} |")
+                     f"{pcg / plain:.2f} | {fast:,.0f} | {fast / plain:.2f} | {val:.2f} | {whole:,.0f} |")
     lines += ["", "Two one-thread processes at once, images/s summed (as `nas search --concurrency 2` trains); "
                   "ratios against the one-process plain loop above:",
               "", "| model | plain, 2 x 1 thread | ratio | evaluator, 2 x 1 thread | ratio | "
-                  "evaluator with pcg64, 2 x 1 thread | ratio |",
-              "| --- | --- | --- | --- | --- | --- | --- |"]
-    for name, params, plain, *_, plain2, ours2, pcg2 in rows:
+                  "evaluator with pcg64, 2 x 1 thread | ratio | evaluator, fast path, 2 x 1 thread | ratio |",
+              "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+    for name, params, plain, *_, plain2, ours2, pcg2, fast2 in rows:
         lines.append(f"| {name} | {plain2:,.0f} | {plain2 / plain:.2f} | {ours2:,.0f} | {ours2 / plain:.2f} | "
-                     f"{pcg2:,.0f} | {pcg2 / plain:.2f} |")
+                     f"{pcg2:,.0f} | {pcg2 / plain:.2f} | {fast2:,.0f} | {fast2 / plain:.2f} |")
     lines += ["", f"Gate (fvcore params + FLOPs) per candidate: median {1000 * statistics.median(gate):.1f} ms "
                   f"over {len(gate)} counts.", ""]
     publish(lines)

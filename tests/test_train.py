@@ -3,6 +3,8 @@ killed-and-resumed run ends bitwise where an uninterrupted one does."""
 from __future__ import annotations
 
 import math
+import subprocess
+import sys
 
 import pytest
 import torch
@@ -139,3 +141,42 @@ def test_ema_scores_the_average_and_leaves_the_training_path_alone(small_splits)
     assert ha[-1]["val_acc"] != hp[-1]["val_acc"] or ha[-1]["val_loss"] != hp[-1]["val_loss"]
     assert evaluate(averaged, small_splits.val_x, small_splits.val_y)[1] == ha[-1]["val_acc"]
     assert not all(torch.equal(a, b) for a, b in zip(plain.state_dict().values(), averaged.state_dict().values()))
+
+
+def test_eager_sgd_is_torchs_sgd_bit_for_bit_without_importing_dynamo(tmp_path):
+    # a fresh process: this one may have imported torch._dynamo already
+    script = '''
+import sys, torch
+from nas.config import TrainConfig
+from nas.train import make_optimizer
+from search_spaces.baselines import EXP3
+from search_spaces.blocks import build_network
+torch.manual_seed(0)
+ours, ref = build_network(EXP3), build_network(EXP3)
+ref.load_state_dict(ours.state_dict())
+x, y = torch.randn(64, 1, 28, 28), torch.randint(0, 10, (64,))
+opt = make_optimizer(ours, TrainConfig())
+def steps(model, opt, n):
+    torch.manual_seed(1)  # the same dropout masks for both
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=0.05, total_steps=20)
+    for _ in range(n):
+        loss = torch.nn.functional.cross_entropy(model(x), y)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        sched.step()
+steps(ours, opt, 4)
+state = opt.state_dict()
+opt.load_state_dict(state)
+assert "torch._dynamo" not in sys.modules, "EagerSGD imported torch._dynamo"
+ref_opt = torch.optim.SGD(ref.parameters(), lr=0.05, momentum=0.9, nesterov=True, weight_decay=1e-4)
+steps(ref, ref_opt, 4)
+assert all(torch.equal(a, b) for a, b in zip(ours.state_dict().values(), ref.state_dict().values()))
+ref_state = ref_opt.state_dict()
+assert state["param_groups"] == ref_state["param_groups"]
+assert all(torch.equal(state["state"][i]["momentum_buffer"], ref_state["state"][i]["momentum_buffer"])
+           for i in ref_state["state"])
+print("ok")
+'''
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0 and out.stdout.strip().endswith("ok"), out.stderr[-2000:]
