@@ -12,6 +12,7 @@ is bitwise the same as an uninterrupted run on the CPU.
 from __future__ import annotations
 
 import contextlib
+import inspect
 import math
 import os
 import time
@@ -43,7 +44,9 @@ def init_weights(model: nn.Module, seed: int) -> None:
 
 
 def _undecorated(fn):
-    return getattr(fn, "__wrapped__", fn)
+    # every wrapper torch put around it (functools.wraps chains them through __wrapped__); a step
+    # already wrapped by profile_hook_step (once any SGD exists) unwraps to the same function
+    return inspect.unwrap(fn)
 
 
 class EagerSGD(torch.optim.SGD):
