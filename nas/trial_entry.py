@@ -51,8 +51,9 @@ def import_nni_lightly() -> None:
     stub = types.ModuleType("scipy.stats")
     for name in STATS_NAMES:
         setattr(stub, name, _LazyStat(name))
-    # None in sys.modules: `import pandas` raises ImportError, as if it were not installed
-    hidden = {"pandas": None, "scipy.stats": stub}
+    # None in sys.modules: `import pandas` raises ImportError, as if it were not installed;
+    # a module some earlier import already loaded is left as it is
+    hidden = {name: module for name, module in (("pandas", None), ("scipy.stats", stub)) if name not in sys.modules}
     sys.modules.update(hidden)
     try:
         import nni.nas.execution  # noqa: F401  (what NNI's trial entry module imports)
