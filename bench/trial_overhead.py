@@ -107,6 +107,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--trials", type=int, default=8)
     args = ap.parse_args()
+    load = os.getloadavg()[0]  # before the searches add their own
     cores = len(os.sched_getaffinity(0))
     results = {}
     with tempfile.TemporaryDirectory() as tmp:
@@ -118,7 +119,7 @@ def main() -> None:
         return f"{statistics.median(values):.{digits}f} s" if values else "-"
 
     lines = [f"## {datetime.date.today()} — trial overhead, {platform.machine()}, {cores} cores, "
-             f"load average before: {os.getloadavg()[0]:.1f}",
+             f"load average before: {load:.1f}",
              "", f"`python bench/trial_overhead.py --trials {args.trials}`: one trial at a time, each 1 epoch of "
                  "5,000 images; medians over the trials.", "",
              "| trials start | NNI submit -> first step | process start -> first step | of which: imports | "
