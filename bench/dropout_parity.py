@@ -48,22 +48,22 @@ def main() -> None:
     ap.add_argument("--variant", choices=VARIANTS, default="pcg64", help="what to compare (default %(default)s)")
     args = ap.parse_args()
     changes, label = VARIANTS[args.variant]
-    RUN = ROOT / "results" / "bench" / f"exp3-{args.variant}"
+    var_run = ROOT / "results" / "bench" / f"exp3-{args.variant}"
     if not all((TORCH_RUN / f"seed{s}" / "history.json").exists() for s in SEEDS):
         sys.exit(f"error: {TORCH_RUN} lacks seeds {SEEDS}; run nas baselines --names exp3 (see this file)")
-    if not all((RUN / f"seed{s}" / "history.json").exists() for s in SEEDS):
+    if not all((var_run / f"seed{s}" / "history.json").exists() for s in SEEDS):
         cmd = [sys.executable, "-m", "nas", "baselines", "--names", "exp3", "--epochs", "15",
                "--seeds", ",".join(map(str, SEEDS)), "--set", "val_size=0",
                *[a for k, v in changes.items() for a in ("--set", f"{k}={v}")],
-               "--jobs", str(args.jobs), "--out", str(RUN.parent)]
-        tmp = RUN.parent / "exp3"
-        if RUN.exists() and not tmp.exists():
-            RUN.rename(tmp)  # nas baselines writes <out>/exp3; keep an interrupted run resumable
+               "--jobs", str(args.jobs), "--out", str(var_run.parent)]
+        tmp = var_run.parent / "exp3"
+        if var_run.exists() and not tmp.exists():
+            var_run.rename(tmp)  # nas baselines writes <out>/exp3; keep an interrupted run resumable
         if tmp.exists():
             cmd.append("--resume")
         subprocess.run(cmd, cwd=ROOT, check=True)
-        tmp.rename(RUN)
-    torch_h, var_h = histories(TORCH_RUN), histories(RUN)
+        tmp.rename(var_run)
+    torch_h, var_h = histories(TORCH_RUN), histories(var_run)
     rows = []
     for name, hs in (("the defaults (nn.Dropout, batch 128, lr 0.05)", torch_h), (label, var_h)):
         finals = [h[-1]["test_acc"] for h in hs.values()]

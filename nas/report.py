@@ -630,16 +630,18 @@ def write_report(results: Path, data_dir: str | None = None, pictures: bool = Tr
 
     L += ["## Summary", "", "| step | model | params | FLOPs | last-3 test min | last-3 mean (std) | final mean | verdict |",
           "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+    # (step, model, its run or None, the arch.json that sizes a row not run yet or None)
     rows = [row for i, (n, r) in enumerate(base.items(), 1)
-            for row in [(f"{i}", n, r)] + [(f"{i}", f"{n} (recipe `{tag}`)", o) for tag, o in other[n]]]
+            for row in [(f"{i}", n, r, None)] + [(f"{i}", f"{n} (recipe `{tag}`)", o, None) for tag, o in other[n]]]
     for i, label in enumerate(BUDGETS, 6):
         rows += [(f"{i}", f"{label} finalist (`{name}`)" if run.current else
-                  f"{label} earlier finalist (`{name}`)", run) for name, run in by_budget[label]]
+                  f"{label} earlier finalist (`{name}`)", run, None) for name, run in by_budget[label]]
         if not by_budget[label] or not by_budget[label][0][1].current:
-            rows.append((f"{i}", f"{label} finalist" + _pick_words(picks[label]), picks[label]))
-    for step, name, r in rows:
-        if r is None or not isinstance(r, Run) or not r.histories:
-            arch = json.loads(r.arch.read_text()) if r is not None and not isinstance(r, Run) and r.arch.exists() else {}
+            pick = picks[label]
+            rows.append((f"{i}", f"{label} finalist" + _pick_words(pick), None, pick.arch if pick else None))
+    for step, name, r, arch_file in rows:
+        if r is None or not r.histories:
+            arch = json.loads(arch_file.read_text()) if arch_file is not None and arch_file.exists() else {}
             size = "".join(f"{arch[k]:,} | " if isinstance(arch.get(k), int) else "| " for k in ("params", "flops"))
             L.append(f"| {step} | {name} | {size}| | | not run yet |")
             continue

@@ -62,10 +62,11 @@ class EagerSGD(torch.optim.SGD):
     zero_grad = _undecorated(torch.optim.Optimizer.zero_grad)
     state_dict = _undecorated(torch.optim.Optimizer.state_dict)
     load_state_dict = _undecorated(torch.optim.Optimizer.load_state_dict)
+    _sgd_step = _undecorated(torch.optim.SGD.step)  # unwrapped once here, not at every step
 
     @torch.no_grad()
     def step(self, closure=None):
-        return _undecorated(torch.optim.SGD.step)(self, closure)
+        return EagerSGD._sgd_step(self, closure)
 
 
 def make_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
