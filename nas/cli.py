@@ -448,9 +448,12 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(format="%(message)s")
     logging.getLogger().handlers[0].setLevel(logging.INFO if args.verbose else logging.WARNING)
     if not args.verbose:
-        import nni.runtime.log
-
-        nni.runtime.log.silence_stdout()  # NNI's banner lists addresses we do not bind; its log file stays
+        try:
+            import nni.runtime.log
+        except ImportError:  # a machine without NNI (a GPU machine that trains, re-ranks, confirms)
+            pass             # can run every command but those of a search, which say so when they start
+        else:
+            nni.runtime.log.silence_stdout()  # NNI's banner lists addresses we do not bind; its log file stays
     from nas.data import DataError
     from nas.experiment import ExperimentError
     from nas.export import ExportError

@@ -1,7 +1,8 @@
 """The two recipes of the tool, each in one frozen dataclass with units: how a candidate is trained
 (`TrainConfig`) and how a search runs (`SearchConfig`).
 
-Values come from defaults < a JSON file (`--config`) < `--set key=value` on the command line.
+Values come from defaults < a JSON file (`--config`) < `--set key=value` on the command line; the
+environment variable NAS_DEVICE (cpu | cuda) sets `TrainConfig.device` below the file.
 An unknown key or a value of the wrong type or range is a `ConfigError` naming the valid choices;
 a typo never becomes a silent default.
 """
@@ -45,11 +46,19 @@ class TrainConfig:
     ema: float = 0.0                  # decay per optimiser step of a moving average of the weights and BN
                                       # statistics, which is what gets evaluated and kept (0: off; 0.998:
                                       # about one epoch of 469 steps)
+    device: str = "cpu"               # cpu | cuda (the data then lives on the GPU too; runs are not
+                                      # bitwise reproducible there: cuDNN picks its own kernels)
 
     def __post_init__(self):
         _check_choice("optimizer", self.optimizer, ("sgd", "adamw"))
         _check_choice("schedule", self.schedule, ("onecycle", "step", "constant"))
         _check_choice("dropout_masks", self.dropout_masks, ("torch", "pcg64"))
+        _check_choice("device", self.device, ("cpu", "cuda"))
+        if self.device == "cuda":
+            import torch  # only here: the config itself has no torch dependency
+
+            if not torch.cuda.is_available():
+                raise ConfigError("device=cuda, but torch sees no CUDA GPU on this machine; use device=cpu")
         for name in ("epochs", "batch_size", "step_epochs", "eval_batch"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be at least 1, got {getattr(self, name)}")
@@ -134,10 +143,18 @@ def _coerce(cls, key: str, value: Any) -> Any:
     return value
 
 
+ENV_DEVICE = "NAS_DEVICE"  # the machine's device for every training (cpu | cuda), below a file or --set
+
+
 def make(cls, base: dict | None = None, overrides: list[str] | None = None, file: str | None = None, **kw):
-    """Build `cls` from `base` dict < JSON `file` < `overrides` ('key=value') < keyword arguments."""
+    """Build `cls` from `base` dict < $NAS_DEVICE (TrainConfig's device) < JSON `file` < `overrides`
+    ('key=value') < keyword arguments."""
     values: dict[str, Any] = {}
     sources: list[dict] = [base or {}]
+    if cls is TrainConfig and os.environ.get(ENV_DEVICE):
+        # where a machine trains is not part of a recipe: an environment setting, so that the same
+        # commands (and a recipe study's pick.json) run unchanged on a CPU or a GPU machine
+        sources.append({"device": os.environ[ENV_DEVICE]})
     if file:
         try:
             sources.append(json.loads(Path(file).read_text()))

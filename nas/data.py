@@ -145,6 +145,11 @@ class Splits:
     test_x: torch.Tensor
     test_y: torch.Tensor
 
+    def to(self, device: str | torch.device) -> "Splits":
+        """The splits on `device` (these very splits when they are there already)."""
+        moved = {k: v.to(device) for k, v in vars(self).items()}
+        return self if all(moved[k] is v for k, v in vars(self).items()) else Splits(**moved)
+
 
 def normalise(x: torch.Tensor) -> torch.Tensor:
     """uint8 (N, 28, 28) -> float32 (N, 1, 28, 28), (x / 255 - MEAN) / STD. In place on one new

@@ -121,7 +121,7 @@ def verdict(run: Run) -> str:
     return f"**not consistent**: {below} of 15 last-3-epoch test accuracies below {THRESHOLD:.2f}% (lowest {low:.2f}%)"
 
 
-RUN_KEYS = ("threads", "seed", "eval_batch", "val_size", "split_seed", "train_subset")  # how and on what, not the recipe
+RUN_KEYS = ("threads", "seed", "eval_batch", "val_size", "split_seed", "train_subset", "device")  # how and on what, not the recipe
 
 
 def recipe_of(train: dict) -> dict:
@@ -146,7 +146,8 @@ def results_table(run: Run) -> list[str]:
              f"augment {'on' if t['augment'] else 'off'}, seeds {run.config['seeds']}; "
              f"recipe: {recipe_words(recipe_of(t))}; "
              f"training time {run.train_seconds / 3600:.2f} h summed over the seeds shown "
-             f"({t.get('threads') or '?'} CPU thread(s) each)",
+             + (f"(on {run.config.get('device_name') or 'a CUDA GPU'}, several seeds at once)" if t.get("device") == "cuda"
+                else f"({t.get('threads') or '?'} CPU thread(s) each)"),
              "", "| seed | best train | best test | last-3 test | final train | final test |",
              "| --- | --- | --- | --- | --- | --- |"]
     for seed, h in sorted(run.histories.items()):

@@ -14,8 +14,9 @@ runs record is never read here. `nas finalist` then picks the re-rank's winner f
         # -> results/rerank/s8k-evolution-edge/<trial>/   one `nas train` run folder per candidate
         #    results/rerank/s8k-evolution-edge/rerank.json  candidates, scores and the pick
 
-With one seed, `jobs` candidates train at once; with several, each candidate trains `jobs` of its
-seeds at once, one candidate after another (choose a seed count that `jobs` divides).
+Each candidate trains its seeds at once (at most `jobs` of them), and `jobs // seeds` candidates
+train at once: with one seed, `jobs` candidates; with seeds 0,1 and `--jobs 8` (a GPU serves eight
+trainings at 4x the images/s of one: bench/RESULTS.md), four candidates of two seeds.
 
 Finished candidates are skipped and interrupted ones continue from their checkpoints, so the same
 command resumes a re-rank.
@@ -92,10 +93,11 @@ def rerank(workdir: str, exp_id: str, exports: Path, out: Path, cfg: TrainConfig
         summary = exports / exp_id / "summary.json"
         by = json.loads(summary.read_text()).get("written_by", "export") if summary.exists() else "export"
         export(workdir, exp_id, exports / exp_id, top_k=len(chosen), force=True, written_by=by)
-    # one seed: candidates in parallel; several: each candidate's seeds in parallel (nas.runs.run)
+    # each candidate's seeds in parallel (nas.runs.run), and as many candidates at once as `jobs`
+    # leaves room for: one seed, `jobs` candidates; two seeds and 8 jobs (a GPU), 4 candidates
     seed_jobs = min(jobs, len(seeds))
-    jobs = min(jobs, len(chosen)) if len(seeds) == 1 else 1
-    cfg = replace(cfg, threads=cfg.threads or default_threads(max(jobs, seed_jobs)))
+    jobs = max(1, min(jobs // seed_jobs, len(chosen)))
+    cfg = replace(cfg, threads=cfg.threads or default_threads(jobs * seed_jobs))
     todo = []
     for t, folder in zip(chosen, folders):
         entry = json.loads((folder / "arch.json").read_text())
@@ -105,7 +107,7 @@ def rerank(workdir: str, exp_id: str, exports: Path, out: Path, cfg: TrainConfig
                          folder.name, str(folder / "arch.json"), jobs > 1, seed_jobs))
     print(f"rerank {exp_id}: {len(chosen)} candidates within {within} points of the best proxy score, "
           f"{cfg.epochs} epochs, seeds {','.join(map(str, seeds))}; {len(chosen) - len(todo)} already done, "
-          f"{max(jobs, seed_jobs)} trainings at once", flush=True)
+          f"{jobs * seed_jobs} trainings at once", flush=True)
     if jobs == 1:
         for job in todo:
             _candidate_job(job)

@@ -38,12 +38,12 @@ class RunError(RuntimeError):
 
 def load_arch(spec: str) -> tuple[str, dict, dict]:
     """(name, canonical arch, recipe overrides) for a baseline name or an arch.json path."""
-    from search_spaces import mnist
+    from search_spaces import choices  # not search_spaces.mnist: training needs no NNI
     from search_spaces.baselines import BASELINES
 
     if spec in BASELINES:
         b = BASELINES[spec]
-        return spec, mnist.canonical(b["arch"]), dict(b["recipe"])
+        return spec, choices.canonical(b["arch"]), dict(b["recipe"])
     path = Path(spec)
     if not path.exists():
         raise ConfigError(f"{spec!r} is neither a baseline ({', '.join(BASELINES)}) nor an existing arch.json file")
@@ -55,7 +55,7 @@ def load_arch(spec: str) -> tuple[str, dict, dict]:
     if not isinstance(arch, dict):
         raise ConfigError(f"{path}: expected a JSON object with the architecture's choices")
     try:
-        arch = mnist.canonical(mnist.complete(arch))
+        arch = choices.canonical(choices.complete(arch))
     except (ValueError, KeyError) as e:
         raise ConfigError(f"{path}: {e}") from None
     return path.parent.name or path.stem, arch, {}
@@ -145,7 +145,8 @@ def run(arch: dict, cfg: TrainConfig, seeds: list[int], out: str | os.PathLike, 
     out = Path(out)
     params, flops = count(build_network(arch))
     config = {"name": name, "source": source, "arch": arch, "train": asdict(replace(cfg, seed=0)), "seeds": seeds,
-              "params": params, "flops": flops, "torch": torch.__version__, "git": _git_commit()}
+              "params": params, "flops": flops, "torch": torch.__version__, "git": _git_commit(),
+              "device_name": torch.cuda.get_device_name(0) if cfg.device == "cuda" else None}
     cfg_path = out / "config.json"
     if cfg_path.exists():
         if resume:

@@ -1,7 +1,8 @@
 """The training loop every candidate, baseline and finalist goes through (one recipe: `TrainConfig`).
 
 Data stays in memory; each epoch draws one permutation and slices it into batches; augmentation
-runs on the whole batch. Given a seed, a run on one CPU type is deterministic (another CPU's oneDNN
+runs on the whole batch. `device=cuda` moves the model and all the data to the GPU. Given a
+seed, a run on one CPU type is deterministic (another CPU's oneDNN
 kernels differ in the last bits, which grow over epochs): weights are re-initialised from
 the seed here, and every random draw (batch order, augmentation, dropout) comes from seeded state.
 
@@ -116,7 +117,10 @@ def train(model: nn.Module, data: Splits, cfg: TrainConfig,
     optimiser step, as `first_step` and `last_step` (the benchmark's trial-overhead marks)."""
     n = len(data.train_x)
     steps = math.ceil(n / cfg.batch_size)
-    init_weights(model, cfg.seed)
+    init_weights(model, cfg.seed)  # on the CPU: a seed starts from the same weights on every device
+    device = torch.device(cfg.device)
+    model.to(device)
+    data = data.to(device)  # on a GPU the whole dataset lives there: no copy per batch
     opt = make_optimizer(model, cfg)
     sched = make_schedule(opt, cfg, steps)
     gen = torch.Generator().manual_seed(cfg.seed)  # batch order and augmentation
@@ -132,6 +136,8 @@ def train(model: nn.Module, data: Splits, cfg: TrainConfig,
         sched.load_state_dict(state["schedule"])
         gen.set_state(state["generator"])
         torch.set_rng_state(state["torch_rng"])  # dropout draws from the global generator
+        if state.get("cuda_rng") is not None:  # ... from the GPU's own on a GPU
+            torch.cuda.set_rng_state(state["cuda_rng"])
         history = state["history"]
         if masks is not None:
             masks.set_state(state["dropout_masks"])
@@ -142,9 +148,9 @@ def train(model: nn.Module, data: Splits, cfg: TrainConfig,
         for epoch in range(len(history) + 1, cfg.epochs + 1):
             t0 = time.perf_counter()
             model.train()
-            perm = torch.randperm(n, generator=gen)
-            loss_sum = torch.zeros(())
-            correct = torch.zeros((), dtype=torch.long)
+            perm = torch.randperm(n, generator=gen).to(device)  # drawn on the CPU: the same order everywhere
+            loss_sum = torch.zeros((), device=device)
+            correct = torch.zeros((), dtype=torch.long, device=device)
             for i in range(0, n, cfg.batch_size):
                 idx = perm[i:i + cfg.batch_size]
                 x, y = data.train_x[idx], data.train_y[idx]
@@ -179,12 +185,14 @@ def train(model: nn.Module, data: Splits, cfg: TrainConfig,
                 save_torch(dict(model=model.state_dict(), optimizer=opt.state_dict(),
                                   schedule=sched.state_dict(), generator=gen.get_state(),
                                   torch_rng=torch.get_rng_state(), history=history,
+                                  cuda_rng=torch.cuda.get_rng_state() if device.type == "cuda" else None,
                                   dropout_masks=masks.state() if masks is not None else None,
                                   ema=ema.state_dict() if ema is not None else None), ckpt)
             if on_epoch is not None:
                 on_epoch(record)
     if ema is not None:  # leave the evaluated network in the caller's model (export, confirm)
         model.load_state_dict(ema.model.state_dict())
+    model.to("cpu")  # what callers save and export is a CPU model, whatever device trained it
     return history
 
 

@@ -3,6 +3,7 @@
 # images (val_size=0), 15 epochs, seeds 0-4, the default recipe for every architecture.
 #
 #   bash results/run_confirmations.sh [finalists|recipe|baselines|own|all]    # default: all
+#   BUDGETS=8000 JOBS=5 NAS_DEVICE=cuda bash results/run_confirmations.sh finalists   # one budget, on a GPU
 #
 # A finished run (its summary.json exists) is skipped; an interrupted one continues from its
 # per-epoch checkpoints (--resume). Finalists: the best trial by validation accuracy over the searches
@@ -23,7 +24,7 @@ what=${1:-all}
 continue_or_start() { [ -e "$1/config.json" ] && echo --resume || true; }
 
 if [[ $what == finalists || $what == all ]]; then
-  for budget in 8000 4000 20000; do
+  for budget in ${BUDGETS:-8000 4000 20000}; do
     arch=$("$NAS" finalist --max-params "$budget") || { echo "no finalist at $budget yet"; continue; }
     trial=$(basename "$(dirname "$arch")"); trial=${trial#rank*_}   # .../rank<N>_<trial>/arch.json (N > 1 after a re-rank)
     # a recipe study's pick that beat the re-rank on validation: '<variant> <pick.json>' (else nothing)
@@ -34,7 +35,7 @@ if [[ $what == finalists || $what == all ]]; then
   done
 fi
 if [[ $what == recipe || $what == all ]]; then
-  for budget in 8000 4000 20000; do
+  for budget in ${BUDGETS:-8000 4000 20000}; do
     read -r variant recipe <<< "$("$NAS" finalist --max-params "$budget" --recipe 2>/dev/null)" || true
     [ -n "${variant:-}" ] || continue
     for name in exp3 exp4; do

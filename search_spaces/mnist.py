@@ -5,99 +5,19 @@ the space's `__init__` with those values, which builds a plain `nn.Sequential` v
 Widths and depths span networks from about 1k to far over 100k parameters, so the budget gate
 (`nas.budget`), not the space, decides what is small enough.
 
-To change what is searched, edit `CHOICES`; `blocks.py` says what each label means.
+The labels and their choices live in `choices.py` (no NNI import); `blocks.py` says what each
+label means.
 """
 from __future__ import annotations
-
-import json
 
 import nni
 from nni.mutable import ensure_frozen
 from nni.nas.nn.pytorch import ModelSpace
 from nni.nas.space import model_context
 
-from search_spaces.blocks import HEADS, MAX_DEPTH, build_network
-
-WIDTHS = [4, 6, 8, 10, 12, 14, 16, 20, 24, 32]  # output channels of a 3x3 conv
-TRANS_WIDTHS = [4, 6, 8, 10, 12, 16]            # output channels of a transition's 1x1 conv
-
-CHOICES: dict[str, list] = {
-    "depth1": [1, 2, 3], "pad1": [0, 1],
-    **{f"c1_{i}": WIDTHS for i in range(MAX_DEPTH[1])},
-    "trans1": TRANS_WIDTHS,
-    "depth2": [1, 2, 3, 4], "pad2": [0, 1],
-    **{f"c2_{i}": WIDTHS for i in range(MAX_DEPTH[2])},
-    "depth3": [0, 1, 2], "trans2": TRANS_WIDTHS,
-    **{f"c3_{i}": WIDTHS for i in range(MAX_DEPTH[3])},
-    "bn": [True, False],
-    "dropout": [0.0, 0.02, 0.05, 0.1],
-    "head": list(HEADS),
-}
-
-
-def used_labels(arch: dict) -> list[str]:
-    """The labels that change the network: widths beyond a stage's depth, and trans2 without a
-    third stage, are sampled by NNI but ignored by `build_network`."""
-    unused = {f"c{s}_{i}" for s in (1, 2, 3) for i in range(arch[f"depth{s}"], MAX_DEPTH[s])}
-    if arch["depth3"] == 0:
-        unused.add("trans2")
-    return [k for k in CHOICES if k not in unused]
-
-
-def canonical(arch: dict) -> dict:
-    """The architecture with only the labels that matter, in `CHOICES` order (for JSON and dedup)."""
-    return {k: arch[k] for k in used_labels(arch)}
-
-
-def network_key(arch: dict) -> str:
-    """What identifies an architecture's network: its canonical form as JSON. Samples that differ
-    only in labels the network ignores have the same key (Replay, export and report dedup on it)."""
-    return json.dumps(canonical(arch), sort_keys=True, default=str)
-
-
-def complete(arch: dict) -> dict:
-    """Fill the ignored labels of a canonical architecture with the first choice, so NNI can freeze it.
-    Raises ValueError naming unknown labels or values outside the space."""
-    unknown = sorted(set(arch) - set(CHOICES))
-    if unknown:
-        raise ValueError(f"unknown architecture keys {unknown}; valid keys: {', '.join(CHOICES)}")
-    full = {k: arch.get(k, values[0]) for k, values in CHOICES.items()}
-    for k in used_labels(full):
-        if k not in arch:
-            raise ValueError(f"architecture is missing {k!r}")
-        if full[k] not in CHOICES[k]:
-            raise ValueError(f"{k}={full[k]!r} is not in the space; choices: {CHOICES[k]}")
-    return full
-
-
-def _same(text: str, value) -> bool:
-    """Does command-line `text` name the choice `value` (true/false, 0.1 == 0.10, exact strings)?"""
-    if isinstance(value, bool):
-        return text.lower() == str(value).lower()
-    if isinstance(value, (int, float)):
-        try:
-            return float(text) == value
-        except ValueError:
-            return False
-    return text == value
-
-
-def parse_fixed(text: str) -> dict:
-    """'bn=true,head=1x1_gap' -> {'bn': True, 'head': '1x1_gap'}: labels pinned to one value.
-    Raises ValueError naming an unknown label or a value that is not one of the label's choices."""
-    fixed: dict = {}
-    for item in filter(None, (part.strip() for part in text.split(","))):
-        label, sep, raw = item.partition("=")
-        label, raw = label.strip(), raw.strip()
-        if not sep or not raw:
-            raise ValueError(f"fix expects label=value, got {item!r}")
-        if label not in CHOICES:
-            raise ValueError(f"cannot fix unknown label {label!r}; labels: {', '.join(CHOICES)}")
-        value = next((v for v in CHOICES[label] if _same(raw, v)), None)
-        if value is None:
-            raise ValueError(f"{label}={raw} is not in the space; choices: {', '.join(map(str, CHOICES[label]))}")
-        fixed[label] = value
-    return fixed
+from search_spaces.blocks import build_network
+from search_spaces.choices import (CHOICES, TRANS_WIDTHS, WIDTHS, canonical, complete,  # noqa: F401
+                                   network_key, parse_fixed, smallest_arch, used_labels)
 
 
 class MnistSpace(ModelSpace):
@@ -120,12 +40,3 @@ class MnistSpace(ModelSpace):
 
     def forward(self, x):
         return self.net(x)
-
-
-def smallest_arch(fixed: dict | None = None) -> dict:
-    """The architecture with the fewest parameters (given the `fixed` labels): parameters only grow
-    with depth, width, BN and a bigger head kernel, so the smallest choice of each gives the minimum."""
-    arch = {k: min(v) if k not in ("bn", "head") else v[0] for k, v in CHOICES.items()}
-    arch.update(bn=False, head="gap_1x1")
-    arch.update(fixed or {})
-    return arch

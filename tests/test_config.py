@@ -21,6 +21,7 @@ def test_layers_of_overrides(tmp_path):
     (TrainConfig, {"set": ["augment=maybe"]}, "augment must be true or false"),
     (TrainConfig, {"set": ["schedule=cosine"]}, "schedule='cosine' is not valid; choose one of: onecycle, step"),
     (TrainConfig, {"set": ["lr"]}, "--set expects key=value"),
+    (TrainConfig, {"set": ["device=gpu"]}, "device='gpu' is not valid; choose one of: cpu, cuda"),
     (SearchConfig, {"strategy": "evolutoin"}, "strategy='evolutoin' is not valid; choose one of: random, evolution, tpe"),
     (SearchConfig, {"max_params": 0}, "max_params must be at least 1"),
     (SearchConfig, {"max_params": -5}, "max_params must be at least 1"),
@@ -37,3 +38,9 @@ def test_config_file_with_unknown_key(tmp_path):
     f.write_text(json.dumps({"epoch": 3}))
     with pytest.raises(ConfigError, match="unknown TrainConfig key 'epoch'"):
         make(TrainConfig, file=str(f))
+
+
+@pytest.mark.skipif(__import__("torch").cuda.is_available(), reason="this machine has a GPU")
+def test_cuda_without_a_gpu_is_a_one_line_error():
+    with pytest.raises(ConfigError, match="device=cuda, but torch sees no CUDA GPU on this machine; use device=cpu"):
+        make(TrainConfig, None, ["device=cuda"])

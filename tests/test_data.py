@@ -131,3 +131,10 @@ def test_augmentation_is_batchwise_seeded_and_identity_at_zero(small_splits):
     # a blank image stays blank: the fill value is the normalised black pixel
     blank = normalise(torch.zeros(2, 28, 28, dtype=torch.uint8))
     assert torch.allclose(random_affine(blank, torch.Generator().manual_seed(2)), blank, atol=1e-5)
+
+
+def test_splits_to_their_own_device_are_the_same_splits(small_splits):
+    assert small_splits.to("cpu") is small_splits  # no copy of 60,000 images when nothing moves
+    moved = small_splits.to(torch.device("meta"))
+    assert moved is not small_splits and moved.train_x.shape == small_splits.train_x.shape
+    assert {t.device.type for t in vars(moved).values()} == {"meta"}

@@ -56,9 +56,12 @@ def test_rerank_trains_the_candidates_and_ranks_them_on_late_validation(tmp_path
     assert "2 already done" in capsys.readouterr().out
     assert before == {c: (out / c / "seed0" / "model.pt").stat().st_mtime_ns for c in scores}
     # a second seed: seed 0's runs are kept, seed 1 trains, and the score averages the two seeds
+    # (jobs=4: both candidates at once, each with its two seeds at once, in nested worker processes)
     seed0 = {c: (out / c / "seed0" / "history.json").read_text() for c in scores}
-    r2 = rerank(str(res / "searches"), "s", res / "exports", out, cfg, within=0.2, top=4, seeds=[0, 1], jobs=2,
+    capsys.readouterr()
+    r2 = rerank(str(res / "searches"), "s", res / "exports", out, cfg, within=0.2, top=4, seeds=[0, 1], jobs=4,
                 data_dir=str(data_dir))
+    assert "4 trainings at once" in capsys.readouterr().out
     assert r2["seeds"] == [0, 1] and "averaged over seeds 0, 1" in r2["rule"]
     for c in r2["candidates"]:
         assert (out / c["trial"] / "seed0" / "history.json").read_text() == seed0[c["trial"]]

@@ -52,3 +52,26 @@ def test_resume_accepts_older_runs_but_not_another_recipe(tmp_path, data_dir):
     for changed in (replace(CFG, dropout_masks="pcg64"), replace(CFG, lr=0.1)):
         with pytest.raises(RunError, match="another architecture or recipe"):
             run(ARCH, changed, [0], out, str(data_dir), log=_quiet, resume=True)
+
+
+def test_training_needs_no_nni(tmp_path, data_dir):
+    """`nas train` on a machine without NNI (a GPU machine that only confirms): run in a fresh
+    interpreter where importing nni fails, it trains and writes its run folder."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "class Block:\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        "        if name.split('.')[0] in ('nni', 'pytorch_lightning'):\n"
+        "            raise ImportError('no ' + name)\n"
+        "sys.meta_path.insert(0, Block())\n"
+        "from nas.cli import main\n"
+        f"rc = main(['train', 'exp3', '--epochs', '1', '--set', 'train_subset=256', '--set', 'val_size=256',"
+        f" '--data-dir', {str(data_dir)!r}, '--out', {str(tmp_path / 'run')!r}])\n"
+        "assert not [m for m in sys.modules if m.split('.')[0] == 'nni'], 'nni was imported'\n"
+        "sys.exit(rc)\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert json.loads((tmp_path / "run" / "summary.json").read_text())["params"] == 8880
