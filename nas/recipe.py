@@ -43,7 +43,7 @@ def parse_variant(text: str) -> tuple[str, dict]:
         raise ConfigError(f"--variant expects NAME:key=value,... (NAME of letters, digits, '.', '_', '-'), got {text!r}")
     items = [part.strip() for part in rest.split(",") if part.strip()]
     cfg = make(TrainConfig, overrides=items)  # raises ConfigError naming a bad key or value
-    defaults = asdict(TrainConfig())
+    defaults = asdict(make(TrainConfig))  # the same environment: $NAS_DEVICE is no part of a variant
     return name, {k: v for k, v in asdict(cfg).items() if v != defaults[k]}
 
 

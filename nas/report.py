@@ -854,13 +854,26 @@ def _studies_of(rr: dict, studies: list) -> list[str]:
     for folder, st in studies:
         trial = _study_trial(st)
         if trial in {c["trial"] for c in rr["candidates"]}:
-            cost = sum(r.train_seconds * (r.config["train"].get("threads") or 1)
-                       for v in st["variants"] if (r := Run.load(folder / v["variant"])))
+            runs = [r for v in st["variants"] if (r := Run.load(folder / v["variant"]))]
             lines += [f"Recipe study `{folder.as_posix()}` of `{trial}` ({st['params']:,} parameters; "
                       f"{st['epochs']} epochs, seeds {', '.join(map(str, st['seeds']))}; {st['rule']}; "
-                      f"{cost / 3600:.2f} CPU-hours of training, seconds x threads):", ""]
+                      f"{training_cost(runs)}):", ""]
             lines += recipe_table(st) + [""]
     return lines
+
+
+def training_cost(runs: list[Run]) -> str:
+    """What training `runs` cost: CPU-hours (seconds x threads) and, for runs made on a GPU, GPU-hours
+    (their seconds; several trainings shared the one GPU, so these overstate its use)."""
+    cpu = sum(r.train_seconds * (r.config["train"].get("threads") or 1) for r in runs
+              if r.config["train"].get("device", "cpu") == "cpu")
+    gpu = [r for r in runs if r.config["train"].get("device", "cpu") == "cuda"]
+    parts = [f"{cpu / 3600:.2f} CPU-hours of training, seconds x threads"] if not gpu or len(gpu) < len(runs) else []
+    if gpu:
+        names = sorted({r.config.get("device_name") or "a CUDA GPU" for r in gpu})
+        parts.append(f"{sum(r.train_seconds for r in gpu) / 3600:.2f} hours of training on {', '.join(names)}, "
+                     "several at once")
+    return "; ".join(parts)
 
 
 def _final_model(finalists: dict[str, Run]):

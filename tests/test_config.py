@@ -44,3 +44,17 @@ def test_config_file_with_unknown_key(tmp_path):
 def test_cuda_without_a_gpu_is_a_one_line_error():
     with pytest.raises(ConfigError, match="device=cuda, but torch sees no CUDA GPU on this machine; use device=cpu"):
         make(TrainConfig, None, ["device=cuda"])
+
+
+def test_nas_device_sets_the_device_below_the_command_line(monkeypatch):
+    from nas.recipe import parse_variant
+
+    monkeypatch.setattr("torch.cuda.is_available", lambda: True)  # no GPU here: the check alone is faked
+    monkeypatch.setenv("NAS_DEVICE", "cuda")
+    assert make(TrainConfig).device == "cuda"
+    assert make(TrainConfig, None, ["device=cpu"]).device == "cpu"
+    # a recipe variant is a change of the recipe, not of the machine it runs on
+    assert parse_variant("aug-light:max_degrees=5") == ("aug-light", {"max_degrees": 5.0})
+    monkeypatch.setenv("NAS_DEVICE", "gpu0")
+    with pytest.raises(ConfigError, match="device='gpu0' is not valid; choose one of: cpu, cuda"):
+        make(TrainConfig)
