@@ -103,9 +103,11 @@ def check_port_free(host: str, port: int) -> None:
                                   "pick another with --port") from None
 
 
-def build(search: SearchConfig, train: TrainConfig, data_dir: str, exp_id: str | None = None, replay=None):
+def build(search: SearchConfig, train: TrainConfig, data_dir: str, exp_id: str | None = None, replay=None,
+          choices: dict[str, list] | None = None):
     """The `NasExperiment` object for these configs (a new experiment, or an existing id). `replay`:
-    trials finished in earlier sessions, answered from their records if proposed again (resume)."""
+    trials finished in earlier sessions, answered from their records if proposed again (resume).
+    `choices`: label -> values the search explores (default: the space's; a resumed search: its own)."""
     from nni.nas.evaluator import FunctionalEvaluator
     from nni.nas.experiment import NasExperiment
     from nni.nas.strategy.middleware import Filter
@@ -141,7 +143,7 @@ def build(search: SearchConfig, train: TrainConfig, data_dir: str, exp_id: str |
     gated = TolerantChain(make_strategy(search.strategy, search.trials, search.seed, search.population),
                           Filter(Gate(budget), metric_for_invalid=invalid, patience=2000),
                           Replay(replay or [], key=space_module.network_key))
-    exp = NasExperiment(space_module.MnistSpace(fixed), evaluator, gated, id=exp_id)
+    exp = NasExperiment(space_module.MnistSpace(fixed, choices), evaluator, gated, id=exp_id)
     exp.config.max_trial_number = search.trials
     exp.config.trial_concurrency = search.concurrency
     exp.config.experiment_working_directory = str(Path(search.workdir).resolve())
@@ -175,8 +177,12 @@ def save_record(exp, search: SearchConfig, train: TrainConfig, data_dir: str) ->
     path = record_path(search.workdir, exp.id)
     # strategy_hears_metrics: written since Replay forwards NNI's model events (the report tells
     # searches whose strategy learnt from trial scores from those run blind before the fix)
+    from search_spaces.choices import CHOICES
+
+    # choices: the space when the search began, so that a resume explores that space
     write_text(path, json.dumps({"id": exp.id, "search": asdict(search), "train": asdict(train),
-                                 "data_dir": data_dir, "strategy_hears_metrics": True}, indent=2))
+                                 "data_dir": data_dir, "strategy_hears_metrics": True,
+                                 "choices": CHOICES}, indent=2))
     return path
 
 
@@ -237,7 +243,15 @@ def rebuild(workdir: str, exp_id: str, port: int | None = None, host: str | None
     train = make(TrainConfig, rec["train"])
     if trials is not None:
         save_record_dict(workdir, exp_id, {**rec, "search": {**rec["search"], "trials": trials}})
-    return build(search, train, rec["data_dir"], exp_id=exp_id, replay=replay), search
+    return build(search, train, rec["data_dir"], exp_id=exp_id, replay=replay, choices=recorded_choices(rec)), search
+
+
+def recorded_choices(rec: dict) -> dict[str, list]:
+    """The space of a recorded search: the choices its record holds, or for a record from before
+    they were kept, the space all such searches explored (choices.LEGACY_CHOICES)."""
+    from search_spaces.choices import LEGACY_CHOICES
+
+    return rec.get("choices") or LEGACY_CHOICES
 
 
 def dashboard_url(host: str, port: int) -> str:

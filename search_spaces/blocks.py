@@ -15,6 +15,11 @@ Shape of every network (3x3 convs have no bias; BatchNorm, when on, follows ever
     head      gap_1x1:  global average pool -> conv1x1 to 10
               1x1_gap:  conv1x1 to 10 -> global average pool
               conv_full: conv with a kernel as large as the last feature map, to 10
+
+sep1 / sep2 / sep3 make a stage's 3x3 convs depthwise-separable: a depthwise 3x3 conv (one filter
+per input channel) and a pointwise 1x1 conv to the stage's width, 9*c_in + c_in*c_out weights
+instead of 9*c_in*c_out, then ReLU, BN and dropout as before. sep1 spares the network's first conv
+(one input channel: nothing to separate). False everywhere is the network of the labels without them.
 """
 from __future__ import annotations
 
@@ -30,6 +35,19 @@ class ConvBlock(nn.Sequential):
 
     def __init__(self, c_in: int, c_out: int, padding: int, bn: bool, dropout: float):
         layers = [nn.Conv2d(c_in, c_out, 3, padding=padding, bias=False), nn.ReLU()]
+        if bn:
+            layers.append(nn.BatchNorm2d(c_out))
+        if dropout > 0:
+            layers.append(nn.Dropout(dropout))
+        super().__init__(*layers)
+
+
+class SepConvBlock(nn.Sequential):
+    """depthwise conv3x3 -> pointwise conv1x1 (both no bias) -> ReLU -> optional BN -> optional dropout."""
+
+    def __init__(self, c_in: int, c_out: int, padding: int, bn: bool, dropout: float):
+        layers = [nn.Conv2d(c_in, c_in, 3, padding=padding, groups=c_in, bias=False),
+                  nn.Conv2d(c_in, c_out, 1, bias=False), nn.ReLU()]
         if bn:
             layers.append(nn.BatchNorm2d(c_out))
         if dropout > 0:
@@ -75,8 +93,10 @@ def build_network(arch: dict) -> nn.Sequential:
 
     def stage(index: int, padding: int) -> None:
         nonlocal c, size
+        separable = bool(arch.get(f"sep{index}", False))  # absent: an architecture from before the sep labels
         for w in stage_widths(arch, index):
-            layers.append(ConvBlock(c, w, padding, bn, p))
+            block = SepConvBlock if separable and c > 1 else ConvBlock
+            layers.append(block(c, w, padding, bn, p))
             c, size = w, size + 2 * padding - 2
             if size < 1:
                 raise ValueError(f"stage {index} shrinks the feature map below 1x1")

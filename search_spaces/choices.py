@@ -9,10 +9,12 @@ label means.
 from __future__ import annotations
 
 import json
+import re
 
 from search_spaces.blocks import HEADS, MAX_DEPTH
 
-WIDTHS = [4, 6, 8, 10, 12, 14, 16, 20, 24, 32]  # output channels of a 3x3 conv
+WIDTHS = [4, 6, 8, 10, 12, 14, 16, 20, 24, 32, 48, 64]  # output channels of a 3x3 conv (48, 64: for
+                                                         # separable convs, added with the sep labels)
 TRANS_WIDTHS = [4, 6, 8, 10, 12, 16]            # output channels of a transition's 1x1 conv
 
 CHOICES: dict[str, list] = {
@@ -26,15 +28,30 @@ CHOICES: dict[str, list] = {
     "bn": [True, False],
     "dropout": [0.0, 0.02, 0.05, 0.1],
     "head": list(HEADS),
+    # depthwise-separable 3x3 convs in a stage (blocks.py); added after the first searches, so their
+    # first choice (False) is the network every earlier architecture and search had
+    "sep1": [False, True], "sep2": [False, True], "sep3": [False, True],
 }
+ADDED_LATER = ("sep1", "sep2", "sep3")  # labels that searches recorded before them did not have
+# The space every search explored before nas.json recorded its choices (before the sep labels and
+# the widths 48 and 64): `nas resume` of such a search rebuilds this space, since NNI's evolution
+# refuses a parent sample that lacks a label, and a resumed search should not explore a new space.
+LEGACY_CHOICES: dict[str, list] = {
+    k: [w for w in v if w not in (48, 64)] if re.fullmatch(r"c\d_\d", k) else v
+    for k, v in CHOICES.items() if k not in ADDED_LATER}
 
 
 def used_labels(arch: dict) -> list[str]:
-    """The labels that change the network: widths beyond a stage's depth, and trans2 without a
-    third stage, are sampled by NNI but ignored by `build_network`."""
+    """The labels that change the network: widths beyond a stage's depth, trans2 without a third
+    stage, and a sep label that is off or has no conv to separate are sampled by NNI but ignored
+    by `build_network`."""
     unused = {f"c{s}_{i}" for s in (1, 2, 3) for i in range(arch[f"depth{s}"], MAX_DEPTH[s])}
     if arch["depth3"] == 0:
         unused.add("trans2")
+    # a sep label matters only when on, and for a stage with a conv it can separate; off, the network
+    # is the one of an architecture without the label, and has the same key
+    applies = {"sep1": arch["depth1"] >= 2, "sep2": True, "sep3": arch["depth3"] > 0}
+    unused.update(k for k in ADDED_LATER if not (arch.get(k, False) and applies[k]))
     return [k for k in CHOICES if k not in unused]
 
 
@@ -96,8 +113,10 @@ def parse_fixed(text: str) -> dict:
 
 def smallest_arch(fixed: dict | None = None) -> dict:
     """The architecture with the fewest parameters (given the `fixed` labels): parameters only grow
-    with depth, width, BN and a bigger head kernel, so the smallest choice of each gives the minimum."""
+    with depth, width, BN, a bigger head kernel and full (not separable) convs, so the smallest
+    choice of each gives the minimum."""
     arch = {k: min(v) if k not in ("bn", "head") else v[0] for k, v in CHOICES.items()}
     arch.update(bn=False, head="gap_1x1")
+    arch.update({k: True for k in ADDED_LATER})  # a separable conv has fewer weights than a full one
     arch.update(fixed or {})
     return arch

@@ -16,27 +16,34 @@ from nni.nas.nn.pytorch import ModelSpace
 from nni.nas.space import model_context
 
 from search_spaces.blocks import build_network
-from search_spaces.choices import (CHOICES, TRANS_WIDTHS, WIDTHS, canonical, complete,  # noqa: F401
-                                   network_key, parse_fixed, smallest_arch, used_labels)
+from search_spaces.choices import (CHOICES, LEGACY_CHOICES, TRANS_WIDTHS, WIDTHS, canonical,  # noqa: F401
+                                   complete, network_key, parse_fixed, smallest_arch, used_labels)
 
 
 class MnistSpace(ModelSpace):
     """Conv / BatchNorm / dropout / transition blocks with a choice of head (see `blocks.py`).
     `fixed`: labels pinned to one value (`parse_fixed`); the strategy then only searches the rest."""
 
-    def __init__(self, fixed: dict | None = None):
+    def __init__(self, fixed: dict | None = None, choices: dict[str, list] | None = None):
+        """`choices`: label -> values NNI searches (default: `CHOICES`); a label it lacks keeps its
+        first value in `CHOICES` and is no NNI choice at all. A search recorded with an older space
+        resumes in that space (`nas.experiment.recorded_choices`)."""
         super().__init__()
         self._fixed = dict(fixed or {})
+        self._choices = {k: list(v) for k, v in (CHOICES if choices is None else choices).items()}
         arch = {}
         for label, values in CHOICES.items():
-            values = [self._fixed[label]] if label in self._fixed else values
+            if label not in self._choices:
+                arch[label] = values[0]
+                continue
+            values = [self._fixed[label]] if label in self._fixed else self._choices[label]
             arch[label] = ensure_frozen(self.add_mutable(nni.choice(label, values)))
         self.net = build_network(arch)
         self.arch = arch  # every label's value; meaningful once frozen (nas/evaluate.py records it)
 
     def freeze(self, sample: dict) -> "MnistSpace":
         with model_context(sample):  # ensure_frozen above reads the sample from this context
-            return self.__class__(self._fixed)
+            return self.__class__(self._fixed, self._choices)
 
     def forward(self, x):
         return self.net(x)

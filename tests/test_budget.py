@@ -68,4 +68,4 @@ def test_unreachable_budget_is_refused_up_front():
     check_budget_reachable(mnist, Budget(max_params=2000))  # the smallest model fits
     # pinning labels moves the smallest model: with BN and wide first convs 2,000 is out of reach
     with pytest.raises(ConfigError, match="with {'bn': True, 'depth1': 2"):
-        check_budget_reachable(mnist, Budget(max_params=2000), {"bn": True, "depth1": 2, "c1_0": 32, "c1_1": 32})
+        check_budget_reachable(mnist, Budget(max_params=2000), {"bn": True, "depth1": 2, "c1_0": 32, "c1_1": 32, "sep1": False})

@@ -66,7 +66,7 @@ def test_random_samples_freeze_to_working_models():
 
 def test_space_spans_small_and_large_models():
     assert n_params(build_network(smallest_arch())) < 2000
-    widest = {k: max(v) if k not in ("bn", "head") else v[0] for k, v in CHOICES.items()}
+    widest = {k: max(v) if k not in ("bn", "head", "sep1", "sep2", "sep3") else v[0] for k, v in CHOICES.items()}
     assert n_params(build_network(widest)) > 20000
 
 
@@ -116,3 +116,42 @@ def test_fixed_labels_leave_one_choice_and_freeze_to_it():
 def test_bad_fixed_labels_are_refused_by_name(text, message):
     with pytest.raises(ValueError, match=message):
         parse_fixed(text)
+
+
+def test_separable_convs_have_the_weights_the_formula_gives():
+    exp3 = BASELINES["exp3"]["arch"]  # c1 8, 16; trans1 8; c2 12, 16, 16, 16; BN; GAP head
+    full, sep = build_network(exp3), build_network({**exp3, "sep1": True, "sep2": True})
+    ins, outs = [8, 8, 12, 16, 16], [16, 12, 16, 16, 16]  # the convs sep1 and sep2 separate
+    saved = sum(9 * i * o - (9 * i + i * o) for i, o in zip(ins, outs))
+    assert n_params(full) - n_params(sep) == saved
+    assert sum(isinstance(m, torch.nn.Conv2d) and m.groups > 1 for m in sep.modules()) == 5  # the first conv stays
+    assert sep(torch.zeros(2, 1, 28, 28)).shape == (2, 10)
+
+
+def test_sep_labels_off_are_the_networks_from_before_them():
+    from search_spaces.choices import network_key
+
+    old = dict(BASELINES["exp3"]["arch"])  # an architecture written before the sep labels existed
+    assert canonical(complete(old)) == old
+    assert network_key(complete(old)) == network_key({**complete(old), "sep3": True})  # no third stage
+    assert network_key({**complete(old), "sep2": True}) != network_key(complete(old))
+    assert canonical({**complete(old), "sep2": True})["sep2"] is True
+    assert "sep1" not in canonical({**complete(old), "depth1": 1, "sep1": True})  # nothing to separate
+    with pytest.raises(ValueError, match="sep2='yes' is not in the space"):
+        complete({**old, "sep2": "yes"})
+
+
+def test_a_search_recorded_before_the_sep_labels_resumes_in_its_own_space():
+    from nas.experiment import recorded_choices
+
+    legacy = recorded_choices({"search": {}})
+    assert not {"sep1", "sep2", "sep3"} & set(legacy) and len(legacy) == len(CHOICES) - 3
+    assert legacy["c2_0"] == [4, 6, 8, 10, 12, 14, 16, 20, 24, 32] and 64 in CHOICES["c2_0"]
+    space = MnistSpace(choices=legacy)
+    assert {k: list(m.values) for k, m in space.simplify().items()} == legacy
+    old_sample = complete(BASELINES["exp3"]["arch"])
+    for k in ("sep1", "sep2", "sep3"):
+        del old_sample[k]
+    model = space.freeze(old_sample)  # a parent sample of the old search freezes to its network
+    assert n_params(model) == n_params(build_network(BASELINES["exp3"]["arch"]))
+    assert recorded_choices({"choices": {"bn": [True]}}) == {"bn": [True]}
