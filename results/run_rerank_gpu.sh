@@ -6,7 +6,10 @@
 #   rerank   each search's 12 best distinct trials within 1.5 points of its best proxy score (the
 #            CPU re-ranks took the 4 best within 0.2), trained as before: 15 epochs, seeds 0 and 1,
 #            scored on the mean validation accuracy of the last 3 epochs. Candidates already trained
-#            (on the CPU) are kept, so only the new ones train.
+#            (on the CPU) are kept, so only the new ones train. Added later, with the same proxy
+#            (so `nas finalist` pools it with the two): s8k-evolution-sep (separable stage-2
+#            convs, run_searches.sh), its 8 best within 1.5 points, as many as the last minutes of
+#            GPU time of that session could train in one wave.
 #   study    if the pooled winner of the two re-ranks has no recipe study yet: the study that both
 #            earlier ones ran, the defaults against aug-light (the variant that won both), seeds 0, 1.
 #   confirm  `nas finalist`'s pick at 8,000 parameters under the protocol (run_confirmations.sh).
@@ -19,14 +22,17 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 NAS=${NAS:-.venv/bin/nas}
 JOBS=${JOBS:-8}
-SEARCHES=(s8k-evolution-exp3 s8k-evolution-drop)
+RERANKS=(s8k-evolution-exp3:12 s8k-evolution-drop:12 s8k-evolution-sep:8)   # search:candidates
+SEARCHES=("${RERANKS[@]%%:*}")
 what=${1:-all}
 
 if [[ $what == rerank || $what == all ]]; then
   pids=()
-  for id in "${SEARCHES[@]}"; do
-    "$NAS" rerank "$id" --workdir results/searches --top 12 --within 1.5 --seeds 0,1 --jobs "$JOBS" \
-      > "results/rerank/$id.wide.out" 2>&1 &
+  for spec in "${RERANKS[@]}"; do
+    id=${spec%%:*}
+    [ -e "results/searches/$id/nas.json" ] || { echo "$id: no such search yet"; continue; }
+    "$NAS" rerank "$id" --workdir results/searches --top "${spec##*:}" --within 1.5 --seeds 0,1 --jobs "$JOBS" \
+      >> "results/rerank/$id.wide.out" 2>&1 &
     pids+=($!)
   done
   for pid in "${pids[@]}"; do wait "$pid"; done   # each exit status counts (set -e)
@@ -35,8 +41,10 @@ if [[ $what == study || $what == all ]]; then
   # the pooled winner: best score over both re-ranks, fewer parameters breaking ties (nas finalist's rule)
   read -r trial arch < <(python3 - "${SEARCHES[@]}" <<'EOF'
 import json, sys
+import os
 rows = [(c["score"], -c["params"], c["trial"], f"results/exports/{s}/{c['export']}/arch.json")
-        for s in sys.argv[1:] for c in json.load(open(f"results/rerank/{s}/rerank.json"))["candidates"]]
+        for s in sys.argv[1:] if os.path.exists(f"results/rerank/{s}/rerank.json")
+        for c in json.load(open(f"results/rerank/{s}/rerank.json"))["candidates"]]
 best = max(rows)
 print(best[2], best[3])
 EOF

@@ -189,7 +189,11 @@ def test_stopped_search_resumes_to_new_trials(tmp_path, data_dir):
     assert longer.returncode == 0, longer.stderr
     more = {t.id: t.final for t in read_trials(work, exp_id) if t.status == "SUCCEEDED"}
     assert len(more) == 5 and all(more[k] == v for k, v in after.items())
-    assert json.loads((work / exp_id / "nas.json").read_text())["search"]["trials"] == 5
+    record = json.loads((work / exp_id / "nas.json").read_text())
+    assert record["search"]["trials"] == 5
+    from search_spaces.choices import CHOICES
+
+    assert record["choices"] == json.loads(json.dumps(CHOICES))  # the space a later resume rebuilds
 
 
 def _samples(trials) -> list[str]:

@@ -162,3 +162,22 @@ def test_search_hours_count_only_while_a_trial_runs():
               ("d", "RUNNING", 100 * h), ("d", "SUCCEEDED", 101 * h)]                # after the resume: 1 h
     assert busy_hours(events) == 2.5
     assert busy_hours([]) == 0.0
+
+
+def test_a_gpu_run_is_the_same_recipe_and_says_where_it_ran(tmp_path):
+    from nas.report import recipe_of, results_table, training_cost
+
+    cpu = write_run(tmp_path / "cpu", {s: GOOD for s in range(5)})
+    gpu = write_run(tmp_path / "gpu", {s: GOOD for s in range(5)})
+    cfg = json.loads((tmp_path / "gpu" / "config.json").read_text())
+    cfg["train"]["device"], cfg["device_name"] = "cuda", "NVIDIA H200"
+    (tmp_path / "gpu" / "config.json").write_text(json.dumps(cfg))
+    gpu = Run.load(tmp_path / "gpu")
+    assert recipe_of(gpu.config["train"]) == recipe_of(cpu.config["train"]) == {}  # the defaults, both
+    assert gpu.consistent
+    assert "(on NVIDIA H200, several seeds at once)" in results_table(gpu)[0]
+    assert "(1 CPU thread(s) each)" in results_table(cpu)[0]
+    # 5 seeds x 15 epochs x 10 s each
+    assert training_cost([gpu]) == "0.21 hours of training on NVIDIA H200, several at once"
+    assert training_cost([cpu, gpu]) == ("0.21 CPU-hours of training, seconds x threads; "
+                                         "0.21 hours of training on NVIDIA H200, several at once")
