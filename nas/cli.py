@@ -451,7 +451,7 @@ def main(argv: list[str] | None = None) -> int:
         try:
             import nni.runtime.log
         except ImportError:  # a machine without NNI (a GPU machine that trains, re-ranks, confirms)
-            pass             # can run every command but those of a search, which say so when they start
+            pass             # runs every command but search, resume and view, which need it
         else:
             nni.runtime.log.silence_stdout()  # NNI's banner lists addresses we do not bind; its log file stays
     from nas.data import DataError

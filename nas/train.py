@@ -1,10 +1,10 @@
 """The training loop every candidate, baseline and finalist goes through (one recipe: `TrainConfig`).
 
 Data stays in memory; each epoch draws one permutation and slices it into batches; augmentation
-runs on the whole batch. `device=cuda` moves the model and all the data to the GPU. Given a
-seed, a run on one CPU type is deterministic (another CPU's oneDNN
-kernels differ in the last bits, which grow over epochs): weights are re-initialised from
-the seed here, and every random draw (batch order, augmentation, dropout) comes from seeded state.
+runs on the whole batch. `device=cuda` moves the model and all the data to the GPU. Given a seed,
+a run on one CPU type is deterministic (another CPU's oneDNN kernels differ in the last bits, which
+grow over epochs; a GPU's cuDNN kernels are not deterministic at all): weights are re-initialised
+from the seed here, and every random draw (batch order, augmentation, dropout) comes from seeded state.
 
 With `checkpoint` set, the full state (weights, optimiser, schedule, RNGs, history) is written
 atomically after every epoch, and a later call with the same path continues from it: the result
