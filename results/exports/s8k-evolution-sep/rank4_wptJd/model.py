@@ -1,0 +1,151 @@
+# Exported architecture: needs torch only, not NNI. Use it with
+#     from model import build_model; net = build_model()
+# ---- search_spaces/blocks.py, copied verbatim ----
+"""Building blocks of the MNIST search space, in plain PyTorch (no NNI import).
+
+An architecture is a flat dict of choices (the labels of `search_spaces.mnist.MnistSpace`);
+`build_network(arch)` turns it into an `nn.Module`. Because this file depends on torch alone,
+`nas export` copies it verbatim into every exported model file: the exported model is rebuilt by
+the very code that was searched, without NNI.
+
+Shape of every network (3x3 convs have no bias; BatchNorm, when on, follows every 3x3 conv):
+
+    stage 1   depth1 x [conv3x3 -> ReLU -> (BN) -> (dropout)]   at 28x28, padding pad1
+    trans 1   max-pool 2x2 -> conv1x1 to trans1 channels
+    stage 2   depth2 x [conv3x3 ...]                            padding pad2
+    trans 2   (only when depth3 > 0) max-pool 2x2 -> conv1x1 to trans2 channels
+    stage 3   depth3 x [conv3x3 ...]                            padding 1
+    head      gap_1x1:  global average pool -> conv1x1 to 10
+              1x1_gap:  conv1x1 to 10 -> global average pool
+              conv_full: conv with a kernel as large as the last feature map, to 10
+
+sep1 / sep2 / sep3 make a stage's 3x3 convs depthwise-separable: a depthwise 3x3 conv (one filter
+per input channel) and a pointwise 1x1 conv to the stage's width, 9*c_in + c_in*c_out weights
+instead of 9*c_in*c_out, then ReLU, BN and dropout as before. sep1 spares the network's first conv
+(one input channel: nothing to separate). False everywhere is the network of the labels without them.
+"""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+HEADS = ("gap_1x1", "1x1_gap", "conv_full")
+MAX_DEPTH = {1: 3, 2: 4, 3: 2}  # most 3x3 conv blocks per stage
+
+
+class ConvBlock(nn.Sequential):
+    """conv3x3 (no bias) -> ReLU -> optional BatchNorm -> optional dropout."""
+
+    def __init__(self, c_in: int, c_out: int, padding: int, bn: bool, dropout: float):
+        layers = [nn.Conv2d(c_in, c_out, 3, padding=padding, bias=False), nn.ReLU()]
+        if bn:
+            layers.append(nn.BatchNorm2d(c_out))
+        if dropout > 0:
+            layers.append(nn.Dropout(dropout))
+        super().__init__(*layers)
+
+
+class SepConvBlock(nn.Sequential):
+    """depthwise conv3x3 -> pointwise conv1x1 (both no bias) -> ReLU -> optional BN -> optional dropout."""
+
+    def __init__(self, c_in: int, c_out: int, padding: int, bn: bool, dropout: float):
+        layers = [nn.Conv2d(c_in, c_in, 3, padding=padding, groups=c_in, bias=False),
+                  nn.Conv2d(c_in, c_out, 1, bias=False), nn.ReLU()]
+        if bn:
+            layers.append(nn.BatchNorm2d(c_out))
+        if dropout > 0:
+            layers.append(nn.Dropout(dropout))
+        super().__init__(*layers)
+
+
+class Transition(nn.Sequential):
+    """max-pool 2x2 halves the resolution; a 1x1 conv (no bias) mixes channels down to c_out."""
+
+    def __init__(self, c_in: int, c_out: int):
+        super().__init__(nn.MaxPool2d(2), nn.Conv2d(c_in, c_out, 1, bias=False))
+
+
+class Head(nn.Module):
+    """Maps the last feature map (N, C, S, S) to 10 logits."""
+
+    def __init__(self, kind: str, c_in: int, size: int):
+        super().__init__()
+        if kind not in HEADS:
+            raise ValueError(f"unknown head {kind!r}; choose one of {', '.join(HEADS)}")
+        self.kind = kind
+        k = size if kind == "conv_full" else 1
+        self.conv = nn.Conv2d(c_in, 10, k, bias=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.kind == "gap_1x1":
+            x = x.mean((2, 3), keepdim=True)
+        x = self.conv(x)
+        return x.mean((2, 3))  # conv_full already ends at 1x1; 1x1_gap pools here
+
+
+def stage_widths(arch: dict, stage: int) -> list[int]:
+    """The output channels of each 3x3 conv of one stage, as the arch dict chooses them."""
+    return [arch[f"c{stage}_{i}"] for i in range(arch[f"depth{stage}"])]
+
+
+def build_network(arch: dict) -> nn.Sequential:
+    """Build the network an architecture dict describes. Raises ValueError on an impossible one."""
+    layers: list[nn.Module] = []
+    c, size = 1, 28
+    bn, p = bool(arch["bn"]), float(arch["dropout"])
+
+    def stage(index: int, padding: int) -> None:
+        nonlocal c, size
+        separable = bool(arch.get(f"sep{index}", False))  # absent: an architecture from before the sep labels
+        for w in stage_widths(arch, index):
+            block = SepConvBlock if separable and c > 1 else ConvBlock
+            layers.append(block(c, w, padding, bn, p))
+            c, size = w, size + 2 * padding - 2
+            if size < 1:
+                raise ValueError(f"stage {index} shrinks the feature map below 1x1")
+
+    def transition(width: int) -> None:
+        nonlocal c, size
+        layers.append(Transition(c, width))
+        c, size = width, size // 2
+        if size < 1:
+            raise ValueError("a transition shrinks the feature map below 1x1")
+
+    stage(1, arch["pad1"])
+    transition(arch["trans1"])
+    stage(2, arch["pad2"])
+    if arch["depth3"] > 0:
+        transition(arch["trans2"])
+        stage(3, 1)
+    layers.append(Head(arch["head"], c, size))
+    return nn.Sequential(*layers)
+
+
+# ---- the exported choice ----
+ARCH = {'depth1': 2,
+ 'pad1': 0,
+ 'c1_0': 10,
+ 'c1_1': 20,
+ 'trans1': 10,
+ 'depth2': 4,
+ 'pad2': 0,
+ 'c2_0': 64,
+ 'c2_1': 48,
+ 'c2_2': 14,
+ 'c2_3': 32,
+ 'depth3': 0,
+ 'bn': True,
+ 'dropout': 0.1,
+ 'head': 'gap_1x1',
+ 'sep1': True,
+ 'sep2': True}
+
+
+def build_model() -> nn.Sequential:
+    return build_network(ARCH)
+
+
+if __name__ == "__main__":
+    net = build_model()
+    print(net)
+    print(sum(p.numel() for p in net.parameters()), "parameters")
