@@ -612,7 +612,7 @@ def write_report(results: Path, data_dir: str | None = None, pictures: bool = Tr
     other = {n: [(p.parent.name.removeprefix("baselines-"), r) for p in sorted(results.glob(f"baselines-*/{n}"))
                  if p.parent.name != "baselines-own" and (r := Run.load(p))] for n in SEED_TARGETS}
     searches = load_searches(results / "searches") if (results / "searches").exists() else []
-    by_budget, picks = load_finalists(results, searches)
+    by_budget, picks, no_pick = load_finalists(results, searches)
     from nas import recipe as recipe_study
 
     studies = recipe_study.load_all(results / "recipe") if (results / "recipe").exists() else []
@@ -639,7 +639,8 @@ def write_report(results: Path, data_dir: str | None = None, pictures: bool = Tr
                   f"{label} earlier finalist (`{name}`)", run, None) for name, run in by_budget[label]]
         if not by_budget[label] or not by_budget[label][0][1].current:
             pick = picks[label]
-            rows.append((f"{i}", f"{label} finalist" + _pick_words(pick), None, pick.arch if pick else None))
+            rows.append((f"{i}", f"{label} finalist" + (_pick_words(pick) if pick else " (no pick yet: see its step)"),
+                         None, pick.arch if pick else None))
     for step, name, r, arch_file in rows:
         if r is None or not r.histories:
             arch = json.loads(arch_file.read_text()) if arch_file is not None and arch_file.exists() else {}
@@ -725,7 +726,10 @@ def write_report(results: Path, data_dir: str | None = None, pictures: bool = Tr
     for i, (label, budget) in enumerate(BUDGETS.items(), 6):
         runs = by_budget[label]
         L += [f"## Step {i}: finalist under {budget:,} parameters", "", "### Target", BUDGET_TARGETS[budget] + ".", ""]
-        if not runs or not runs[0][1].current:
+        if label in no_pick:
+            L += ["### Results", "", f"`nas finalist --max-params {budget}` has no pick at present: "
+                  f"{no_pick[label]}." + (" The runs below are the earlier finalists'." if runs else ""), ""]
+        elif not runs or not runs[0][1].current:
             L += ["### Results", "", "The current pick of `nas finalist --max-params "
                   f"{budget}`{_pick_words(picks[label])} is not confirmed yet (`bash results/run_confirmations.sh`).", ""]
         for name, run in runs:
@@ -811,27 +815,28 @@ def write_report(results: Path, data_dir: str | None = None, pictures: bool = Tr
 
 
 def load_finalists(results: Path, searches: list[Search]) -> tuple[dict[str, list[tuple[str, Run]]],
-                                                                    dict[str, "Finalist | None"]]:
+                                                                    dict[str, "Finalist | None"], dict[str, str]]:
     """(label -> [(folder name, run)] of the confirmation runs at that budget, label -> the current
-    pick of `choose_finalist` over the loaded `searches`, or None). The runs of the current pick (its
-    architecture trained with its recipe) come first when confirmed, then earlier finalists by name."""
+    pick of `choose_finalist` over the loaded `searches`, or None, label -> why there is none). The
+    runs of the current pick (its architecture trained with its recipe) come first when confirmed,
+    then earlier finalists by name."""
     from nas.export import ExportError
 
-    out, picks = {}, {}
+    out, picks, why = {}, {}, {}
     for label, budget in BUDGETS.items():
         runs = [(p.name, r) for p in sorted((results / "confirm").glob(f"{label}*"))
                 if p.name == label or p.name.startswith(label + "-") if (r := Run.load(p))]
         try:
             picks[label] = choose_finalist(results / "searches", results / "exports", budget, searches,
                                            results / "rerank", results / "recipe")
-        except (ExportError, OSError):
-            picks[label] = None
+        except (ExportError, OSError) as e:
+            picks[label], why[label] = None, str(e)
         pick = picks[label]
         for _, run in runs:
             run.current = (pick is not None and Path(run.config.get("source", "")).resolve() == pick.arch.resolve()
                            and recipe_of(run.config["train"]) == recipe_of(pick.recipe))
         out[label] = sorted(runs, key=lambda nr: not nr[1].current)  # stable: by name otherwise
-    return out, picks
+    return out, picks, why
 
 
 def _pick_words(pick: "Finalist | None") -> str:

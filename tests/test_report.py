@@ -131,7 +131,8 @@ def test_report_numbers_come_from_the_run_files(tmp_path):
     assert "| 7 | s8k earlier finalist (`s8k-older`) | 5,000 |" in text
     assert text.index("### Earlier finalist `s8k-older`") > text.index("## Step 7")
     assert "Target met: yes" in text and "not run yet" in text  # exp1, exp2, exp4 have no runs
-    assert "| 6 | s20k finalist | | |" in text  # a budget whose pick is not confirmed
+    assert "| 6 | s20k finalist (no pick yet: see its step) | | |" in text  # a budget without a search
+    assert "`nas finalist --max-params 20000` has no pick at present: no finished search with a budget" in text
     assert (res / "figures" / "pareto.png").read_bytes()[:4] == b"\x89PNG"
     assert "model.pt is missing" in text
     assert (res / "figures" / "curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
@@ -181,3 +182,19 @@ def test_a_gpu_run_is_the_same_recipe_and_says_where_it_ran(tmp_path):
     assert training_cost([gpu]) == "0.21 hours of training on NVIDIA H200, several at once"
     assert training_cost([cpu, gpu]) == ("0.21 CPU-hours of training, seconds x threads; "
                                          "0.21 hours of training on NVIDIA H200, several at once")
+
+
+def test_report_says_why_there_is_no_finalist_yet(tmp_path):
+    """A search that joins the longest-proxy group without a re-rank leaves `nas finalist` without a
+    pick until it has one; the report says so and why, and keeps the earlier finalist's run."""
+    res = tmp_path / "results"
+    write_search(res, "s", epochs=2, subset=0, trials={"A": (98.0, 7000)})
+    write_search(res, "t", epochs=2, subset=0, trials={"B": (97.0, 7000)})
+    (res / "rerank" / "s").mkdir(parents=True)
+    (res / "rerank" / "s" / "rerank.json").write_text(json.dumps({"experiment": "s", "candidates": []}))
+    write_run(res / "confirm" / "s8k-A", {s: GOOD for s in range(5)}, params=7000)
+    text = write_report(res, pictures=False).read_text()
+    assert "| 7 | s8k finalist (no pick yet: see its step) |" in text
+    assert ("`nas finalist --max-params 8000` has no pick at present: t trained as long a proxy as s but has "
+            "no re-rank: run `nas rerank` on it with the same seeds. The runs below are the earlier finalists'.") in text
+    assert "| 7 | s8k earlier finalist (`s8k-A`) | 7,000 |" in text
