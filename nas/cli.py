@@ -464,9 +464,9 @@ def main(argv: list[str] | None = None) -> int:
     except (ConfigError, DataError, ExperimentError, ExportError, RunError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:  # search and resume handle it themselves; this is train / baselines
-        print("interrupted; every finished epoch is checkpointed: run the same command with --resume "
-              "to continue", file=sys.stderr)
+    except KeyboardInterrupt:  # search and resume handle it themselves; this is a training command
+        again = "the same command" if args.command in ("rerank", "recipe") else "the same command with --resume"
+        print(f"interrupted; every finished epoch is checkpointed: run {again} to continue", file=sys.stderr)
         return 130
     return 0
 

@@ -328,6 +328,7 @@ def search_table(searches: list[Search]) -> list[str]:
         rec = s.record["search"]
         limits = [f"fixed {rec['fix']}"] if rec.get("fix") else []
         limits += [f">= {rec['min_params']:,} params"] if rec.get("min_params") else []
+        limits += [f"<= {rec['max_flops']:,} FLOPs"] if rec.get("max_flops") else []
         lines.append(f"| `{s.id}` | {rec['strategy']}{' (' + '; '.join(limits) + ')' if limits else ''} | "
                      f"{s.budget:,} | {ok} / {failed} / "
                      f"{len(s.trials) - ok - failed} | {s.learnt_from} | {t['epochs']} ep x {s.epoch_images:,} img | "
