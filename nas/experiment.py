@@ -174,11 +174,11 @@ def record_path(workdir: str | os.PathLike, exp_id: str) -> Path:
 
 
 def save_record(exp, search: SearchConfig, train: TrainConfig, data_dir: str) -> Path:
-    path = record_path(search.workdir, exp.id)
-    # strategy_hears_metrics: written since Replay forwards NNI's model events (the report tells
-    # searches whose strategy learnt from trial scores from those run blind before the fix)
     from search_spaces.choices import CHOICES
 
+    path = record_path(search.workdir, exp.id)
+    # strategy_hears_metrics: written since Replay forwards NNI's model events (the report tells
+    # searches whose strategy learnt from trial scores from those run blind before the fix);
     # choices: the space when the search began, so that a resume explores that space
     write_text(path, json.dumps({"id": exp.id, "search": asdict(search), "train": asdict(train),
                                  "data_dir": data_dir, "strategy_hears_metrics": True,

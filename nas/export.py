@@ -117,11 +117,11 @@ SAMPLE_FILE = "sample.json"
 
 
 def _param_count(sample: dict) -> int | None:
-    from search_spaces import choices as mnist  # the labels alone: no NNI import
+    from search_spaces import choices  # the labels alone: no NNI import
     from search_spaces.blocks import build_network
 
     try:
-        return sum(p.numel() for p in build_network(mnist.canonical(sample)).parameters())
+        return sum(p.numel() for p in build_network(choices.canonical(sample)).parameters())
     except (KeyError, ValueError):
         return None
 
@@ -158,11 +158,11 @@ def distinct(ranked: list[Trial]) -> list[Trial]:
     """The first (best) trial of each network: trials whose samples differ only in labels the
     network ignores trained the same network (a search repeats them less since Replay answers
     repeats, but older searches hold such trials)."""
-    from search_spaces import choices as mnist  # the labels alone: no NNI import
+    from search_spaces import choices  # the labels alone: no NNI import
 
     seen, out = set(), []
     for t in ranked:
-        key = mnist.network_key(t.sample)
+        key = choices.network_key(t.sample)
         if key not in seen:
             seen.add(key)
             out.append(t)
@@ -238,7 +238,7 @@ def export(workdir: str, exp_id: str, out: str | os.PathLike, top_k: int = 1, fo
     """Export the top-k trials of an experiment into `out` (one folder, written atomically).
     `written_by` ("export" or "search") is recorded in summary.json: a search or resume refreshes
     only the exports it wrote itself (see `auto_export_allowed`)."""
-    from search_spaces import choices as mnist  # the labels alone: no NNI import
+    from search_spaces import choices  # the labels alone: no NNI import
     from search_spaces.blocks import build_network
 
     if top_k < 1:
@@ -253,7 +253,7 @@ def export(workdir: str, exp_id: str, out: str | os.PathLike, top_k: int = 1, fo
     files: dict[str, str] = {}
     exported = []
     for i, t in enumerate(distinct(ranked)[:top_k], 1):
-        arch = mnist.canonical(t.sample)
+        arch = choices.canonical(t.sample)
         net = build_network(arch)
         params, flops = count(net)
         entry = {"rank": i, "trial": t.id, "arch": arch, "params": params, "flops": flops,

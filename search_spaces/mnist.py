@@ -16,8 +16,9 @@ from nni.nas.nn.pytorch import ModelSpace
 from nni.nas.space import model_context
 
 from search_spaces.blocks import build_network
-from search_spaces.choices import (CHOICES, LEGACY_CHOICES, TRANS_WIDTHS, WIDTHS, canonical,  # noqa: F401
-                                   complete, network_key, parse_fixed, smallest_arch, used_labels)
+# what nas.experiment takes from a space module beside MnistSpace, re-exported from choices.py
+from search_spaces.choices import (CHOICES, canonical, complete, network_key, parse_fixed,  # noqa: F401
+                                   smallest_arch)
 
 
 class MnistSpace(ModelSpace):
