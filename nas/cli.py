@@ -435,6 +435,9 @@ COMMANDS = {"search": cmd_search, "view": cmd_view, "resume": cmd_resume, "expor
             "finalist": cmd_finalist}
 
 
+NEEDS_NNI = ("search", "resume", "view")  # the commands that start an NNI experiment
+
+
 def _interrupt(signum, frame):
     raise KeyboardInterrupt
 
@@ -447,12 +450,15 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, _interrupt)
     logging.basicConfig(format="%(message)s")
     logging.getLogger().handlers[0].setLevel(logging.INFO if args.verbose else logging.WARNING)
-    if not args.verbose:
-        try:
-            import nni.runtime.log
-        except ImportError:  # a machine without NNI (a GPU machine that trains, re-ranks, confirms)
-            pass             # runs every command but search, resume and view, which need it
-        else:
+    try:
+        import nni.runtime.log
+    except ImportError as e:  # a machine without NNI (a GPU machine that trains, re-ranks, confirms)
+        if args.command in NEEDS_NNI:  # runs every command but these
+            print(f"error: nas {args.command} needs NNI, which does not import here ({e}); "
+                  "install the project with pip install -e . (NNI 3.0)", file=sys.stderr)
+            return 2
+    else:
+        if not args.verbose:
             nni.runtime.log.silence_stdout()  # NNI's banner lists addresses we do not bind; its log file stays
     from nas.data import DataError
     from nas.experiment import ExperimentError

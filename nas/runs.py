@@ -154,6 +154,10 @@ def run(arch: dict, cfg: TrainConfig, seeds: list[int], out: str | os.PathLike, 
             # keys added to TrainConfig later are absent from older runs, which ran their default
             defaults = asdict(TrainConfig())
             same = lambda t: {k: v for k, v in {**defaults, **t}.items() if k != "threads"}  # noqa: E731
+            was = same(old["train"])["device"]
+            if was != cfg.device:  # a checkpoint's tensors and RNG state belong to the device it ran on
+                raise RunError(f"{out} holds a run trained on {was}; resume it with device={was} "
+                               f"(NAS_DEVICE={was} or --set device={was})")
             if (old["arch"], same(old["train"])) != (config["arch"], same(config["train"])):
                 raise RunError(f"{out} holds a run with another architecture or recipe; cannot resume it")
         elif not force:

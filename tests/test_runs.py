@@ -52,26 +52,38 @@ def test_resume_accepts_older_runs_but_not_another_recipe(tmp_path, data_dir):
     for changed in (replace(CFG, dropout_masks="pcg64"), replace(CFG, lr=0.1)):
         with pytest.raises(RunError, match="another architecture or recipe"):
             run(ARCH, changed, [0], out, str(data_dir), log=_quiet, resume=True)
+    cfg["train"]["device"] = "cuda"  # as if trained on a GPU machine: say so, not "another recipe"
+    (out / "config.json").write_text(json.dumps(cfg))
+    with pytest.raises(RunError, match="trained on cuda; resume it with device=cuda"):
+        run(ARCH, CFG, [0], out, str(data_dir), log=_quiet, resume=True)
 
 
 def test_training_needs_no_nni(tmp_path, data_dir):
     """`nas train` on a machine without NNI (a GPU machine that only confirms): run in a fresh
-    interpreter where importing nni fails, it trains and writes its run folder."""
+    interpreter where importing nni fails, it trains and writes its run folder; `nas search` there
+    says in one line that it needs NNI."""
     import subprocess
     import sys
 
-    code = (
-        "import sys\n"
-        "class Block:\n"
-        "    def find_spec(self, name, path=None, target=None):\n"
-        "        if name.split('.')[0] in ('nni', 'pytorch_lightning'):\n"
-        "            raise ImportError('no ' + name)\n"
-        "sys.meta_path.insert(0, Block())\n"
-        "from nas.cli import main\n"
-        f"rc = main(['train', 'exp3', '--epochs', '1', '--set', 'train_subset=256', '--set', 'val_size=256',"
-        f" '--data-dir', {str(data_dir)!r}, '--out', {str(tmp_path / 'run')!r}])\n"
-        "assert not [m for m in sys.modules if m.split('.')[0] == 'nni'], 'nni was imported'\n"
-        "sys.exit(rc)\n")
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    def without_nni(argv: list[str]) -> subprocess.CompletedProcess:
+        code = (
+            "import sys\n"
+            "class Block:\n"
+            "    def find_spec(self, name, path=None, target=None):\n"
+            "        if name.split('.')[0] in ('nni', 'pytorch_lightning'):\n"
+            "            raise ImportError('no ' + name)\n"
+            "sys.meta_path.insert(0, Block())\n"
+            "from nas.cli import main\n"
+            f"rc = main({argv!r})\n"
+            "assert not [m for m in sys.modules if m.split('.')[0] == 'nni'], 'nni was imported'\n"
+            "sys.exit(rc)\n")
+        return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+
+    done = without_nni(['train', 'exp3', '--epochs', '1', '--set', 'train_subset=256', '--set', 'val_size=256',
+                        '--data-dir', str(data_dir), '--out', str(tmp_path / 'run')])
     assert done.returncode == 0, done.stderr[-2000:]
     assert json.loads((tmp_path / "run" / "summary.json").read_text())["params"] == 8880
+    done = without_nni(['search', '--trials', '1', '--workdir', str(tmp_path / 'nni')])
+    assert done.returncode == 2 and done.stderr.count("\n") == 1, done.stderr[-2000:]
+    assert done.stderr.startswith("error: nas search needs NNI"), done.stderr
+    assert not (tmp_path / "nni").exists()
