@@ -789,6 +789,7 @@ def write_report(results: Path, data_dir: str | None = None, pictures: bool = Tr
             L += results_table(run)
             L += ["", "### Analysis" if current else "**Analysis**"] + analysis(run)
             L += [f"- Target met: {_target_met(budget, run)}.", ""]
+        L += what_was_tried(budget, runs, searches, results / "rerank", studies)
 
     if pictures and any(r.histories for r in finalists.values()):
         figures.mkdir(exist_ok=True)
@@ -846,6 +847,59 @@ def _pick_words(pick: "Finalist | None") -> str:
         return ""
     trial = json.loads(pick.arch.read_text()).get("trial", pick.arch.parent.name)
     return f" (`{trial}` of `{pick.experiment}`, recipe: {recipe_words(recipe_of(pick.recipe))})"
+
+
+def what_was_tried(budget: int, runs: list[tuple[str, Run]], searches: list[Search], rerank_dir: Path,
+                   studies: list) -> list[str]:
+    """A budget whose target no complete confirmation meets: its best result and everything tried for
+    it (searches, re-ranks, recipe studies, confirmations), counted from the run files. Empty when the
+    target is met or nothing is confirmed yet."""
+    from collections import Counter
+
+    from nas import rerank
+
+    done = [(n, r) for n, r in runs if r.complete and r.follows_protocol]
+    if not done or any(_target_met(budget, r).startswith("yes") for _, r in done):
+        return []
+    # best: the highest final mean for the 20k mean target; else the highest lowest late number (the
+    # consistency criterion), then the late mean
+    key = ((lambda r: statistics.fmean(r.finals())) if budget == 20000 else
+           (lambda r: (min(r.last3()), statistics.fmean(r.last3()))))
+    name, best = max(done, key=lambda nr: key(nr[1]))
+    stopped = [n for n, r in runs if not r.complete and verdict(r).startswith("**not consistent** (decided")]
+    at = [s for s in searches if s.budget == budget]
+    strategies = Counter(s.record["search"]["strategy"] for s in at)
+    rrs = [rr for s in at if (rr := rerank.load(rerank_dir, s.id)) is not None]
+    candidates = {c["trial"] for rr in rrs for c in rr["candidates"]}
+    trainings = sum(len(rr["candidates"]) * len(rr["seeds"]) for rr in rrs)
+    epochs = sorted({rr["train"]["epochs"] for rr in rrs})
+    mine = [st for _, st in studies if _study_trial(st) in candidates]
+    variants = sorted({v["variant"] for st in mine for v in st["variants"]} - {"default"})
+    late = lambda r: f"late mean {statistics.fmean(r.last3()):.2f}%, lowest {min(r.last3()):.2f}%"  # noqa: E731
+    L = ["### What was tried", "",
+         f"The target is not met at this budget. The best result is `{name}` ({best.config['params']:,} "
+         f"parameters): {late(best)}, final mean {statistics.fmean(best.finals()):.2f}%. What was tried for it:", "",
+         f"- Searches: {len(at)} at this budget ("
+         + ", ".join(f"{k} {v}" for k, v in sorted(strategies.items())) + f"), "
+         f"{sum(len(s.succeeded) for s in at)} trained trials, "
+         f"{sum(s.cpu_hours for s in at):.2f} CPU-hours of trial training (step 5)."]
+    if rrs:
+        L.append(f"- Re-ranks (`nas rerank`, complete ones): {len(rrs)} of those searches, {_n(len(candidates), 'candidate')}, "
+                 f"{_n(trainings, 'training')} of {'/'.join(map(str, epochs))} epochs scored on the validation split.")
+    if mine:
+        L.append(f"- Recipe studies (`nas recipe`): {_n(len(mine), 'candidate')} ("
+                 + ", ".join(f"`{_study_trial(st)}`" for st in mine) + "); variants of the defaults tried: "
+                 + ", ".join(f"`{v}`" for v in variants) + ".")
+    L.append(f"- Confirmations under the protocol: {len(done) + len(stopped)}, none meeting the target: "
+             + "; ".join(f"`{n}` {late(r)}" + (f", final mean {statistics.fmean(r.finals()):.2f}%"
+                                                 if budget == 20000 else "") for n, r in done)
+             + (f"; stopped once a seed had missed: " + ", ".join(f"`{n}`" for n in stopped) if stopped else "")
+             + ".")
+    return L + [""]
+
+
+def _n(k: int, noun: str) -> str:
+    return f"{k:,} {noun}" + ("" if k == 1 else "s")
 
 
 def _study_trial(st: dict) -> str | None:

@@ -198,3 +198,35 @@ def test_report_says_why_there_is_no_finalist_yet(tmp_path):
     assert ("`nas finalist --max-params 8000` has no pick at present: t trained as long a proxy as s but has "
             "no re-rank: run `nas rerank` on it with the same seeds. The runs below are the earlier finalists'.") in text
     assert "| 7 | s8k earlier finalist (`s8k-A`) | 7,000 |" in text
+
+
+def test_a_missed_target_says_its_best_result_and_what_was_tried(tmp_path):
+    """The issue: a target not reached is reported with the best result and what was tried. The best
+    is the run closest to consistent (highest lowest late number), not the highest mean; a run stopped
+    once a seed had missed counts as tried. A met target gets no such section."""
+    res = tmp_path / "results"
+    arch = write_search(res, "s", epochs=2, subset=0, trials={"A": (98.0, 7000)})
+    write_search(res, "t", epochs=1, subset=0, trials={"B": (97.0, 7000), "C": (96.0, 7100)})
+    low_dip = {s: [99.0] * 12 + [99.50, 99.55, 99.60] for s in range(5)}
+    low_dip[2] = [99.0] * 12 + [99.30, 99.55, 99.60]  # mean 99.54, lowest 99.30
+    write_run(res / "confirm" / "s8k-A", low_dip, params=7000)
+    cfg = json.loads((res / "confirm" / "s8k-A" / "config.json").read_text())
+    (res / "confirm" / "s8k-A" / "config.json").write_text(json.dumps({**cfg, "source": str(arch)}))
+    near = {s: [99.0] * 12 + [99.38, 99.42, 99.41] for s in range(5)}  # mean 99.40, lowest 99.38
+    write_run(res / "confirm" / "s8k-near", near, params=6000)
+    stopped = {s: [99.0] * 15 for s in range(5)}
+    write_run(res / "confirm" / "s8k-stopped", stopped, params=5000)
+    for s in (3, 4):
+        (res / "confirm" / "s8k-stopped" / f"seed{s}" / "history.json").unlink()
+    text = write_report(res, pictures=False).read_text()
+    step7 = text[text.index("## Step 7"):text.index("## Step 8")]
+    assert ("The target is not met at this budget. The best result is `s8k-near` (6,000 parameters): "
+            "late mean 99.40%, lowest 99.38%, final mean 99.41%.") in step7
+    assert "- Searches: 2 at this budget (random 2), 3 trained trials," in step7
+    assert ("- Confirmations under the protocol: 3, none meeting the target: `s8k-A` late mean 99.54%, lowest "
+            "99.30%; `s8k-near` late mean 99.40%, lowest 99.38%; stopped once a seed had missed: `s8k-stopped`.") in step7
+    # made consistent, the budget's target is met: no section
+    (res / "confirm" / "s8k-near").rename(tmp_path / "aside")
+    write_run(res / "confirm" / "s8k-near", {s: GOOD for s in range(5)}, params=6000)
+    step7 = write_report(res, pictures=False).read_text().split("## Step 7")[1].split("## Step 8")[0]
+    assert "### What was tried" not in step7
