@@ -884,8 +884,9 @@ def what_was_tried(budget: int, runs: list[tuple[str, Run]], searches: list[Sear
          f"{sum(len(s.succeeded) for s in at)} trained trials, "
          f"{sum(s.cpu_hours for s in at):.2f} CPU-hours of trial training (step 5)."]
     if rrs:
-        L.append(f"- Re-ranks (`nas rerank`, complete ones): {len(rrs)} of those searches, {_n(len(candidates), 'candidate')}, "
-                 f"{_n(trainings, 'training')} of {'/'.join(map(str, epochs))} epochs scored on the validation split.")
+        L.append(f"- Re-ranks (`nas rerank`, complete ones): {len(rrs)} of those searches, "
+                 f"{_n(len(candidates), 'candidate')}, {_n(trainings, 'training')} of "
+                 f"{'/'.join(map(str, epochs))} epochs scored on the validation split.")
     if mine:
         L.append(f"- Recipe studies (`nas recipe`): {_n(len(mine), 'candidate')} ("
                  + ", ".join(f"`{_study_trial(st)}`" for st in mine) + "); variants of the defaults tried: "
@@ -893,7 +894,7 @@ def what_was_tried(budget: int, runs: list[tuple[str, Run]], searches: list[Sear
     L.append(f"- Confirmations under the protocol: {len(done) + len(stopped)}, none meeting the target: "
              + "; ".join(f"`{n}` {late(r)}" + (f", final mean {statistics.fmean(r.finals()):.2f}%"
                                                  if budget == 20000 else "") for n, r in done)
-             + (f"; stopped once a seed had missed: " + ", ".join(f"`{n}`" for n in stopped) if stopped else "")
+             + ("; stopped once a seed had missed: " + ", ".join(f"`{n}`" for n in stopped) if stopped else "")
              + ".")
     return L + [""]
 
