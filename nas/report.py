@@ -762,7 +762,7 @@ def write_report(results: Path, data_dir: str | None = None, pictures: bool = Tr
                                                       for n, r in missed) + ").")
             elif rr is not None and rr["pick"] == meta.get("trial"):
                 how = (f"The winner of the re-rank of `{rr['experiment']}` (`nas rerank`): its {len(rr['candidates'])} "
-                       f"trials within {rr['within']} points of the best proxy score, each trained for "
+                       f"trials within {rr['within']} points of the best proxy score, trained for "
                        f"{rr['train']['epochs']} epochs with {_seed_words(rr)} on the training split and ranked by the "
                        f"{rr['rule']}; the test accuracy plays no part")
             elif current:
