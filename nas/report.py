@@ -94,6 +94,17 @@ class Run:
         return self.complete and self.follows_protocol and min(self.last3()) >= THRESHOLD
 
     @property
+    def decided_miss(self) -> bool:
+        """Incomplete, yet already not consistent: a seed that finished has a late number below the
+        line, which more seeds cannot undo."""
+        return not self.complete and self.follows_protocol and bool(self.finished_misses())
+
+    def finished_misses(self) -> list[float]:
+        """Last-3-epoch test accuracies below the line, of the seeds that trained every epoch."""
+        return [a for h in self.histories.values() if len(h) == self.epochs for a in [r["test_acc"] for r in h[-3:]]
+                if a < THRESHOLD]
+
+    @property
     def train_seconds(self) -> float:
         return sum(r["seconds"] for h in self.histories.values() for r in h)
 
@@ -106,9 +117,8 @@ def verdict(run: Run) -> str:
     if not run.complete:
         done = sum(len(h) for h in run.histories.values())
         part = f"{done} of {len(run.config['seeds']) * run.epochs} seed-epochs"
-        below = [a for h in run.histories.values() if len(h) == run.epochs for a in [r["test_acc"] for r in h[-3:]]
-                 if a < THRESHOLD]
-        if below and run.follows_protocol:  # more seeds cannot undo a miss
+        if run.decided_miss:
+            below = run.finished_misses()
             return (f"**not consistent** (decided before the run is complete, {part}): {len(below)} last-3-epoch "
                     f"test accuracies of the finished seeds below {THRESHOLD:.2f}% (lowest {min(below):.2f}%)")
         return f"incomplete ({part})"
@@ -591,8 +601,8 @@ def _late_cell(values: list[float]) -> str:
 
 def _target_met(budget: int, run: Run) -> str:
     if not run.complete:
-        v = verdict(run)
-        return "no: " + v.replace("**", "") if budget != 20000 and v.startswith("**not") else "not yet decided (run incomplete)"
+        decided = budget != 20000 and run.decided_miss
+        return "no: " + verdict(run).replace("**", "") if decided else "not yet decided (run incomplete)"
     if run.config["params"] > budget:
         return f"no: {run.config['params']:,} parameters is over {budget:,}"
     if budget == 20000:
@@ -866,15 +876,15 @@ def what_was_tried(budget: int, runs: list[tuple[str, Run]], searches: list[Sear
     key = ((lambda r: statistics.fmean(r.finals())) if budget == 20000 else
            (lambda r: (min(r.last3()), statistics.fmean(r.last3()))))
     name, best = max(done, key=lambda nr: key(nr[1]))
-    stopped = [n for n, r in runs if not r.complete and verdict(r).startswith("**not consistent** (decided")]
+    stopped = [n for n, r in runs if r.decided_miss]
     at = [s for s in searches if s.budget == budget]
     strategies = Counter(s.record["search"]["strategy"] for s in at)
     rrs = [rr for s in at if (rr := rerank.load(rerank_dir, s.id)) is not None]
     candidates = {c["trial"] for rr in rrs for c in rr["candidates"]}
     trainings = sum(len(rr["candidates"]) * len(rr["seeds"]) for rr in rrs)
     epochs = sorted({rr["train"]["epochs"] for rr in rrs})
-    mine = [st for _, st in studies if _study_trial(st) in candidates]
-    variants = sorted({v["variant"] for st in mine for v in st["variants"]} - {"default"})
+    mine = [(trial, st) for _, st in studies if (trial := _study_trial(st)) in candidates]  # reads each source once
+    variants = sorted({v["variant"] for _, st in mine for v in st["variants"]} - {"default"})
     late = lambda r: f"late mean {statistics.fmean(r.last3()):.2f}%, lowest {min(r.last3()):.2f}%"  # noqa: E731
     L = ["### What was tried", "",
          f"The target is not met at this budget. The best result is `{name}` ({best.config['params']:,} "
@@ -889,7 +899,7 @@ def what_was_tried(budget: int, runs: list[tuple[str, Run]], searches: list[Sear
                  f"{'/'.join(map(str, epochs))} epochs scored on the validation split.")
     if mine:
         L.append(f"- Recipe studies (`nas recipe`): {_n(len(mine), 'candidate')} ("
-                 + ", ".join(f"`{_study_trial(st)}`" for st in mine) + "); variants of the defaults tried: "
+                 + ", ".join(f"`{trial}`" for trial, _ in mine) + "); variants of the defaults tried: "
                  + ", ".join(f"`{v}`" for v in variants) + ".")
     L.append(f"- Confirmations under the protocol: {len(done) + len(stopped)}, none meeting the target: "
              + "; ".join(f"`{n}` {late(r)}" + (f", final mean {statistics.fmean(r.finals()):.2f}%"
