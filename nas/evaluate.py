@@ -81,7 +81,7 @@ def evaluate_model(model: torch.nn.Module, config: dict, data_dir: str | None = 
     # one; this file says what this trial really trains (read by nas.export.read_trials)
     if hasattr(model, "arch") and os.environ.get("NNI_OUTPUT_DIR"):
         from nas.atomic import write_text
-        from nas.export import SAMPLE_FILE
+        from nas.nni_boundary import SAMPLE_FILE
         write_text(Path(os.environ["NNI_OUTPUT_DIR"]) / SAMPLE_FILE, json.dumps(model.arch, sort_keys=True) + "\n")
     data = load_splits(data_dir, cfg.val_size, cfg.split_seed, cfg.train_subset or None, download=False)
 

@@ -1,0 +1,435 @@
+"""Every place this tool reaches past NNI 3.0's public API: patches, private attributes, its
+database, its logs, its per-user manifest and its node process. No other module touches them, so an
+NNI upgrade or audit reads this file alone.
+
+Each entry names the NNI behaviour it works around and the test that proves it. What needs NNI
+imports it inside the function: reading a search's database or logs (report, export, re-rank) works
+on a machine without NNI. An installed NNI of another version stops the import with one line.
+"""
+from __future__ import annotations
+
+import importlib.metadata
+import json
+import os
+import re
+import shlex
+import sqlite3
+import sys
+import time
+import types
+from dataclasses import dataclass, field
+from pathlib import Path
+
+NNI_VERSION = "3.0"
+LOOPBACK_JS = Path(__file__).with_name("loopback.js")
+SAMPLE_FILE = "sample.json"    # a trial's own record of the sample it trained (see `check_samples`)
+COMPACT_FILE = "trials.json"   # a finished search's trial samples and reasons, so its trial folders can go
+FINISHED = ("SUCCEEDED", "FAILED")
+ENDED = FINISHED + ("USER_CANCELED", "SYS_CANCELED", "EARLY_STOPPED")
+INTERRUPTED_MESSAGE = "interrupted: the search stopped while this trial ran; a new trial replaces it"
+
+
+class NNIVersionError(ImportError):
+    """NNI is installed, but not the version this module was written for; one line."""
+
+
+def _check_version() -> None:
+    try:
+        found = importlib.metadata.version("nni")
+    except importlib.metadata.PackageNotFoundError:
+        return  # no NNI: the database readers still work; `require_nni` says what is missing
+    if found != NNI_VERSION:
+        raise NNIVersionError(f"this tool is written for NNI {NNI_VERSION}, found {found}; "
+                              f"install it with pip install nni=={NNI_VERSION}")
+
+
+_check_version()
+
+
+def require_nni(command: str) -> None:
+    """A one-line ImportError for commands that start NNI on a machine without it."""
+    try:
+        import nni  # noqa: F401
+    except ImportError as e:
+        raise ImportError(f"nas {command} needs NNI, which does not import here ({e}); "
+                          f"install the project with pip install -e . (NNI {NNI_VERSION})") from None
+
+
+# ---------------------------------------------------------------- start-up and logging
+
+
+def lighten_nni_import() -> None:
+    """NNI imports pytorch_lightning on every `import nni.nas...` unless its framework is "none"
+    (about 6 s of CPU per trial). Set before NNI is imported; its manager and trials inherit it.
+    Proved by test_e2e.py::test_search_end_to_end (the trials' `imports_s`)."""
+    os.environ.setdefault("NNI_FRAMEWORK", "none")
+
+
+def silence_banner() -> None:
+    """NNI prints a banner listing every address of the machine, not just the one the dashboard
+    binds; its log file keeps it. A no-op without NNI."""
+    try:
+        import nni.runtime.log
+    except ImportError:
+        return
+    nni.runtime.log.silence_stdout()
+
+
+def quiet_gate_rejections() -> None:
+    """Evolution warns "... has no metric. Skip." for every candidate the budget gate rejects (they
+    get no metric on purpose): hundreds of lines on a narrow budget."""
+    import logging
+
+    def keep(record: logging.LogRecord) -> bool:
+        return not (isinstance(record.msg, str) and record.msg.endswith("has no metric. Skip."))
+
+    logging.getLogger("nni.nas.strategy.evolution").addFilter(keep)
+
+
+class _LazyStat:
+    """Stands for one scipy.stats distribution; imports the real one on first use."""
+
+    def __init__(self, name: str):
+        self._name = name
+
+    def _real(self):
+        import scipy.stats
+        return getattr(scipy.stats, self._name)
+
+    def __call__(self, *args, **kwargs):
+        return self._real()(*args, **kwargs)
+
+    def __getattr__(self, attr):
+        return getattr(self._real(), attr)
+
+
+def import_nni_lightly() -> None:
+    """`nni.mutable` imports scipy.stats and json_tricks imports pandas, about 1 s of every trial's
+    start, for features this tool never uses: import NNI with pandas hidden and scipy.stats stood in
+    for; afterwards both import for real if anything asks. Proved by test_trial_entry.py."""
+    if "nni" in sys.modules:
+        return
+    stub = types.ModuleType("scipy.stats")
+    for name in ("norm", "lognorm", "uniform", "loguniform"):  # what nni.mutable.mutable imports
+        setattr(stub, name, _LazyStat(name))
+    hidden = {name: module for name, module in (("pandas", None), ("scipy.stats", stub)) if name not in sys.modules}
+    sys.modules.update(hidden)
+    try:
+        import nni.nas.execution  # noqa: F401  (what NNI's trial entry module imports)
+    finally:
+        for name, module in hidden.items():
+            if name in sys.modules and sys.modules[name] is module:
+                del sys.modules[name]
+
+
+def use_trial_entry(exp, module: str) -> None:
+    """Start every trial as `python -m <module>` (NNI then appends its own `-m ... trial`). NNI 3.0
+    has no public option for the trial command. Proved by test_e2e.py (the trials' `imports_s`)."""
+    exp.config._trial_command_params = {"python": f"{shlex.quote(sys.executable)} -m {module}"}
+
+
+def trial_output_dir() -> Path | None:
+    """The running trial's own folder (NNI sets NNI_OUTPUT_DIR), or None outside a trial."""
+    folder = os.environ.get("NNI_OUTPUT_DIR")
+    return Path(folder) if folder else None
+
+
+def bind_dashboard(host: str) -> None:
+    """NNI 3.0's REST server listens on every interface and has no option for a host: preload
+    loopback.js into its node process (NODE_OPTIONS, inherited) to pass `host` to listen().
+    Proved by test_e2e.py::test_search_end_to_end (what listens)."""
+    os.environ["NAS_BIND_HOST"] = host
+    opts = os.environ.get("NODE_OPTIONS", "")
+    if str(LOOPBACK_JS) not in opts:
+        os.environ["NODE_OPTIONS"] = f"{opts} --require {LOOPBACK_JS}".strip()
+
+
+# ---------------------------------------------------------------- resume
+
+
+def skip_hpo_commands_on_resume() -> None:
+    """On resume NNI 3.0's manager first sends the finished trials (ImportData,
+    AddCustomizedTrialJob) to the Python side, whose NAS command channel knows neither: its listener
+    thread dies and the search hangs. The NAS engine needs neither, so skip them (idempotent).
+    Proved by test_e2e.py::test_resume_after_sigkill."""
+    import logging
+
+    from nni.runtime.tuner_command_channel import channel
+    from nni.runtime.tuner_command_channel.command_type import CommandType
+
+    cls = channel.TunerCommandChannel
+    if getattr(cls, "_nas_skips_hpo_commands", False):
+        return
+    receive = cls._receive
+
+    def _receive(self):
+        while True:
+            command_type, data = receive(self)
+            if command_type not in (CommandType.ImportData, CommandType.AddCustomizedTrialJob):
+                return command_type, data
+            logging.getLogger("nas").info("skipping %s from the NNI manager (unused by NAS)", command_type)
+
+    cls._receive = _receive
+    cls._nas_skips_hpo_commands = True
+
+
+def allow_full_torch_load() -> None:
+    """NNI 3.0 reloads its strategy checkpoint with a bare torch.load(), which torch >= 2.6 refuses
+    (weights_only). The file is the experiment's own; our own loads always pass weights_only.
+    Proved by test_e2e.py::test_resume_after_sigkill."""
+    import warnings
+
+    os.environ["TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD"] = "1"
+    warnings.filterwarnings("ignore", message="Environment variable TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD",
+                            category=UserWarning)
+
+
+def register_stopped(folder: Path, exp_id: str, started_ms: int) -> bool:
+    """NNI's `resume` and `view` look an id up in the per-user manifest (~/nni-experiments/.experiment)
+    before reading its folder, so a search made elsewhere (a cloned results folder) "does not exist".
+    List it as stopped, pointing at its folder; True if it was added.
+    Proved by test_e2e.py::test_view_of_a_cloned_experiment."""
+    from nni.tools.nnictl.config_utils import Experiments
+
+    manifest = Experiments()
+    if exp_id in manifest.get_all_experiments():
+        return False
+    if not (folder / exp_id / "checkpoint" / "config.json").exists():
+        raise FileNotFoundError(f"{folder / exp_id} has no NNI checkpoint (checkpoint/config.json): "
+                                "it cannot be resumed or viewed")
+    manifest.add_experiment(exp_id, 0, started_ms, "local", exp_id, endTime=started_ms, status="STOPPED",
+                            logDir=str(folder))
+    return True
+
+
+def managers(exp_id: str) -> list:
+    """NNI manager processes (node main.js --experiment-id ID) of this experiment."""
+    import psutil
+
+    found = []
+    for p in psutil.process_iter(["cmdline"]):
+        cmd = p.info["cmdline"] or []
+        if any(c.endswith("main.js") for c in cmd) and "--experiment-id" in cmd:
+            i = cmd.index("--experiment-id")
+            if i + 1 < len(cmd) and cmd[i + 1] == exp_id:
+                found.append(p)
+    return found
+
+
+def _db(folder: Path, exp_id: str) -> Path:
+    return Path(folder).resolve() / exp_id / "db" / "nni.sqlite"
+
+
+def mark_interrupted(folder: Path, exp_id: str, trial_ids: list[str], trials: int) -> int:
+    """NNI 3.0 re-queues a trial that was running at a stop as ADD_RESUMED, a job the NAS engine never
+    hears back from. Write USER_CANCELED for each (with the reason) and set the trial limit to
+    `trials` plus every trial ever interrupted, in one transaction; returns that count.
+    Proved by test_e2e.py::test_resume_after_sigkill."""
+    con = sqlite3.connect(_db(folder, exp_id))
+    try:
+        with con:
+            now = int(time.time() * 1000)
+            for tid in trial_ids:
+                con.execute("INSERT INTO TrialJobEvent (timestamp, trialJobId, event, data, logPath, sequenceId, "
+                            "message, environmentId) SELECT ?, trialJobId, 'USER_CANCELED', NULL, logPath, sequenceId, "
+                            "?, environmentId FROM TrialJobEvent WHERE trialJobId = ? ORDER BY timestamp LIMIT 1",
+                            (now, INTERRUPTED_MESSAGE, tid))
+            interrupted = con.execute("SELECT COUNT(DISTINCT trialJobId) FROM TrialJobEvent WHERE message = ?",
+                                      (INTERRUPTED_MESSAGE,)).fetchone()[0]
+            row = con.execute("SELECT params, id, execDuration, startTime, endTime, logDir, nextSequenceId, revision "
+                              "FROM ExperimentProfile ORDER BY revision DESC LIMIT 1").fetchone()
+            params = json.loads(row[0])
+            if params.get("maxTrialNumber") != trials + interrupted:
+                params["maxTrialNumber"] = trials + interrupted
+                con.execute("INSERT INTO ExperimentProfile VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                            (json.dumps(params), *row[1:7], row[7] + 1))
+    finally:
+        con.close()
+    return interrupted
+
+
+def tolerant_chain(*middlewares):
+    """NNI's `Chain`, able to load a checkpoint written with fewer middlewares (searches from before
+    Replay joined the chain): the missing ones start fresh. Reads Chain's private `_middlewares`.
+    Proved by test_e2e.py::test_resume_of_an_old_search."""
+    from nni.nas.strategy.middleware import Chain
+
+    class TolerantChain(Chain):
+        def load_state_dict(self, state_dict: dict) -> None:
+            states = list(state_dict["middlewares"])
+            states += [{}] * (len(self._middlewares) - len(states))
+            super().load_state_dict({**state_dict, "middlewares": states})
+
+    return TolerantChain(*middlewares)
+
+
+def wait_completion(exp) -> None:
+    """Block until the experiment's last trial ends: NNI 3.0's `start` returns once the strategy has
+    submitted its last trial, and only the private `_wait_completion` waits for the rest.
+    Proved by test_e2e.py::test_search_end_to_end (every trial reported)."""
+    exp._wait_completion()
+
+
+# ---------------------------------------------------------------- the database and logs
+
+
+@dataclass
+class Trial:
+    """One trial as NNI recorded it."""
+    id: str
+    status: str
+    sample: dict
+    final: dict = field(default_factory=dict)          # the final result reported by the trial
+    intermediates: list = field(default_factory=list)  # one dict per epoch
+    message: str = ""
+    log_dir: str = ""
+    sample_from: str = "nni"  # nni (NNI's record) | trial (the trial's own sample.json) | repaired | unknown
+    stderr_reason: str = ""   # a compacted search's last exception line
+
+    @property
+    def val_acc(self) -> float | None:
+        return self.final.get("default")
+
+    @property
+    def reason(self) -> str:
+        """Why a trial failed: NNI's message, else the exception line at the end of its stderr."""
+        if self.message or self.stderr_reason or not self.log_dir:
+            return self.message or self.stderr_reason
+        try:
+            lines = (Path(self.log_dir) / "trial.stderr").read_text(errors="replace").splitlines()
+        except OSError:
+            return ""
+        exception_lines = [l for l in lines if l.strip() and not l.startswith((" ", "Traceback"))]
+        return exception_lines[-1][:300] if exception_lines else ""
+
+
+class NoDatabase(FileNotFoundError):
+    """The experiment has no NNI database (yet)."""
+
+
+def _metric(raw: str) -> dict:
+    value = json.loads(raw)
+    value = json.loads(value) if isinstance(value, str) else value  # NNI stores it JSON-in-JSON
+    return value if isinstance(value, dict) else {"default": value}
+
+
+def read_trials(folder: str | os.PathLike, exp_id: str) -> list[Trial]:
+    """Every trial NNI recorded for the experiment, in submission order, with the sample each trial
+    really trained (see `check_samples`)."""
+    db = _db(Path(folder), exp_id)
+    if not db.exists():
+        raise NoDatabase(f"no NNI database for experiment {exp_id!r} at {db}")
+    con = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    try:
+        trials: dict[str, Trial] = {}
+        for tid, event, data, message, log_dir in con.execute(
+                "SELECT trialJobId, event, data, message, logPath FROM TrialJobEvent ORDER BY timestamp"):
+            t = trials.setdefault(tid, Trial(tid, event, {}))
+            t.status = event
+            t.message = message or t.message
+            t.log_dir = log_dir or t.log_dir
+            if data and not t.sample:
+                try:
+                    t.sample = json.loads(data)["parameters"].get("sample", {})
+                except (ValueError, KeyError, TypeError, AttributeError):
+                    pass
+        for tid, kind, data in con.execute("SELECT trialJobId, type, data FROM MetricData ORDER BY timestamp"):
+            if tid in trials:
+                if kind == "FINAL":
+                    trials[tid].final = _metric(data)
+                else:
+                    trials[tid].intermediates.append(_metric(data))
+    finally:
+        con.close()
+    compact_path = db.parent.parent / COMPACT_FILE
+    compacted = json.loads(compact_path.read_text()) if compact_path.exists() else {}
+    out = list(trials.values())
+    for t in out:
+        own = _own_sample(db.parent.parent, t)
+        if own is not None:
+            try:
+                t.sample, t.sample_from = json.loads(own.read_text()), "trial"
+            except (OSError, ValueError):
+                pass
+        elif t.id in compacted:
+            kept = compacted[t.id]
+            if kept.get("sample") is not None:
+                t.sample, t.sample_from = kept["sample"], "trial"
+            t.stderr_reason = kept.get("reason", "")
+    check_samples(out)
+    return out
+
+
+def _own_sample(exp_folder: Path, t: Trial) -> Path | None:
+    """The trial's sample.json: where NNI logged the trial, else in this experiment's own trial
+    folder (a search copied from another machine), else None."""
+    for own in ([Path(t.log_dir) / SAMPLE_FILE] if t.log_dir else []) + [
+            exp_folder / "environments" / "local-env" / "trials" / t.id / SAMPLE_FILE]:
+        if own.exists():
+            return own
+    return None
+
+
+def compact(folder: Path, exp_id: str) -> Path:
+    """Keep what a finished search's trial folders hold that the database lacks (each trial's own
+    sample, a failed trial's exception line) in one file, `<id>/trials.json`, so the trial folders
+    (logs, hundreds of files) need not be kept. `read_trials` reads it where the folders are gone."""
+    from nas.atomic import write_text
+
+    path = Path(folder).resolve() / exp_id / COMPACT_FILE
+    kept = json.loads(path.read_text()) if path.exists() else {}
+    for t in read_trials(folder, exp_id):
+        own = _own_sample(path.parent, t)
+        entry = {"sample": json.loads(own.read_text()) if own is not None else None,
+                 "reason": t.reason if t.status == "FAILED" else ""}
+        if entry["sample"] is not None or entry["reason"]:
+            kept[t.id] = entry
+    write_text(path, json.dumps(kept, indent=1, sort_keys=True) + "\n")
+    return path
+
+
+def _param_count(sample: dict) -> int | None:
+    from search_spaces import choices
+    from search_spaces.blocks import build_network
+
+    try:
+        return sum(p.numel() for p in build_network(choices.canonical(sample)).parameters())
+    except (KeyError, ValueError):
+        return None
+
+
+def check_samples(trials: list[Trial]) -> None:
+    """NNI 3.0's local training service caches a trial's parameters when it creates the trial and
+    gives them to whichever trial asks first: two trials created in the same millisecond can train
+    each other's sample while the database records the other. A trial's own sample.json wins; for
+    older trials the reported parameter count is compared with the recorded sample's, a swapped pair
+    is undone, and an unexplained mismatch is marked unknown. Proved by test_export.py."""
+    suspects = [t for t in trials if t.sample_from == "nni" and t.sample and "params" in t.final]
+    counts = {t.id: _param_count(t.sample) for t in suspects}
+    wrong = [t for t in suspects if counts[t.id] != t.final["params"]]
+    recorded = {t.id: dict(t.sample) for t in wrong}
+    for t in wrong:
+        partners = [o for o in wrong if o is not t and counts[o.id] == t.final["params"]]
+        if len(partners) == 1:
+            t.sample, t.sample_from = recorded[partners[0].id], "repaired"
+        else:
+            t.sample, t.sample_from = {}, "unknown"
+
+
+def trial_events(folder: Path, exp_id: str) -> list[tuple[str, str, int]]:
+    """(trial id, event, ms timestamp) of every trial event, in time order; [] without a database."""
+    db = _db(folder, exp_id)
+    if not db.exists():
+        return []
+    con = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    try:
+        return con.execute("SELECT trialJobId, event, timestamp FROM TrialJobEvent ORDER BY timestamp").fetchall()
+    finally:
+        con.close()
+
+
+def scores_heard(folder: Path, exp_id: str) -> list[float]:
+    """The scores NNI's evolution strategy logged as heard ("[Metric] X Sample" in experiment.log);
+    TPE and random log none. Proved by test_report.py (the learnt-from column)."""
+    log = Path(folder) / exp_id / "log" / "experiment.log"
+    return [float(m) for m in re.findall(r"\[Metric\] ([0-9.]+) Sample", log.read_text())] if log.exists() else []
