@@ -15,9 +15,8 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
+from nas.errors import ConfigError
 
-class ConfigError(ValueError):
-    """A bad configuration key or value; the message is one line for the user."""
 
 
 @dataclass(frozen=True)

@@ -25,6 +25,7 @@ from pathlib import Path
 import torch
 
 from nas.atomic import save_torch
+from nas.errors import DataError
 
 FILES = {  # name -> (IDX magic, shape, md5 of the uncompressed bytes)
     "train-images-idx3-ubyte.gz": (0x803, (60000, 28, 28), "6bbc9ace898e44ae57da46a324031adb"),
@@ -37,10 +38,6 @@ ENV_DIR = "NAS_MNIST_DIR"
 ENV_CACHE = "NAS_CACHE_DIR"
 # the team's offline copy beside the project (machines without internet); users download instead
 TEAM_COPY = Path(__file__).resolve().parents[2] / "shared" / "data" / "mnist"
-
-
-class DataError(Exception):
-    """A data file is missing, truncated or corrupt; the message is one line for the user."""
 
 
 def default_cache_dir() -> Path:
