@@ -25,6 +25,8 @@ import nni
 import psutil
 import torch
 
+from nas import nni_boundary
+from nas.atomic import write_text
 from nas.budget import count
 from nas.config import TrainConfig, make
 from nas.data import load_splits
@@ -51,7 +53,7 @@ def median_rule(finished: list[list[float]], epoch: int, best_so_far: float) -> 
 
 def finished_curves(workdir: str, exp_id: str) -> list[list[float]]:
     """Per-epoch validation accuracies of the experiment's succeeded trials, from NNI's database."""
-    from nas.export import read_trials
+    from nas.results import read_trials
 
     return [[m.get("default", 0.0) for m in t.intermediates]
             for t in read_trials(workdir, exp_id) if t.status == "SUCCEEDED"]
@@ -78,11 +80,10 @@ def evaluate_model(model: torch.nn.Module, config: dict, data_dir: str | None = 
         torch.set_num_threads(cfg.threads)
     params, flops = count(model)
     # NNI 3.0 can hand two trials started together each other's sample while recording the other
-    # one; this file says what this trial really trains (read by nas.export.read_trials)
-    if hasattr(model, "arch") and os.environ.get("NNI_OUTPUT_DIR"):
-        from nas.atomic import write_text
-        from nas.nni_boundary import SAMPLE_FILE
-        write_text(Path(os.environ["NNI_OUTPUT_DIR"]) / SAMPLE_FILE, json.dumps(model.arch, sort_keys=True) + "\n")
+    # one; this file says what this trial really trains (nni_boundary.check_samples)
+    own = nni_boundary.trial_output_dir()
+    if hasattr(model, "arch") and own is not None:
+        write_text(own / nni_boundary.SAMPLE_FILE, json.dumps(model.arch, sort_keys=True) + "\n")
     data = load_splits(data_dir, cfg.val_size, cfg.split_seed, cfg.train_subset or None, download=False)
 
     history: list[dict] = []

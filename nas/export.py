@@ -1,4 +1,4 @@
-"""Read an experiment's trials from NNI's database and export the top-k architectures.
+"""Export the top-k architectures of a search.
 
 For each exported architecture, a folder with:
   arch.json   the choices that matter (canonical form), the trial's metrics, params and FLOPs
@@ -7,8 +7,8 @@ For each exported architecture, a folder with:
 and, beside them, `summary.json` and `trials.csv` with every trial of the experiment.
 
 Trials are ranked by their final validation accuracy (the search's metric; never the test
-accuracy), ties going to the smaller model. NNI's SQLite database is read directly, so export works
-whether or not the experiment's manager is running.
+accuracy), ties going to the smaller model (`nas.results.rank`). Export reads NNI's database, so it
+works whether or not the experiment's manager runs, and without NNI installed.
 """
 from __future__ import annotations
 
@@ -18,43 +18,15 @@ import json
 import os
 import pprint
 import shutil
-import sqlite3
 import tempfile
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from fvcore.nn import flop_count_table
 import torch
 
 from nas.budget import count, flop_analysis
-
-
-class ExportError(RuntimeError):
-    """Export cannot proceed (unknown experiment, target exists...); one line."""
-
-
-from nas.nni_boundary import Trial, read_trials  # noqa: E402
-
-
-def rank(trials: list[Trial]) -> list[Trial]:
-    """Trials with a final validation accuracy, best first; fewer parameters break ties."""
-    done = [t for t in trials if t.val_acc is not None and t.sample_from != "unknown"]
-    return sorted(done, key=lambda t: (-t.val_acc, t.final.get("params", 0)))
-
-
-def distinct(ranked: list[Trial]) -> list[Trial]:
-    """The first (best) trial of each network: trials whose samples differ only in labels the
-    network ignores trained the same network (a search repeats them less since Replay answers
-    repeats, but older searches hold such trials)."""
-    from search_spaces import choices  # the labels alone: no NNI import
-
-    seen, out = set(), []
-    for t in ranked:
-        key = choices.network_key(t.sample)
-        if key not in seen:
-            seen.add(key)
-            out.append(t)
-    return out
+from nas.errors import ExportError
+from nas.results import distinct, rank, read_trials
 
 
 def model_source(arch: dict) -> str:
@@ -110,7 +82,7 @@ def auto_export_allowed(out: str | os.PathLike) -> bool:
         return False
 
 
-def trials_csv(trials: list[Trial]) -> str:
+def trials_csv(trials: list) -> str:
     cols = ["trial", "status", "val_acc", "best_val_acc", "params", "flops", "train_acc", "test_acc", "seconds"]
     buf = io.StringIO()
     w = csv.writer(buf)

@@ -24,15 +24,12 @@ import re
 import statistics
 from pathlib import Path
 
-from nas.config import ConfigError, TrainConfig, asdict, make
+from nas.config import TrainConfig, asdict, make
+from nas.errors import ConfigError
+from nas.results import LATE_EPOCHS, Run, finished
 
 NAME = re.compile(r"^[A-Za-z0-9._-]+$")
 SPLIT_KEYS = ("val_size", "split_seed", "train_subset")  # which images train and which score a run
-
-
-def load_all(recipe_dir: Path) -> list[tuple[Path, dict]]:
-    """(study folder, study.json) of every finished study under `recipe_dir`."""
-    return [(f.parent, json.loads(f.read_text())) for f in sorted(Path(recipe_dir).glob("*/study.json"))]
 
 
 def parse_variant(text: str) -> tuple[str, dict]:
@@ -53,7 +50,6 @@ def study(arch_spec: str, variants: list[tuple[str, dict]], seeds: list[int], ou
     `out/study.json` and `out/pick.json` (the best variant's overrides); return the study's dict."""
     from nas.atomic import write_text
     from nas.budget import count
-    from nas.rerank import LATE_EPOCHS, finished, late_scores
     from nas.runs import load_arch, run
     from search_spaces.blocks import build_network
 
@@ -83,8 +79,10 @@ def study(arch_spec: str, variants: list[tuple[str, dict]], seeds: list[int], ou
             name=f"{name} ({vname})", source=arch_spec, jobs=jobs)
     rows = []
     for vname, overrides in variants:
-        late, seed_scores = late_scores(out / vname, seeds)
-        rows.append({"variant": vname, "overrides": overrides, "seed_scores": seed_scores, "late_val_acc": late,
+        done = Run.load(out / vname)
+        seed_scores = done.seed_scores(seeds)
+        rows.append({"variant": vname, "overrides": overrides, "seed_scores": seed_scores,
+                     "late_val_acc": done.late_by_seed(seeds),
                      "score": statistics.fmean(seed_scores)})
     # ties go to the smaller change of the defaults (as nas finalist's do), then to the variant listed first
     best = max(rows, key=lambda r: (r["score"], -len(r["overrides"])))

@@ -23,60 +23,42 @@ command resumes a re-rank.
 """
 from __future__ import annotations
 
-import concurrent.futures
 import json
-import multiprocessing
 import statistics
 from dataclasses import asdict, replace
 from pathlib import Path
 
-from nas.config import ConfigError, TrainConfig, default_threads
-
-LATE_EPOCHS = 3  # the score: mean validation accuracy over this many last epochs
+from nas.config import TrainConfig, default_threads
+from nas.errors import ConfigError
+from nas.results import LATE_EPOCHS, Run, Search, finished
+from nas.workers import die_with_parent, map_in_workers, print_flush
 
 
 def candidates(trials: list, within: float, top: int) -> list:
-    """The ranked trials (nas.export.rank order, one per network: nas.export.distinct) within
-    `within` points of the best, at most `top`."""
+    """The ranked trials (`Search.ranked`: best first, one per network) within `within` points of
+    the best, at most `top`."""
     if not trials:
         return []
     best = trials[0].val_acc
     return [t for t in trials if t.val_acc >= best - within][:top]
 
 
-def score(history: list[dict]) -> float:
-    return statistics.fmean(r["val_acc"] for r in history[-LATE_EPOCHS:])
-
-
 def _candidate_job(args: tuple) -> None:
     """One candidate's training (in a worker process when several run at once)."""
-    from nas.runs import _die_with_parent, _print_flush, run
+    from nas.runs import run
 
     arch, cfg, seeds, out, data_dir, resume, name, source, in_worker, seed_jobs = args
     if in_worker:
-        _die_with_parent()
+        die_with_parent()
     run(arch, cfg, seeds, out, data_dir, resume=resume, name=name, source=source, jobs=seed_jobs,
-        log=(lambda line: _print_flush(f"[{name}] {line}")) if in_worker else print)
-
-
-def finished(run_dir: Path, seeds: list[int]) -> bool:
-    """Has this run folder all `seeds` trained (a study or re-rank skips it then)?"""
-    return (run_dir / "summary.json").exists() and all((run_dir / f"seed{s}" / "history.json").exists()
-                                                       for s in seeds)
-
-
-def late_scores(run_dir: Path, seeds: list[int]) -> tuple[list[list[float]], list[float]]:
-    """Per seed of a finished run folder: its last LATE_EPOCHS validation accuracies, and their mean
-    (that seed's score)."""
-    histories = [json.loads((run_dir / f"seed{s}" / "history.json").read_text()) for s in seeds]
-    return [[r["val_acc"] for r in h[-LATE_EPOCHS:]] for h in histories], [score(h) for h in histories]
+        log=(lambda line: print_flush(f"[{name}] {line}")) if in_worker else print)
 
 
 def rerank(workdir: str, exp_id: str, exports: Path, out: Path, cfg: TrainConfig, within: float = 0.2,
            top: int = 4, seeds: list[int] | tuple = (0,), jobs: int = 1, data_dir: str | None = None) -> dict:
     """Train the candidates of `exp_id` into `out/<trial>` and write `out/rerank.json`; return its dict."""
     from nas.atomic import write_text
-    from nas.export import distinct, export, rank, read_trials
+    from nas.export import export
 
     seeds = list(seeds)
     if cfg.val_size <= 0:
@@ -84,7 +66,7 @@ def rerank(workdir: str, exp_id: str, exports: Path, out: Path, cfg: TrainConfig
     if top < 1 or within < 0 or jobs < 1 or not seeds or len(set(seeds)) != len(seeds):
         raise ConfigError(f"need --top >= 1, --within >= 0, --jobs >= 1 and distinct seeds "
                           f"(got {top}, {within}, {jobs}, {seeds})")
-    ranked = distinct(rank(read_trials(workdir, exp_id)))  # a network trained twice is one candidate
+    ranked = Search.load(Path(workdir), exp_id).ranked()  # a network trained twice is one candidate
     chosen = candidates(ranked, within, top)
     if not chosen:
         raise ConfigError(f"experiment {exp_id} has no trial with a result to re-rank")
@@ -112,17 +94,14 @@ def rerank(workdir: str, exp_id: str, exports: Path, out: Path, cfg: TrainConfig
         for job in todo:
             _candidate_job(job)
     elif todo:
-        ctx = multiprocessing.get_context("spawn")  # fork would copy torch's thread pools
-        with concurrent.futures.ProcessPoolExecutor(jobs, mp_context=ctx) as pool:
-            for f in [pool.submit(_candidate_job, job) for job in todo]:
-                f.result()
+        map_in_workers(_candidate_job, todo, jobs)
     rows = []
     for t, folder in zip(chosen, folders):
-        run_cfg = json.loads((out / t.id / "config.json").read_text())
-        late, seed_scores = late_scores(out / t.id, seeds)
-        rows.append({"trial": t.id, "export": folder.name, "params": run_cfg["params"],
-                     "flops": run_cfg["flops"], "proxy_val_acc": t.val_acc,
-                     "late_val_acc": [a for seed in late for a in seed],
+        done = Run.load(out / t.id)
+        seed_scores = done.seed_scores(seeds)
+        rows.append({"trial": t.id, "export": folder.name, "params": done.params,
+                     "flops": done.config["flops"], "proxy_val_acc": t.val_acc,
+                     "late_val_acc": [a for seed in done.late_by_seed(seeds) for a in seed],
                      "seed_scores": seed_scores, "score": statistics.fmean(seed_scores)})
     rows.sort(key=lambda r: (-r["score"], r["params"]))
     result = {"experiment": exp_id, "within": within, "top": top, "seeds": seeds, "seed": seeds[0],
@@ -132,9 +111,3 @@ def rerank(workdir: str, exp_id: str, exports: Path, out: Path, cfg: TrainConfig
                       + "; fewer parameters break ties"}
     write_text(out / "rerank.json", json.dumps(result, indent=2) + "\n")
     return result
-
-
-def load(rerank_dir: Path, exp_id: str) -> dict | None:
-    """The finished re-rank of `exp_id`, or None."""
-    path = rerank_dir / exp_id / "rerank.json"
-    return json.loads(path.read_text()) if path.exists() else None

@@ -11,14 +11,11 @@ A run folder holds everything needed to re-run it and to report on it:
 """
 from __future__ import annotations
 
-import concurrent.futures
 import csv
 import io
 import json
-import multiprocessing
 import os
 import shutil
-import signal
 import subprocess
 from dataclasses import replace
 from pathlib import Path
@@ -27,13 +24,12 @@ import torch
 
 from nas.atomic import json_text, save_torch, write_text
 from nas.budget import count
-from nas.config import ConfigError, TrainConfig, asdict, default_threads
+from nas.config import TrainConfig, asdict, default_threads
 from nas.data import load_splits
+from nas.errors import ConfigError, RunError
+from nas.results import late
 from nas.train import format_epoch, train
-
-
-class RunError(RuntimeError):
-    """A run folder cannot be written or resumed as asked; one line."""
+from nas.workers import map_in_workers, print_flush
 
 
 def load_arch(spec: str) -> tuple[str, dict, dict]:
@@ -77,10 +73,6 @@ def _git_commit() -> str | None:
         return None
 
 
-def last3(history: list[dict], key: str = "test_acc") -> list[float]:
-    return [r[key] for r in history[-3:]]
-
-
 def _train_seed(arch: dict, cfg: TrainConfig, seed: int, out: Path, data_dir: str | None,
                 fresh: bool, prefix: str = "", log=print, data=None) -> dict:
     """Train one seed into `out/seed<S>` (continuing its checkpoint unless `fresh`); its summary entry."""
@@ -102,29 +94,14 @@ def _train_seed(arch: dict, cfg: TrainConfig, seed: int, out: Path, data_dir: st
     write_text(folder / "history.csv", _history_csv(history))
     write_text(folder / "history.json", json_text(history, indent=1))
     save_torch(model.state_dict(), folder / "model.pt")
-    return {"final_test_acc": history[-1]["test_acc"], "last3_test_acc": last3(history),
+    return {"final_test_acc": history[-1]["test_acc"], "last3_test_acc": late(history, "test_acc"),
             "final_val_acc": history[-1]["val_acc"], "best_test_acc": max(r["test_acc"] for r in history)}
-
-
-def _print_flush(line: str) -> None:
-    print(line, flush=True)
-
-
-def _die_with_parent() -> None:
-    """Linux: have the kernel kill this worker when the `nas train` process that started it dies,
-    however it dies (a killed parent must not leave seeds training on, writing into the run)."""
-    try:
-        import ctypes
-
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-    except (OSError, AttributeError):
-        pass
 
 
 def _seed_job(args: tuple) -> dict:
     """Entry point of a worker process (`jobs` > 1): one seed, its lines prefixed with the seed."""
     arch, cfg, seed, out, data_dir, fresh = args
-    return _train_seed(arch, cfg, seed, out, data_dir, fresh, prefix=f"[seed {seed}] ", log=_print_flush)
+    return _train_seed(arch, cfg, seed, out, data_dir, fresh, prefix=f"[seed {seed}] ", log=print_flush)
 
 
 def run(arch: dict, cfg: TrainConfig, seeds: list[int], out: str | os.PathLike, data_dir: str | None = None,
@@ -176,16 +153,7 @@ def run(arch: dict, cfg: TrainConfig, seeds: list[int], out: str | os.PathLike, 
     if jobs == 1:
         results = [_train_seed(arch, cfg, seed, out, data_dir, fresh, log=log, data=data) for seed in seeds]
     else:
-        ctx = multiprocessing.get_context("spawn")  # fork would copy torch's thread pools
-        pool = concurrent.futures.ProcessPoolExecutor(jobs, mp_context=ctx, initializer=_die_with_parent)
-        try:
-            results = list(pool.map(_seed_job, [(arch, cfg, s, out, data_dir, fresh) for s in seeds]))
-        except BaseException:  # Ctrl-C / SIGTERM: stop the workers too, do not wait for their seeds
-            for proc in list(getattr(pool, "_processes", {}).values()):
-                proc.terminate()
-            pool.shutdown(wait=False, cancel_futures=True)
-            raise
-        pool.shutdown()
+        results = map_in_workers(_seed_job, [(arch, cfg, s, out, data_dir, fresh) for s in seeds], jobs)
     summary = {"name": name, "params": params, "flops": flops,
                "seeds": {str(s): r for s, r in zip(seeds, results)}}
     write_text(out / "summary.json", json_text(summary))

@@ -8,6 +8,9 @@ from pathlib import Path
 import pytest
 
 from nas.data import ENV_CACHE, ENV_DIR, FILES, TEAM_COPY
+from nas.process import prepare_process
+
+prepare_process()  # what the command line does first: NNI's lighter import, known warnings filtered
 
 
 @pytest.fixture(scope="session")

@@ -1,0 +1,198 @@
+"""Run a search: launch, resume or view an NNI experiment, print a line per finished trial, and
+export the best architecture at the end. `nas search`, `nas resume` and `nas view` call these;
+so can a Python user (`from nas.search import search`).
+"""
+from __future__ import annotations
+
+import dataclasses
+import secrets
+import string
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from nas import nni_boundary
+from nas.config import SearchConfig, TrainConfig, default_threads, make
+from nas.errors import ConfigError
+from nas.experiment import (Built, build, check_new_id, check_port_free, dashboard_url, new_record, population_for,
+                            rebuild, register)
+from nas.results import Layout, load_record, read_trials, save_record
+from nas.workers import print_flush
+
+
+@dataclass
+class SearchResult:
+    id: str
+    dashboard: str
+    accepted: int = 0              # candidates the budget gate let through
+    rejected: int = 0              # ... and rejected before training
+    replayed: int = 0              # proposals answered from an earlier session's trials
+    repeats: int = 0               # proposals of a network this session had trained already
+    exported: list = field(default_factory=list)  # nas.export.export's entries, best first
+    export_dir: Path | None = None
+    kept_export: bool = False      # the export folder held a user's `nas export`, left alone
+    interrupted: bool = False
+
+
+class TrialWatcher(threading.Thread):
+    """Prints one aligned line per finished trial while NNI runs the search."""
+
+    def __init__(self, workdir: str, exp_id: str, total: int, log=print_flush):
+        super().__init__(daemon=True)
+        self.workdir, self.exp_id, self.total, self.log = workdir, exp_id, total, log
+        self.seen: set[str] = set()
+        self.stop_event = threading.Event()
+
+    def poll(self) -> None:
+        try:
+            trials = read_trials(self.workdir, self.exp_id)
+        except Exception:  # the database may not exist yet or be mid-write: try again at the next poll
+            return
+        for t in trials:
+            if t.id in self.seen or t.status in ("WAITING", "RUNNING"):
+                continue
+            self.seen.add(t.id)
+            f = t.final
+            if t.status == "SUCCEEDED" and f:
+                self.log(f"trial {len(self.seen):>3}/{self.total}  {t.id}  val {f.get('default', 0):6.2f}%  "
+                         f"params {f.get('params', 0):>7,}  FLOPs {f.get('flops', 0):>11,}  "
+                         f"{f.get('seconds', 0):6.1f}s")
+            else:
+                reason = f"  {t.reason}" if t.status == "FAILED" and t.reason else ""
+                self.log(f"trial {len(self.seen):>3}/{self.total}  {t.id}  {t.status}{reason}")
+
+    def run(self) -> None:
+        while not self.stop_event.wait(3):
+            self.poll()
+
+
+def _warn_exposed(host: str) -> None:
+    if host not in ("127.0.0.1", "localhost", "::1"):
+        print(f"WARNING: the dashboard has no authentication and listens on {host}: anyone who can reach "
+              f"this machine can see and stop the experiment. Use --host 127.0.0.1 to keep it private.",
+              file=sys.stderr)
+
+
+def _open_dashboard(search: SearchConfig) -> str:
+    check_port_free(search.host, search.port)
+    _warn_exposed(search.host)
+    nni_boundary.bind_dashboard(search.host)
+    return dashboard_url(search.host, search.port)
+
+
+def _run(built: Built, resume: bool, keep_open: bool, export_dir: Path | None, log) -> SearchResult:
+    """Run the experiment to its trial count, then export its best (unless a user export is there)."""
+    from nas.export import auto_export_allowed, export
+
+    exp, search = built.exp, built.search
+    result = SearchResult(exp.id, _open_dashboard(search))
+    log(f"experiment {exp.id}: dashboard at {result.dashboard}")
+    watcher = TrialWatcher(search.workdir, exp.id, search.trials, log)
+    watcher.start()
+    try:
+        if resume:
+            exp.resume(port=search.port, wait_completion=False)
+        else:
+            exp.start(port=search.port)
+        nni_boundary.wait_completion(exp)
+        watcher.poll()
+        result.accepted, result.rejected = built.gate.accepted, built.gate.rejected
+        result.replayed, result.repeats = built.replay.replayed, built.replay.repeats
+        nni_boundary.compact(Path(search.workdir), exp.id)
+        if export_dir is not None:
+            result.export_dir = export_dir / exp.id
+            if auto_export_allowed(result.export_dir):  # this search's own export, refreshed
+                result.exported = export(search.workdir, exp.id, result.export_dir, top_k=1, force=True,
+                                         written_by="search")
+            else:
+                result.kept_export = True
+        if keep_open:
+            log(f"search done; dashboard stays at {result.dashboard} (Ctrl-C to stop)")
+            while True:
+                time.sleep(3600)
+    except KeyboardInterrupt:
+        result.interrupted = True
+    finally:
+        watcher.stop_event.set()
+        try:
+            exp.stop()
+        except Exception as e:  # stopping an experiment that never started raises inside NNI
+            print(f"warning: stopping the experiment: {e}", file=sys.stderr)
+    return result
+
+
+def random_id() -> str:
+    return "".join(secrets.choice(string.ascii_lowercase + string.digits) for _ in range(8))
+
+
+def search(search: SearchConfig, train: TrainConfig, results: str | Path = "results", exp_id: str | None = None,
+           data_dir: str | None = None, export_dir: str | Path | None = None, keep_open: bool = False,
+           log=print_flush) -> SearchResult:
+    """Launch a search into `<results>/searches/<id>` and export its best into `export_dir`
+    (default `<results>/exports`). `search.workdir` is set from `results`."""
+    from nas.data import load_uint8, resolve_data_dir
+
+    layout = Layout.at(results)
+    search = dataclasses.replace(search, workdir=str(layout.searches.resolve()))
+    if search.strategy == "evolution" and not search.population:
+        search = dataclasses.replace(search, population=population_for(search.trials))
+    train = dataclasses.replace(train, train_subset=search.train_subset, epochs=search.epochs,
+                                threads=train.threads or default_threads(search.concurrency))
+    exp_id = exp_id or random_id()
+    check_new_id(search.workdir, exp_id)
+    data_dir = str(resolve_data_dir(data_dir).resolve())
+    load_uint8(data_dir)  # verify + cache once here, so trials never decode or download
+    export_dir = Path(export_dir or layout.exports).resolve()
+    built = build(search, train, data_dir, exp_id)
+    save_record(search.workdir, exp_id, new_record(exp_id, search, train, data_dir, str(export_dir)))
+    log(f"search: {search.strategy} over '{search.space}', budget {search.max_params:,} parameters"
+        + (f" / {search.max_flops:,} FLOPs" if search.max_flops else "")
+        + (f", at least {search.min_params:,}" if search.min_params else "")
+        + (f", fixed {search.fix}" if search.fix else "")
+        + f", {search.trials} trials x {train.epochs} epochs on {train.train_subset or 60000 - train.val_size:,} images")
+    return _run(built, False, keep_open, export_dir, log)
+
+
+def resume(exp_id: str, results: str | Path = "results", trials: int | None = None, port: int | None = None,
+           host: str | None = None, keep_open: bool = False, log=print_flush) -> SearchResult:
+    """Continue a stopped or killed search up to its trial count (or a new total, `trials`);
+    its export goes where its launch sent it."""
+    from nas.recovery import prepare
+
+    workdir = str(Layout.at(results).searches.resolve())
+    rec = load_record(workdir, exp_id)
+    register(workdir, exp_id)  # before anything changes: a folder NNI cannot resume fails here
+    total = rec["search"]["trials"]
+    if trials is not None:
+        done = sum(t.status in nni_boundary.FINISHED for t in read_trials(workdir, exp_id))
+        if trials < max(1, done):
+            raise ConfigError(f"--trials {trials} is below the {done} trials this experiment already ran")
+        total = trials
+    p = prepare(workdir, exp_id, total)
+    if p.stopped_manager:
+        log(f"stopped NNI manager {p.stopped_manager}, left running by a search that was killed")
+    log(f"resume: {len(p.finished)} finished trials kept"
+        + (f"; {len(p.interrupted_now)} interrupted ({', '.join(p.interrupted_now)}) marked USER_CANCELED"
+           if p.interrupted_now else "")
+        + f"; {max(0, total - len(p.finished))} more to run")
+    built, rec = rebuild(workdir, exp_id, port, host, replay=p.finished, trials=trials)
+    export_dir = Path(rec.get("export_dir") or Layout.at(results).exports)
+    return _run(built, True, keep_open, export_dir, log)
+
+
+def view(exp_id: str, results: str | Path = "results", port: int | None = None, host: str | None = None,
+         seconds: float = 0, log=print_flush) -> str:
+    """Re-open the dashboard of a stopped search for `seconds` (0: until Ctrl-C); its URL."""
+    built, _ = rebuild(str(Layout.at(results).searches.resolve()), exp_id, port, host)
+    url = _open_dashboard(built.search)
+    built.exp.view(port=built.search.port, non_blocking=True)
+    log(f"experiment {exp_id}: dashboard at {url} " + (f"for {seconds:g}s" if seconds else "(Ctrl-C to stop)"))
+    try:
+        time.sleep(seconds) if seconds else threading.Event().wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        built.exp.stop()
+    return url
