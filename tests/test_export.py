@@ -7,8 +7,10 @@ import sys
 import pytest
 import torch
 
-from nas.export import (ExportError, Trial, check_samples, distinct, layer_table, model_source, rank,
-                        write_dir_atomically)
+from nas.errors import ExportError
+from nas.export import layer_table, model_source, write_dir_atomically
+from nas.nni_boundary import Trial, check_samples
+from nas.results import distinct, rank
 from search_spaces.baselines import BASELINES
 from search_spaces.blocks import build_network
 
@@ -58,7 +60,7 @@ def test_export_target_is_never_overwritten_without_force(tmp_path):
 
 
 def test_failure_reason_comes_from_the_trials_own_log(tmp_path, monkeypatch):
-    from nas.export import Trial
+    from nas.nni_boundary import Trial
 
     (tmp_path / "trial.stderr").write_text("Traceback (most recent call last):\n  File x\nValueError: boom\n")
     assert Trial("a", "FAILED", {}, log_dir=str(tmp_path)).reason == "ValueError: boom"

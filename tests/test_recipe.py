@@ -10,7 +10,7 @@ import pytest
 
 from nas.cli import main
 from nas.config import ConfigError, TrainConfig, asdict, make
-from nas.export import ExportError
+from nas.errors import ExportError
 from nas.recipe import parse_variant, study
 
 
@@ -97,12 +97,12 @@ def _study(res, name, source, scores: dict[str, float], seeds=(0, 1), params=700
 
 
 def test_finalist_is_the_best_pair_of_the_rerank_and_the_recipe_studies(tmp_path, capsys):
-    from nas.report import choose_finalist
+    from nas.decide import choose_finalist
+    from nas.results import Layout
 
     res = tmp_path / "results"
     a, b = _reranked_search(res)
-    pick = lambda: choose_finalist(res / "searches", res / "exports", 8000, rerank_dir=res / "rerank",  # noqa: E731
-                                   recipe_dir=res / "recipe")
+    pick = lambda: choose_finalist(Layout.at(res), 8000)
     assert pick().arch == b and pick().recipe == {}  # no study: the re-rank's winner, the defaults
     _study(res, "A-low", a, {"smooth": 99.15, "default": 99.1})  # beats A's default, not B
     _study(res, "A-seeds", a, {"smooth": 99.9, "default": 99.1}, seeds=(0,))  # other seeds: not comparable
@@ -111,8 +111,7 @@ def test_finalist_is_the_best_pair_of_the_rerank_and_the_recipe_studies(tmp_path
     f = pick()
     assert (f.arch, f.recipe, f.variant, f.study, f.score) == (a, {"label_smoothing": 0.1}, "smooth",
                                                                res / "recipe" / "A-high", 99.25)
-    args = ["finalist", "--max-params", "8000", "--workdir", str(res / "searches"), "--exports", str(res / "exports"),
-            "--rerank", str(res / "rerank"), "--recipes", str(res / "recipe")]
+    args = ["finalist", "--max-params", "8000", "--results", str(res)]
     assert main(args) == 0 and capsys.readouterr().out.strip() == str(a)
     assert main(args + ["--recipe"]) == 0
     assert capsys.readouterr().out.split() == ["smooth", str(res / "recipe" / "A-high" / "pick.json")]
@@ -195,7 +194,8 @@ def test_a_tie_goes_to_the_smaller_change_of_the_defaults(tmp_path, data_dir):
 
 
 def test_a_rerank_from_before_seeds_compares_on_its_one_seed(tmp_path):
-    from nas.report import choose_finalist
+    from nas.decide import choose_finalist
+    from nas.results import Layout
 
     res = tmp_path / "results"
     a, b = _reranked_search(res)
@@ -205,21 +205,22 @@ def test_a_rerank_from_before_seeds_compares_on_its_one_seed(tmp_path):
     rr_path.write_text(json.dumps(rr))
     _study(res, "A2", a, {"smooth": 99.9, "default": 99.1}, seeds=(0, 1))  # two seeds: not comparable
     _study(res, "A1", a, {"smooth": 99.25, "default": 99.1}, seeds=(0,))   # seed 0, as the re-rank
-    f = choose_finalist(res / "searches", res / "exports", 8000, rerank_dir=res / "rerank", recipe_dir=res / "recipe")
+    f = choose_finalist(Layout.at(res), 8000)
     assert (f.arch, f.study) == (a, res / "recipe" / "A1")
 
 
 def test_finalist_pools_the_reranks_of_searches_with_as_long_a_proxy(tmp_path):
     """Two searches with the same proxy: the best second-stage score over both wins, not the search
     with the better proxy; one without a re-rank, or re-ranks on other seeds, stop the choice."""
-    from nas.report import choose_finalist, write_report
+    from nas.decide import choose_finalist
+    from nas.report import write_report
+    from nas.results import Layout
     from test_report import GOOD, write_run, write_search
 
     res = tmp_path / "results"
     a, b = _reranked_search(res)  # search s: proxy best A 98.0, re-rank winner B 99.20
     write_search(res, "t", epochs=2, subset=0, trials={"C": (97.5, 7500)})  # worse proxy than s
-    pick = lambda: choose_finalist(res / "searches", res / "exports", 8000, rerank_dir=res / "rerank",  # noqa: E731
-                                   recipe_dir=res / "recipe")
+    pick = lambda: choose_finalist(Layout.at(res), 8000)
     with pytest.raises(ExportError, match="t trained as long a proxy as s but has no re-rank"):
         pick()
     c = res / "exports" / "t" / "rank1_C" / "arch.json"

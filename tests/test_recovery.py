@@ -8,8 +8,8 @@ from nni.nas.execution import ExecutionEngine
 from nni.nas.execution.event import ModelEventType
 from nni.nas.space import ModelStatus, SimplifiedModelSpace
 
-from nas.export import Trial
-from nas.recovery import Replay
+from nas.nni_boundary import Trial
+from nas.replay import Replay
 from search_spaces import mnist
 from search_spaces.baselines import EXP3
 

@@ -8,7 +8,10 @@ import json
 import pytest
 
 from nas.config import TrainConfig, asdict
-from nas.report import Run, misclassified_png, pick_finalist, verdict, write_report
+from nas.decide import choose_finalist, consistent, verdict
+from nas.figures import misclassified_png
+from nas.report import write_report
+from nas.results import Layout, Run
 from search_spaces.baselines import EXP3
 
 
@@ -33,13 +36,13 @@ GOOD = [98.0] * 12 + [99.41, 99.45, 99.43]
 
 def test_consistent_only_when_all_15_late_numbers_clear_the_line(tmp_path):
     good = write_run(tmp_path / "good", {s: GOOD for s in range(5)})
-    assert good.consistent and verdict(good).startswith("**consistent**")
+    assert consistent(good) and verdict(good).startswith("**consistent**")
     dip = {s: GOOD for s in range(5)}
     dip[3] = GOOD[:13] + [99.39, 99.50]  # one number of fifteen
     bad = write_run(tmp_path / "dip", dip)
-    assert not bad.consistent and "1 of 15" in verdict(bad) and "99.39" in verdict(bad)
+    assert not consistent(bad) and "1 of 15" in verdict(bad) and "99.39" in verdict(bad)
     early_dip = {s: [99.0] + GOOD[1:] for s in range(5)}  # before the last 3 epochs: allowed
-    assert write_run(tmp_path / "early", early_dip).consistent
+    assert consistent(write_run(tmp_path / "early", early_dip))
 
 
 @pytest.mark.parametrize("why, kwargs, seeds, length", [
@@ -49,7 +52,7 @@ def test_consistent_only_when_all_15_late_numbers_clear_the_line(tmp_path):
 ])
 def test_off_protocol_runs_are_never_called_consistent(tmp_path, why, kwargs, seeds, length):
     run = write_run(tmp_path / "r", {s: [99.9] * length for s in seeds}, **kwargs)
-    assert not run.consistent, why
+    assert not consistent(run), why
     assert "not under the protocol" in verdict(run)
 
 
@@ -68,7 +71,7 @@ def test_incomplete_run_is_reported_as_such(tmp_path):
     (tmp_path / "r" / "seed4" / "history.json").write_text(json.dumps(json.loads(
         (tmp_path / "r" / "seed4" / "history.json").read_text())[:10]))
     run = Run.load(tmp_path / "r")
-    assert not run.consistent and verdict(run).startswith("incomplete (70 of 75")
+    assert not consistent(run) and verdict(run).startswith("incomplete (70 of 75")
 
 
 def write_search(res, exp_id, epochs, subset, trials: dict[str, tuple[float, int]], budget=8000, archs=None):
@@ -113,8 +116,8 @@ def test_finalist_comes_from_the_longest_proxy_then_validation(tmp_path):
     long = write_search(res, "long", epochs=2, subset=0, trials={"C": (97.5, 7000), "D": (97.6, 7900)})
     write_search(res, "other-budget", epochs=9, subset=0, trials={"E": (99.0, 3000)}, budget=4000)
     # 2 x 55,000 images beat 3 x 20,000 whatever their scores; within it, the best validation wins
-    assert pick_finalist(res / "searches", res / "exports", 8000) == long
-    assert pick_finalist(res / "searches", res / "exports", 4000).parent.name == "rank1_E"
+    assert choose_finalist(Layout.at(res), 8000).arch == long
+    assert choose_finalist(Layout.at(res), 4000).arch.parent.name == "rank1_E"
 
 
 def test_report_numbers_come_from_the_run_files(tmp_path):
@@ -154,7 +157,7 @@ def test_misclassified_grid_counts_the_real_models_errors(tmp_path, data_dir):
 
 
 def test_search_hours_count_only_while_a_trial_runs():
-    from nas.report import busy_hours
+    from nas.results import busy_hours
 
     h = 3_600_000  # ms
     events = [("a", "RUNNING", 0), ("b", "RUNNING", h // 2), ("a", "SUCCEEDED", h),  # overlap: 1.5 h
@@ -166,7 +169,8 @@ def test_search_hours_count_only_while_a_trial_runs():
 
 
 def test_a_gpu_run_is_the_same_recipe_and_says_where_it_ran(tmp_path):
-    from nas.report import recipe_of, results_table, training_cost
+    from nas.report import results_table, training_cost
+    from nas.results import recipe_of
 
     cpu = write_run(tmp_path / "cpu", {s: GOOD for s in range(5)})
     gpu = write_run(tmp_path / "gpu", {s: GOOD for s in range(5)})
@@ -175,7 +179,7 @@ def test_a_gpu_run_is_the_same_recipe_and_says_where_it_ran(tmp_path):
     (tmp_path / "gpu" / "config.json").write_text(json.dumps(cfg))
     gpu = Run.load(tmp_path / "gpu")
     assert recipe_of(gpu.config["train"]) == recipe_of(cpu.config["train"]) == {}  # the defaults, both
-    assert gpu.consistent
+    assert consistent(gpu)
     assert "(on NVIDIA H200, several seeds at once)" in results_table(gpu)[0]
     assert "(1 CPU thread(s) each)" in results_table(cpu)[0]
     # 5 seeds x 15 epochs x 10 s each

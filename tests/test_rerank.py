@@ -10,9 +10,10 @@ from types import SimpleNamespace
 import pytest
 
 from nas.config import ConfigError, TrainConfig
-from nas.export import ExportError
+from nas.errors import ExportError
 from nas.rerank import candidates, rerank
-from nas.report import pick_finalist
+from nas.decide import choose_finalist
+from nas.results import Layout
 from search_spaces.baselines import EXP2, EXP3
 from test_report import write_search
 
@@ -46,7 +47,7 @@ def test_rerank_trains_the_candidates_and_ranks_them_on_late_validation(tmp_path
     pick = next(c for c in r["candidates"] if c["trial"] == r["pick"])
     arch = json.loads((res / "exports" / "s" / pick["export"] / "arch.json").read_text())
     assert arch["trial"] == r["pick"] and arch["arch"] == (EXP2 if r["pick"] == "B" else EXP3)
-    assert pick_finalist(res / "searches", res / "exports", 8000, rerank_dir=res / "rerank") == \
+    assert choose_finalist(Layout.at(res), 8000).arch == \
         res / "exports" / "s" / pick["export"] / "arch.json"
     # run again: nothing retrains, same answer
     before = {c: (out / c / "seed0" / "model.pt").stat().st_mtime_ns for c in scores}
@@ -79,9 +80,10 @@ def test_finalist_refuses_a_rerank_older_than_the_best_trial(tmp_path):
     stale = {"experiment": "s", "pick": "X", "candidates": [{"trial": "X", "export": "rank1_X"}]}
     (res / "rerank" / "s" / "rerank.json").write_text(json.dumps(stale))
     with pytest.raises(ExportError, match="predates its best trial A"):
-        pick_finalist(res / "searches", res / "exports", 8000, rerank_dir=res / "rerank")
+        choose_finalist(Layout.at(res), 8000)
     # without re-ranks, the search's best trial
-    assert pick_finalist(res / "searches", res / "exports", 8000).parent.name == "rank1_A"
+    (res / "rerank" / "s" / "rerank.json").unlink()
+    assert choose_finalist(Layout.at(res), 8000).arch.parent.name == "rank1_A"
 
 
 def test_rerank_needs_a_validation_split(tmp_path):

@@ -83,7 +83,7 @@ def test_training_needs_no_nni(tmp_path, data_dir):
                         '--data-dir', str(data_dir), '--out', str(tmp_path / 'run')])
     assert done.returncode == 0, done.stderr[-2000:]
     assert json.loads((tmp_path / "run" / "summary.json").read_text())["params"] == 8880
-    done = without_nni(['search', '--trials', '1', '--workdir', str(tmp_path / 'nni')])
+    done = without_nni(['search', '--trials', '1', '--results', str(tmp_path / 'res')])
     assert done.returncode == 2 and done.stderr.count("\n") == 1, done.stderr[-2000:]
     assert done.stderr.startswith("error: nas search needs NNI"), done.stderr
     assert not (tmp_path / "nni").exists()
