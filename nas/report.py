@@ -372,7 +372,7 @@ def searches_analysis(searches: list[Search]) -> list[str]:
     if blind:
         L.append("- Strategies that learnt from fewer trials than they ran (column *strategy learnt from*): "
                  + ", ".join(f"`{s.id}` ({learnt_from(s)})" for s in blind) + ". Until 2026-11-25 the `Replay` "
-                 "middleware (nas/recovery.py, used for resume) kept NNI's model events from reaching the strategy, "
+                 "middleware (nas/replay.py, used for resume) kept NNI's model events from reaching the strategy, "
                  "so evolution and TPE never heard a trained trial's score: evolution bred from the candidates the "
                  "budget gate had rejected (score 0) or crashed when there were none (`s20k-evolution`), and TPE "
                  "sampled from its prior. Those searches are random searches in effect; their trials and "

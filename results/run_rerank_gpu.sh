@@ -31,24 +31,16 @@ if [[ $what == rerank || $what == all ]]; then
   for spec in "${RERANKS[@]}"; do
     id=${spec%%:*}
     [ -e "results/searches/$id/nas.json" ] || { echo "$id: no such search yet"; continue; }
-    "$NAS" rerank "$id" --workdir results/searches --top "${spec##*:}" --within 1.5 --seeds 0,1 --jobs "$JOBS" \
+    "$NAS" rerank "$id" --top "${spec##*:}" --within 1.5 --seeds 0,1 --jobs "$JOBS" \
       >> "results/rerank/$id.wide.out" 2>&1 &
     pids+=($!)
   done
   for pid in "${pids[@]}"; do wait "$pid"; done   # each exit status counts (set -e)
 fi
 if [[ $what == study || $what == all ]]; then
-  # the pooled winner: best score over both re-ranks, fewer parameters breaking ties (nas finalist's rule)
-  read -r trial arch < <(python3 - "${SEARCHES[@]}" <<'EOF'
-import json, sys
-import os
-rows = [(c["score"], -c["params"], c["trial"], f"results/exports/{s}/{c['export']}/arch.json")
-        for s in sys.argv[1:] if os.path.exists(f"results/rerank/{s}/rerank.json")
-        for c in json.load(open(f"results/rerank/{s}/rerank.json"))["candidates"]]
-best = max(rows)
-print(best[2], best[3])
-EOF
-  )
+  # the pooled winner over the re-ranks: nas finalist's rule (nas/decide.py), not a copy of it
+  arch=$("$NAS" finalist --max-params 8000)
+  trial=$(basename "$(dirname "$arch")"); trial=${trial#rank*_}
   if [ -e "results/recipe/$trial/study.json" ]; then
     echo "study: the pooled winner $trial has one already"
   else

@@ -50,13 +50,13 @@ for spec in 8000:random:16 8000:evolution:16 8000:tpe:24:early 4000:random:12 40
     # a later spec with more trials for the same id extends that search (`nas resume --trials`)
     ran=$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['trials'])" "results/exports/$id/summary.json")
     if [ "$ran" -ge "$trials" ]; then echo "$id: done ($ran trials)"; continue; fi
-    "$NAS" resume "$id" --workdir "$WORK" --trials "$trials" 2>&1 | tee -a "$WORK/$id.out"
+    "$NAS" resume "$id" --results results --trials "$trials" 2>&1 | tee -a "$WORK/$id.out"
     continue
   fi
   if [ -e "$WORK/$id/nas.json" ]; then
-    "$NAS" resume "$id" --workdir "$WORK" 2>&1 | tee -a "$WORK/$id.out"
+    "$NAS" resume "$id" --results results 2>&1 | tee -a "$WORK/$id.out"
   else
-    "$NAS" search --id "$id" --workdir "$WORK" --strategy "$strategy" --max-params "$budget" \
+    "$NAS" search --id "$id" --results results --strategy "$strategy" --max-params "$budget" \
       --trials "$trials" --epochs 3 --train-subset 20000 --concurrency 2 ${early:+--early-stop} 2>&1 | tee -a "$WORK/$id.out"
   fi
 done
@@ -64,10 +64,10 @@ for spec in "${LATER[@]}"; do
   read -r id args <<< "$spec"
   if [ -e "results/exports/$id/summary.json" ]; then echo "$id: done"; continue; fi
   if [ -e "$WORK/$id/nas.json" ]; then
-    "$NAS" resume "$id" --workdir "$WORK" 2>&1 | tee -a "$WORK/$id.out"
+    "$NAS" resume "$id" --results results 2>&1 | tee -a "$WORK/$id.out"
   else
     # shellcheck disable=SC2086
-    "$NAS" search --id "$id" --workdir "$WORK" $args --train-subset 0 --concurrency 2 \
+    "$NAS" search --id "$id" --results results $args --train-subset 0 --concurrency 2 \
       --early-stop 2>&1 | tee -a "$WORK/$id.out"
   fi
 done
@@ -78,9 +78,9 @@ done
 # re-rank takes its candidates by proxy score
 if [ ! -e "results/exports/s8k-evolution-sep/summary.json" ]; then
   if [ -e "$WORK/s8k-evolution-sep/nas.json" ]; then
-    "$NAS" resume s8k-evolution-sep --workdir "$WORK" 2>&1 | tee -a "$WORK/s8k-evolution-sep.out"
+    "$NAS" resume s8k-evolution-sep --results results 2>&1 | tee -a "$WORK/s8k-evolution-sep.out"
   else
-    "$NAS" search --id s8k-evolution-sep --workdir "$WORK" --strategy evolution --max-params 8000 --min-params 6500 \
+    "$NAS" search --id s8k-evolution-sep --results results --strategy evolution --max-params 8000 --min-params 6500 \
       --max-flops 1500000 --fix bn=true,depth1=2,pad1=0,depth2=4,pad2=0,depth3=0,head=gap_1x1,sep2=true \
       --trials 20 --epochs 6 --train-subset 0 --concurrency 2 2>&1 | tee -a "$WORK/s8k-evolution-sep.out"
   fi
@@ -88,12 +88,12 @@ fi
 # Second stage: the best trials of the longest-proxy search at 8k and at 20k, retrained for 15 epochs and ranked
 # on validation (`nas rerank`); `nas finalist` then picks the winner. Finished candidates are skipped.
 for id in s8k-evolution-bn s20k-evolution-bn; do
-  "$NAS" rerank "$id" --workdir "$WORK" --jobs 2 2>&1 | tee -a "results/rerank/$id.out"
+  "$NAS" rerank "$id" --results results --jobs 2 2>&1 | tee -a "results/rerank/$id.out"
 done
 # two seeds per candidate: one seed's late validation mean moves as much as the candidates differ
 # (s8k-evolution-drop: same proxy as s8k-evolution-exp3, so `nas finalist` pools their re-ranks)
 for id in s8k-evolution-edge s4k-evolution-bn; do
-  "$NAS" rerank "$id" --workdir "$WORK" --seeds 0,1 --jobs 2 2>&1 | tee -a "results/rerank/$id.out"
+  "$NAS" rerank "$id" --results results --seeds 0,1 --jobs 2 2>&1 | tee -a "results/rerank/$id.out"
 done
 # s8k-evolution-exp3 and s8k-evolution-drop were re-ranked the same way (their 4 best within 0.2
 # points), then wider on a GPU, and s8k-evolution-sep (below) joined them: results/run_rerank_gpu.sh

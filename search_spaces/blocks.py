@@ -30,29 +30,24 @@ HEADS = ("gap_1x1", "1x1_gap", "conv_full")
 MAX_DEPTH = {1: 3, 2: 4, 3: 2}  # most 3x3 conv blocks per stage
 
 
+def _relu_bn_dropout(c_out: int, bn: bool, dropout: float) -> list[nn.Module]:
+    """What follows a block's convs: ReLU, then optional BatchNorm and dropout."""
+    return [nn.ReLU()] + ([nn.BatchNorm2d(c_out)] if bn else []) + ([nn.Dropout(dropout)] if dropout > 0 else [])
+
+
 class ConvBlock(nn.Sequential):
     """conv3x3 (no bias) -> ReLU -> optional BatchNorm -> optional dropout."""
 
     def __init__(self, c_in: int, c_out: int, padding: int, bn: bool, dropout: float):
-        layers = [nn.Conv2d(c_in, c_out, 3, padding=padding, bias=False), nn.ReLU()]
-        if bn:
-            layers.append(nn.BatchNorm2d(c_out))
-        if dropout > 0:
-            layers.append(nn.Dropout(dropout))
-        super().__init__(*layers)
+        super().__init__(nn.Conv2d(c_in, c_out, 3, padding=padding, bias=False), *_relu_bn_dropout(c_out, bn, dropout))
 
 
 class SepConvBlock(nn.Sequential):
     """depthwise conv3x3 -> pointwise conv1x1 (both no bias) -> ReLU -> optional BN -> optional dropout."""
 
     def __init__(self, c_in: int, c_out: int, padding: int, bn: bool, dropout: float):
-        layers = [nn.Conv2d(c_in, c_in, 3, padding=padding, groups=c_in, bias=False),
-                  nn.Conv2d(c_in, c_out, 1, bias=False), nn.ReLU()]
-        if bn:
-            layers.append(nn.BatchNorm2d(c_out))
-        if dropout > 0:
-            layers.append(nn.Dropout(dropout))
-        super().__init__(*layers)
+        super().__init__(nn.Conv2d(c_in, c_in, 3, padding=padding, groups=c_in, bias=False),
+                         nn.Conv2d(c_in, c_out, 1, bias=False), *_relu_bn_dropout(c_out, bn, dropout))
 
 
 class Transition(nn.Sequential):

@@ -56,11 +56,11 @@ def wait_for_line(proc, text: str, timeout: float) -> list[str]:
 
 def test_search_dashboard_export_view(tmp_path, data_dir):
     port = free_port()
-    work, exports = tmp_path / "nni", tmp_path / "exports"
+    work, exports = tmp_path / "res" / "searches", tmp_path / "exports"
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     proc = subprocess.Popen(
         [sys.executable, "-m", "nas", "search", "--trials", "2", "--epochs", "1", "--train-subset", "1000",
-         "--max-params", "8000", "--port", str(port), "--workdir", str(work), "--export-dir", str(exports),
+         "--max-params", "8000", "--port", str(port), "--results", str(work.parent), "--export-dir", str(exports),
          "--data-dir", str(data_dir), "--keep-open", "--set", "val_size=1000"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     try:
@@ -96,9 +96,9 @@ def test_search_dashboard_export_view(tmp_path, data_dir):
     assert not listeners(port), "the dashboard outlived the search"
 
     # export again: refused without --force (one line, exit 2), then the top 2 with --force
-    again = nas("export", exp_id, "--workdir", str(work), "--out", str(exports / exp_id))
+    again = nas("export", exp_id, "--results", str(work.parent), "--out", str(exports / exp_id))
     assert again.returncode == 2 and again.stderr.strip().count("\n") == 0 and "--force" in again.stderr
-    forced = nas("export", exp_id, "--workdir", str(work), "--out", str(exports / exp_id), "--top-k", "2", "--force")
+    forced = nas("export", exp_id, "--results", str(work.parent), "--out", str(exports / exp_id), "--top-k", "2", "--force")
     assert forced.returncode == 0, forced.stderr
     summary = json.loads((exports / exp_id / "summary.json").read_text())
     assert summary["trials"] == 2 and len(summary["ranking"]) == 2
@@ -106,13 +106,13 @@ def test_search_dashboard_export_view(tmp_path, data_dir):
 
     # an unknown id is one clear line for view, resume and export
     for cmd in ("view", "resume", "export"):
-        bad = nas(cmd, "nosuchid", "--workdir", str(work))
+        bad = nas(cmd, "nosuchid", "--results", str(work.parent))
         assert bad.returncode == 2 and "no experiment 'nosuchid'" in bad.stderr and exp_id in bad.stderr
 
     # view re-opens the stopped experiment's dashboard on loopback, also under a home whose NNI
     # manifest has never heard of it (a cloned results folder, another machine)
     fresh = dict(env, HOME=str(tmp_path / "fresh-home"))
-    view = subprocess.Popen([sys.executable, "-m", "nas", "view", exp_id, "--workdir", str(work), "--port", str(port),
+    view = subprocess.Popen([sys.executable, "-m", "nas", "view", exp_id, "--results", str(work.parent), "--port", str(port),
                              "--seconds", "60"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=fresh)
     try:
         wait_for_line(view, "dashboard at", timeout=120)
@@ -138,37 +138,37 @@ def test_port_in_use_is_refused(tmp_path, data_dir):
         s.bind(("127.0.0.1", 0))
         s.listen()
         port = s.getsockname()[1]
-        r = nas("search", "--trials", "1", "--port", str(port), "--workdir", str(tmp_path / "nni"),
+        r = nas("search", "--trials", "1", "--port", str(port), "--results", str(tmp_path / "res"),
                 "--data-dir", str(data_dir), timeout=120)
     assert r.returncode == 2 and f"port {port}" in r.stderr and r.stderr.strip().count("\n") == 0
 
 
 def test_impossible_budget_is_refused(tmp_path, data_dir):
-    r = nas("search", "--max-params", "50", "--workdir", str(tmp_path / "nni"), "--data-dir", str(data_dir),
+    r = nas("search", "--max-params", "50", "--results", str(tmp_path / "res"), "--data-dir", str(data_dir),
             timeout=120)
     assert r.returncode == 2 and "no architecture of the space fits the budget" in r.stderr
-    assert not (tmp_path / "nni").exists()
+    assert not (tmp_path / "res" / "searches").exists()
 
 
 def test_bad_fixed_label_is_refused_before_anything_is_written(tmp_path, data_dir):
-    r = nas("search", "--fix", "bn=yes", "--workdir", str(tmp_path / "nni"), "--data-dir", str(data_dir),
+    r = nas("search", "--fix", "bn=yes", "--results", str(tmp_path / "res"), "--data-dir", str(data_dir),
             timeout=120)
     assert r.returncode == 2 and "bn=yes is not in the space; choices: True, False" in r.stderr
-    assert r.stderr.strip().count("\n") == 0 and not (tmp_path / "nni").exists()
+    assert r.stderr.strip().count("\n") == 0 and not (tmp_path / "res" / "searches").exists()
 
 
 def test_stopped_search_resumes_to_new_trials(tmp_path, data_dir):
     """Ctrl-C a search after its first trial, then `nas resume`: the finished trial is kept and the
-    search goes on to run new ones (NNI 3.0 alone hangs here; see experiment.patch_resume_channel)."""
-    from nas.export import read_trials
+    search goes on to run new ones (NNI 3.0 alone hangs here; see nni_boundary.skip_hpo_commands_on_resume)."""
+    from nas.results import read_trials
 
-    work = tmp_path / "nni"
+    work = tmp_path / "res" / "searches"
     env = dict(os.environ, PYTHONUNBUFFERED="1")
-    common = ["--workdir", str(work), "--export-dir", str(tmp_path / "exports")]
+    common = ["--results", str(work.parent)]  # resume exports where the launch said
     proc = subprocess.Popen(
         [sys.executable, "-m", "nas", "search", "--trials", "4", "--epochs", "1", "--train-subset", "500",
          "--max-params", "8000", "--port", str(free_port()), "--data-dir", str(data_dir),
-         "--set", "val_size=500", *common], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+         "--set", "val_size=500", *common, "--export-dir", str(tmp_path / "exports")], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     out = wait_for_line(proc, "trial   1/4", timeout=300)
     exp_id = next(l.split()[1].rstrip(":") for l in out if l.startswith("experiment "))
     proc.send_signal(signal.SIGINT)
@@ -209,16 +209,16 @@ def test_search_killed_at_random_moments_resumes_to_its_trial_count(tmp_path, da
     none lost or trained twice, nothing of the experiment is left running, and export sees them all."""
     import random
 
-    from nas.export import read_trials
+    from nas.results import read_trials
 
     rng = random.Random(int(os.environ.get("NAS_TEST_SEED", "0")) or None)
-    work, port = tmp_path / "nni", free_port()
+    work, port = tmp_path / "res" / "searches", free_port()
     env = dict(os.environ, PYTHONUNBUFFERED="1")
-    common = ["--workdir", str(work), "--export-dir", str(tmp_path / "exports"), "--port", str(port)]
+    common = ["--results", str(work.parent), "--port", str(port)]  # resume exports where the launch said
     proc = subprocess.Popen(
         [sys.executable, "-m", "nas", "search", "--id", "k9", "--trials", "5", "--concurrency", "2", "--epochs", "1",
          "--train-subset", "768", "--max-params", "8000", "--data-dir", str(data_dir), "--set", "val_size=500",
-         "--set", "eval_batch=5000", *common], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+         "--set", "eval_batch=5000", *common, "--export-dir", str(tmp_path / "exports")], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     wait_for_line(proc, "trial   1/5", timeout=300)
     proc.kill()
     proc.wait(timeout=30)
@@ -244,7 +244,7 @@ def test_search_killed_at_random_moments_resumes_to_its_trial_count(tmp_path, da
     assert all("interrupted" in t.reason for t in trials if t.status == "USER_CANCELED")
     summary = json.loads((tmp_path / "exports" / "k9" / "summary.json").read_text())
     assert summary["trials"] == len(trials) and summary["succeeded"] == 5
-    from nas.recovery import _managers
+    from nas.nni_boundary import managers as _managers
 
     assert not _managers("k9") and not listeners(port)
 
@@ -252,7 +252,7 @@ def test_search_killed_at_random_moments_resumes_to_its_trial_count(tmp_path, da
 def test_diverging_trials_fail_with_their_reason(tmp_path, data_dir):
     """A trial whose loss turns NaN is marked FAILED with the reason; the search still runs every trial."""
     r = nas("search", "--trials", "2", "--epochs", "1", "--train-subset", "300", "--port", str(free_port()),
-            "--workdir", str(tmp_path / "nni"), "--export-dir", str(tmp_path / "exports"), "--data-dir", str(data_dir),
+            "--results", str(tmp_path / "res"), "--export-dir", str(tmp_path / "exports"), "--data-dir", str(data_dir),
             "--set", "val_size=300", "--set", "lr=1e6", "--set", "schedule=constant", "--set", "augment=false",
             timeout=400)
     lines = [l for l in r.stdout.splitlines() if l.startswith("trial ")]
@@ -306,11 +306,11 @@ def test_thirty_trials_at_concurrency_two_run_to_the_end(tmp_path, data_dir):
     """NNI's tracker has searches that stall after a few trials at concurrency > 1: this one must
     run all 30 trials, two at a time, and report every one. With --early-stop on, trials below the
     finished trials' median after epoch 1 stop there and still report a result."""
-    from nas.export import read_trials
+    from nas.results import read_trials
 
-    work = tmp_path / "nni"
+    work = tmp_path / "res" / "searches"
     r = nas("search", "--id", "soak", "--trials", "30", "--concurrency", "2", "--epochs", "2", "--early-stop",
-            "--train-subset", "768", "--port", str(free_port()), "--workdir", str(work),
+            "--train-subset", "768", "--port", str(free_port()), "--results", str(work.parent),
             "--export-dir", str(tmp_path / "exports"), "--data-dir", str(data_dir),
             "--set", "val_size=500", "--set", "eval_batch=5000", timeout=1500)
     assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
@@ -318,7 +318,7 @@ def test_thirty_trials_at_concurrency_two_run_to_the_end(tmp_path, data_dir):
     assert len(trials) == 30 and all(t.status == "SUCCEEDED" for t in trials), [t.status for t in trials]
     assert len([l for l in r.stdout.splitlines() if l.startswith("trial ")]) == 30
     # every trial recorded the sample it really trained, and that sample has the params it reported
-    from nas.export import _param_count
+    from nas.nni_boundary import _param_count
     assert all(t.sample_from == "trial" and _param_count(t.sample) == t.final["params"] for t in trials)
     # two at a time, really: some trial started before the previous one ended
     spans = sorted((t.final["first_step_at"], t.final["last_step_at"]) for t in trials)
@@ -355,7 +355,7 @@ def test_evolution_search_runs_to_the_end(tmp_path, data_dir):
     """Regularized evolution waits on its last models through every middleware's list_models (the
     budget gate, Replay): the search must end normally and export."""
     r = nas("search", "--strategy", "evolution", "--trials", "4", "--epochs", "1", "--train-subset", "768",
-            "--max-params", "8000", "--port", str(free_port()), "--workdir", str(tmp_path / "nni"),
+            "--max-params", "8000", "--port", str(free_port()), "--results", str(tmp_path / "res"),
             "--export-dir", str(tmp_path / "exports"), "--data-dir", str(data_dir), "--set", "val_size=500",
             "--set", "eval_batch=5000", timeout=900)
     assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-3000:]
@@ -363,7 +363,7 @@ def test_evolution_search_runs_to_the_end(tmp_path, data_dir):
     # the strategy must learn from the trained trials (a middleware that swallowed the engine's events
     # once left evolution and TPE blind), and not from the gate's rejections, which would push trained
     # individuals out of its population. The last trial may end after the strategy has stopped.
-    log = next((tmp_path / "nni").glob("*/log/experiment.log")).read_text()
+    log = next((tmp_path / "res" / "searches").glob("*/log/experiment.log")).read_text()
     learnt = [float(m) for m in re.findall(r"\[Metric\] ([0-9.]+) Sample", log)]
     assert len(learnt) >= 3 and all(m > 0 for m in learnt), learnt
     assert "has no metric" not in r.stdout + r.stderr  # gate rejections are expected, not warnings

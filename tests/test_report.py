@@ -234,3 +234,16 @@ def test_a_missed_target_says_its_best_result_and_what_was_tried(tmp_path):
     write_run(res / "confirm" / "s8k-near", {s: GOOD for s in range(5)}, params=6000)
     step7 = write_report(res, pictures=False).read_text().split("## Step 7")[1].split("## Step 8")[0]
     assert "### What was tried" not in step7
+
+
+def test_report_regenerates_the_committed_one_byte_for_byte(tmp_path, data_dir, monkeypatch):
+    """The golden file: the committed results/README.md is what `nas report` writes from the
+    committed run files (here from a copy, so nothing of the repository is touched)."""
+    import shutil
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parents[1]
+    shutil.copytree(repo / "results", tmp_path / "results", ignore=shutil.ignore_patterns("_latest"))
+    monkeypatch.chdir(tmp_path)  # run configs name their sources relative to the project
+    write_report("results", str(data_dir))
+    assert (tmp_path / "results" / "README.md").read_text() == (repo / "results" / "README.md").read_text()
