@@ -11,7 +11,7 @@ import pytest
 
 from test_e2e import free_port
 
-TINY = ["--set", "val_size=500", "--set", "train_subset=600", "--set", "eval_batch=5000"]
+TINY = ["--set", "val_size=500", "--set", "train_subset=768", "--set", "eval_batch=5000"]
 
 
 def nas(*args, timeout=600):
@@ -25,7 +25,7 @@ def nas(*args, timeout=600):
 def test_readme_session_runs_in_order_under_one_results_root(tmp_path, data_dir):
     res, data = tmp_path / "results", ["--data-dir", str(data_dir)]
     out = nas("search", "--strategy", "evolution", "--max-params", "8000", "--trials", "2", "--epochs", "1",
-              "--train-subset", "600", "--id", "demo", "--port", str(free_port()), "--results", str(res), *data,
+              "--train-subset", "768", "--id", "demo", "--port", str(free_port()), "--results", str(res), *data,
               "--set", "val_size=500")
     assert "rank 1: trial" in out and (res / "searches" / "demo" / "nas.json").exists()
     nas("export", "demo", "--top-k", "2", "--force", "--results", str(res))
