@@ -19,7 +19,6 @@ import math
 import os
 import statistics
 import time
-from pathlib import Path
 
 import nni
 import psutil

@@ -61,7 +61,7 @@ def require_nni(command: str) -> None:
 def lighten_nni_import() -> None:
     """NNI imports pytorch_lightning on every `import nni.nas...` unless its framework is "none"
     (about 6 s of CPU per trial). Set before NNI is imported; its manager and trials inherit it.
-    Proved by test_e2e.py::test_search_end_to_end (the trials' `imports_s`)."""
+    Proved by test_e2e.py::test_search_dashboard_export_view (the trials' `imports_s`)."""
     os.environ.setdefault("NNI_FRAMEWORK", "none")
 
 
@@ -75,15 +75,16 @@ def silence_banner() -> None:
     nni.runtime.log.silence_stdout()
 
 
+def _not_a_gate_rejection(record) -> bool:
+    return not (isinstance(record.msg, str) and record.msg.endswith("has no metric. Skip."))
+
+
 def quiet_gate_rejections() -> None:
     """Evolution warns "... has no metric. Skip." for every candidate the budget gate rejects (they
-    get no metric on purpose): hundreds of lines on a narrow budget."""
+    get no metric on purpose): hundreds of lines on a narrow budget. Idempotent (one filter object)."""
     import logging
 
-    def keep(record: logging.LogRecord) -> bool:
-        return not (isinstance(record.msg, str) and record.msg.endswith("has no metric. Skip."))
-
-    logging.getLogger("nni.nas.strategy.evolution").addFilter(keep)
+    logging.getLogger("nni.nas.strategy.evolution").addFilter(_not_a_gate_rejection)
 
 
 class _LazyStat:
@@ -124,7 +125,7 @@ def import_nni_lightly() -> None:
 
 def use_trial_entry(exp, module: str) -> None:
     """Start every trial as `python -m <module>` (NNI then appends its own `-m ... trial`). NNI 3.0
-    has no public option for the trial command. Proved by test_e2e.py (the trials' `imports_s`)."""
+    has no public option for the trial command. Proved by test_e2e.py::test_search_dashboard_export_view (`imports_s`)."""
     exp.config._trial_command_params = {"python": f"{shlex.quote(sys.executable)} -m {module}"}
 
 
@@ -137,7 +138,7 @@ def trial_output_dir() -> Path | None:
 def bind_dashboard(host: str) -> None:
     """NNI 3.0's REST server listens on every interface and has no option for a host: preload
     loopback.js into its node process (NODE_OPTIONS, inherited) to pass `host` to listen().
-    Proved by test_e2e.py::test_search_end_to_end (what listens)."""
+    Proved by test_e2e.py::test_search_dashboard_export_view (what listens)."""
     os.environ["NAS_BIND_HOST"] = host
     opts = os.environ.get("NODE_OPTIONS", "")
     if str(LOOPBACK_JS) not in opts:
@@ -151,7 +152,7 @@ def skip_hpo_commands_on_resume() -> None:
     """On resume NNI 3.0's manager first sends the finished trials (ImportData,
     AddCustomizedTrialJob) to the Python side, whose NAS command channel knows neither: its listener
     thread dies and the search hangs. The NAS engine needs neither, so skip them (idempotent).
-    Proved by test_e2e.py::test_resume_after_sigkill."""
+    Proved by test_e2e.py::test_stopped_search_resumes_to_new_trials."""
     import logging
 
     from nni.runtime.tuner_command_channel import channel
@@ -176,7 +177,7 @@ def skip_hpo_commands_on_resume() -> None:
 def allow_full_torch_load() -> None:
     """NNI 3.0 reloads its strategy checkpoint with a bare torch.load(), which torch >= 2.6 refuses
     (weights_only). The file is the experiment's own; our own loads always pass weights_only.
-    Proved by test_e2e.py::test_resume_after_sigkill."""
+    Proved by test_e2e.py::test_stopped_search_resumes_to_new_trials."""
     import warnings
 
     os.environ["TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD"] = "1"
@@ -188,7 +189,7 @@ def register_stopped(folder: Path, exp_id: str, started_ms: int) -> bool:
     """NNI's `resume` and `view` look an id up in the per-user manifest (~/nni-experiments/.experiment)
     before reading its folder, so a search made elsewhere (a cloned results folder) "does not exist".
     List it as stopped, pointing at its folder; True if it was added.
-    Proved by test_e2e.py::test_view_of_a_cloned_experiment."""
+    Proved by test_e2e.py::test_search_dashboard_export_view (a fresh HOME)."""
     from nni.tools.nnictl.config_utils import Experiments
 
     manifest = Experiments()
@@ -224,7 +225,7 @@ def mark_interrupted(folder: Path, exp_id: str, trial_ids: list[str], trials: in
     """NNI 3.0 re-queues a trial that was running at a stop as ADD_RESUMED, a job the NAS engine never
     hears back from. Write USER_CANCELED for each (with the reason) and set the trial limit to
     `trials` plus every trial ever interrupted, in one transaction; returns that count.
-    Proved by test_e2e.py::test_resume_after_sigkill."""
+    Proved by test_e2e.py::test_search_killed_at_random_moments_resumes_to_its_trial_count."""
     con = sqlite3.connect(_db(folder, exp_id))
     try:
         with con:
@@ -251,7 +252,7 @@ def mark_interrupted(folder: Path, exp_id: str, trial_ids: list[str], trials: in
 def tolerant_chain(*middlewares):
     """NNI's `Chain`, able to load a checkpoint written with fewer middlewares (searches from before
     Replay joined the chain): the missing ones start fresh. Reads Chain's private `_middlewares`.
-    Proved by test_e2e.py::test_resume_of_an_old_search."""
+    Proved by test_nni_boundary.py."""
     from nni.nas.strategy.middleware import Chain
 
     class TolerantChain(Chain):
@@ -266,7 +267,7 @@ def tolerant_chain(*middlewares):
 def wait_completion(exp) -> None:
     """Block until the experiment's last trial ends: NNI 3.0's `start` returns once the strategy has
     submitted its last trial, and only the private `_wait_completion` waits for the rest.
-    Proved by test_e2e.py::test_search_end_to_end (every trial reported)."""
+    Proved by test_e2e.py::test_search_dashboard_export_view (every trial reported)."""
     exp._wait_completion()
 
 
@@ -378,9 +379,8 @@ def compact(folder: Path, exp_id: str) -> Path:
 
     path = Path(folder).resolve() / exp_id / COMPACT_FILE
     kept = json.loads(path.read_text()) if path.exists() else {}
-    for t in read_trials(folder, exp_id):
-        own = _own_sample(path.parent, t)
-        entry = {"sample": json.loads(own.read_text()) if own is not None else None,
+    for t in read_trials(folder, exp_id):  # a trial's own sample is what read_trials just loaded
+        entry = {"sample": t.sample if t.sample_from == "trial" else None,
                  "reason": t.reason if t.status == "FAILED" else ""}
         if entry["sample"] is not None or entry["reason"]:
             kept[t.id] = entry
@@ -430,6 +430,6 @@ def trial_events(folder: Path, exp_id: str) -> list[tuple[str, str, int]]:
 
 def scores_heard(folder: Path, exp_id: str) -> list[float]:
     """The scores NNI's evolution strategy logged as heard ("[Metric] X Sample" in experiment.log);
-    TPE and random log none. Proved by test_report.py (the learnt-from column)."""
+    TPE and random log none. Proved by test_e2e.py::test_evolution_search_runs_to_the_end (the log's format)."""
     log = Path(folder) / exp_id / "log" / "experiment.log"
     return [float(m) for m in re.findall(r"\[Metric\] ([0-9.]+) Sample", log.read_text())] if log.exists() else []

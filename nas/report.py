@@ -6,6 +6,7 @@ own form (Target / Results / Analysis per step), one function a section.
 """
 from __future__ import annotations
 
+import functools
 import json
 import statistics
 from dataclasses import dataclass
@@ -43,11 +44,11 @@ class Inputs:
     no_pick: dict[str, str]                        # label -> why `nas finalist` has no pick
     studies: list[tuple[Path, dict]]
 
-    @property
+    @functools.cached_property
     def finalists(self) -> dict[str, Run]:
         return {name: run for runs in self.by_budget.values() for name, run in runs}
 
-    @property
+    @functools.cached_property
     def current(self) -> set[str]:
         """The confirmation runs of the current picks."""
         return {name for label, runs in self.by_budget.items() for name, run in runs

@@ -31,7 +31,7 @@ from pathlib import Path
 from nas.config import TrainConfig, default_threads
 from nas.errors import ConfigError
 from nas.results import LATE_EPOCHS, Run, Search, finished
-from nas.workers import die_with_parent, map_in_workers, print_flush
+from nas.workers import map_in_workers, print_flush
 
 
 def candidates(trials: list, within: float, top: int) -> list:
@@ -48,8 +48,6 @@ def _candidate_job(args: tuple) -> None:
     from nas.runs import run
 
     arch, cfg, seeds, out, data_dir, resume, name, source, in_worker, seed_jobs = args
-    if in_worker:
-        die_with_parent()
     run(arch, cfg, seeds, out, data_dir, resume=resume, name=name, source=source, jobs=seed_jobs,
         log=(lambda line: print_flush(f"[{name}] {line}")) if in_worker else print)
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from nas import nni_boundary
-from nas.config import SearchConfig, TrainConfig, default_threads, make
+from nas.config import SearchConfig, TrainConfig, default_threads
 from nas.errors import ConfigError
 from nas.experiment import (Built, build, check_new_id, check_port_free, dashboard_url, new_record, population_for,
                             rebuild, register)
@@ -139,7 +139,7 @@ def search(search: SearchConfig, train: TrainConfig, results: str | Path = "resu
     if search.strategy == "evolution" and not search.population:
         search = dataclasses.replace(search, population=population_for(search.trials))
     train = dataclasses.replace(train, train_subset=search.train_subset, epochs=search.epochs,
-                                threads=train.threads or default_threads(search.concurrency))
+                                threads=default_threads(search.concurrency))  # the cores, shared by the trials
     exp_id = exp_id or random_id()
     check_new_id(search.workdir, exp_id)
     data_dir = str(resolve_data_dir(data_dir).resolve())

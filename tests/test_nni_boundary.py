@@ -29,3 +29,22 @@ def test_a_compacted_search_keeps_its_trials_samples(tmp_path):
                         for tid, v in kept.items())
     (tmp_path / "s8k-evolution-sep" / "trials.json").unlink()  # without it: NNI's record, checked by counts
     assert any(t.sample_from != "trial" for t in nni_boundary.read_trials(tmp_path, "s8k-evolution-sep"))
+
+
+def test_a_chain_loads_a_checkpoint_written_with_fewer_middlewares():
+    """Searches recorded before Replay joined the chain resume: the missing middleware starts fresh,
+    where NNI's own Chain fails on the shorter state."""
+    from nni.nas import strategy
+    from nni.nas.strategy.middleware import Chain, Filter
+
+    from nas.budget import Budget, Gate
+    from nas.replay import Replay
+
+    def parts():
+        return [strategy.Random(dedup=True, seed=0), Filter(Gate(Budget(8000, 0, 0)), metric_for_invalid=0.0),
+                Replay([])]
+
+    old = Chain(*parts()[:2]).state_dict()
+    nni_boundary.tolerant_chain(*parts()).load_state_dict(old)
+    with pytest.raises(IndexError):
+        Chain(*parts()).load_state_dict(old)
