@@ -164,7 +164,7 @@ def choose_finalist(layout: Layout, budget: int, searches: list[Search] | None =
         s = group[0]
         best = Finalist(layout.exports / s.id / f"rank1_{s.best().id}" / "arch.json", experiment=s.id)
         if not best.arch.exists():
-            raise ExportError(f"{best.arch} is missing: run `nas export {s.id}`")
+            raise ExportError(f"{best.arch} is missing: run `nas export {s.id} --results {layout.root}`")
         return best
     missing = [s.id for s in group if s.id not in reranks]
     if missing:  # a search left out would lose without having competed
@@ -182,7 +182,7 @@ def choose_finalist(layout: Layout, budget: int, searches: list[Search] | None =
     rivals = tuple((b.experiment, trial, b.variant, b.score) for i, (_, b, trial) in enumerate(pairs) if i != winner)
     best = replace(pairs[winner][1], rivals=rivals)
     if not best.arch.exists():
-        raise ExportError(f"{best.arch} is missing: run `nas export {best.experiment}`")
+        raise ExportError(f"{best.arch} is missing: run `nas export {best.experiment} --results {layout.root}`")
     return best
 
 
