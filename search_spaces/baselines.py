@@ -36,3 +36,18 @@ BASELINES = {
     "exp4": dict(arch=EXP4, recipe={**PLAIN, "schedule": "step", "step_epochs": 3, "gamma": 0.75,
                                     "augment": True}, seed_params=9752),
 }
+
+# A public design beside the seed's, as a point of the widened space (snehanshu-raj/ERA,
+# assignment_6/Readme.md, "Model 3"): three padded 3x3 convs at 10 -> max-pool -> unpadded 3x3 convs
+# 16, 16, 8, 8 -> 1x1 to 8 -> 1x1 to 16 -> global average pool -> 1x1 to 10, BatchNorm after every
+# conv but the last, no biases, no dropout: 7,918 parameters. Its author orders conv -> BN -> ReLU
+# (ours: conv -> ReLU -> BN, same count) and reports 99.50 / 99.45 / 99.50 test at epochs 13-15, one
+# seed. Recipe as its README gives it: Adam at lr 0.005, StepLR(8 epochs, 0.1), batch 64; it does not
+# say whether it augments (taken as off).
+ERA7918 = dict(depth1=3, pad1=1, c1_0=10, c1_1=10, c1_2=10, tkind1="mp", trans1=4,
+               depth2=4, pad2=0, c2_0=16, c2_1=16, c2_2=8, c2_3=8, sq2=8, sqpos2=4,
+               depth3=0, bn=True, dropout=0.0, head="expand", head_width=16)
+BASELINES["era7918"] = dict(arch=ERA7918, seed_params=7918,
+                            recipe=dict(optimizer="adamw", lr=0.005, momentum=0.9, weight_decay=0.0,
+                                        schedule="step", step_epochs=8, gamma=0.1, batch_size=64,
+                                        augment=False, epochs=15))

@@ -8,25 +8,38 @@ the very code that was searched, without NNI.
 Shape of every network (3x3 convs have no bias; BatchNorm, when on, follows every 3x3 conv):
 
     stage 1   depth1 x [conv3x3 -> ReLU -> (BN) -> (dropout)]   at 28x28, padding pad1
-    trans 1   max-pool 2x2 -> conv1x1 to trans1 channels
+    trans 1   kind tkind1 (see below), to trans1 channels
     stage 2   depth2 x [conv3x3 ...]                            padding pad2
-    trans 2   (only when depth3 > 0) max-pool 2x2 -> conv1x1 to trans2 channels
+    trans 2   (only when depth3 > 0) kind tkind2, to trans2 channels
     stage 3   depth3 x [conv3x3 ...]                            padding 1
     head      gap_1x1:  global average pool -> conv1x1 to 10
               1x1_gap:  conv1x1 to 10 -> global average pool
               conv_full: conv with a kernel as large as the last feature map, to 10
+              expand:   conv1x1 to head_width -> ReLU -> (BN) -> global average pool -> conv1x1 to 10
+
+Transitions (tkind1 / tkind2): mp_1x1, max-pool 2x2 then a plain conv1x1 (the seed's); mp, max-pool
+alone (the channels stay; trans1/trans2 unused); conv_s2, a strided 3x3 conv (padding 1) to the
+width with ReLU, BN and dropout like a block.
+
+Squeeze (sq1 / sq2 / sq3, 0: none): a conv1x1 to that width, with ReLU, BN and dropout like a block,
+after the stage's 3x3 number sqpos1 / sqpos2 / sqpos3 (1-based, a position past the stage's depth
+means after its last one). This is how public sub-8k designs shrink channels inside a stage.
 
 sep1 / sep2 / sep3 make a stage's 3x3 convs depthwise-separable: a depthwise 3x3 conv (one filter
 per input channel) and a pointwise 1x1 conv to the stage's width, 9*c_in + c_in*c_out weights
 instead of 9*c_in*c_out, then ReLU, BN and dropout as before. sep1 spares the network's first conv
 (one input channel: nothing to separate). False everywhere is the network of the labels without them.
+
+Each label added after the first searches has a first choice (sep off, mp_1x1, squeeze 0, the old
+heads) that builds exactly the network an architecture without it had, with the same state_dict keys.
 """
 from __future__ import annotations
 
 import torch
 from torch import nn
 
-HEADS = ("gap_1x1", "1x1_gap", "conv_full")
+HEADS = ("gap_1x1", "1x1_gap", "conv_full", "expand")
+TRANSITIONS = ("mp_1x1", "mp", "conv_s2")
 MAX_DEPTH = {1: 3, 2: 4, 3: 2}  # most 3x3 conv blocks per stage
 
 
@@ -57,19 +70,39 @@ class Transition(nn.Sequential):
         super().__init__(nn.MaxPool2d(2), nn.Conv2d(c_in, c_out, 1, bias=False))
 
 
+class StridedConv(nn.Sequential):
+    """conv3x3 with stride 2 and padding 1 (no bias) -> ReLU -> optional BN -> optional dropout."""
+
+    def __init__(self, c_in: int, c_out: int, bn: bool, dropout: float):
+        super().__init__(nn.Conv2d(c_in, c_out, 3, stride=2, padding=1, bias=False),
+                         *_relu_bn_dropout(c_out, bn, dropout))
+
+
+class Squeeze(nn.Sequential):
+    """conv1x1 (no bias) -> ReLU -> optional BN -> optional dropout."""
+
+    def __init__(self, c_in: int, c_out: int, bn: bool, dropout: float):
+        super().__init__(nn.Conv2d(c_in, c_out, 1, bias=False), *_relu_bn_dropout(c_out, bn, dropout))
+
+
 class Head(nn.Module):
     """Maps the last feature map (N, C, S, S) to 10 logits."""
 
-    def __init__(self, kind: str, c_in: int, size: int):
+    def __init__(self, kind: str, c_in: int, size: int, width: int = 0, bn: bool = False):
         super().__init__()
         if kind not in HEADS:
             raise ValueError(f"unknown head {kind!r}; choose one of {', '.join(HEADS)}")
         self.kind = kind
+        if kind == "expand":  # only this head has the module: the other heads keep their old keys
+            self.expand = Squeeze(c_in, width, bn, 0.0)
+            c_in = width
         k = size if kind == "conv_full" else 1
         self.conv = nn.Conv2d(c_in, 10, k, bias=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.kind == "gap_1x1":
+        if self.kind == "expand":
+            x = self.expand(x)
+        if self.kind in ("gap_1x1", "expand"):
             x = x.mean((2, 3), keepdim=True)
         x = self.conv(x)
         return x.mean((2, 3))  # conv_full already ends at 1x1; 1x1_gap pools here
@@ -89,25 +122,39 @@ def build_network(arch: dict) -> nn.Sequential:
     def stage(index: int, padding: int) -> None:
         nonlocal c, size
         separable = bool(arch.get(f"sep{index}", False))  # absent: an architecture from before the sep labels
-        for w in stage_widths(arch, index):
+        widths = stage_widths(arch, index)
+        squeeze = arch.get(f"sq{index}", 0)
+        at = min(arch.get(f"sqpos{index}", 1), len(widths))
+        for i, w in enumerate(widths, 1):
             block = SepConvBlock if separable and c > 1 else ConvBlock
             layers.append(block(c, w, padding, bn, p))
             c, size = w, size + 2 * padding - 2
             if size < 1:
                 raise ValueError(f"stage {index} shrinks the feature map below 1x1")
+            if squeeze and i == at:
+                layers.append(Squeeze(c, squeeze, bn, p))
+                c = squeeze
 
-    def transition(width: int) -> None:
+    def transition(index: int) -> None:
         nonlocal c, size
-        layers.append(Transition(c, width))
-        c, size = width, size // 2
+        kind = arch.get(f"tkind{index}", "mp_1x1")
+        width = arch[f"trans{index}"] if kind != "mp" else c  # max-pool alone keeps the channels
+        if kind not in TRANSITIONS:
+            raise ValueError(f"unknown transition {kind!r}; choose one of {', '.join(TRANSITIONS)}")
+        if kind == "conv_s2":
+            layers.append(StridedConv(c, width, bn, p))
+            c, size = width, (size + 1) // 2
+        else:
+            layers.append(Transition(c, width) if kind == "mp_1x1" else nn.MaxPool2d(2))
+            c, size = width, size // 2
         if size < 1:
             raise ValueError("a transition shrinks the feature map below 1x1")
 
     stage(1, arch["pad1"])
-    transition(arch["trans1"])
+    transition(1)
     stage(2, arch["pad2"])
     if arch["depth3"] > 0:
-        transition(arch["trans2"])
+        transition(2)
         stage(3, 1)
-    layers.append(Head(arch["head"], c, size))
+    layers.append(Head(arch["head"], c, size, arch.get("head_width", 0), bn))
     return nn.Sequential(*layers)

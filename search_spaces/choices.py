@@ -11,11 +11,14 @@ from __future__ import annotations
 import json
 import re
 
-from search_spaces.blocks import HEADS, MAX_DEPTH
+from search_spaces.blocks import HEADS, MAX_DEPTH, TRANSITIONS
 
 WIDTHS = [4, 6, 8, 10, 12, 14, 16, 20, 24, 32, 48, 64]  # output channels of a 3x3 conv (48, 64: for
                                                          # separable convs, added with the sep labels)
 TRANS_WIDTHS = [4, 6, 8, 10, 12, 16]            # output channels of a transition's 1x1 conv
+
+SQUEEZE_WIDTHS = [0, 4, 6, 8, 10, 12, 16]      # a 1x1 squeeze inside a stage (0: none)
+HEAD_WIDTHS = [8, 12, 16, 20, 24, 32]           # the expand head's 1x1 conv
 
 CHOICES: dict[str, list] = {
     "depth1": [1, 2, 3], "pad1": [0, 1],
@@ -28,36 +31,57 @@ CHOICES: dict[str, list] = {
     "bn": [True, False],
     "dropout": [0.0, 0.02, 0.05, 0.1],
     "head": list(HEADS),
-    # depthwise-separable 3x3 convs in a stage (blocks.py); added after the first searches, so their
-    # first choice (False) is the network every earlier architecture and search had
+    # Labels added after the first searches (blocks.py says what they build). The first choice of
+    # each is the network every earlier architecture and search had.
     "sep1": [False, True], "sep2": [False, True], "sep3": [False, True],
+    "tkind1": list(TRANSITIONS), "tkind2": list(TRANSITIONS),
+    **{f"sq{s}": SQUEEZE_WIDTHS for s in (1, 2, 3)},
+    **{f"sqpos{s}": list(range(1, MAX_DEPTH[s] + 1)) for s in (1, 2, 3)},
+    "head_width": HEAD_WIDTHS,
 }
-ADDED_LATER = ("sep1", "sep2", "sep3")  # labels that searches recorded before them did not have
-# The space every search explored before nas.json recorded its choices (before the sep labels and
-# the widths 48 and 64): `nas resume` of such a search rebuilds this space, since NNI's evolution
-# refuses a parent sample that lacks a label, and a resumed search should not explore a new space.
+# labels that matter only away from their first choice, and those that matter only beside one of them
+SWITCHES = ("sep1", "sep2", "sep3", "tkind1", "tkind2", "sq1", "sq2", "sq3")
+ADDED_LATER = SWITCHES + ("sqpos1", "sqpos2", "sqpos3", "head_width")
+# The space every search explored before nas.json recorded its choices (before the labels above,
+# the widths 48 and 64 and the expand head): `nas resume` of such a search rebuilds this space,
+# since NNI's evolution refuses a parent sample that lacks a label, and a resumed search should
+# not explore a new space.
 LEGACY_CHOICES: dict[str, list] = {
-    k: [w for w in v if w not in (48, 64)] if re.fullmatch(r"c\d_\d", k) else v
+    k: [w for w in v if w not in (48, 64)] if re.fullmatch(r"c\d_\d", k)
+    else [h for h in v if h != "expand"] if k == "head" else v
     for k, v in CHOICES.items() if k not in ADDED_LATER}
 
 
+def _off(arch: dict, label: str) -> bool:
+    return arch.get(label, CHOICES[label][0]) == CHOICES[label][0]
+
+
 def used_labels(arch: dict) -> list[str]:
-    """The labels that change the network: widths beyond a stage's depth, trans2 without a third
-    stage, and a sep label that is off or has no conv to separate are sampled by NNI but ignored
-    by `build_network`."""
+    """The labels that change the network. Sampled by NNI but ignored by `build_network`: widths
+    beyond a stage's depth, the third stage's labels without it, a transition width the transition
+    does not use (mp), a squeeze position without a squeeze, the head width of another head, and a
+    label added later while at its first choice or with nothing to act on."""
     unused = {f"c{s}_{i}" for s in (1, 2, 3) for i in range(arch[f"depth{s}"], MAX_DEPTH[s])}
     if arch["depth3"] == 0:
-        unused.add("trans2")
-    # a sep label matters only when on, and for a stage with a conv it can separate; off, the network
-    # is the one of an architecture without the label, and has the same key
-    applies = {"sep1": arch["depth1"] >= 2, "sep2": True, "sep3": arch["depth3"] > 0}
-    unused.update(k for k in ADDED_LATER if not (arch.get(k, False) and applies[k]))
+        unused.update(("trans2", "tkind2", "sq3", "sep3"))
+    if arch["depth1"] < 2:
+        unused.add("sep1")  # the first conv has one input channel: nothing to separate
+    unused.update(k for k in SWITCHES if _off(arch, k))
+    unused.update(f"trans{t}" for t in (1, 2) if arch.get(f"tkind{t}") == "mp")
+    unused.update(f"sqpos{s}" for s in (1, 2, 3) if f"sq{s}" in unused)
+    if arch["head"] != "expand":
+        unused.add("head_width")
     return [k for k in CHOICES if k not in unused]
 
 
 def canonical(arch: dict) -> dict:
-    """The architecture with only the labels that matter, in `CHOICES` order (for JSON and dedup)."""
-    return {k: arch[k] for k in used_labels(arch)}
+    """The architecture with only the labels that matter, in `CHOICES` order (for JSON and dedup);
+    a squeeze position past its stage's depth becomes the last conv's, which is what it builds."""
+    out = {k: arch[k] for k in used_labels(arch)}
+    for s in (1, 2, 3):
+        if f"sqpos{s}" in out:
+            out[f"sqpos{s}"] = min(out[f"sqpos{s}"], arch[f"depth{s}"])
+    return out
 
 
 def network_key(arch: dict) -> str:
@@ -116,7 +140,8 @@ def smallest_arch(fixed: dict | None = None) -> dict:
     with depth, width, BN, a bigger head kernel and full (not separable) convs, so the smallest
     choice of each gives the minimum."""
     arch = {k: min(v) if k not in ("bn", "head") else v[0] for k, v in CHOICES.items()}
-    arch.update(bn=False, head="gap_1x1")
-    arch.update({k: True for k in ADDED_LATER})  # a separable conv has fewer weights than a full one
+    arch.update(bn=False, head="gap_1x1", tkind1="mp", tkind2="mp")  # max-pool alone: no weights
+    arch.update({f"sq{s}": 0 for s in (1, 2, 3)})
+    arch.update(sep1=True, sep2=True, sep3=True)  # a separable conv has fewer weights than a full one
     arch.update(fixed or {})
     return arch

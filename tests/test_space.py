@@ -30,12 +30,12 @@ def test_baselines_are_points_of_the_space_within_10pct_of_the_seed(name):
 def test_baseline_counts_are_exact():
     # the numbers the README and report quote; a change to blocks.py must update them knowingly
     assert {k: n_params(build_network(b["arch"])) for k, b in BASELINES.items()} == \
-        {"exp1": 18752, "exp2": 8712, "exp3": 8880, "exp4": 9504}
+        {"exp1": 18752, "exp2": 8712, "exp3": 8880, "exp4": 9504, "era7918": 7918}
 
 
 def test_baselines_follow_the_seed_targets():
-    a = {k: b["arch"] for k, b in BASELINES.items()}
-    r = {k: b["recipe"] for k, b in BASELINES.items()}
+    a = {k: b["arch"] for k, b in BASELINES.items() if k.startswith("exp")}
+    r = {k: b["recipe"] for k, b in BASELINES.items() if k.startswith("exp")}
     assert not a["exp1"]["bn"] and a["exp1"]["dropout"] == 0 and not r["exp1"]["augment"]
     assert n_params(build_network(a["exp2"])) < 10000 and not a["exp2"]["bn"]
     assert a["exp3"]["bn"] and a["exp3"]["dropout"] > 0 and not r["exp3"]["augment"]
@@ -66,7 +66,8 @@ def test_random_samples_freeze_to_working_models():
 
 def test_space_spans_small_and_large_models():
     assert n_params(build_network(smallest_arch())) < 2000
-    widest = {k: max(v) if k not in ("bn", "head", "sep1", "sep2", "sep3") else v[0] for k, v in CHOICES.items()}
+    widest = {k: max(v) if k not in ("bn", "head", "sep1", "sep2", "sep3", "tkind1", "tkind2") else v[0]
+              for k, v in CHOICES.items()}
     assert n_params(build_network(widest)) > 20000
 
 
@@ -101,8 +102,11 @@ def test_fixed_labels_leave_one_choice_and_freeze_to_it():
     rng = random.Random(1)
     sample = {k: rng.choice(list(m.values)) for k, m in simplified.items()}
     model = space.freeze(sample)
-    assert sum(isinstance(m, torch.nn.BatchNorm2d) for m in model.modules()) == sample["depth1"] + \
-        sample["depth2"] + sample["depth3"]
+    from search_spaces.blocks import ConvBlock, SepConvBlock, Squeeze, StridedConv
+
+    blocks = (ConvBlock, SepConvBlock, Squeeze, StridedConv)  # each ends in ReLU -> BN (bn fixed on)
+    assert sum(isinstance(m, torch.nn.BatchNorm2d) for m in model.modules()) == \
+        sum(isinstance(m, blocks) for m in model.modules()) >= sample["depth1"] + sample["depth2"]
     assert parse_fixed("") == {} and smallest_arch(fixed)["bn"] is True
 
 
@@ -144,14 +148,67 @@ def test_sep_labels_off_are_the_networks_from_before_them():
 def test_a_search_recorded_before_the_sep_labels_resumes_in_its_own_space():
     from nas.experiment import recorded_choices
 
+    from search_spaces.choices import ADDED_LATER
+
     legacy = recorded_choices({"search": {}})
-    assert not {"sep1", "sep2", "sep3"} & set(legacy) and len(legacy) == len(CHOICES) - 3
+    assert not set(ADDED_LATER) & set(legacy) and len(legacy) == len(CHOICES) - len(ADDED_LATER)
+    assert "expand" not in legacy["head"] and "expand" in CHOICES["head"]
     assert legacy["c2_0"] == [4, 6, 8, 10, 12, 14, 16, 20, 24, 32] and 64 in CHOICES["c2_0"]
     space = MnistSpace(choices=legacy)
     assert {k: list(m.values) for k, m in space.simplify().items()} == legacy
     old_sample = complete(BASELINES["exp3"]["arch"])
-    for k in ("sep1", "sep2", "sep3"):
+    for k in ADDED_LATER:
         del old_sample[k]
     model = space.freeze(old_sample)  # a parent sample of the old search freezes to its network
     assert n_params(model) == n_params(build_network(BASELINES["exp3"]["arch"]))
     assert recorded_choices({"choices": {"bn": [True]}}) == {"bn": [True]}
+
+
+def test_the_public_7918_design_is_a_point_of_the_widened_space():
+    from search_spaces.baselines import ERA7918
+
+    net = build_network(ERA7918)
+    assert n_params(net) == 7918
+    convs = [m for m in net.modules() if isinstance(m, torch.nn.Conv2d)]
+    assert [(m.kernel_size[0], m.out_channels) for m in convs] == \
+        [(3, 10)] * 3 + [(3, 16), (3, 16), (3, 8), (3, 8), (1, 8), (1, 16), (1, 10)]
+    assert sum(isinstance(m, torch.nn.BatchNorm2d) for m in net.modules()) == len(convs) - 1
+    assert not any(m.bias is not None for m in convs)
+    assert n_params(MnistSpace().freeze(complete(ERA7918))) == 7918
+
+
+def test_new_labels_at_their_first_choice_build_the_old_networks_with_the_old_keys():
+    from search_spaces.choices import ADDED_LATER, network_key
+
+    for name in ("exp1", "exp2", "exp3", "exp4"):
+        old = BASELINES[name]["arch"]
+        full = complete(old)
+        assert all(full[k] == CHOICES[k][0] for k in ADDED_LATER)
+        assert canonical(full) == old and network_key(full) == network_key(old)
+        assert build_network(old).state_dict().keys() == build_network(full).state_dict().keys()
+        # ... and any value of a label that only matters beside another is ignored
+        assert network_key({**full, "head_width": 32, "sqpos2": 3}) == network_key(old)
+
+
+def test_transitions_squeezes_and_the_expand_head_build_what_they_say():
+    exp3 = BASELINES["exp3"]["arch"]  # stage 1 ends at 16 channels, 24x24; trans1 8
+    base = n_params(build_network(exp3))
+    mp = build_network({**exp3, "tkind1": "mp"})  # no 1x1 (16*8 weights); stage 2's first conv sees 16 channels
+    assert n_params(mp) == base - 16 * 8 - 9 * 8 * 12 + 9 * 16 * 12
+    strided = build_network({**exp3, "tkind1": "conv_s2"})  # 3x3 16 -> 8, stride 2, + BN
+    assert n_params(strided) == base - 16 * 8 + 9 * 16 * 8 + 2 * 8
+    x = torch.zeros(2, 1, 28, 28)
+    assert mp[:3](x).shape[-1] == 12 and strided[:3](x).shape[-1] == 12
+    squeezed = build_network({**exp3, "sq2": 6, "sqpos2": 2})  # after c2_1 (16): 16 -> 6, then c2_2 sees 6
+    assert n_params(squeezed) == base + 16 * 6 + 2 * 6 - 9 * 16 * 16 + 9 * 6 * 16
+    expand = build_network({**exp3, "head": "expand", "head_width": 24})  # 16 -> 24 (+BN) -> GAP -> 24 -> 10
+    assert n_params(expand) == base - 16 * 10 + 16 * 24 + 2 * 24 + 24 * 10
+    for net in (mp, strided, squeezed, expand):
+        assert net(x).shape == (2, 10)
+    # a position past the stage's depth squeezes after its last conv: the same network, one key
+    from search_spaces.choices import network_key
+    assert network_key(complete({**exp3, "sq2": 6, "sqpos2": 4})) == \
+        network_key(complete({**exp3, "sq2": 6, "sqpos2": 4, "depth2": 4}))
+    shallow = {**exp3, "depth2": 2, "sq2": 6}
+    assert network_key(complete({**shallow, "sqpos2": 4})) == network_key(complete({**shallow, "sqpos2": 2}))
+    assert network_key(complete({**shallow, "sqpos2": 1})) != network_key(complete({**shallow, "sqpos2": 2}))
