@@ -160,6 +160,12 @@ def build_parser() -> argparse.ArgumentParser:
     rc.add_argument("--epochs", type=int, default=None, help="training epochs (default: TrainConfig's)")
     rc.add_argument("--data-dir", help="MNIST folder (see --help of train)")
 
+    ps = sub.add_parser("proxy-study", help="measure which short training ranks architectures like the full "
+                                            "schedule (nas/proxy.py); resumable")
+    ps.add_argument("--jobs", type=int, default=2, help="trainings at once (default %(default)s)")
+    ps.add_argument("--analyse", action="store_true", help="only write the table from the finished trainings")
+    ps.add_argument("--data-dir", help="MNIST folder (see --help of train)")
+
     rp = sub.add_parser("report", help="regenerate results/README.md and its pictures from the run files")
     rp.add_argument("--no-pictures", action="store_true", help="text only")
     rp.add_argument("--data-dir", help="MNIST folder, for the misclassified-digits grid")
@@ -310,7 +316,27 @@ def cmd_recipe(args) -> None:
     print(f"pick: {r['pick']} (written to {out / 'pick.json'})")
 
 
-COMMANDS = {"search": cmd_search, "view": cmd_view, "resume": cmd_resume, "export": cmd_export,
+def cmd_proxy_study(args) -> None:
+    from nas import proxy
+
+    root = Layout.at(args.results).proxy
+    if args.analyse and not (root / "archs.json").exists():
+        raise ConfigError(f"no proxy study in {root}: run `nas proxy-study --results {args.results}` first")
+    study = proxy.analyse(root) if args.analyse else proxy.run(root, args.jobs, args.data_dir)
+    print(f"{study['complete']} of {study['archs']} architectures have both full runs; ceiling (seed 0 vs 1) "
+          f"rho {study['ceiling_seed0_vs_seed1'] if study['ceiling_seed0_vs_seed1'] is None else round(study['ceiling_seed0_vs_seed1'], 2)}")
+    for r in study["rows"]:
+        if r["spearman"] is not None:
+            cost = "free" if r["cost"] is None else f"{r['cost']:.3f}"
+            print(f"{r['proxy']:<40} rho {r['spearman']:+.2f}  cost {cost}")
+    rungs = proxy.schedule_from_study(study)
+    if rungs:
+        print("rungs before the full one: " + "; ".join(f"{r['epochs']} ep x {r['images']:,} img ({r['reading']})"
+                                                       for r in rungs))
+    print(f"wrote {root / 'study.json'}")
+
+
+COMMANDS = {"search": cmd_search, "proxy-study": cmd_proxy_study, "view": cmd_view, "resume": cmd_resume, "export": cmd_export,
             "train": cmd_train, "baselines": cmd_baselines, "rerank": cmd_rerank, "recipe": cmd_recipe,
             "report": cmd_report, "finalist": cmd_finalist}
 

@@ -130,3 +130,30 @@ def misclassified_png(run: Run, out: Path, data_dir: str | None = None, seed: in
     fig.savefig(out, dpi=100)
     plt.close(fig)
     return len(wrong)
+
+
+def proxy_png(study: dict, out: Path) -> None:
+    """Each proxy's Spearman with the full-fidelity score against its cost (share of a full training),
+    one marker per way of reading it, with the seed-to-seed ceiling as a line."""
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(8, 5.5))
+    markers = {"val_acc last": "o", "val_acc best": "^", "val_loss last": "s", "val_loss best": "D"}
+    for reading, marker in markers.items():
+        rows = [r for r in study["rows"] if r.get("reading") == reading and r["spearman"] is not None]
+        ax.scatter([r["cost"] for r in rows], [r["spearman"] for r in rows], marker=marker, s=40, label=reading)
+        if reading == "val_acc last":
+            for r in rows:
+                ax.annotate(f"{r['epochs']}x{r['images'] // 1000}k", (r["cost"], r["spearman"]),
+                            textcoords="offset points", xytext=(5, -12), fontsize=8)
+    if study.get("ceiling_seed0_vs_seed1") is not None:
+        ax.axhline(study["ceiling_seed0_vs_seed1"], color="0.4", ls="--", lw=1,
+                   label="full run: seed 0 vs seed 1 (ceiling)")
+    ax.set_xscale("log")
+    ax.set_xlabel("cost of one proxy training (share of one full 15-epoch training, log scale)")
+    ax.set_ylabel("Spearman rho with the full-fidelity score")
+    ax.set_title(f"Which rung-0 proxy ranks like the full schedule ({study['complete']} architectures, 4k-8k)")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, loc="lower right")
+    fig.tight_layout()
+    fig.savefig(out, dpi=125)
+    plt.close(fig)

@@ -5,6 +5,7 @@
     <root>/rerank/<id>/     its second stage: a run folder per candidate and rerank.json
     <root>/recipe/<name>/   a recipe study: a run folder per variant, study.json and pick.json
     <root>/runs/<name>/     `nas train`; baselines*/ and confirm/ hold more run folders
+    <root>/proxy/           the proxy study (nas.proxy): which short training ranks like the full one
 
 Every rule about these files lives here once: the late-epoch window, what "finished" means, a
 run's recipe (its differences from the defaults), how a search's trials rank.
@@ -43,6 +44,7 @@ class Layout:
     baselines = property(lambda self: self.root / "baselines")
     confirm = property(lambda self: self.root / "confirm")
     figures = property(lambda self: self.root / "figures")
+    proxy = property(lambda self: self.root / "proxy")
 
 
 def recipe_of(train: dict) -> dict:
