@@ -71,7 +71,7 @@ def measure(db: Path, target: float) -> dict:
 def run_search(exp_id: str, workdir: Path, target: float, minutes: float, port: int) -> None:
     """Launch the search, stop it at the first result >= target or after `minutes`."""
     cmd = [str(ROOT / ".venv" / "bin" / "nas") if (ROOT / ".venv" / "bin" / "nas").exists() else "nas",
-           "search", "--id", exp_id, "--workdir", str(workdir), "--port", str(port),
+           "search", "--schedule", "flat", "--id", exp_id, "--results", str(workdir.parent), "--port", str(port),
            "--export-dir", str(workdir.parent / "exports"), *SEARCH]
     workdir.mkdir(parents=True, exist_ok=True)
     log = open(workdir / f"{exp_id}.out", "a")
@@ -97,7 +97,8 @@ def run_search(exp_id: str, workdir: Path, target: float, minutes: float, port: 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--id", default="s20k-evolution-pcg64", help="experiment id (default %(default)s)")
-    p.add_argument("--workdir", default=str(ROOT / "results" / "bench" / "searches"), help="NNI experiments folder")
+    p.add_argument("--workdir", default=str(ROOT / "results" / "bench" / "searches"),
+                   help="NNI experiments folder, named searches (its parent is the results root)")
     p.add_argument("--target", type=float, default=99.40, help="validation accuracy, %% (default %(default)s)")
     p.add_argument("--minutes", type=float, default=60, help="time limit of the search (default %(default)s)")
     p.add_argument("--port", type=int, default=8080)

@@ -60,11 +60,11 @@ VARIANTS = {  # name -> environment of the search (NNI's manager and trials inhe
 
 
 def run_search(workdir: Path, name: str, env_vars: dict, trials: int, port: int) -> dict:
-    from nas.export import read_trials
+    from nas.results import read_trials
 
     env = dict(os.environ, PYTHONUNBUFFERED="1", **env_vars)
-    exp_id = f"bench-{len(list(workdir.glob('bench-*')))}"
-    cmd = [sys.executable, "-m", "nas", "search", "--id", exp_id, "--workdir", str(workdir),
+    exp_id = f"bench-{len(list((workdir / 'searches').glob('bench-*')))}"
+    cmd = [sys.executable, "-m", "nas", "search", "--schedule", "flat", "--id", exp_id, "--results", str(workdir),
            "--trials", str(trials), "--epochs", "1", "--train-subset", "5000", "--set", "val_size=1000",
            "--max-params", "20000", "--port", str(port), "--export-dir", str(workdir / "exports")]
     stop, peak = threading.Event(), []
@@ -78,14 +78,14 @@ def run_search(workdir: Path, name: str, env_vars: dict, trials: int, port: int)
     watcher.join()
     if proc.returncode != 0:
         raise SystemExit(f"search failed ({name}):\n{output}")
-    con = sqlite3.connect(workdir / exp_id / "db" / "nni.sqlite")
+    con = sqlite3.connect(workdir / "searches" / exp_id / "db" / "nni.sqlite")
     events = {}
     for tid, event, ts in con.execute("SELECT trialJobId, event, timestamp FROM TrialJobEvent ORDER BY timestamp"):
         events.setdefault(tid, {}).setdefault(event, ts / 1000)
     final_at = {tid: ts / 1000 for tid, ts in con.execute("SELECT trialJobId, timestamp FROM MetricData WHERE type='FINAL'")}
     con.close()
     rows = []
-    for t in read_trials(workdir, exp_id):
+    for t in read_trials(workdir / "searches", exp_id):
         if t.status != "SUCCEEDED":
             continue
         ev, f = events[t.id], t.final

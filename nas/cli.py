@@ -74,8 +74,27 @@ def build_parser() -> argparse.ArgumentParser:
                    help="reject candidates smaller than this too, to search near the budget (default: none)")
     s.add_argument("--fix", default=d.fix, metavar="LABEL=VALUE,...",
                    help="pin labels of the space to one value, e.g. bn=true,head=1x1_gap (see search_spaces/mnist.py)")
-    s.add_argument("--trials", type=int, default=d.trials, help="trials to run (default %(default)s)")
-    s.add_argument("--concurrency", type=int, default=d.concurrency, help="trials at once (default %(default)s)")
+    s.add_argument("--schedule", default=d.schedule, choices=("asha", "flat"),
+                   help="asha: rungs of rising fidelity, the best 1/eta promoted, a race with paired seeds and "
+                        "hand-made controls at the full schedule; flat: every trial one short proxy (default %(default)s)")
+    s.add_argument("--cpu-hours", type=float, default=d.cpu_hours,
+                   help="asha: size the number of rung-0 candidates to this budget (default: --trials of them)")
+    s.add_argument("--rungs", default=d.rungs, metavar="ExN[:S][/READING],...",
+                   help="asha: epochs x training images [: seeds] [/ reading] per rung, the last the full schedule "
+                        "(default %(default)s)")
+    s.add_argument("--eta", type=int, default=d.eta, help="asha: promote the best 1/eta of a rung (default %(default)s)")
+    s.add_argument("--controls", default=d.controls,
+                   help="asha: hand-made models raced at the last rung: baseline names or arch.json paths, "
+                        "auto (exp3,exp4 above 6,000 parameters, else lqznt4k) or none (default %(default)s)")
+    s.add_argument("--race-cap", type=int, default=d.race_cap, help="asha: most seeds per entrant (default %(default)s)")
+    s.add_argument("--race-min", type=int, default=d.race_min,
+                   help="asha: seeds the leader and controls train at least (default %(default)s)")
+    s.add_argument("--alpha", type=float, default=d.alpha,
+                   help="asha: level of the race's one-sided paired t-test, 0.1 or 0.05 (default %(default)s)")
+    s.add_argument("--trials", type=int, default=d.trials,
+                   help="flat: trials to run; asha: rung-0 candidates when --cpu-hours is not given (default %(default)s)")
+    s.add_argument("--concurrency", type=int, default=d.concurrency,
+                   help="trials at once (default: one per CPU core)")
     s.add_argument("--train-subset", type=int, default=d.train_subset,
                    help="training images per trial, 0 for all outside the validation split (default %(default)s)")
     s.add_argument("--seed", type=int, default=d.seed, help="strategy seed (default %(default)s)")
@@ -210,11 +229,28 @@ def _print_search(r, results: str) -> None:
     if r.repeats:
         print(f"{r.repeats} candidates were networks already trained in this search (they differed in labels "
               "the network ignores); answered from those trials, not re-trained")
+    if r.outcome is not None:
+        print(_race_lines(r.outcome, r.spent_cpu_hours))
     if r.kept_export:
         print(f"kept {r.export_dir} (written by `nas export`); refresh it with "
               f"`nas export {r.id} --results {results} --force`")
     elif r.exported:
         _print_exported(r.exported, r.export_dir)
+
+
+def _race_lines(o: dict, spent: float | None) -> str:
+    """The search's verdict: the pick with its interval, the gap to the runner-up and to each control."""
+    def gap(v: dict) -> str:
+        return (f"{v['gap']:+.3f} points (90% interval +-{v['gap_half_width']:.3f}) over seeds "
+                f"{','.join(map(str, v['seeds']))}: {v['verdict']}")
+
+    lines = [f"pick: late-validation mean {o['mean']:.3f}% (90% interval +-{o['half_width']:.3f}) over seeds "
+             f"{','.join(map(str, o['seeds']))}" + (f"; {spent:.2f} CPU-hours spent" if spent is not None else "")]
+    if o["runner_up"]:
+        lines.append(f"  vs runner-up: {gap(o['runner_up'])}")
+    for name, v in o["controls"].items():
+        lines.append(f"  vs control {name}: {gap(v)}")
+    return "\n".join(lines)
 
 
 def cmd_search(args) -> None:
@@ -223,7 +259,9 @@ def cmd_search(args) -> None:
     cfg = make(SearchConfig, space=args.space, strategy=args.strategy, max_params=args.max_params,
                max_flops=args.max_flops, min_params=args.min_params, fix=args.fix, trials=args.trials,
                concurrency=args.concurrency, port=args.port, host=args.host, seed=args.seed, epochs=args.epochs,
-               train_subset=args.train_subset, early_stop=args.early_stop)
+               train_subset=args.train_subset, early_stop=args.early_stop, schedule=args.schedule,
+               cpu_hours=args.cpu_hours, rungs=args.rungs, eta=args.eta, controls=args.controls,
+               race_cap=args.race_cap, race_min=args.race_min, alpha=args.alpha)
     _print_search(search(cfg, _train_config(args), args.results, args.id, args.data_dir, args.export_dir,
                          args.keep_open), args.results)
 

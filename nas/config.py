@@ -85,13 +85,23 @@ class SearchConfig:
     trials: int = 6                   # trials to run (candidates over budget never become trials)
     epochs: int = 2                   # training epochs per trial (a short proxy of the full recipe)
     train_subset: int = 10000         # training images per trial (0: all 55,000 outside validation)
-    concurrency: int = 1              # trials running at once
+    concurrency: int = 0              # trials running at once (0: one per CPU core)
     port: int = 8080                  # dashboard / NNI manager port
     host: str = "127.0.0.1"           # address the dashboard listens on
     workdir: str = "nni-experiments"  # where NNI keeps experiments (relative to the current folder)
     seed: int = 0                     # strategy sampling
     population: int = 0               # evolution: population size (0: a third of the trials, 4 to 20)
     early_stop: bool = False          # stop a trial below the finished trials' median at an epoch
+    schedule: str = "asha"            # asha (rungs of rising fidelity, a race at the last) | flat (one proxy per trial)
+    rungs: str = "2x20000,15x55000:2"  # asha: EPOCHSxIMAGES[:SEEDS][/READING] per rung, cheapest first; the last
+                                      # is what a pick is judged on (provisional until the proxy study decides)
+    eta: int = 3                      # asha: the best 1/eta of a rung go on to the next
+    cpu_hours: float = 0.0            # asha: size the number of rung-0 candidates to this budget (0: --trials)
+    controls: str = "auto"            # asha: hand-made models raced at the last rung (auto: exp3,exp4 above 6,000
+                                      # parameters, else the search's earlier finalist at the budget; "none")
+    race_cap: int = 5                 # asha: most seeds any entrant trains at the last rung
+    race_min: int = 3                 # asha: seeds the leader and the controls train at least
+    alpha: float = 0.1                # asha: level of the race's one-sided paired t-test (0.1 or 0.05)
 
     def __post_init__(self):
         _check_choice("strategy", self.strategy, STRATEGIES)
@@ -103,15 +113,54 @@ class SearchConfig:
             raise ConfigError(f"min_params must be in 0..max_params ({self.max_params}), got {self.min_params}")
         if self.max_flops < 0:
             raise ConfigError(f"max_flops must be 0 (no limit) or more, got {self.max_flops}")
-        if self.trials < 1 or self.concurrency < 1 or self.epochs < 1:
-            raise ConfigError("trials, concurrency and epochs must be at least 1")
+        if self.trials < 1 or self.concurrency < 0 or self.epochs < 1:
+            raise ConfigError("trials and epochs must be at least 1, concurrency 0 (one per core) or more")
         if self.train_subset < 0:
             raise ConfigError(f"train_subset must be 0 (all) or more, got {self.train_subset}")
         if not 1 <= self.port <= 65535:
             raise ConfigError(f"port must be in 1..65535, got {self.port}")
+        _check_choice("schedule", self.schedule, ("asha", "flat"))
+        if self.eta < 2 or self.cpu_hours < 0 or not 1 <= self.race_min <= self.race_cap:
+            raise ConfigError("eta must be at least 2, cpu_hours 0 or more, and 1 <= race_min <= race_cap")
+        _check_choice("alpha", self.alpha, (0.1, 0.05))
+        parse_rungs(self.rungs)  # a malformed schedule fails here, naming the rung
 
 
 STRATEGIES = ("random", "evolution", "tpe")
+READINGS = {"val_acc_last": "val_acc last", "val_acc_best": "val_acc best", "val_loss_last": "val_loss last",
+            "val_loss_best": "val_loss best", "late": "late"}
+
+
+def parse_rungs(text: str) -> list:
+    """'2x20000,15x55000:2' -> [Rung(2, 20000, (0,)), Rung(15, 55000, (0, 1), "late")]: epochs x
+    training images, then optionally ':' and the number of seeds and '/' and how a rung is read
+    (val_acc_last, the default below the last rung; val_acc_best, val_loss_last, val_loss_best; the
+    last rung always reads "late", the mean validation accuracy of its last 3 epochs)."""
+    from nas.rungs import Rung
+
+    rungs = []
+    parts = [p.strip() for p in text.split(",") if p.strip()]
+    if len(parts) < 2:
+        raise ConfigError(f"rungs needs at least two rungs (a proxy and the full schedule), got {text!r}")
+    for i, part in enumerate(parts):
+        spec, _, reading = part.partition("/")
+        size, _, seeds = spec.partition(":")
+        try:
+            epochs, images = (int(v) for v in size.lower().split("x"))
+            n_seeds = int(seeds) if seeds else 1
+        except ValueError:
+            raise ConfigError(f"rung {part!r} must read EPOCHSxIMAGES[:SEEDS][/READING], e.g. 2x20000 or 15x55000:2") from None
+        if epochs < 1 or not 1 <= images <= 55000 or n_seeds < 1:
+            raise ConfigError(f"rung {part!r}: epochs and seeds must be at least 1, images 1..55000")
+        last = i == len(parts) - 1
+        if reading and (reading not in READINGS or (last and reading != "late")):
+            raise ConfigError(f"rung {part!r}: reading must be one of {', '.join(k for k in READINGS if k != 'late')}"
+                              " (the last rung reads late)")
+        rungs.append(Rung(epochs, images, tuple(range(n_seeds)),
+                          "late" if last else READINGS[reading or "val_acc_last"]))
+    if rungs[-1].epochs < 3:
+        raise ConfigError("the last rung needs at least 3 epochs (its score is the mean of the last 3)")
+    return rungs
 
 
 def _check_choice(name: str, value: Any, valid: tuple) -> None:

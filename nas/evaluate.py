@@ -69,10 +69,13 @@ def overhead_marks(entered: float, clock: dict) -> dict:
 
 
 def evaluate_model(model: torch.nn.Module, config: dict, data_dir: str | None = None,
-                   early_stop: dict | None = None) -> dict:
+                   early_stop: dict | None = None, job: dict | None = None) -> dict:
     """The `FunctionalEvaluator` function. `config` is a `TrainConfig` as a dict (it crosses
     process boundaries as JSON); `data_dir` is the verified MNIST folder the search resolved;
-    `early_stop`, {"workdir": ..., "id": ...} of the experiment, turns the median rule on."""
+    `early_stop`, {"workdir": ..., "id": ...} of the experiment, turns the median rule on; `job`,
+    a multi-fidelity search's {key, rung, seed, epochs, images, reading, control} (nas.asha): the
+    final result then carries them and `score`, the rung's reading. A job that fails still reports
+    its fields (score None), so that a resumed search knows which training failed."""
     t0, entered = time.perf_counter(), time.time()
     cfg = make(TrainConfig, config)
     if cfg.threads:
@@ -105,6 +108,10 @@ def evaluate_model(model: torch.nn.Module, config: dict, data_dir: str | None = 
         train(model, data, cfg, on_epoch=report, clock=clock, evaluate_test="last")
     except _Stop:
         stopped = history[-1]["epoch"]
+    except Exception as e:
+        if job is not None:
+            nni.report_final_result({"default": 0.0, "score": None, "failed": str(e)[:300], **job})
+        raise
     last = history[-1]
     result = {"default": last["val_acc"], "val_acc": last["val_acc"], "best_val_acc": max(r["val_acc"] for r in history),
               "params": params, "flops": flops, "train_acc": last["train_acc"],
@@ -118,6 +125,10 @@ def evaluate_model(model: torch.nn.Module, config: dict, data_dir: str | None = 
               **overhead_marks(entered, clock)}
     if stopped:
         result["early_stopped"] = stopped
+    if job is not None:
+        from nas.rungs import read
+
+        result.update(job, score=read(history, job["reading"]))
     result["reported_at"] = round(time.time(), 3)  # after the last epoch's evaluation; NNI's latency follows
     nni.report_final_result(result)
     return result

@@ -30,6 +30,8 @@ class Built:
     gate: Gate
     replay: object
     search: SearchConfig
+    rungs: object = None     # nas.asha.Rungs of a multi-fidelity search
+    tracker: object = None   # ... and its nas.asha.Tracker
 
 
 def population_for(trials: int) -> int:
@@ -83,9 +85,10 @@ def check_new_id(workdir: str | os.PathLike, exp_id: str) -> None:
 
 
 def build(search: SearchConfig, train: TrainConfig, data_dir: str, exp_id: str, replay=None,
-          choices: dict[str, list] | None = None) -> Built:
+          choices: dict[str, list] | None = None, log=None) -> Built:
     """The experiment for these configs. `replay`: trials finished in earlier sessions, answered
-    from their records if proposed again; `choices`: the labels' values (a resumed search: its own)."""
+    from their records if proposed again; `choices`: the labels' values (a resumed search: its own);
+    `log`: where a multi-fidelity search prints its progress lines."""
     from nni.nas.evaluator import FunctionalEvaluator
     from nni.nas.experiment import NasExperiment
     from nni.nas.strategy.middleware import Filter
@@ -107,13 +110,23 @@ def build(search: SearchConfig, train: TrainConfig, data_dir: str, exp_id: str, 
     # metric 0 for a rejected candidate teaches TPE to leave that region; evolution gets none, or
     # scored rejects would push the trained individuals out of its population. patience bounds how
     # long a strategy may propose only over-budget models.
-    gate, repeat = Gate(budget), Replay(replay or [], key=space_module.network_key)
+    gate = Gate(budget)
     nni_boundary.quiet_gate_rejections()
-    chain = nni_boundary.tolerant_chain(make_strategy(search.strategy, search.trials, search.seed, search.population),
-                                        Filter(gate, metric_for_invalid=None if search.strategy == "evolution" else 0.0,
-                                               patience=2000), repeat)
+    strategy = make_strategy(search.strategy, search.trials, search.seed, search.population)
+    gate_filter = Filter(gate, metric_for_invalid=None if search.strategy == "evolution" else 0.0, patience=2000)
+    rungs = tracker = None
+    if search.schedule == "asha":
+        from nas.asha import build_rungs
+
+        rungs, answered, tracker = build_rungs(search, train, data_dir, search.workdir, exp_id, fixed, replay or [], log)
+        repeat = Replay(answered, key=space_module.network_key)
+        chain = nni_boundary.tolerant_chain(strategy, gate_filter, repeat, rungs, then=rungs.finish, after=rungs.detach)
+    else:
+        repeat = Replay(replay or [], key=space_module.network_key)
+        chain = nni_boundary.tolerant_chain(strategy, gate_filter, repeat)
     exp = NasExperiment(space_module.MnistSpace(fixed, choices), evaluator, chain, id=exp_id)
-    exp.config.max_trial_number = search.trials
+    # a multi-fidelity search ends when its schedule does (nas.asha), not at a trial count
+    exp.config.max_trial_number = search.trials if rungs is None else None
     exp.config.trial_concurrency = search.concurrency
     exp.config.experiment_working_directory = str(Path(search.workdir).resolve())
     exp.config.experiment_name = f"{search.space}-{search.strategy}-{search.max_params}p"
@@ -122,7 +135,7 @@ def build(search: SearchConfig, train: TrainConfig, data_dir: str, exp_id: str, 
         raise ConfigError(f"{TRIAL_ENTRY_ENV}={entry!r} is not valid; choose one of: light, nni")
     if entry == "light":
         nni_boundary.use_trial_entry(exp, "nas.trial_entry")
-    return Built(exp, gate, repeat, search)
+    return Built(exp, gate, repeat, search, rungs, tracker)
 
 
 def new_record(exp_id: str, search: SearchConfig, train: TrainConfig, data_dir: str, export_dir: str) -> dict:
@@ -151,13 +164,14 @@ def register(workdir: str | os.PathLike, exp_id: str) -> bool:
 
 
 def rebuild(workdir: str, exp_id: str, port: int | None = None, host: str | None = None, replay=None,
-            trials: int | None = None) -> tuple[Built, dict]:
+            trials: int | None = None, log=None) -> tuple[Built, dict]:
     """(the experiment, its record) of a recorded search, with a new port/host if given.
     `trials`: a new total trial count (a longer search), saved in the record."""
     rec = load_record(workdir, exp_id)
     register(workdir, exp_id)
     # the strategy must be rebuilt as it was launched, whatever the trial count is now
     rec["search"].setdefault("population", 0)
+    rec["search"].setdefault("schedule", "flat")  # searches recorded before the multi-fidelity schedule
     if rec["search"]["strategy"] == "evolution" and not rec["search"]["population"]:
         rec["search"]["population"] = population_for(rec["search"]["trials"])
     nni_boundary.allow_full_torch_load()
@@ -166,7 +180,7 @@ def rebuild(workdir: str, exp_id: str, port: int | None = None, host: str | None
                   trials=trials)
     if trials is not None:
         save_record(workdir, exp_id, {**rec, "search": {**rec["search"], "trials": trials}})
-    built = build(search, make(TrainConfig, rec["train"]), rec["data_dir"], exp_id, replay, recorded_choices(rec))
+    built = build(search, make(TrainConfig, rec["train"]), rec["data_dir"], exp_id, replay, recorded_choices(rec), log)
     return built, rec
 
 

@@ -26,7 +26,7 @@ import torch
 
 from nas.budget import count, flop_analysis
 from nas.errors import ExportError
-from nas.results import distinct, rank, read_trials
+from nas.results import distinct, load_rungs, rank, read_trials
 
 
 def model_source(arch: dict) -> str:
@@ -104,7 +104,7 @@ def export(workdir: str, exp_id: str, out: str | os.PathLike, top_k: int = 1, fo
     if top_k < 1:
         raise ExportError(f"top-k must be at least 1, got {top_k}")
     trials = read_trials(workdir, exp_id)
-    ranked = rank(trials)
+    ranked = rank(trials, load_rungs(workdir, exp_id))
     if not ranked:
         failed = [t for t in trials if t.status == "FAILED"]
         why = f"; {len(failed)} failed, e.g. {failed[0].id}: {failed[0].reason}" if failed else ""

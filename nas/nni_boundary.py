@@ -221,10 +221,11 @@ def _db(folder: Path, exp_id: str) -> Path:
     return Path(folder).resolve() / exp_id / "db" / "nni.sqlite"
 
 
-def mark_interrupted(folder: Path, exp_id: str, trial_ids: list[str], trials: int) -> int:
+def mark_interrupted(folder: Path, exp_id: str, trial_ids: list[str], trials: int | None) -> int:
     """NNI 3.0 re-queues a trial that was running at a stop as ADD_RESUMED, a job the NAS engine never
     hears back from. Write USER_CANCELED for each (with the reason) and set the trial limit to
-    `trials` plus every trial ever interrupted, in one transaction; returns that count.
+    `trials` plus every trial ever interrupted (None: no limit, a multi-fidelity search ends with
+    its schedule), in one transaction; returns that count.
     Proved by test_e2e.py::test_search_killed_at_random_moments_resumes_to_its_trial_count."""
     con = sqlite3.connect(_db(folder, exp_id))
     try:
@@ -240,7 +241,7 @@ def mark_interrupted(folder: Path, exp_id: str, trial_ids: list[str], trials: in
             row = con.execute("SELECT params, id, execDuration, startTime, endTime, logDir, nextSequenceId, revision "
                               "FROM ExperimentProfile ORDER BY revision DESC LIMIT 1").fetchone()
             params = json.loads(row[0])
-            if params.get("maxTrialNumber") != trials + interrupted:
+            if trials is not None and params.get("maxTrialNumber") != trials + interrupted:
                 params["maxTrialNumber"] = trials + interrupted
                 con.execute("INSERT INTO ExperimentProfile VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                             (json.dumps(params), *row[1:7], row[7] + 1))
@@ -249,10 +250,12 @@ def mark_interrupted(folder: Path, exp_id: str, trial_ids: list[str], trials: in
     return interrupted
 
 
-def tolerant_chain(*middlewares):
+def tolerant_chain(*middlewares, then=None, after=None):
     """NNI's `Chain`, able to load a checkpoint written with fewer middlewares (searches from before
     Replay joined the chain): the missing ones start fresh. Reads Chain's private `_middlewares`.
-    Proved by test_nni_boundary.py."""
+    `then`: called once the strategy has stopped (NNI's chain ends its run there; a multi-fidelity
+    schedule goes on with promotions and its race, nas.asha); `after`: called however the run ends.
+    Proved by test_nni_boundary.py and test_asha.py."""
     from nni.nas.strategy.middleware import Chain
 
     class TolerantChain(Chain):
@@ -260,6 +263,15 @@ def tolerant_chain(*middlewares):
             states = list(state_dict["middlewares"])
             states += [{}] * (len(self._middlewares) - len(states))
             super().load_state_dict({**state_dict, "middlewares": states})
+
+        def run(self) -> None:
+            try:
+                super().run()
+                if then is not None:
+                    then()
+            finally:
+                if after is not None:
+                    after()
 
     return TolerantChain(*middlewares)
 

@@ -7,7 +7,7 @@
   2. marks every trial that was running or waiting at the stop as interrupted (USER_CANCELED): it
      never finished, so it is no result;
   3. raises the trial limit by the number of interrupted trials, so the search still ends with
-     `--trials` finished trials;
+     `--trials` finished trials (a multi-fidelity search has no limit: its schedule ends it);
 and returns the finished trials, which `nas.replay.Replay` answers from when the strategy proposes
 them again.
 """
@@ -55,7 +55,7 @@ def stop_orphaned_manager(exp_id: str, timeout: float = 15.0) -> int | None:
     return None
 
 
-def prepare(workdir: str | Path, exp_id: str, trials: int) -> Prepared:
+def prepare(workdir: str | Path, exp_id: str, trials: int | None) -> Prepared:
     """Steps 1-3 of the module docstring; NNI's manager must not be running for this experiment."""
     stopped = stop_orphaned_manager(exp_id)
     all_trials = read_trials(workdir, exp_id)

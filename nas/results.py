@@ -168,10 +168,37 @@ def read_trials(workdir: str | os.PathLike, exp_id: str) -> list:
         raise ExportError(str(e)) from None
 
 
-def rank(trials: list) -> list:
-    """Trials with a final validation accuracy, best first; fewer parameters break ties."""
+RUNGS_FILE = "rungs.json"  # a multi-fidelity search's schedule, scores and race (nas.asha.Tracker)
+
+
+def load_rungs(workdir: str | os.PathLike, exp_id: str) -> dict | None:
+    path = Path(workdir) / exp_id / RUNGS_FILE
+    return json.loads(path.read_text()) if path.exists() else None
+
+
+def rank(trials: list, rungs: dict | None = None) -> list:
+    """Trials with a final validation accuracy, best first; fewer parameters break ties. With a
+    multi-fidelity search's `rungs` (load_rungs): its candidates (controls left out), the race's pick
+    first, then by the highest rung reached and the mean score there; one trial each, its lowest seed
+    at that rung."""
     done = [t for t in trials if t.val_acc is not None and t.sample_from != "unknown"]
-    return sorted(done, key=lambda t: (-t.val_acc, t.final.get("params", 0)))
+    if rungs is None:
+        return sorted(done, key=lambda t: (-t.val_acc, t.final.get("params", 0)))
+    pick = (rungs.get("outcome") or {}).get("pick")
+    level: dict[str, tuple] = {}
+    for j in rungs["jobs"]:
+        if j["score"] is None or j["key"].startswith("control:"):
+            continue
+        scores = [x["score"] for x in rungs["jobs"] if x["key"] == j["key"] and x["rung"] == j["rung"]
+                  and x["score"] is not None]
+        level[j["key"]] = max(level.get(j["key"], (-1, 0.0)), (j["rung"], statistics.fmean(scores)))
+    best: dict[str, object] = {}
+    for t in done:
+        key, rung = t.final.get("key"), t.final.get("rung")
+        if key in level and rung == level[key][0] and (key not in best or t.final["seed"] < best[key].final["seed"]):
+            best[key] = t
+    return sorted(best.values(), key=lambda t: (t.final["key"] != pick, -level[t.final["key"]][0],
+                                                -level[t.final["key"]][1], t.final.get("params", 0)))
 
 
 def distinct(ranked: list) -> list:

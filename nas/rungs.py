@@ -119,6 +119,7 @@ class Ledger:
     failed: set = field(default_factory=set)       # jobs that ended without a score
     submitted: set = field(default_factory=set)    # jobs sent to training (running or done)
     started: list = field(default_factory=list)    # rung-0 candidates, in order
+    samples: dict = field(default_factory=dict)    # candidate key -> its full sample (for promotions)
 
     @property
     def last(self) -> int:
@@ -179,8 +180,9 @@ class Ledger:
         cands = sorted({j.key for j in self.submitted if j.rung == self.last and not j.control})
         return cands + ([f"control:{c}" for c in self.controls] if cands else [])
 
-    def last_scores(self, key: str) -> dict[int, float]:
-        return self.seed_scores(key, self.last)
+    def last_scores(self, key: str, upto: int | None = None) -> dict[int, float]:
+        """Seed -> score at the last rung (only seeds below `upto`, if given)."""
+        return {k: v for k, v in self.seed_scores(key, self.last).items() if upto is None or k < upto}
 
     def closed(self) -> bool:
         """No candidate can reach the last rung any more: every rung-0 candidate has started, and
@@ -190,46 +192,59 @@ class Ledger:
         return (len(self.started) >= self.candidates and all(j in self.scores or j in self.failed for j in below)
                 and not self.promotions())
 
-    def leader(self) -> str | None:
-        """The best mean at the last rung among the candidates still in the race (those with the most
-        seeds: a candidate the race separated stops getting seeds)."""
-        done = {k: self.last_scores(k) for k in self.entrants() if not k.startswith("control:") and not self.dead(k)}
+    def leader(self, upto: int | None = None) -> str | None:
+        """The best mean at the last rung among the candidates still in the race: those with every
+        seed (below `upto`); a candidate the race separated stops getting seeds."""
+        done = {k: self.last_scores(k, upto) for k in self.entrants() if not k.startswith("control:") and not self.dead(k)}
         done = {k: v for k, v in done.items() if v}
         if not done:
             return None
         most = max(len(v) for v in done.values())
         return max((k for k, v in done.items() if len(v) == most), key=lambda k: (statistics.fmean(done[k].values()), k))
 
-    def racing(self) -> list[str]:
-        """Entrants still racing the leader: candidates with its seeds and every control, not separated
-        from it by the paired test."""
-        lead = self.leader()
+    def racing(self, upto: int | None = None) -> list[str]:
+        """Entrants still racing the leader (on the seeds below `upto`): candidates with all of its
+        seeds and every control, not separated from it by the paired test."""
+        lead = self.leader(upto)
         if lead is None:
             return []
-        mine = self.last_scores(lead)
+        mine = self.last_scores(lead, upto)
         return [k for k in self.entrants() if k != lead and not self.dead(k)
-                and (k.startswith("control:") or len(self.last_scores(k)) == len(mine))
-                and separated(mine, self.last_scores(k), self.alpha) == 0]
+                and (k.startswith("control:") or len(self.last_scores(k, upto)) == len(mine))
+                and separated(mine, self.last_scores(k, upto), self.alpha) == 0]
+
+    def round_members(self, seed: int) -> list[str]:
+        """Who trains race seed `seed`, decided on the scores of the seeds below it alone (so a resumed
+        search decides the same): the leader, every candidate not separated from it and every
+        control; nobody once all are separated (and the leader has `race_min` seeds) or at the cap."""
+        if seed >= self.race_cap:
+            return []
+        lead, rivals = self.leader(seed), self.racing(seed)
+        if lead is None or (not rivals and seed >= self.race_min):
+            return []
+        return [lead] + [k for k in self.entrants() if not self.dead(k) and (k in rivals or k.startswith("control:"))]
 
     def race_jobs(self) -> list[Job]:
-        """The next paired seed, once the race's round is complete: for the leader, every entrant
-        still racing it and every control (each control trains every seed the leader does), while
-        someone is unseparated or the leader has under `race_min` seeds, up to `race_cap` seeds."""
-        lead = self.leader()
+        """The jobs of the race's current round not yet submitted, once the lower rungs are closed
+        and every entrant has the last rung's base seeds."""
+        if not self.closed():
+            return []
         ents = [k for k in self.entrants() if not self.dead(k)]
-        if lead is None or not self.closed():
-            return []
-        if any(j.rung == self.last and j not in self.scores and j not in self.failed for j in self.submitted):
-            return []  # a last-rung training is still running: decide when the round is complete
-        if any(s not in self.last_scores(k) for k in ents for s in self.seeds_of(self.last)):
-            return []  # someone lacks a base seed (promotions and controls come first)
-        have = sorted(self.last_scores(lead))
-        rivals = self.racing()
-        if len(have) >= self.race_cap or (not rivals and len(have) >= self.race_min):
-            return []
-        seed = max(have) + 1
-        who = [lead] + [k for k in ents if k in rivals or k.startswith("control:")]
-        return [Job(k, self.last, seed) for k in who if Job(k, self.last, seed) not in self.submitted]
+        ended = lambda job: job in self.scores or job in self.failed  # noqa: E731
+        if not ents or not all(ended(Job(k, self.last, s)) for k in ents for s in self.seeds_of(self.last)):
+            return []  # base seeds first (promotions and controls)
+        seed = len(self.seeds_of(self.last))
+        while True:
+            members = self.round_members(seed)
+            if not members:
+                return []  # the race is over
+            jobs = [Job(k, self.last, seed) for k in members]
+            todo = [j for j in jobs if j not in self.submitted]
+            if todo:
+                return todo
+            if not all(ended(j) for j in jobs):
+                return []  # the round is still training
+            seed += 1
 
     def control_jobs(self) -> list[Job]:
         """The controls' base seeds at the last rung, once a candidate has reached it."""

@@ -34,6 +34,8 @@ class SearchResult:
     export_dir: Path | None = None
     kept_export: bool = False      # the export folder held a user's `nas export`, left alone
     interrupted: bool = False
+    outcome: dict | None = None    # a multi-fidelity search's race: nas.rungs.outcome (pick, gaps, controls)
+    spent_cpu_hours: float | None = None
 
 
 class TrialWatcher(threading.Thread):
@@ -55,13 +57,17 @@ class TrialWatcher(threading.Thread):
                 continue
             self.seen.add(t.id)
             f = t.final
+            where = ""
+            if f and "rung" in f:  # a multi-fidelity search: which training of which candidate
+                where = f"  rung {f['rung']} seed {f['seed']}" + (f" control {f['control']}" if f.get("control") else "")
+            count = f"{len(self.seen):>3}/{self.total}" if self.total else f"{len(self.seen):>3}"
             if t.status == "SUCCEEDED" and f:
-                self.log(f"trial {len(self.seen):>3}/{self.total}  {t.id}  val {f.get('default', 0):6.2f}%  "
+                self.log(f"trial {count}  {t.id}  val {f.get('default', 0):6.2f}%  "
                          f"params {f.get('params', 0):>7,}  FLOPs {f.get('flops', 0):>11,}  "
-                         f"{f.get('seconds', 0):6.1f}s")
+                         f"{f.get('seconds', 0):6.1f}s{where}")
             else:
                 reason = f"  {t.reason}" if t.status == "FAILED" and t.reason else ""
-                self.log(f"trial {len(self.seen):>3}/{self.total}  {t.id}  {t.status}{reason}")
+                self.log(f"trial {count}  {t.id}  {t.status}{reason}{where}")
 
     def run(self) -> None:
         while not self.stop_event.wait(3):
@@ -89,7 +95,8 @@ def _run(built: Built, resume: bool, keep_open: bool, export_dir: Path | None, l
     exp, search = built.exp, built.search
     result = SearchResult(exp.id, _open_dashboard(search))
     log(f"experiment {exp.id}: dashboard at {result.dashboard}")
-    watcher = TrialWatcher(search.workdir, exp.id, search.trials, log)
+    # a multi-fidelity search has no fixed trial count: its lines count up, and the [rungs] lines say how far it is
+    watcher = TrialWatcher(search.workdir, exp.id, search.trials if built.rungs is None else 0, log)
     watcher.start()
     try:
         if resume:
@@ -98,6 +105,12 @@ def _run(built: Built, resume: bool, keep_open: bool, export_dir: Path | None, l
             exp.start(port=search.port)
         nni_boundary.wait_completion(exp)
         watcher.poll()
+        if built.rungs is not None:
+            from nas.rungs import outcome
+
+            result.outcome = outcome(built.rungs.ledger) if built.rungs.ledger.done() else None
+            result.spent_cpu_hours = built.tracker.spent_s / 3600
+            built.tracker.save()
         result.accepted, result.rejected = built.gate.accepted, built.gate.rejected
         result.replayed, result.repeats = built.replay.replayed, built.replay.repeats
         nni_boundary.compact(Path(search.workdir), exp.id)
@@ -135,23 +148,35 @@ def search(search: SearchConfig, train: TrainConfig, results: str | Path = "resu
     from nas.data import load_uint8, resolve_data_dir
 
     layout = Layout.at(results)
-    search = dataclasses.replace(search, workdir=str(layout.searches.resolve()))
+    search = dataclasses.replace(search, workdir=str(layout.searches.resolve()),
+                                 concurrency=search.concurrency or default_threads(1))  # 0: one trial per core
     if search.strategy == "evolution" and not search.population:
         search = dataclasses.replace(search, population=population_for(search.trials))
-    train = dataclasses.replace(train, train_subset=search.train_subset, epochs=search.epochs,
-                                threads=default_threads(search.concurrency))  # the cores, shared by the trials
+    if search.schedule == "flat":
+        train = dataclasses.replace(train, train_subset=search.train_subset, epochs=search.epochs,
+                                    threads=default_threads(search.concurrency))  # the cores, shared by the trials
+    else:  # each rung sets epochs, images and seed; the rest is the confirmation's recipe
+        train = dataclasses.replace(train, threads=default_threads(search.concurrency))
     exp_id = exp_id or random_id()
     check_new_id(search.workdir, exp_id)
     data_dir = str(resolve_data_dir(data_dir).resolve())
     load_uint8(data_dir)  # verify + cache once here, so trials never decode or download
     export_dir = Path(export_dir or layout.exports).resolve()
-    built = build(search, train, data_dir, exp_id)
+    built = build(search, train, data_dir, exp_id, log=log)
     save_record(search.workdir, exp_id, new_record(exp_id, search, train, data_dir, str(export_dir)))
-    log(f"search: {search.strategy} over '{search.space}', budget {search.max_params:,} parameters"
-        + (f" / {search.max_flops:,} FLOPs" if search.max_flops else "")
-        + (f", at least {search.min_params:,}" if search.min_params else "")
-        + (f", fixed {search.fix}" if search.fix else "")
-        + f", {search.trials} trials x {train.epochs} epochs on {train.train_subset or 60000 - train.val_size:,} images")
+    head = (f"search: {search.strategy} over '{search.space}', budget {search.max_params:,} parameters"
+            + (f" / {search.max_flops:,} FLOPs" if search.max_flops else "")
+            + (f", at least {search.min_params:,}" if search.min_params else "")
+            + (f", fixed {search.fix}" if search.fix else ""))
+    if built.rungs is None:
+        log(head + f", {search.trials} trials x {train.epochs} epochs on "
+            f"{train.train_subset or 60000 - train.val_size:,} images")
+    else:
+        led = built.rungs.ledger
+        log(head + f"; {led.candidates} rung-0 candidates"
+            + (f" (sized to {search.cpu_hours:g} CPU-hours)" if search.cpu_hours else "")
+            + ", rungs " + " -> ".join(f"{r.epochs} ep x {r.images:,} img x {len(r.seeds)} seed(s)" for r in led.rungs)
+            + f", the best 1/{led.eta} promoted; controls: {', '.join(led.controls) or 'none'}")
     return _run(built, False, keep_open, export_dir, log)
 
 
@@ -170,14 +195,15 @@ def resume(exp_id: str, results: str | Path = "results", trials: int | None = No
         if trials < max(1, done):
             raise ConfigError(f"--trials {trials} is below the {done} trials this experiment already ran")
         total = trials
-    p = prepare(workdir, exp_id, total)
+    flat = rec["search"].get("schedule", "flat") == "flat"
+    p = prepare(workdir, exp_id, total if flat else None)
     if p.stopped_manager:
         log(f"stopped NNI manager {p.stopped_manager}, left running by a search that was killed")
     log(f"resume: {len(p.finished)} finished trials kept"
         + (f"; {len(p.interrupted_now)} interrupted ({', '.join(p.interrupted_now)}) marked USER_CANCELED"
            if p.interrupted_now else "")
-        + f"; {max(0, total - len(p.finished))} more to run")
-    built, rec = rebuild(workdir, exp_id, port, host, replay=p.finished, trials=trials)
+        + (f"; {max(0, total - len(p.finished))} more to run" if flat else "; the schedule continues"))
+    built, rec = rebuild(workdir, exp_id, port, host, replay=p.finished, trials=trials, log=log)
     export_dir = Path(rec.get("export_dir") or Layout.at(results).exports)
     return _run(built, True, keep_open, export_dir, log)
 

@@ -51,3 +51,9 @@ BASELINES["era7918"] = dict(arch=ERA7918, seed_params=7918,
                             recipe=dict(optimizer="adamw", lr=0.005, momentum=0.9, weight_decay=0.0,
                                         schedule="step", step_epochs=8, gamma=0.1, batch_size=64,
                                         augment=False, epochs=15))
+
+# Not hand-made: the 4k finalist of the earlier searches (results/exports/s4k-evolution-bn/rank1_LQznt,
+# confirmed in results/confirm/s4k-LQznt), the model a new 4k search must beat; a control at 4k budgets.
+LQZNT = dict(depth1=1, pad1=1, c1_0=32, trans1=4, depth2=3, pad2=0, c2_0=32, c2_1=4, c2_2=20,
+             depth3=0, bn=True, dropout=0.02, head="1x1_gap")
+BASELINES["lqznt4k"] = dict(arch=LQZNT, recipe={}, seed_params=3816)

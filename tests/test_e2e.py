@@ -59,7 +59,7 @@ def test_search_dashboard_export_view(tmp_path, data_dir):
     work, exports = tmp_path / "res" / "searches", tmp_path / "exports"
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "nas", "search", "--trials", "2", "--epochs", "1", "--train-subset", "1000",
+        [sys.executable, "-m", "nas", "search", "--schedule", "flat", "--trials", "2", "--epochs", "1", "--train-subset", "1000",
          "--max-params", "8000", "--port", str(port), "--results", str(work.parent), "--export-dir", str(exports),
          "--data-dir", str(data_dir), "--keep-open", "--set", "val_size=1000"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
@@ -166,7 +166,7 @@ def test_stopped_search_resumes_to_new_trials(tmp_path, data_dir):
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     common = ["--results", str(work.parent)]  # resume exports where the launch said
     proc = subprocess.Popen(
-        [sys.executable, "-m", "nas", "search", "--trials", "4", "--epochs", "1", "--train-subset", "500",
+        [sys.executable, "-m", "nas", "search", "--schedule", "flat", "--trials", "4", "--epochs", "1", "--train-subset", "500",
          "--max-params", "8000", "--port", str(free_port()), "--data-dir", str(data_dir),
          "--set", "val_size=500", *common, "--export-dir", str(tmp_path / "exports")], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     out = wait_for_line(proc, "trial   1/4", timeout=300)
@@ -216,7 +216,7 @@ def test_search_killed_at_random_moments_resumes_to_its_trial_count(tmp_path, da
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     common = ["--results", str(work.parent), "--port", str(port)]  # resume exports where the launch said
     proc = subprocess.Popen(
-        [sys.executable, "-m", "nas", "search", "--id", "k9", "--trials", "5", "--concurrency", "2", "--epochs", "1",
+        [sys.executable, "-m", "nas", "search", "--schedule", "flat", "--id", "k9", "--trials", "5", "--concurrency", "2", "--epochs", "1",
          "--train-subset", "768", "--max-params", "8000", "--data-dir", str(data_dir), "--set", "val_size=500",
          "--set", "eval_batch=5000", *common, "--export-dir", str(tmp_path / "exports")], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     wait_for_line(proc, "trial   1/5", timeout=300)
@@ -251,7 +251,7 @@ def test_search_killed_at_random_moments_resumes_to_its_trial_count(tmp_path, da
 
 def test_diverging_trials_fail_with_their_reason(tmp_path, data_dir):
     """A trial whose loss turns NaN is marked FAILED with the reason; the search still runs every trial."""
-    r = nas("search", "--trials", "2", "--epochs", "1", "--train-subset", "300", "--port", str(free_port()),
+    r = nas("search", "--schedule", "flat", "--trials", "2", "--epochs", "1", "--train-subset", "300", "--port", str(free_port()),
             "--results", str(tmp_path / "res"), "--export-dir", str(tmp_path / "exports"), "--data-dir", str(data_dir),
             "--set", "val_size=300", "--set", "lr=1e6", "--set", "schedule=constant", "--set", "augment=false",
             timeout=400)
@@ -309,7 +309,7 @@ def test_thirty_trials_at_concurrency_two_run_to_the_end(tmp_path, data_dir):
     from nas.results import read_trials
 
     work = tmp_path / "res" / "searches"
-    r = nas("search", "--id", "soak", "--trials", "30", "--concurrency", "2", "--epochs", "2", "--early-stop",
+    r = nas("search", "--schedule", "flat", "--id", "soak", "--trials", "30", "--concurrency", "2", "--epochs", "2", "--early-stop",
             "--train-subset", "768", "--port", str(free_port()), "--results", str(work.parent),
             "--export-dir", str(tmp_path / "exports"), "--data-dir", str(data_dir),
             "--set", "val_size=500", "--set", "eval_batch=5000", timeout=1500)
@@ -354,7 +354,7 @@ def test_killed_parallel_training_leaves_no_worker_behind(tmp_path, data_dir, si
 def test_evolution_search_runs_to_the_end(tmp_path, data_dir):
     """Regularized evolution waits on its last models through every middleware's list_models (the
     budget gate, Replay): the search must end normally and export."""
-    r = nas("search", "--strategy", "evolution", "--trials", "4", "--epochs", "1", "--train-subset", "768",
+    r = nas("search", "--schedule", "flat", "--strategy", "evolution", "--trials", "4", "--epochs", "1", "--train-subset", "768",
             "--max-params", "8000", "--port", str(free_port()), "--results", str(tmp_path / "res"),
             "--export-dir", str(tmp_path / "exports"), "--data-dir", str(data_dir), "--set", "val_size=500",
             "--set", "eval_batch=5000", timeout=900)

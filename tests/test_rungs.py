@@ -131,3 +131,23 @@ def test_readings_and_the_budget():
     assert candidates_for(budget, per, rungs, 3, 5, 2) == 14
     assert planned_image_epochs(rungs, 15, 3, 5, 2) * per > budget  # 15 promotes a fifth candidate
     assert candidates_for(0, per, rungs, 3, 5, 2) == 6   # never fewer than 2 reaching the last rung
+
+
+def test_a_round_submitted_one_job_at_a_time_still_gives_every_member_its_seed():
+    """The search submits one job per free worker and asks again: the round must not shrink."""
+    led = Ledger([Rung(1, 1000), Rung(15, 55000, (0, 1))], eta=3, race_min=3, controls=("exp3",), candidates=6)
+    for i in range(6):
+        led.record(Job(f"c{i}", 0, 0), 90.0 + i)
+    for job in led.next_jobs():
+        led.submit(job)
+    _at_last(led, "c5", {0: 99.50, 1: 99.40})
+    _at_last(led, "c4", {0: 99.45, 1: 99.50})
+    _at_last(led, "control:exp3", {0: 99.40, 1: 99.45})
+    first, *rest = led.race_jobs()
+    led.submit(first)
+    assert led.race_jobs() == rest and {j.key for j in [first, *rest]} == {"c4", "c5", "control:exp3"}
+    for job in rest:
+        led.submit(job)
+    assert led.race_jobs() == []               # the round is training
+    led.record(first, 99.5)
+    assert led.race_jobs() == []               # ... until all of it has ended

@@ -24,7 +24,7 @@ def nas(*args, timeout=600):
 @pytest.mark.slow
 def test_readme_session_runs_in_order_under_one_results_root(tmp_path, data_dir):
     res, data = tmp_path / "results", ["--data-dir", str(data_dir)]
-    out = nas("search", "--strategy", "evolution", "--max-params", "8000", "--trials", "2", "--epochs", "1",
+    out = nas("search", "--schedule", "flat", "--strategy", "evolution", "--max-params", "8000", "--trials", "2", "--epochs", "1",
               "--train-subset", "768", "--id", "demo", "--port", str(free_port()), "--results", str(res), *data,
               "--set", "val_size=500")
     assert "rank 1: trial" in out and (res / "searches" / "demo" / "nas.json").exists()

@@ -1,0 +1,88 @@
+"""The multi-fidelity search end to end, all real (NNI manager, trials on MNIST) at tiny sizes: two
+rungs (1 epoch on 256 images; 3 epochs on 512 images with 2 seeds), one control, the race, the
+export of its pick; and a SIGKILL between rungs followed by `nas resume`: nothing lost, nothing
+trained twice, the schedule completed."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections import Counter
+
+import pytest
+
+from test_e2e import free_port, listeners, nas, wait_for_line
+
+pytestmark = pytest.mark.slow
+
+TINY = ["--max-params", "8000", "--trials", "6", "--rungs", "1x256,3x512:2", "--race-cap", "3", "--race-min", "2",
+        "--controls", "exp3", "--set", "val_size=500", "--set", "eval_batch=5000"]
+
+
+def _jobs(trials) -> Counter:
+    return Counter((t.final["key"], t.final["rung"], t.final["seed"]) for t in trials if t.status == "SUCCEEDED")
+
+
+def _check_schedule(work, exp_id):
+    """What every finished tiny search must show; returns (trials, rungs.json)."""
+    from nas.results import load_rungs, read_trials
+
+    trials = read_trials(work, exp_id)
+    ok = [t for t in trials if t.status == "SUCCEEDED"]
+    assert all({"rung", "epochs", "images", "seed", "score", "key"} <= set(t.final) for t in ok)
+    assert all((t.final["epochs"], t.final["images"]) == ((1, 256) if t.final["rung"] == 0 else (3, 512)) for t in ok)
+    assert max(_jobs(trials).values()) == 1                       # no training ran twice
+    rung0 = {t.final["key"] for t in ok if t.final["rung"] == 0}
+    promoted = {t.final["key"] for t in ok if t.final["rung"] == 1 and not t.final["control"]}
+    assert len(rung0) == 6 and promoted <= rung0 and len(promoted) == 2  # the best 1/3 of 6
+    control = [t for t in ok if t.final["control"] == "exp3"]
+    assert {t.final["seed"] for t in control} >= {0, 1} and all(t.final["params"] == 8880 for t in control)
+    doc = load_rungs(work, exp_id)
+    o = doc["outcome"]
+    assert o is not None and o["pick"] in promoted and len(o["seeds"]) >= 2
+    assert set(o["controls"]) == {"exp3"} and o["controls"]["exp3"]["verdict"] in ("pick better", "pick worse", "tie")
+    # the pick's score is the mean of its late-validation scores over its seeds
+    pick_scores = [t.final["score"] for t in ok if t.final["key"] == o["pick"] and t.final["rung"] == 1]
+    assert o["mean"] == pytest.approx(sum(pick_scores) / len(pick_scores))
+    return trials, doc
+
+
+def test_multi_fidelity_search_races_a_control_and_exports_its_pick(tmp_path, data_dir):
+    from search_spaces.choices import network_key
+
+    res, port = tmp_path / "res", free_port()
+    r = nas("search", "--id", "mf", "--port", str(port), "--results", str(res), "--data-dir", str(data_dir), *TINY,
+            timeout=900)
+    assert r.returncode == 0, r.stderr
+    assert "rung 0:" in r.stdout and "pick: late-validation mean" in r.stdout and "vs control exp3" in r.stdout
+    _, doc = _check_schedule(res / "searches", "mf")
+    exported = json.loads(next((res / "exports" / "mf").glob("rank1_*/arch.json")).read_text())
+    assert network_key(exported["arch"]) == doc["outcome"]["pick"]     # the race's pick is what is exported
+    assert exported["metrics"]["rung"] == 1
+    assert not listeners(port)
+
+
+def test_multi_fidelity_search_killed_between_rungs_resumes_without_loss_or_repeat(tmp_path, data_dir):
+    from nas.nni_boundary import managers
+    from nas.results import read_trials
+
+    res, port = tmp_path / "res", free_port()
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    common = ["--results", str(res), "--port", str(port)]
+    proc = subprocess.Popen([sys.executable, "-m", "nas", "search", "--id", "mk", "--data-dir", str(data_dir),
+                             *TINY, *common], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    wait_for_line(proc, "rung 1 seed", timeout=600)                  # a promotion has finished
+    proc.kill()
+    proc.wait(timeout=30)
+    kept = {t.id: t.final for t in read_trials(res / "searches", "mk") if t.status == "SUCCEEDED"}
+    assert any(f["rung"] == 1 for f in kept.values())
+
+    r = nas("resume", "mk", *common, timeout=900, env=env)
+    assert r.returncode == 0, r.stderr
+    assert "the schedule continues" in r.stdout and "pick: late-validation mean" in r.stdout
+    trials, _ = _check_schedule(res / "searches", "mk")
+    done = {t.id: t.final for t in trials if t.status == "SUCCEEDED"}
+    assert all(done[k] == v for k, v in kept.items())                # nothing finished was lost or changed
+    assert all(t.status in ("SUCCEEDED", "USER_CANCELED") for t in trials)
+    assert not managers("mk") and not listeners(port)
