@@ -80,8 +80,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--cpu-hours", type=float, default=d.cpu_hours,
                    help="asha: size the number of rung-0 candidates to this budget (default: --trials of them)")
     s.add_argument("--rungs", default=d.rungs, metavar="ExN[:S][/READING],...",
-                   help="asha: epochs x training images [: seeds] [/ reading] per rung, the last the full schedule "
-                        "(default %(default)s)")
+                   help="asha: epochs x training images [: seeds] [/ reading] per rung, the last the full schedule, "
+                        "e.g. 2x20000,15x55000:2; auto: the rungs the finished proxy study chose (default %(default)s)")
     s.add_argument("--eta", type=int, default=d.eta, help="asha: promote the best 1/eta of a rung (default %(default)s)")
     s.add_argument("--controls", default=d.controls,
                    help="asha: hand-made models raced at the last rung: baseline names or arch.json paths, "

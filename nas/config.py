@@ -93,8 +93,9 @@ class SearchConfig:
     population: int = 0               # evolution: population size (0: a third of the trials, 4 to 20)
     early_stop: bool = False          # stop a trial below the finished trials' median at an epoch
     schedule: str = "asha"            # asha (rungs of rising fidelity, a race at the last) | flat (one proxy per trial)
-    rungs: str = "2x20000,15x55000:2"  # asha: EPOCHSxIMAGES[:SEEDS][/READING] per rung, cheapest first; the last
-                                      # is what a pick is judged on (provisional until the proxy study decides)
+    rungs: str = "auto"               # asha: EPOCHSxIMAGES[:SEEDS][/READING] per rung, cheapest first, the last the
+                                      # full schedule; auto: from the finished proxy study (nas.proxy), else
+                                      # PROVISIONAL_RUNGS
     eta: int = 3                      # asha: the best 1/eta of a rung go on to the next
     cpu_hours: float = 0.0            # asha: size the number of rung-0 candidates to this budget (0: --trials)
     controls: str = "auto"            # asha: hand-made models raced at the last rung (auto: exp3,exp4 above 6,000
@@ -123,10 +124,13 @@ class SearchConfig:
         if self.eta < 2 or self.cpu_hours < 0 or not 1 <= self.race_min <= self.race_cap:
             raise ConfigError("eta must be at least 2, cpu_hours 0 or more, and 1 <= race_min <= race_cap")
         _check_choice("alpha", self.alpha, (0.1, 0.05))
-        parse_rungs(self.rungs)  # a malformed schedule fails here, naming the rung
+        if self.rungs != "auto":
+            parse_rungs(self.rungs)  # a malformed schedule fails here, naming the rung
 
 
 STRATEGIES = ("random", "evolution", "tpe")
+FULL_RUNG = "15x55000:2"                     # the last rung: the confirmation's schedule, 2 seeds
+PROVISIONAL_RUNGS = "2x20000," + FULL_RUNG   # until a finished proxy study chooses the first rungs
 READINGS = {"val_acc_last": "val_acc last", "val_acc_best": "val_acc best", "val_loss_last": "val_loss last",
             "val_loss_best": "val_loss best", "late": "late"}
 

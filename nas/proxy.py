@@ -294,3 +294,20 @@ def schedule_from_study(study: dict) -> list[dict]:
     if middle is not None and middle["spearman"] >= first["spearman"] + RUNG1_GAIN:
         rungs.append(middle)
     return [{k: r[k] for k in ("epochs", "images", "reading", "spearman", "cost")} for r in rungs]
+
+
+def rungs_setting(root: Path) -> tuple[str, str]:
+    """(the --rungs text for a search, where it came from): the rungs the finished study chose,
+    then the full schedule; the provisional default while the study is missing or unfinished."""
+    from nas.config import FULL_RUNG, PROVISIONAL_RUNGS
+
+    path = root / "study.json"
+    if not path.exists():
+        return PROVISIONAL_RUNGS, "provisional (no proxy study)"
+    study = json.loads(path.read_text())
+    if study["complete"] < study["archs"]:
+        return PROVISIONAL_RUNGS, f"provisional (the proxy study has {study['complete']} of {study['archs']} architectures)"
+    reading = {"val_acc last": "", "val_acc best": "/val_acc_best", "val_loss last": "/val_loss_last",
+               "val_loss best": "/val_loss_best"}
+    first = ",".join(f"{r['epochs']}x{r['images']}{reading[r['reading']]}" for r in schedule_from_study(study))
+    return (f"{first},{FULL_RUNG}" if first else PROVISIONAL_RUNGS), f"chosen by the proxy study ({path})"

@@ -43,6 +43,8 @@ class Inputs:
     picks: dict[str, Finalist | None]
     no_pick: dict[str, str]                        # label -> why `nas finalist` has no pick
     studies: list[tuple[Path, dict]]
+    multi: list[Search]                            # multi-fidelity searches (nas.asha), with rungs.json
+    proxy: dict | None                             # the proxy study's table (nas.proxy), if any
 
     @functools.cached_property
     def finalists(self) -> dict[str, Run]:
@@ -72,7 +74,10 @@ def load_inputs(layout: Layout) -> Inputs:
             picks[label], no_pick[label] = None, str(e)
         by_budget[label] = sorted(runs, key=lambda nr: not decide.is_pick(nr[1], picks[label]))  # stable
     studies = load_studies(layout.recipe) if layout.recipe.exists() else []
-    return Inputs(layout, base, own, other, searches, by_budget, picks, no_pick, studies)
+    multi = Search.load_all(layout.searches, "asha") if layout.searches.exists() else []
+    study = layout.proxy / "study.json"
+    proxy = json.loads(study.read_text()) if study.exists() else None
+    return Inputs(layout, base, own, other, searches, by_budget, picks, no_pick, studies, multi, proxy)
 
 
 def write_report(root: str | Path = "results", data_dir: str | None = None, pictures: bool = True) -> Path:
@@ -86,6 +91,9 @@ def write_report(root: str | Path = "results", data_dir: str | None = None, pict
     L += searches_step(inp, pictures)
     for i, (label, budget) in enumerate(BUDGETS.items(), 6):
         L += budget_step(i, label, budget, inp)
+    L += proxy_step(inp)
+    L += multi_step(inp)
+    L += looks_section(inp)
     L += pictures_section(inp, data_dir) if pictures else []
     L += rerunning()
     write_text(inp.layout.root / "README.md", "\n".join(L))
@@ -482,6 +490,110 @@ def tried_section(budget: int, t: decide.Tried) -> list[str]:
                                                  if budget == 20000 else "") for n, r in t.confirmed)
              + ("; stopped once a seed had missed: " + ", ".join(f"`{n}`" for n in t.stopped) if t.stopped else "")
              + ".")
+    return L + [""]
+
+
+def proxy_step(inp: Inputs) -> list[str]:
+    """The proxy study: each rung-0 proxy's rank correlation with the full schedule, and its cost."""
+    st = inp.proxy
+    if st is None:
+        return []
+    from nas.proxy import schedule_from_study
+
+    L = ["## Step 9: which short training ranks like the full one (the proxy study)", "", "### Target",
+         "Choose the multi-fidelity search's rung-0 proxy from evidence (nas/proxy.py states the rules, fixed "
+         "before the study ran): architectures drawn at random from the space (BatchNorm on, "
+         f"{st['rules']['min_params']:,}-{st['rules']['max_params']:,} parameters), each trained with the full "
+         f"schedule (seeds {', '.join(map(str, st['rules']['seeds']))}) and with every candidate proxy.", "",
+         "### Results", "",
+         f"`nas proxy-study` ({st['cpu']}): {st['complete']} of {st['archs']} architectures have both full runs"
+         + (f"; a full training takes {st['full_seconds_median'] / 60:.1f} min (median, 1 thread)"
+            if st.get("full_seconds_median") else "") + ".", ""]
+    if st["complete"] < 3:
+        return L + ["Too few finished architectures for a correlation yet.", ""]
+    ceiling = st["ceiling_seed0_vs_seed1"]
+    L += [f"Ceiling: the full schedule's own seed 0 and seed 1 agree with Spearman rho {ceiling:+.2f}; no proxy can "
+          "be expected to rank better than a second full run.", "",
+          "| proxy | cost (share of a full training) | Spearman, all | Spearman, better half | top-5 kept in top third |",
+          "| --- | --- | --- | --- | --- |"]
+    fmt = lambda v, f="{:+.2f}": "-" if v is None else f.format(v)  # noqa: E731
+    for r in st["rows"]:
+        cost = "free" if r["cost"] in (None, 0.0) else f"{r['cost']:.3f}"
+        L.append(f"| {r['proxy']} | {cost} | {fmt(r['spearman'])} | {fmt(r['spearman_top_half'])} | "
+                 f"{fmt(r['top5_recall'], '{:.0%}')} |")
+    rungs = schedule_from_study(st)
+    L += ["", "![Spearman against cost per proxy](proxy/proxy.png)" if (inp.layout.proxy / "proxy.png").exists() else "",
+          "", "### Analysis"]
+    if rungs:
+        L.append("- By the rule fixed in advance, the rungs before the full schedule are: " + "; ".join(
+            f"{r['epochs']} epochs on {r['images']:,} images read as {r['reading']} (rho {r['spearman']:+.2f}, "
+            f"cost {r['cost']:.3f})" for r in rungs) + ".")
+    if st["complete"] < st["archs"]:
+        L.append(f"- Partial: {st['archs'] - st['complete']} architectures still lack a full run; "
+                 "`nas proxy-study` continues the study.")
+    return L + [""]
+
+
+def _short(key: str, trials: list) -> str:
+    """A candidate by the id of its first trial (what the dashboard shows); a control by its name."""
+    if key.startswith("control:"):
+        return f"control `{key.removeprefix('control:')}`"
+    return next((f"`{t.id}`" for t in trials if t.final.get("key") == key), "?")
+
+
+def multi_step(inp: Inputs) -> list[str]:
+    """Each multi-fidelity search: its rungs, the race at the last one with its controls, its pick."""
+    from nas.results import load_rungs
+
+    if not inp.multi:
+        return []
+    L = ["## Step 10: multi-fidelity searches", "", "### Target",
+         "A search that beats the hand-made model on validation at equal fidelity: rungs of rising fidelity, "
+         "the best 1/eta promoted, and a race at the full schedule with paired seeds in which the hand-made "
+         "models run as controls. Nothing here reads the test set.", "", "### Results", ""]
+    for s in inp.multi:
+        doc = load_rungs(s.folder, s.id)
+        if doc is None:
+            continue
+        cfg = s.record["search"]
+        L += [f"`{s.id}` (`nas search --max-params {cfg['max_params']} --strategy {cfg['strategy']}"
+              + (f" --cpu-hours {cfg['cpu_hours']:g}" if cfg.get("cpu_hours") else f" --trials {cfg['trials']}")
+              + f" --rungs {cfg['rungs']}`): {doc['started']} candidates of {doc['candidates']} planned, "
+              f"{len(doc['jobs'])} trainings, {doc['spent_cpu_hours']:.2f} CPU-hours.", "",
+              "| rung | epochs x images x seeds | reading | candidates finished | best score |",
+              "| --- | --- | --- | --- | --- |"]
+        for k, r in enumerate(doc["rungs"]):
+            done: dict[str, list] = {}
+            for j in doc["jobs"]:
+                if j["rung"] == k and j["score"] is not None and not j["key"].startswith("control:"):
+                    done.setdefault(j["key"], []).append(j["score"])
+            full = [statistics.fmean(v) for v in done.values() if len(v) >= len(r["seeds"])]
+            L.append(f"| {k} | {r['epochs']} x {r['images']:,} x {len(r['seeds'])} | {r['reading']} | {len(full)} | "
+                     + (f"{max(full):.3f}" if full else "-") + " |")
+        o = doc.get("outcome")
+        if o is None:
+            L += ["", "The schedule has not finished: `nas resume " + s.id + "` continues it.", ""]
+            continue
+        L += ["", "The race at the last rung (late-validation accuracy, mean over the seeds it trained; gaps "
+              "paired over the shared seeds, one-sided t-test at alpha " + f"{doc['alpha']:g}):", "",
+              "| entrant | seeds | late-validation mean | paired gap to the pick | verdict |", "| --- | --- | --- | --- | --- |",
+              f"| **pick** {_short(o['pick'], s.trials)} | {len(o['seeds'])} | {o['mean']:.3f} +- "
+              f"{o['half_width']:.3f} | - | - |"]
+        rivals = ([("runner-up " + _short(o["runner_up"]["key"], s.trials), o["runner_up"])] if o["runner_up"] else []) \
+            + [(f"control `{n}`", v) for n, v in o["controls"].items()]
+        for name, v in rivals:
+            L.append(f"| {name} | {len(v['seeds'])} | - | {v['gap']:+.3f} +- {v['gap_half_width']:.3f} | {v['verdict']} |")
+        L.append("")
+    return L
+
+
+def looks_section(inp: Inputs) -> list[str]:
+    """How often each budget's test set has been read under the protocol: every confirmation is a look."""
+    L = ["## Looks at the test set", "",
+         "Every confirmation under the protocol reads the test set once; selection never does. Per budget:", "",
+         "| budget | confirmations (looks) | runs |", "| --- | --- | --- |"]
+    for label, runs in inp.by_budget.items():
+        L.append(f"| {label} | {len(runs)} | " + ", ".join(f"`{n}`" for n, _ in runs) + " |")
     return L + [""]
 
 

@@ -248,9 +248,16 @@ class Search:
         return cls(exp_id, load_record(folder, exp_id), read_trials(folder, exp_id), Path(folder))
 
     @classmethod
-    def load_all(cls, folder: Path) -> list["Search"]:
-        return [cls.load(folder, rec.parent.name) for rec in sorted(Path(folder).glob(f"*/{RECORD}"))
-                if not rec.parent.is_symlink()]  # not NNI's `_latest` link
+    def load_all(cls, folder: Path, schedule: str = "flat") -> list["Search"]:
+        """The searches of one schedule (flat: one proxy per trial, what the finalist rule and the
+        re-ranks compare; asha: multi-fidelity, judged by their own race)."""
+        out = []
+        for rec in sorted(Path(folder).glob(f"*/{RECORD}")):
+            if rec.parent.is_symlink():  # not NNI's `_latest` link
+                continue
+            if json.loads(rec.read_text())["search"].get("schedule", "flat") == schedule:
+                out.append(cls.load(folder, rec.parent.name))
+        return out
 
     @property
     def budget(self) -> int:

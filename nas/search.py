@@ -150,8 +150,16 @@ def search(search: SearchConfig, train: TrainConfig, results: str | Path = "resu
     layout = Layout.at(results)
     search = dataclasses.replace(search, workdir=str(layout.searches.resolve()),
                                  concurrency=search.concurrency or default_threads(1))  # 0: one trial per core
+    rungs_from = ""
+    if search.schedule == "asha" and search.rungs == "auto":  # the record keeps the rungs it resolved to
+        from nas.proxy import rungs_setting
+
+        rungs, rungs_from = rungs_setting(layout.proxy)
+        search = dataclasses.replace(search, rungs=rungs)
     if search.strategy == "evolution" and not search.population:
-        search = dataclasses.replace(search, population=population_for(search.trials))
+        # a budget in CPU-hours buys many candidates: the largest automatic population
+        planned = search.trials if not (search.schedule == "asha" and search.cpu_hours) else 60
+        search = dataclasses.replace(search, population=population_for(planned))
     if search.schedule == "flat":
         train = dataclasses.replace(train, train_subset=search.train_subset, epochs=search.epochs,
                                     threads=default_threads(search.concurrency))  # the cores, shared by the trials
@@ -176,7 +184,8 @@ def search(search: SearchConfig, train: TrainConfig, results: str | Path = "resu
         log(head + f"; {led.candidates} rung-0 candidates"
             + (f" (sized to {search.cpu_hours:g} CPU-hours)" if search.cpu_hours else "")
             + ", rungs " + " -> ".join(f"{r.epochs} ep x {r.images:,} img x {len(r.seeds)} seed(s)" for r in led.rungs)
-            + f", the best 1/{led.eta} promoted; controls: {', '.join(led.controls) or 'none'}")
+            + f", the best 1/{led.eta} promoted; controls: {', '.join(led.controls) or 'none'}"
+            + (f"; rungs {rungs_from}" if rungs_from else ""))
     return _run(built, False, keep_open, export_dir, log)
 
 

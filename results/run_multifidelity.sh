@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# The multi-fidelity searches at 8,000 and 4,000 parameters (10 CPU-hours each on 2 cores), their
+# rungs chosen by the finished proxy study (--rungs auto), then one protocol confirmation of each
+# pick (60,000 images, 15 epochs, seeds 0-4: one look at the test set each). Resumable: run it again
+# after a stop; a finished search is only re-exported, a started confirmation continues.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+NAS=${NAS:-.venv/bin/nas}
+search() {  # id, then the launch options
+    local id=$1; shift
+    if [ -f "results/searches/$id/nas.json" ]; then $NAS resume "$id" --results results
+    else $NAS search --id "$id" --results results "$@"; fi
+}
+confirm() {  # id, budget label
+    local arch; arch=$(ls results/exports/"$1"/rank1_*/arch.json)
+    local out="results/confirm/$2-$(basename "$(dirname "$arch")" | sed 's/^rank1_//')"
+    local again=""; [ -f "$out/config.json" ] && again="--resume"
+    $NAS train "$arch" --epochs 15 --seeds 0,1,2,3,4 --set val_size=0 --jobs 2 --out "$out" $again
+}
+search m8k --max-params 8000 --cpu-hours 10 --strategy evolution
+confirm m8k s8k
+search m4k --max-params 4000 --cpu-hours 10 --strategy evolution
+confirm m4k s4k
+$NAS report --results results
