@@ -247,8 +247,9 @@ class Tracker:
     """After every recorded training: spent CPU time, the rung-0 candidates the budget allows at the
     measured cost, a progress line, and `rungs.json` (the ledger, for the report and for resume)."""
 
-    def __init__(self, folder, ledger: Ledger, threads: int, cpu_hours: float, log=None):
+    def __init__(self, folder, ledger: Ledger, threads: int, cpu_hours: float, log=None, workers: int = 1):
         self.folder, self.ledger, self.threads, self.cpu_hours, self.log = folder, ledger, threads, cpu_hours, log
+        self.workers = workers  # trials at once: CPU time left / workers is the wall time left
         self.spent_s = 0.0
         self.image_epochs = 0.0
         self.jobs = 0
@@ -292,17 +293,26 @@ class Tracker:
                "samples": led.samples, "outcome": outcome(led) if led.done() else None}
         write_text(self.folder / RUNGS_FILE, json.dumps(doc, indent=1, default=str) + "\n")
 
+    def planned_s(self) -> float:
+        """CPU-seconds the whole schedule takes at the measured cost (its race at the worst case)."""
+        from nas.rungs import planned_image_epochs
+
+        led = self.ledger
+        return planned_image_epochs(led.rungs, led.candidates, led.eta, led.race_cap, len(led.controls)) * self.rate()
+
     def progress(self) -> str:
+        """One line: each rung's finished / started candidates, CPU time spent, and a guess of the time
+        left (the plan at the measured cost, less what is spent, over the trials running at once)."""
         led = self.ledger
         parts = []
         for k in range(len(led.rungs)):
             done = len(led.finished(k))
             going = len({j.key for j in led.submitted if j.rung == k and not j.control})
             parts.append(f"rung {k}: {done}/{going}")
-        left = ""
-        if self.cpu_hours:
-            left = f"; {self.spent_s / 3600:.2f} of {self.cpu_hours:g} CPU-h spent"
-        return f"[rungs] {'  '.join(parts)}  (of {led.candidates} candidates){left}"
+        spent = self.spent_s / 3600
+        left = max(0.0, self.planned_s() - self.spent_s) / 3600 / max(1, self.workers * self.threads)
+        return (f"[rungs] {'  '.join(parts)}  (of {led.candidates} candidates); {spent:.2f} CPU-h spent"
+                + (f" of {self.cpu_hours:g}" if self.cpu_hours else "") + f"; about {left:.1f} h left")
 
     def __call__(self, ledger: Ledger, job: Job, final: dict | None) -> None:
         self.add(job, final)
@@ -345,7 +355,6 @@ def build_rungs(search, train, data_dir: str, workdir, exp_id: str, fixed: dict,
     """(the Rungs middleware, Replay's records, the tracker) of a multi-fidelity search; `finished`:
     the ended trials of earlier sessions (a resume)."""
     import dataclasses
-    import json
     from pathlib import Path
 
     from nni.nas.evaluator import FunctionalEvaluator
@@ -360,13 +369,9 @@ def build_rungs(search, train, data_dir: str, workdir, exp_id: str, fixed: dict,
     ledger = Ledger(rungs, eta=search.eta, race_cap=search.race_cap, race_min=search.race_min,
                     alpha=search.alpha, controls=tuple(controls), candidates=search.trials)
     folder = Path(workdir) / exp_id
-    saved = folder / RUNGS_FILE
-    tracker = Tracker(folder, ledger, train.threads or 1, search.cpu_hours, log)
+    tracker = Tracker(folder, ledger, train.threads or 1, search.cpu_hours, log, search.concurrency)
     replay = restore(ledger, finished, tracker)
-    if saved.exists():  # the budget's last word on the number of candidates, if any
-        ledger.candidates = max(len(ledger.started), json.loads(saved.read_text()).get("candidates", 0))
-    else:
-        tracker.resize()
+    tracker.resize()  # from the costs measured so far (a resume restored them), if there is a budget
 
     def evaluator_for(job: Job, sample: dict):
         rung = rungs[job.rung]

@@ -164,6 +164,9 @@ class Ledger:
         for k in range(self.last - 1, -1, -1):
             done = self.finished(k)
             best = sorted(done, key=lambda key: -done[key])[:len(done) // self.eta]
+            # a candidate once promoted stays promoted, even if later results push it out of the
+            # top: its remaining seeds at the next rung are still due
+            best += sorted({j.key for j in self.submitted if j.rung == k + 1 and not j.control} - set(best))
             for key in best:
                 if self.dead(key):
                     continue

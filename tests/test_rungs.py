@@ -151,3 +151,14 @@ def test_a_round_submitted_one_job_at_a_time_still_gives_every_member_its_seed()
     assert led.race_jobs() == []               # the round is training
     led.record(first, 99.5)
     assert led.race_jobs() == []               # ... until all of it has ended
+
+
+def test_a_promoted_candidate_keeps_its_promotion_when_later_results_outrank_it():
+    led = Ledger([Rung(1, 1000), Rung(15, 55000, (0, 1))], eta=3, candidates=9)
+    for i, score in enumerate([90.0, 91.0, 92.0]):
+        led.record(Job(f"c{i}", 0, 0), score)
+    assert led.promotions() == [Job("c2", 1, 0), Job("c2", 1, 1)]
+    led.submit(Job("c2", 1, 0))                  # one worker was free: seed 1 waits
+    for i, score in enumerate([95.0, 96.0, 97.0], start=3):
+        led.record(Job(f"c{i}", 0, 0), score)    # now c5 and c4 are the best third, not c2
+    assert Job("c2", 1, 1) in led.promotions()   # c2's second seed is still due

@@ -1,0 +1,112 @@
+"""The multi-fidelity search's pieces around NNI, without an experiment: the rung syntax, the rungs a
+proxy study chooses, the controls, the budget tracker, rebuilding the ledger on resume, and the
+export's ranking of a multi-fidelity search."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from nas.asha import Tracker, resolve_controls, restore
+from nas.config import PROVISIONAL_RUNGS, SearchConfig, parse_rungs
+from nas.errors import ConfigError
+from nas.nni_boundary import Trial
+from nas.rungs import Job, Ledger, Rung
+from search_spaces.baselines import BASELINES
+from search_spaces.choices import complete, network_key
+
+
+@pytest.mark.parametrize("text, message", [
+    ("15x55000", "at least two rungs"),
+    ("2x20000,abc", "must read EPOCHSxIMAGES"),
+    ("2x90000,15x55000", "images 1..55000"),
+    ("2x20000/val_acc_worst,15x55000", "reading must be one of"),
+    ("2x20000,2x55000", "at least 3 epochs"),
+])
+def test_bad_rungs_are_one_clear_error(text, message):
+    with pytest.raises(ConfigError, match=message):
+        SearchConfig(rungs=text)
+
+
+def test_rungs_parse_with_seeds_and_readings():
+    r = parse_rungs("1x20000/val_loss_best, 4x55000 ,15x55000:3")
+    assert r == [Rung(1, 20000, (0,), "val_loss best"), Rung(4, 55000, (0,), "val_acc last"),
+                 Rung(15, 55000, (0, 1, 2), "late")]
+
+
+def test_auto_rungs_come_from_a_finished_study_only(tmp_path):
+    from nas.proxy import rungs_setting
+
+    assert rungs_setting(tmp_path)[0] == PROVISIONAL_RUNGS
+    rows = [{"kind": "proxy", "epochs": 2, "images": 55000, "reading": "val_loss best", "spearman": 0.8, "cost": 0.14}]
+    (tmp_path / "study.json").write_text(json.dumps({"archs": 30, "complete": 29, "rows": rows}))
+    assert rungs_setting(tmp_path)[0] == PROVISIONAL_RUNGS     # unfinished: provisional
+    (tmp_path / "study.json").write_text(json.dumps({"archs": 30, "complete": 30, "rows": rows}))
+    text, why = rungs_setting(tmp_path)
+    assert text == "2x55000/val_loss_best,15x55000:2" and "proxy study" in why
+    assert parse_rungs(text)[0] == Rung(2, 55000, (0,), "val_loss best")
+
+
+def test_controls_by_budget_and_bad_ones_refused():
+    assert set(resolve_controls("auto", 8000, {})) == {"exp3", "exp4"}
+    assert set(resolve_controls("auto", 4000, {})) == {"lqznt4k"}
+    assert resolve_controls("none", 8000, {}) == {}
+    assert resolve_controls("exp3", 8000, {})["exp3"] == complete(BASELINES["exp3"]["arch"])
+    with pytest.raises(ConfigError, match="neither a baseline"):
+        resolve_controls("exp9", 8000, {})
+    with pytest.raises(ConfigError, match="outside the search's fixed labels"):
+        resolve_controls("exp1", 20000, {"bn": True})        # exp1 has no BatchNorm
+
+
+def test_tracker_sizes_candidates_to_the_budget_and_writes_the_ledger(tmp_path):
+    rungs = [Rung(2, 20000), Rung(15, 55000, (0, 1))]
+    led = Ledger(rungs, controls=("exp3",), candidates=6)
+    t = Tracker(tmp_path, led, threads=1, cpu_hours=10, workers=2)
+    t.resize()                                   # the prior cost: 1/1500 s per image-epoch
+    prior = led.candidates
+    assert prior > 6
+    for i in range(3):                           # trainings measured at twice the prior's cost
+        job = Job(f"c{i}", 0, 0)
+        led.record(job, 90.0)
+        t.add(job, {"seconds": 2 * 40000 / 1500 - 7})
+    t.resize()
+    assert len(led.started) <= led.candidates < prior
+    assert t.planned_s() <= 10 * 3600 * 1.05
+    t.save()
+    doc = json.loads((tmp_path / "rungs.json").read_text())
+    assert doc["candidates"] == led.candidates and len(doc["jobs"]) == 3 and doc["outcome"] is None
+    assert "rung 0: 3/3" in t.progress() and "CPU-h spent of 10" in t.progress()
+
+
+def _trial(tid, key_arch, rung, seed, score, status="SUCCEEDED", control=None):
+    key = f"control:{control}" if control else network_key(key_arch)
+    final = {"default": 0.0 if score is None else score, "key": key, "rung": rung, "seed": seed,
+             "score": score, "control": control, "params": 1000}
+    return Trial(tid, status, complete(key_arch), final)
+
+
+def test_resume_rebuilds_the_ledger_and_answers_the_strategy_with_rung_scores():
+    a, b, c = (dict(BASELINES["exp2"]["arch"], c1_0=w) for w in (8, 10, 12))
+    trials = [_trial("t1", a, 0, 0, 97.0), _trial("t2", b, 0, 0, 98.0), _trial("t3", c, 0, 0, None, "FAILED"),
+              _trial("t4", b, 1, 0, 99.1), _trial("t5", BASELINES["exp3"]["arch"], 1, 0, 99.0, control="exp3")]
+    led = Ledger([Rung(1, 1000), Rung(15, 55000, (0, 1))], controls=("exp3",), candidates=3)
+    answered = restore(led, trials)
+    assert led.started == [network_key(a), network_key(b), network_key(c)] and led.dead(network_key(c))
+    assert led.scores[Job(network_key(b), 1, 0)] == 99.1 and led.scores[Job("control:exp3", 1, 0)] == 99.0
+    by_key = {network_key(t.sample): t for t in answered}
+    assert by_key[network_key(b)].final == {"default": 98.0} and by_key[network_key(c)].status == "FAILED"
+    # what is due now: b's second seed at the last rung, and exp3's; nothing trained again
+    assert set(led.next_jobs()) == {Job(network_key(b), 1, 1), Job("control:exp3", 1, 1)}
+
+
+def test_export_ranks_a_multi_fidelity_search_by_its_race():
+    from nas.results import rank
+
+    a, b = (dict(BASELINES["exp2"]["arch"], c1_0=w) for w in (8, 10))
+    trials = [_trial("t1", a, 0, 0, 99.5), _trial("t2", b, 0, 0, 97.0), _trial("t3", b, 1, 1, 99.2),
+              _trial("t4", b, 1, 0, 99.3), _trial("t5", BASELINES["exp3"]["arch"], 1, 0, 99.9, control="exp3")]
+    doc = {"jobs": [dict(key=t.final["key"], rung=t.final["rung"], seed=t.final["seed"], score=t.final["score"])
+                    for t in trials], "outcome": {"pick": network_key(b)}}
+    ranked = rank(trials, doc)
+    # b reached the last rung (and is the pick): first, by its lowest seed there; a next; no control
+    assert [t.id for t in ranked] == ["t4", "t1"]
