@@ -210,12 +210,16 @@ def _train_config(args, base: dict | None = None, **forced) -> TrainConfig:
     return make(TrainConfig, base, args.set, args.config, epochs=args.epochs, **forced)
 
 
-def _print_exported(exported: list, out: Path) -> None:
+def _print_exported(exported: list, out: Path, raced: bool = False) -> None:
     for e in exported:
         m = e["metrics"]
         print(f"rank {e['rank']}: trial {e['trial']}  val {m.get('default', 0):.2f}%  {e['params']:,} params  "
               f"{e['flops']:,} FLOPs\n  arch {e['arch']}\n  -> {e['path']}/arch.json, model.py, table.txt")
-    print(f"train it: nas train {out}/rank1_*/arch.json --epochs 15 --seeds 0,1,2")
+    if raced:  # the race already compared it on validation: what is left is the one look at the test set
+        print(f"confirm it once under the protocol: nas train {out}/rank1_*/arch.json --epochs 15 --seeds 0,1,2,3,4 "
+              "--set val_size=0 --jobs 2")
+    else:
+        print(f"train it: nas train {out}/rank1_*/arch.json --epochs 15 --seeds 0,1,2")
 
 
 def _print_search(r, results: str) -> None:
@@ -235,7 +239,7 @@ def _print_search(r, results: str) -> None:
         print(f"kept {r.export_dir} (written by `nas export`); refresh it with "
               f"`nas export {r.id} --results {results} --force`")
     elif r.exported:
-        _print_exported(r.exported, r.export_dir)
+        _print_exported(r.exported, r.export_dir, raced=r.outcome is not None)
 
 
 def _race_lines(o: dict, spent: float | None) -> str:
