@@ -151,12 +151,38 @@ def _best_pair(s: Search, rr: dict, exports: Path, studies: list) -> tuple[tuple
     return key, best, trial_of
 
 
+def raced_pick(layout: Layout, budget: int) -> Finalist | None:
+    """The pick of a finished multi-fidelity search at this budget (the best race mean if there are
+    several): its race decided it on validation at the full schedule, against the hand-made
+    controls, so it supersedes the flat searches' rule below. None without such a search."""
+    from nas.results import RECORD, load_rungs
+
+    found = []
+    for rec_path in sorted(layout.searches.glob(f"*/{RECORD}")) if layout.searches.exists() else []:
+        rec = json.loads(rec_path.read_text())
+        if rec["search"].get("schedule") != "asha" or rec["search"]["max_params"] != budget:
+            continue
+        doc = load_rungs(layout.searches, rec["id"])
+        if not doc or not doc.get("outcome"):
+            continue
+        arch = sorted((layout.exports / rec["id"]).glob("rank1_*/arch.json"))
+        if not arch:
+            raise ExportError(f"the multi-fidelity search {rec['id']} has no export: run "
+                              f"`nas export {rec['id']} --results {layout.root}`")
+        found.append(Finalist(arch[0], score=doc["outcome"]["mean"], experiment=rec["id"]))
+    return max(found, key=lambda f: f.score) if found else None
+
+
 def choose_finalist(layout: Layout, budget: int, searches: list[Search] | None = None) -> Finalist:
-    """The finalist at this budget. Without re-ranks: the best trial by proxy validation accuracy
+    """The finalist at this budget: a finished multi-fidelity search's pick (`raced_pick`), else the
+    flat searches' rule. Without re-ranks: the best trial by proxy validation accuracy
     of the compared searches (`_group`). With re-ranks (every search of the group needs one, all
     with the same seeds, epochs, recipe and split): the best second-stage validation score over all
     of them, pooled, where a comparable recipe study of a candidate competes with its re-rank's pick.
     Ties: fewer parameters, then the defaults, then the search with the better proxy."""
+    raced = raced_pick(layout, budget)
+    if raced is not None:
+        return raced
     searches = Search.load_all(layout.searches) if searches is None else searches
     group = _group(searches, budget, layout.searches)
     reranks = {s.id: rr for s in group if (rr := load_rerank(layout.rerank, s.id))}

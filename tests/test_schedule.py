@@ -110,3 +110,26 @@ def test_export_ranks_a_multi_fidelity_search_by_its_race():
     ranked = rank(trials, doc)
     # b reached the last rung (and is the pick): first, by its lowest seed there; a next; no control
     assert [t.id for t in ranked] == ["t4", "t1"]
+
+
+def test_a_finished_multi_fidelity_search_supplies_the_finalist(tmp_path):
+    from nas.decide import choose_finalist, raced_pick
+    from nas.errors import ExportError
+    from nas.results import Layout
+
+    layout = Layout.at(tmp_path)
+    assert raced_pick(layout, 8000) is None
+    for exp_id, mean in (("m8k", 99.31), ("m8k2", 99.28)):
+        folder = layout.searches / exp_id
+        folder.mkdir(parents=True)
+        (folder / "nas.json").write_text(json.dumps({"id": exp_id, "search": {"schedule": "asha", "max_params": 8000}}))
+        (folder / "rungs.json").write_text(json.dumps({"jobs": [], "outcome": {"pick": "k", "mean": mean}}))
+        arch = layout.exports / exp_id / "rank1_abc" / "arch.json"
+        arch.parent.mkdir(parents=True)
+        arch.write_text("{}")
+    pick = choose_finalist(layout, 8000)
+    assert pick.experiment == "m8k" and pick.arch == layout.exports / "m8k" / "rank1_abc" / "arch.json"
+    assert raced_pick(layout, 4000) is None
+    (layout.exports / "m8k" / "rank1_abc" / "arch.json").unlink()
+    with pytest.raises(ExportError, match="nas export m8k"):
+        choose_finalist(layout, 8000)
