@@ -104,6 +104,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--export-dir", default=None, help="where the best architecture goes (default RESULTS/exports; "
                                                        "`nas resume` keeps it)")
     s.add_argument("--keep-open", action="store_true", help="keep the dashboard up after the search (Ctrl-C ends)")
+    s.add_argument("--machines", default="", metavar="FILE",
+                   help="run the trials on these machines over SSH (NNI's remote training service): a JSON or "
+                        "TOML file, see nas/machines.py and README (default: this machine)")
     s.add_argument("--early-stop", action="store_true", help="stop a trial whose validation accuracy is below "
                                                             "the median of finished trials at the same epoch")
     s.add_argument("--id", default=None, help="experiment id, letters, digits, '-' and '_' (default: random); "
@@ -265,7 +268,7 @@ def cmd_search(args) -> None:
                concurrency=args.concurrency, port=args.port, host=args.host, seed=args.seed, epochs=args.epochs,
                train_subset=args.train_subset, early_stop=args.early_stop, schedule=args.schedule,
                cpu_hours=args.cpu_hours, rungs=args.rungs, eta=args.eta, controls=args.controls,
-               race_cap=args.race_cap, race_min=args.race_min, alpha=args.alpha)
+               race_cap=args.race_cap, race_min=args.race_min, alpha=args.alpha, machines=args.machines)
     _print_search(search(cfg, _train_config(args), args.results, args.id, args.data_dir, args.export_dir,
                          args.keep_open), args.results)
 

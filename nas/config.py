@@ -103,6 +103,7 @@ class SearchConfig:
     race_cap: int = 5                 # asha: most seeds any entrant trains at the last rung
     race_min: int = 3                 # asha: seeds the leader and the controls train at least
     alpha: float = 0.1                # asha: level of the race's one-sided paired t-test (0.1 or 0.05)
+    machines: str = ""                # a --machines file: trials run on those machines over SSH (nas.machines)
 
     def __post_init__(self):
         _check_choice("strategy", self.strategy, STRATEGIES)

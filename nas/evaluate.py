@@ -86,7 +86,9 @@ def evaluate_model(model: torch.nn.Module, config: dict, data_dir: str | None = 
     own = nni_boundary.trial_output_dir()
     if hasattr(model, "arch") and own is not None:
         write_text(own / nni_boundary.SAMPLE_FILE, json.dumps(model.arch, sort_keys=True) + "\n")
-    data = load_splits(data_dir, cfg.val_size, cfg.split_seed, cfg.train_subset or None, download=False)
+    # on a remote worker the driver's folder may not exist: the worker's own lookup (its NAS_MNIST_DIR, ...)
+    local = data_dir if data_dir and os.path.isdir(data_dir) else None
+    data = load_splits(local, cfg.val_size, cfg.split_seed, cfg.train_subset or None, download=local is None)
 
     history: list[dict] = []
     stopped = 0
@@ -109,8 +111,9 @@ def evaluate_model(model: torch.nn.Module, config: dict, data_dir: str | None = 
     except _Stop:
         stopped = history[-1]["epoch"]
     except Exception as e:
-        if job is not None:
-            nni.report_final_result({"default": 0.0, "score": None, "failed": str(e)[:300], **job})
+        # a failure the trial saw itself (an error, not a kill): said in its final result, so that it
+        # is not retried (nas.retry) and a resumed multi-fidelity search knows which job failed
+        nni.report_final_result({"default": 0.0, "score": None, "failed": str(e)[:300], **(job or {})})
         raise
     last = history[-1]
     result = {"default": last["val_acc"], "val_acc": last["val_acc"], "best_val_acc": max(r["val_acc"] for r in history),

@@ -32,6 +32,8 @@ class Built:
     search: SearchConfig
     rungs: object = None     # nas.asha.Rungs of a multi-fidelity search
     tracker: object = None   # ... and its nas.asha.Tracker
+    code: Path | None = None  # remote searches: the staged code NNI uploads (the driver runs in it)
+    retry: object = None      # nas.retry.RetryOnce (told when the search stops)
 
 
 def population_for(trials: int) -> int:
@@ -95,6 +97,7 @@ def build(search: SearchConfig, train: TrainConfig, data_dir: str, exp_id: str, 
 
     from nas.evaluate import evaluate_model
     from nas.replay import Replay
+    from nas.retry import RetryOnce
     from search_spaces import get_space
 
     try:
@@ -120,13 +123,18 @@ def build(search: SearchConfig, train: TrainConfig, data_dir: str, exp_id: str, 
 
         rungs, answered, tracker = build_rungs(search, train, data_dir, search.workdir, exp_id, fixed, replay or [], log)
         repeat = Replay(answered, key=space_module.network_key)
-        chain = nni_boundary.tolerant_chain(strategy, gate_filter, repeat, rungs, then=rungs.finish, after=rungs.detach)
+        retry = RetryOnce(log)
+        chain = nni_boundary.tolerant_chain(strategy, gate_filter, repeat, rungs, retry, then=rungs.finish,
+                                            after=rungs.detach)
     else:
         repeat = Replay(replay or [], key=space_module.network_key)
-        chain = nni_boundary.tolerant_chain(strategy, gate_filter, repeat)
+        retry = RetryOnce(log)
+        chain = nni_boundary.tolerant_chain(strategy, gate_filter, repeat, retry)
     exp = NasExperiment(space_module.MnistSpace(fixed, choices), evaluator, chain, id=exp_id)
     # a multi-fidelity search ends when its schedule does (nas.asha), not at a trial count
     exp.config.max_trial_number = search.trials if rungs is None else None
+    if rungs is None:  # a retried trial is one more NNI trial: raise the limit so the search still ends at its count
+        retry.on_retry = lambda n: exp.update_max_trial_number(exp.config.max_trial_number + n)
     exp.config.trial_concurrency = search.concurrency
     exp.config.experiment_working_directory = str(Path(search.workdir).resolve())
     exp.config.experiment_name = f"{search.space}-{search.strategy}-{search.max_params}p"
@@ -135,7 +143,14 @@ def build(search: SearchConfig, train: TrainConfig, data_dir: str, exp_id: str, 
         raise ConfigError(f"{TRIAL_ENTRY_ENV}={entry!r} is not valid; choose one of: light, nni")
     if entry == "light":
         nni_boundary.use_trial_entry(exp, "nas.trial_entry")
-    return Built(exp, gate, repeat, search, rungs, tracker)
+    code = None
+    if search.machines:
+        from nas import machines
+
+        listed, manager_ip = machines.load(search.machines)
+        code = machines.stage_code(Path(search.workdir) / exp_id)
+        machines.configure(exp, listed, manager_ip, code)
+    return Built(exp, gate, repeat, search, rungs, tracker, code, retry)
 
 
 def new_record(exp_id: str, search: SearchConfig, train: TrainConfig, data_dir: str, export_dir: str) -> dict:

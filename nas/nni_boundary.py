@@ -8,6 +8,8 @@ on a machine without NNI. An installed NNI of another version stops the import w
 """
 from __future__ import annotations
 
+import contextlib
+
 import importlib.metadata
 import json
 import os
@@ -127,6 +129,30 @@ def use_trial_entry(exp, module: str) -> None:
     """Start every trial as `python -m <module>` (NNI then appends its own `-m ... trial`). NNI 3.0
     has no public option for the trial command. Proved by test_e2e.py::test_search_dashboard_export_view (`imports_s`)."""
     exp.config._trial_command_params = {"python": f"{shlex.quote(sys.executable)} -m {module}"}
+
+
+def use_remote_trial_entry(exp, module: str) -> None:
+    """On NNI's remote service a trial starts as `python -m <module>`, `python` being what the
+    worker's PATH finds first: NNI puts the machine's python_path folder (nas.machines' wrapper)
+    there, while the driver's own interpreter path (NNI's default) need not exist on a worker.
+    Proved by test_remote.py."""
+    exp.config._trial_command_params = {"python": f"python -m {module}"}
+
+
+@contextlib.contextmanager
+def uploading(code: Path | None):
+    """Run the experiment from `code` (None: stay): NNI 3.0 refuses a NAS `trial_code_directory` other
+    than the current folder and uploads all of it to remote workers, so a remote search runs from a
+    folder that holds only the trial's code (nas.machines.stage_code). Proved by test_remote.py."""
+    if code is None:
+        yield
+        return
+    here = os.getcwd()
+    os.chdir(code)
+    try:
+        yield
+    finally:
+        os.chdir(here)
 
 
 def trial_output_dir() -> Path | None:

@@ -181,7 +181,7 @@ def rank(trials: list, rungs: dict | None = None) -> list:
     multi-fidelity search's `rungs` (load_rungs): its candidates (controls left out), the race's pick
     first, then by the highest rung reached and the mean score there; one trial each, its lowest seed
     at that rung."""
-    done = [t for t in trials if t.val_acc is not None and t.sample_from != "unknown"]
+    done = [t for t in trials if t.status == "SUCCEEDED" and t.val_acc is not None and t.sample_from != "unknown"]
     if rungs is None:
         return sorted(done, key=lambda t: (-t.val_acc, t.final.get("params", 0)))
     pick = (rungs.get("outcome") or {}).get("pick")

@@ -41,9 +41,10 @@ class SearchResult:
 class TrialWatcher(threading.Thread):
     """Prints one aligned line per finished trial while NNI runs the search."""
 
-    def __init__(self, workdir: str, exp_id: str, total: int, log=print_flush):
+    def __init__(self, workdir: str, exp_id: str, total: int, log=print_flush, extra=lambda: 0):
         super().__init__(daemon=True)
         self.workdir, self.exp_id, self.total, self.log = workdir, exp_id, total, log
+        self.extra = extra  # trials added on the way (retries of killed ones)
         self.seen: set[str] = set()
         self.stop_event = threading.Event()
 
@@ -60,7 +61,7 @@ class TrialWatcher(threading.Thread):
             where = ""
             if f and "rung" in f:  # a multi-fidelity search: which training of which candidate
                 where = f"  rung {f['rung']} seed {f['seed']}" + (f" control {f['control']}" if f.get("control") else "")
-            count = f"{len(self.seen):>3}/{self.total}" if self.total else f"{len(self.seen):>3}"
+            count = f"{len(self.seen):>3}/{self.total + self.extra()}" if self.total else f"{len(self.seen):>3}"
             if t.status == "SUCCEEDED" and f:
                 self.log(f"trial {count}  {t.id}  val {f.get('default', 0):6.2f}%  "
                          f"params {f.get('params', 0):>7,}  FLOPs {f.get('flops', 0):>11,}  "
@@ -90,13 +91,21 @@ def _open_dashboard(search: SearchConfig) -> str:
 
 def _run(built: Built, resume: bool, keep_open: bool, export_dir: Path | None, log) -> SearchResult:
     """Run the experiment to its trial count, then export its best (unless a user export is there)."""
+    exp, search = built.exp, built.search
+    result = SearchResult(exp.id, _open_dashboard(search))
+    with nni_boundary.uploading(built.code):
+        return _run_in(built, result, resume, keep_open, export_dir, log)
+
+
+def _run_in(built: Built, result: SearchResult, resume: bool, keep_open: bool, export_dir: Path | None,
+            log) -> SearchResult:
     from nas.export import auto_export_allowed, export
 
     exp, search = built.exp, built.search
-    result = SearchResult(exp.id, _open_dashboard(search))
     log(f"experiment {exp.id}: dashboard at {result.dashboard}")
     # a multi-fidelity search has no fixed trial count: its lines count up, and the [rungs] lines say how far it is
-    watcher = TrialWatcher(search.workdir, exp.id, search.trials if built.rungs is None else 0, log)
+    watcher = TrialWatcher(search.workdir, exp.id, search.trials if built.rungs is None else 0, log,
+                           extra=lambda: built.retry.retries if built.retry is not None else 0)
     watcher.start()
     try:
         if resume:
@@ -129,6 +138,8 @@ def _run(built: Built, resume: bool, keep_open: bool, export_dir: Path | None, l
         result.interrupted = True
     finally:
         watcher.stop_event.set()
+        if built.retry is not None:
+            built.retry.stopping = True  # the trials the stop cancels are no failures to retry
         try:
             exp.stop()
         except Exception as e:  # stopping an experiment that never started raises inside NNI
@@ -160,15 +171,23 @@ def search(search: SearchConfig, train: TrainConfig, results: str | Path = "resu
         # a budget in CPU-hours buys many candidates: the largest automatic population
         planned = search.trials if not (search.schedule == "asha" and search.cpu_hours) else 60
         search = dataclasses.replace(search, population=population_for(planned))
+    # the cores, shared by the trials (on remote machines each worker's wrapper sets its own share)
+    threads = 0 if search.machines else default_threads(search.concurrency)
     if search.schedule == "flat":
-        train = dataclasses.replace(train, train_subset=search.train_subset, epochs=search.epochs,
-                                    threads=default_threads(search.concurrency))  # the cores, shared by the trials
+        train = dataclasses.replace(train, train_subset=search.train_subset, epochs=search.epochs, threads=threads)
     else:  # each rung sets epochs, images and seed; the rest is the confirmation's recipe
-        train = dataclasses.replace(train, threads=default_threads(search.concurrency))
+        train = dataclasses.replace(train, threads=threads)
     exp_id = exp_id or random_id()
     check_new_id(search.workdir, exp_id)
     data_dir = str(resolve_data_dir(data_dir).resolve())
     load_uint8(data_dir)  # verify + cache once here, so trials never decode or download
+    if search.machines:  # every machine checked before anything is written
+        from nas import machines
+
+        search = dataclasses.replace(search, machines=str(Path(search.machines).resolve()))
+        for m in machines.load(search.machines)[0]:
+            machines.check(m)
+            machines.prepare(m)
     export_dir = Path(export_dir or layout.exports).resolve()
     built = build(search, train, data_dir, exp_id, log=log)
     save_record(search.workdir, exp_id, new_record(exp_id, search, train, data_dir, str(export_dir)))
@@ -205,7 +224,19 @@ def resume(exp_id: str, results: str | Path = "results", trials: int | None = No
             raise ConfigError(f"--trials {trials} is below the {done} trials this experiment already ran")
         total = trials
     flat = rec["search"].get("schedule", "flat") == "flat"
+    listed = []
+    if rec["search"].get("machines"):  # the machines again, before anything changes
+        from nas import machines
+
+        listed = machines.load(rec["search"]["machines"])[0]
+        for m in listed:
+            machines.check(m)
+            machines.prepare(m)
     p = prepare(workdir, exp_id, total if flat else None)
+    for m in listed:  # after the local manager is stopped: nothing can start new trials there now
+        stopped = machines.stop_leftovers(m, exp_id)
+        if stopped:
+            log(f"stopped {stopped} processes an earlier session left on {m.name}")
     if p.stopped_manager:
         log(f"stopped NNI manager {p.stopped_manager}, left running by a search that was killed")
     log(f"resume: {len(p.finished)} finished trials kept"

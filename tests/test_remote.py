@@ -1,0 +1,215 @@
+"""Searches on NNI's remote (SSH) training service, all real, on loopback only: the test starts
+Debian's OpenSSH server on a free 127.0.0.1 port with a key made for it, and declares two
+"machines" there with different working folders. A search of 4 trials runs through SSH on both and
+exports its best; each machine is checked first (unreachable, refused key, Python without the
+dependencies, another NNI, missing data: one line, nothing written); a killed trial is retried once;
+a worker that disappears costs only its own trials; a killed driver resumes without loss or repeat.
+(`.ci/run` installs openssh-server; CI runs as root, as sshd needs.)"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+
+from test_e2e import free_port, listeners, nas, wait_for_line
+
+pytestmark = pytest.mark.slow
+
+SSHD = "/usr/sbin/sshd"
+TINY = ["--schedule", "flat", "--epochs", "1", "--train-subset", "768", "--max-params", "8000",
+        "--set", "val_size=500", "--set", "eval_batch=5000"]
+
+
+@pytest.fixture(scope="module")
+def sshd(tmp_path_factory):
+    """An OpenSSH server on a free loopback port that accepts one key made here; (port, key, known_hosts)."""
+    if not Path(SSHD).exists():
+        pytest.fail(f"{SSHD} not found: install Debian's openssh-server (.ci/run does)")
+    d = tmp_path_factory.mktemp("sshd")
+    for name in ("key", "hostkey"):
+        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(d / name)], check=True)
+    port = free_port()
+    (d / "sshd_config").write_text(
+        f"Port {port}\nListenAddress 127.0.0.1\nHostKey {d / 'hostkey'}\nPidFile {d / 'sshd.pid'}\n"
+        f"AuthorizedKeysFile {d / 'key.pub'}\nPermitRootLogin prohibit-password\nPasswordAuthentication no\n"
+        "UsePAM no\nStrictModes no\nSubsystem sftp /usr/lib/openssh/sftp-server\n")
+    Path("/run/sshd").mkdir(exist_ok=True)  # privilege separation folder
+    proc = subprocess.Popen([SSHD, "-D", "-f", str(d / "sshd_config"), "-E", str(d / "sshd.log")])
+    deadline = time.time() + 20
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            break
+        except OSError:
+            assert time.time() < deadline and proc.poll() is None, (d / "sshd.log").read_text()
+            time.sleep(0.2)
+    yield port, d / "key", d / "known_hosts"
+    proc.terminate()
+    proc.wait(timeout=10)
+
+
+def machines_file(tmp_path, sshd, data_dir, **over) -> Path:
+    """Two machines on loopback: w1 with the data folder given, w2 finding it itself."""
+    port, key, known = sshd
+    base = {"host": "127.0.0.1", "port": port, "user": "root",
+            "key": str(key), "python": sys.executable}
+    doc = {"known_hosts": str(known), "machines": [
+        {**base, "workdir": str(tmp_path / "w1"), "data_dir": str(data_dir), **over.get("w1", {})},
+        {**base, "workdir": str(tmp_path / "w2"), **over.get("w2", {})}]}
+    path = tmp_path / "machines.json"
+    path.write_text(json.dumps(doc))
+    return path
+
+
+def _trial_dirs(tmp_path, worker: str, exp_id: str) -> list[Path]:
+    return list((tmp_path / worker / "nni-experiments" / exp_id / "environments").glob("*/trials/*"))
+
+
+def test_search_runs_on_two_machines_over_ssh_and_exports_its_best(tmp_path, sshd, data_dir):
+    from nas.results import read_trials
+
+    res, port = tmp_path / "res", free_port()
+    r = nas("search", "--id", "rm", "--trials", "4", "--machines", str(machines_file(tmp_path, sshd, data_dir)),
+            "--results", str(res), "--port", str(port), "--data-dir", str(data_dir), *TINY, timeout=900)
+    assert r.returncode == 0, r.stderr
+    trials = read_trials(res / "searches", "rm")
+    assert [t.status for t in trials].count("SUCCEEDED") == 4
+    # both machines trained, each in its own folder
+    assert _trial_dirs(tmp_path, "w1", "rm") and _trial_dirs(tmp_path, "w2", "rm")
+    # only the trial's code went up: the project's two packages, no results, no environment, no data
+    uploaded = {p.name for p in (tmp_path / "w1" / "nni-experiments" / "rm" / "environments").glob("*/upload/*/*")}
+    assert {"nas", "search_spaces"} <= uploaded and not uploaded & {"results", ".venv", "tests", ".git"}
+    assert list((res / "exports" / "rm").glob("rank1_*/arch.json"))
+    assert not listeners(port)
+
+
+@pytest.mark.parametrize("case, message", [
+    ("unreachable", "cannot reach it over SSH"),
+    ("refused key", "refused key"),
+    ("no dependencies", "lacks"),
+    ("other NNI", "this tool needs NNI 3.0"),
+    ("no data", "lacks train-images-idx3-ubyte.gz"),
+])
+def test_a_machine_that_cannot_run_trials_is_refused_in_one_line(tmp_path, sshd, data_dir, case, message):
+    over = {}
+    if case == "unreachable":
+        over = {"w2": {"port": free_port()}}
+    elif case == "refused key":
+        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(tmp_path / "other")], check=True)
+        over = {"w2": {"key": str(tmp_path / "other")}}
+    elif case == "no dependencies":
+        venv = tmp_path / "bare"
+        subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
+        over = {"w2": {"python": str(venv / "bin" / "python")}}
+    elif case == "other NNI":
+        fake = tmp_path / "fake-python"
+        fake.write_text('#!/bin/sh\necho \'{"torch": "2.14.1", "fvcore": "0.1.5", "nni": "3.1", "numpy": "2", '
+                        '"psutil": "7"}\'\n')
+        fake.chmod(0o755)
+        over = {"w2": {"python": str(fake)}}
+    elif case == "no data":
+        over = {"w2": {"data_dir": str(tmp_path / "empty")}}
+    res = tmp_path / "res"
+    r = nas("search", "--id", "bad", "--machines", str(machines_file(tmp_path, sshd, data_dir, **over)),
+            "--results", str(res), "--port", str(free_port()), "--data-dir", str(data_dir), *TINY, timeout=120)
+    assert r.returncode == 2 and r.stderr.count("\n") == 1 and message in r.stderr, r.stderr
+    assert "w2" in r.stderr and not (res / "searches" / "bad").exists()
+
+
+def _kill_first_trial(under: Path, after: float, timeout: float = 300) -> int:
+    """SIGKILL the first trial process running in a folder below `under`, `after` s into its life."""
+    end = time.time() + timeout
+    while time.time() < end:
+        for p in psutil.process_iter(["cmdline", "create_time"]):
+            try:
+                if "training_service" in " ".join(p.info["cmdline"] or []) and p.cwd().startswith(str(under)) \
+                        and time.time() - p.info["create_time"] > after:
+                    p.kill()
+                    return p.pid
+            except (psutil.Error, OSError):
+                continue
+        time.sleep(0.5)
+    raise AssertionError(f"no trial ran below {under}")
+
+
+def test_a_killed_trial_is_retried_once_and_the_search_ends_at_its_count(tmp_path, sshd, data_dir):
+    from nas.results import read_trials
+
+    res, env = tmp_path / "res", dict(os.environ, PYTHONUNBUFFERED="1")
+    proc = subprocess.Popen([sys.executable, "-m", "nas", "search", "--id", "rk", "--trials", "3", "--machines",
+                             str(machines_file(tmp_path, sshd, data_dir)), "--results", str(res), "--port",
+                             str(free_port()), "--data-dir", str(data_dir), *TINY[:-4], "--set", "val_size=500",
+                             "--epochs", "3", "--train-subset", "3000"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    _kill_first_trial(tmp_path / "w1", after=8)
+    out, err = proc.communicate(timeout=900)
+    assert proc.returncode == 0, err
+    assert "training it once more" in out
+    trials = read_trials(res / "searches", "rk")
+    ok = [t for t in trials if t.status == "SUCCEEDED"]
+    killed = [t for t in trials if t.status != "SUCCEEDED"]
+    assert len(ok) == 3 and len(killed) == 1
+    # the retry trained the killed trial's network again
+    from search_spaces.choices import network_key
+
+    assert network_key(killed[0].sample) in {network_key(t.sample) for t in ok}
+
+
+def test_a_lost_worker_costs_only_its_trials(tmp_path, sshd, data_dir):
+    """Every process of machine w2 is killed mid-search (its trial keeper and trial): the search ends
+    on w1, its trial count reached."""
+    from nas.results import read_trials
+
+    res, env = tmp_path / "res", dict(os.environ, PYTHONUNBUFFERED="1")
+    proc = subprocess.Popen([sys.executable, "-m", "nas", "search", "--id", "rl", "--trials", "4", "--machines",
+                             str(machines_file(tmp_path, sshd, data_dir)), "--results", str(res), "--port",
+                             str(free_port()), "--data-dir", str(data_dir), *TINY[:-4], "--set", "val_size=500",
+                             "--epochs", "2", "--train-subset", "2000"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    _kill_first_trial(tmp_path / "w2", after=5)
+    for p in psutil.process_iter(["cmdline"]):  # ... and the rest of w2: its trial keeper
+        try:
+            if str(tmp_path / "w2") in " ".join(p.info["cmdline"] or []):
+                p.kill()
+        except psutil.Error:
+            pass
+    out, err = proc.communicate(timeout=900)
+    assert proc.returncode == 0, err
+    trials = read_trials(res / "searches", "rl")
+    assert [t.status for t in trials].count("SUCCEEDED") == 4
+
+
+def test_a_killed_remote_search_resumes_without_loss_or_repeat(tmp_path, sshd, data_dir):
+    from nas.nni_boundary import managers
+    from nas.results import read_trials
+    from search_spaces.choices import network_key
+
+    res, port = tmp_path / "res", free_port()
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    proc = subprocess.Popen([sys.executable, "-m", "nas", "search", "--id", "rr", "--trials", "4", "--machines",
+                             str(machines_file(tmp_path, sshd, data_dir)), "--results", str(res), "--port", str(port),
+                             "--data-dir", str(data_dir), *TINY], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, env=env)
+    wait_for_line(proc, "trial   1/4", timeout=600)
+    proc.kill()
+    proc.wait(timeout=30)
+    kept = {t.id: t.final for t in read_trials(res / "searches", "rr") if t.status == "SUCCEEDED"}
+    r = nas("resume", "rr", "--results", str(res), "--port", str(port), timeout=900, env=env)
+    assert r.returncode == 0, r.stderr
+    trials = read_trials(res / "searches", "rr")
+    done = {t.id: t.final for t in trials if t.status == "SUCCEEDED"}
+    assert len(done) == 4 and all(done[k] == v for k, v in kept.items())
+    assert len({network_key(t.sample) for t in trials if t.status == "SUCCEEDED"}) == 4
+    assert not managers("rr") and not listeners(port)
+    leftover = [p for p in psutil.process_iter(["cmdline"])
+                if "nni-experiments/rr/" in " ".join(p.info["cmdline"] or [])]
+    assert not leftover
