@@ -1,6 +1,8 @@
 """Trial overhead, trials per CPU-hour and peak memory of real NNI searches on this machine.
 
     python bench/trial_overhead.py [--trials 8]      # appends a table to bench/RESULTS.md
+    python bench/trial_overhead.py --machines FILE   # ... and the shipped variant on NNI's remote (SSH)
+                                                     # service, e.g. one machine on loopback, trials: 1
 
 Runs `nas search` with short proxy trials (1 epoch of 5,000 images, 1,000 validation images), one
 trial at a time, three times in a row (`VARIANTS`): as shipped (trials start through
@@ -59,14 +61,15 @@ VARIANTS = {  # name -> environment of the search (NNI's manager and trials inhe
 }
 
 
-def run_search(workdir: Path, name: str, env_vars: dict, trials: int, port: int) -> dict:
+def run_search(workdir: Path, name: str, env_vars: dict, trials: int, port: int, extra: list | None = None) -> dict:
     from nas.results import read_trials
 
     env = dict(os.environ, PYTHONUNBUFFERED="1", **env_vars)
     exp_id = f"bench-{len(list((workdir / 'searches').glob('bench-*')))}"
     cmd = [sys.executable, "-m", "nas", "search", "--schedule", "flat", "--id", exp_id, "--results", str(workdir),
            "--trials", str(trials), "--epochs", "1", "--train-subset", "5000", "--set", "val_size=1000",
-           "--max-params", "20000", "--port", str(port), "--export-dir", str(workdir / "exports")]
+           "--max-params", "20000", "--port", str(port), "--export-dir", str(workdir / "exports"),
+           "--concurrency", "1", *(extra or [])]
     stop, peak = threading.Event(), []
     t0 = time.time()
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env, cwd=ROOT)
@@ -106,6 +109,7 @@ def run_search(workdir: Path, name: str, env_vars: dict, trials: int, port: int)
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--trials", type=int, default=8)
+    ap.add_argument("--machines", help="a --machines file: also run the shipped variant through SSH")
     args = ap.parse_args()
     load = os.getloadavg()[0]  # before the searches add their own
     cores = len(os.sched_getaffinity(0))
@@ -113,12 +117,16 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         for i, (name, env_vars) in enumerate(VARIANTS.items()):
             results[name] = run_search(Path(tmp), name, env_vars, args.trials, 8700 + i)
-
+        if args.machines:
+            results["shipped, remote (SSH)"] = run_search(Path(tmp), "remote", VARIANTS["shipped"], args.trials, 8699,
+                                                          ["--machines", str(Path(args.machines).resolve())])
     def med(rows, key, digits=1):
         values = [r[key] for r in rows if r[key] is not None]
         return f"{statistics.median(values):.{digits}f} s" if values else "-"
 
-    lines = [f"## {datetime.date.today()} — trial overhead, {platform.machine()}, {cores} cores, "
+    cpu = next((ln.split(":", 1)[1].strip() for ln in Path("/proc/cpuinfo").read_text().splitlines()
+                if ln.startswith("model name")), platform.processor())
+    lines = [f"## {datetime.date.today()} — trial overhead, {platform.machine()} ({cpu}), {cores} cores, "
              f"load average before: {load:.1f}",
              "", f"`python bench/trial_overhead.py --trials {args.trials}`: one trial at a time, each 1 epoch of "
                  "5,000 images; medians over the trials.", "",
