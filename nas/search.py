@@ -253,12 +253,13 @@ def view(exp_id: str, results: str | Path = "results", port: int | None = None, 
     """Re-open the dashboard of a stopped search for `seconds` (0: until Ctrl-C); its URL."""
     built, _ = rebuild(str(Layout.at(results).searches.resolve()), exp_id, port, host)
     url = _open_dashboard(built.search)
-    built.exp.view(port=built.search.port, non_blocking=True)
-    log(f"experiment {exp_id}: dashboard at {url} " + (f"for {seconds:g}s" if seconds else "(Ctrl-C to stop)"))
-    try:
-        time.sleep(seconds) if seconds else threading.Event().wait()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        built.exp.stop()
+    with nni_boundary.uploading(built.code):  # a remote search's config names its staged code folder
+        built.exp.view(port=built.search.port, non_blocking=True)
+        log(f"experiment {exp_id}: dashboard at {url} " + (f"for {seconds:g}s" if seconds else "(Ctrl-C to stop)"))
+        try:
+            time.sleep(seconds) if seconds else threading.Event().wait()
+        except KeyboardInterrupt:
+            pass
+        finally:
+            built.exp.stop()
     return url

@@ -20,7 +20,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from test_e2e import free_port, listeners, nas, wait_for_line
+from test_e2e import free_port, listeners, nas, rest, wait_for_line
 
 pytestmark = pytest.mark.slow
 
@@ -90,6 +90,23 @@ def test_search_runs_on_two_machines_over_ssh_and_exports_its_best(tmp_path, ssh
     assert {"nas", "search_spaces"} <= uploaded and not uploaded & {"results", ".venv", "tests", ".git"}
     assert list((res / "exports" / "rm").glob("rank1_*/arch.json"))
     assert not listeners(port)
+    # view re-opens the stopped remote search's dashboard, which lists its trials
+    view = subprocess.Popen([sys.executable, "-m", "nas", "view", "rm", "--results", str(res), "--port", str(port),
+                             "--seconds", "60"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        wait_for_line(view, "dashboard at", timeout=120)
+        deadline = time.time() + 60
+        while True:
+            try:
+                assert len(rest(port, "trial-jobs")) == 4
+                break
+            except OSError:
+                assert time.time() < deadline
+                time.sleep(1)
+    finally:
+        view.send_signal(signal.SIGINT)
+        view.wait(timeout=60)
+    assert view.returncode == 0
 
 
 @pytest.mark.parametrize("case, message", [
