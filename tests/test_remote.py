@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import socket
 import subprocess
@@ -142,6 +141,16 @@ def test_a_machine_that_cannot_run_trials_is_refused_in_one_line(tmp_path, sshd,
     assert "w2" in r.stderr and not (res / "searches" / "bad").exists()
 
 
+def _search(tmp_path, sshd, data_dir, exp_id: str, trials: int, epochs: int, images: int) -> subprocess.Popen:
+    """A flat remote search in the background, long enough per trial to be hit mid-training."""
+    return subprocess.Popen([sys.executable, "-m", "nas", "search", "--id", exp_id, "--trials", str(trials),
+                             "--machines", str(machines_file(tmp_path, sshd, data_dir)), "--results",
+                             str(tmp_path / "res"), "--port", str(free_port()), "--data-dir", str(data_dir),
+                             *TINY[:-4], "--set", "val_size=500", "--epochs", str(epochs), "--train-subset", str(images)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env=dict(os.environ, PYTHONUNBUFFERED="1"))
+
+
 def _kill_first_trial(under: Path, after: float, timeout: float = 300) -> int:
     """SIGKILL the first trial process running in a folder below `under`, `after` s into its life."""
     end = time.time() + timeout
@@ -161,12 +170,8 @@ def _kill_first_trial(under: Path, after: float, timeout: float = 300) -> int:
 def test_a_killed_trial_is_retried_once_and_the_search_ends_at_its_count(tmp_path, sshd, data_dir):
     from nas.results import read_trials
 
-    res, env = tmp_path / "res", dict(os.environ, PYTHONUNBUFFERED="1")
-    proc = subprocess.Popen([sys.executable, "-m", "nas", "search", "--id", "rk", "--trials", "3", "--machines",
-                             str(machines_file(tmp_path, sshd, data_dir)), "--results", str(res), "--port",
-                             str(free_port()), "--data-dir", str(data_dir), *TINY[:-4], "--set", "val_size=500",
-                             "--epochs", "3", "--train-subset", "3000"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    res = tmp_path / "res"
+    proc = _search(tmp_path, sshd, data_dir, "rk", trials=3, epochs=3, images=3000)
     _kill_first_trial(tmp_path / "w1", after=8)
     out, err = proc.communicate(timeout=900)
     assert proc.returncode == 0, err
@@ -186,12 +191,8 @@ def test_a_lost_worker_costs_only_its_trials(tmp_path, sshd, data_dir):
     on w1, its trial count reached."""
     from nas.results import read_trials
 
-    res, env = tmp_path / "res", dict(os.environ, PYTHONUNBUFFERED="1")
-    proc = subprocess.Popen([sys.executable, "-m", "nas", "search", "--id", "rl", "--trials", "4", "--machines",
-                             str(machines_file(tmp_path, sshd, data_dir)), "--results", str(res), "--port",
-                             str(free_port()), "--data-dir", str(data_dir), *TINY[:-4], "--set", "val_size=500",
-                             "--epochs", "2", "--train-subset", "2000"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    res = tmp_path / "res"
+    proc = _search(tmp_path, sshd, data_dir, "rl", trials=4, epochs=2, images=2000)
     _kill_first_trial(tmp_path / "w2", after=5)
     for p in psutil.process_iter(["cmdline"]):  # ... and the rest of w2: its trial keeper
         try:
