@@ -35,7 +35,8 @@ def _check_schedule(work, exp_id):
     assert max(_jobs(trials).values()) == 1                       # no training ran twice
     rung0 = {t.final["key"] for t in ok if t.final["rung"] == 0}
     promoted = {t.final["key"] for t in ok if t.final["rung"] == 1 and not t.final["control"]}
-    assert len(rung0) == 6 and promoted <= rung0 and len(promoted) == 2  # the best 1/3 of 6
+    # the best 1/3 of 6 at the end; asynchronous promotions made earlier stand (at most one more here)
+    assert len(rung0) == 6 and promoted <= rung0 and 2 <= len(promoted) <= 3
     control = [t for t in ok if t.final["control"] == "exp3"]
     assert {t.final["seed"] for t in control} >= {0, 1} and all(t.final["params"] == 8880 for t in control)
     doc = load_rungs(work, exp_id)
