@@ -68,6 +68,8 @@ class TrialWatcher(threading.Thread):
                          f"{f.get('seconds', 0):6.1f}s{where}")
             else:
                 reason = f"  {t.reason}" if t.status == "FAILED" and t.reason else ""
+                if t.status in ("FAILED", "USER_CANCELED") and not t.reason and not t.final:
+                    reason = "  (ended without a result: its process was killed or its worker lost)"
                 self.log(f"trial {count}  {t.id}  {t.status}{reason}{where}")
 
     def run(self) -> None:
