@@ -7,6 +7,8 @@ model: the retry's events are passed up as the original's. Public NNI API only.
 """
 from __future__ import annotations
 
+import threading
+
 from nni.nas.execution.event import ModelEventType
 from nni.nas.space import ModelStatus
 from nni.nas.strategy.middleware import StrategyMiddleware
@@ -24,6 +26,7 @@ class RetryOnce(StrategyMiddleware):
         self._said_failed: set[int] = set()    # ids of models whose trial reported its own failure
         self.retries = 0
         self.stopping = False                  # set by the search before it stops the experiment
+        self.grace_s = 5.0                     # how long a failed trial's own final result may lag its end
 
     def _initialize_engine(self, engine) -> None:
         for kind, fn in ((ModelEventType.IntermediateMetric, self._pass), (ModelEventType.FinalMetric, self._final),
@@ -62,11 +65,20 @@ class RetryOnce(StrategyMiddleware):
         self.dispatch_model_event(ModelEventType.FinalMetric, model=self._above(event.model), metric=event.metric)
 
     def _end(self, event) -> None:
-        model, top = event.model, self._above(event.model)
         event.prevent_default()
+        model, status = event.model, event.status
         # a killed trial process ends FAILED (on NNI's remote service USER_CANCELED, which NNI's engine
         # reads as failed too); a stop of the search cancels trials as well: `stopping` then
-        silent = event.status == ModelStatus.Failed and id(model) not in self._said_failed and not self.stopping
+        if status == ModelStatus.Failed and id(model) not in self._said_failed and not self.stopping:
+            # NNI can announce the end before the trial's own final result: give that a moment to
+            # arrive (on this listener thread, so not by waiting here) before calling the trial silent
+            threading.Timer(self.grace_s, self._decide, args=(model, status)).start()
+            return
+        self._decide(model, status)
+
+    def _decide(self, model, status) -> None:
+        top = self._above(model)
+        silent = status == ModelStatus.Failed and id(model) not in self._said_failed and not self.stopping
         if silent and id(top) not in self._retried:
             self._retried.add(id(top))
             self.retries += 1
@@ -80,4 +92,4 @@ class RetryOnce(StrategyMiddleware):
                 self.on_retry(self.retries)
             self.engine.submit_models(copy)
             return
-        self.dispatch_model_event(ModelEventType.TrainingEnd, model=top, status=event.status)
+        self.dispatch_model_event(ModelEventType.TrainingEnd, model=top, status=status)
