@@ -142,14 +142,14 @@ def build(search: SearchConfig, train: TrainConfig, data_dir: str, exp_id: str, 
     if entry not in ("light", "nni"):
         raise ConfigError(f"{TRIAL_ENTRY_ENV}={entry!r} is not valid; choose one of: light, nni")
     if entry == "light":
-        nni_boundary.use_trial_entry(exp, "nas.trial_entry")
+        nni_boundary.use_trial_entry(exp, "nas.trial_entry", f"http://127.0.0.1:{search.port}")  # NNI listens on all addresses
     code = None
     if search.machines:
         from nas import machines
 
         listed, manager_ip = machines.load(search.machines)
         code = machines.stage_code(Path(search.workdir) / exp_id)
-        machines.configure(exp, listed, manager_ip, code)
+        machines.configure(exp, listed, manager_ip, code, search.port)
     return Built(exp, gate, repeat, search, rungs, tracker, code, retry)
 
 

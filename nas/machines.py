@@ -207,7 +207,7 @@ def stage_code(folder: Path) -> Path:
     return code
 
 
-def configure(exp, machines: list[Machine], manager_ip: str, code: Path) -> None:
+def configure(exp, machines: list[Machine], manager_ip: str, code: Path, port: int) -> None:
     """Point the NNI experiment at the machines: one NNI worker per trial slot, trials started by
     the worker's wrapper, the staged code uploaded."""
     from nni.experiment.config import RemoteConfig, RemoteMachineConfig
@@ -221,7 +221,8 @@ def configure(exp, machines: list[Machine], manager_ip: str, code: Path) -> None
     exp.config.nni_manager_ip = manager_ip
     exp.config.trial_code_directory = str(code)
     exp.config.trial_concurrency = len(workers)
-    nni_boundary.use_remote_trial_entry(exp, "nas.trial_entry")
+    host = f"[{manager_ip}]" if ":" in manager_ip else manager_ip
+    nni_boundary.use_remote_trial_entry(exp, "nas.trial_entry", f"http://{host}:{port}")
 
 
 LEFTOVERS = """

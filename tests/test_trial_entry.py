@@ -42,3 +42,9 @@ def test_runs_the_module_with_its_arguments_after_a_light_nni_import(tmp_path):
 def test_bad_usage_is_one_line_and_nonzero(tmp_path):
     out = run_entry(tmp_path, "probe_mod")
     assert out.returncode != 0 and out.stderr.strip().count("\n") == 0 and "usage:" in out.stderr
+
+
+def test_the_manager_option_is_taken_and_the_rest_passed_on(tmp_path):
+    out = run_entry(tmp_path, "--manager", "http://127.0.0.1:9", "-m", "probe_mod", "trial")
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout.strip().splitlines()[-1])["argv"] == ["trial"]
