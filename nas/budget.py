@@ -1,7 +1,8 @@
 """The budget gate: fvcore counts the parameters and FLOPs of every candidate a strategy proposes,
 and candidates over budget are rejected before they cost a trial.
 
-FLOPs here are fvcore's count for one 1x28x28 image, where one multiply-add counts as one FLOP.
+FLOPs here are fvcore's count for one image of the dataset's shape (1x28x28 for MNIST), where one
+multiply-add counts as one FLOP.
 This module is the one place that decides "over budget".
 """
 from __future__ import annotations
@@ -19,7 +20,7 @@ _log = logging.getLogger("nas.budget")
 @dataclass(frozen=True)
 class Budget:
     max_params: int = 20000   # parameters (weights + biases + BatchNorm affine)
-    max_flops: int = 0        # multiply-adds per 28x28 image; 0 means no limit
+    max_flops: int = 0        # multiply-adds per image; 0 means no limit
     min_params: int = 0       # parameters; a floor that keeps a search near its budget (0: none)
 
     def verdict(self, params: int, flops: int) -> str | None:
@@ -33,20 +34,20 @@ class Budget:
         return None
 
 
-def flop_analysis(model: nn.Module) -> FlopCountAnalysis:
-    """fvcore's FLOP analysis of `model` (in eval mode) on one 1x28x28 image."""
-    flops = FlopCountAnalysis(model, torch.zeros(1, 1, 28, 28))
+def flop_analysis(model: nn.Module, shape: tuple[int, int, int] = (1, 28, 28)) -> FlopCountAnalysis:
+    """fvcore's FLOP analysis of `model` (in eval mode) on one image of `shape` (C, H, W)."""
+    flops = FlopCountAnalysis(model, torch.zeros(1, *shape))
     flops.unsupported_ops_warnings(False)  # relu / pooling have no multiply-adds to count
     flops.uncalled_modules_warnings(False)
     return flops
 
 
-def count(model: nn.Module) -> tuple[int, int]:
-    """(parameters, FLOPs for one 1x28x28 image), both as fvcore counts them."""
+def count(model: nn.Module, shape: tuple[int, int, int] = (1, 28, 28)) -> tuple[int, int]:
+    """(parameters, FLOPs for one image of `shape`), both as fvcore counts them."""
     was_training = model.training
     model.eval()
     try:
-        total = int(flop_analysis(model).total())
+        total = int(flop_analysis(model, shape).total())
     finally:
         model.train(was_training)
     return int(parameter_count(model)[""]), total
@@ -55,15 +56,17 @@ def count(model: nn.Module) -> tuple[int, int]:
 class Gate:
     """Filter for NNI's `Filter` middleware: True lets a candidate become a trial."""
 
-    def __init__(self, budget: Budget):
+    def __init__(self, budget: Budget, shape: tuple[int, int, int] = (1, 28, 28)):
         self.budget = budget
+        self.shape = shape  # the input the candidates are built for (the space builds them so)
         self.accepted = 0
         self.rejected = 0
 
     def __call__(self, candidate) -> bool:
         model = candidate.executable_model()
-        params, flops = count(model)
-        reason = self.budget.verdict(params, flops)
+        reason = getattr(model, "impossible", "")  # its network cannot take the dataset's images
+        if not reason:
+            reason = self.budget.verdict(*count(model, self.shape))
         if reason is None:
             self.accepted += 1
             return True

@@ -24,7 +24,7 @@ import signal
 import sys
 from pathlib import Path
 
-from nas.config import SearchConfig, TrainConfig, make
+from nas.config import DATASETS, SearchConfig, TrainConfig, make
 from nas.errors import ConfigError, NasError
 from nas.results import Layout
 
@@ -48,8 +48,11 @@ def _train_options(p: argparse.ArgumentParser, epochs_default: int | None) -> No
     p.add_argument("--config", metavar="FILE", help="JSON file of TrainConfig keys (see nas/config.py)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="override one TrainConfig key, e.g. --set lr=0.1 (repeatable)")
-    p.add_argument("--data-dir", help="folder with the four MNIST .gz files (default: $NAS_MNIST_DIR, else "
-                                      "../shared/data/mnist, else ~/.cache/nas/mnist, downloaded when absent)")
+    p.add_argument("--dataset", default=None, choices=DATASETS,
+                   help="what to train on (default mnist): fashion-mnist, kmnist, idx (any folder of the four "
+                        "IDX files, given with --data-dir) or cifar10")
+    p.add_argument("--data-dir", help="the dataset's folder (MNIST default: $NAS_MNIST_DIR, else "
+                                      "../shared/data/mnist; else ~/.cache/nas/DATASET, downloaded when absent)")
 
 
 def _experiment_options(p: argparse.ArgumentParser) -> None:
@@ -59,7 +62,8 @@ def _experiment_options(p: argparse.ArgumentParser) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     d = SearchConfig()
-    parser = argparse.ArgumentParser(prog="nas", description="Neural architecture search for compact MNIST CNNs.")
+    parser = argparse.ArgumentParser(prog="nas", description="Neural architecture search for compact CNNs on "
+                                                                         "MNIST and other small-image datasets.")
     parser.add_argument("-v", "--verbose", action="store_true", help="show NNI's own log lines")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     sub.add_parser = _with_results(sub.add_parser)
@@ -180,7 +184,8 @@ def build_parser() -> argparse.ArgumentParser:
     rc.add_argument("--seeds", default="0,1", help="comma-separated seeds of every variant (default %(default)s)")
     rc.add_argument("--jobs", type=int, default=1, help="a variant's seeds trained at once (default %(default)s)")
     rc.add_argument("--epochs", type=int, default=None, help="training epochs (default: TrainConfig's)")
-    rc.add_argument("--data-dir", help="MNIST folder (see --help of train)")
+    rc.add_argument("--dataset", default=None, choices=DATASETS, help="what to train on (see --help of train)")
+    rc.add_argument("--data-dir", help="the dataset's folder (see --help of train)")
 
     ps = sub.add_parser("proxy-study", help="measure which short training ranks architectures like the full "
                                             "schedule (nas/proxy.py); resumable")
@@ -210,7 +215,7 @@ def _seeds(text: str) -> list[int]:
 
 
 def _train_config(args, base: dict | None = None, **forced) -> TrainConfig:
-    return make(TrainConfig, base, args.set, args.config, epochs=args.epochs, **forced)
+    return make(TrainConfig, base, args.set, args.config, epochs=args.epochs, dataset=args.dataset, **forced)
 
 
 def _print_exported(exported: list, out: Path, raced: bool = False) -> None:
@@ -339,7 +344,7 @@ def cmd_rerank(args) -> None:
     layout = Layout.at(args.results)
     searched = load_record(layout.searches, args.id)["train"]  # also: a clear error for an unknown id
     # the confirmation recipe, held out on the validation split the search scored on
-    cfg = _train_config(args, {k: searched[k] for k in ("val_size", "split_seed")})
+    cfg = _train_config(args, {k: searched[k] for k in ("val_size", "split_seed", "dataset") if k in searched})
     r = rerank(str(layout.searches.resolve()), args.id, layout.exports, layout.rerank / args.id,
                cfg, args.within, args.top, _seeds(args.seeds), args.jobs, args.data_dir)
     for c in r["candidates"]:
@@ -354,7 +359,7 @@ def cmd_recipe(args) -> None:
 
     variants = [parse_variant(v) for v in args.variant]  # all checked before any training
     out = Path(args.out or Layout.at(args.results).recipe / load_arch(args.arch)[0])
-    r = study(args.arch, variants, _seeds(args.seeds), out, args.jobs, args.epochs, args.data_dir)
+    r = study(args.arch, variants, _seeds(args.seeds), out, args.jobs, args.epochs, args.data_dir, args.dataset)
     for v in r["variants"]:
         late = "; ".join(" / ".join(f"{a:.2f}" for a in seed) for seed in v["late_val_acc"])
         print(f"{v['variant']:<12} last-3 val {late}  score {v['score']:.3f}")

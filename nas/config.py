@@ -19,6 +19,9 @@ from nas.errors import ConfigError
 
 
 
+DATASETS = ("mnist", "fashion-mnist", "kmnist", "idx", "cifar10")  # what nas.data reads
+
+
 @dataclass(frozen=True)
 class TrainConfig:
     epochs: int = 15                  # passes over the training split
@@ -47,8 +50,10 @@ class TrainConfig:
                                       # about one epoch of 469 steps)
     device: str = "cpu"               # cpu | cuda (the data then lives on the GPU too; runs are not
                                       # bitwise reproducible there: cuDNN picks its own kernels)
+    dataset: str = "mnist"            # mnist | fashion-mnist | kmnist | idx (any four IDX files) | cifar10
 
     def __post_init__(self):
+        _check_choice("dataset", self.dataset, DATASETS)
         _check_choice("optimizer", self.optimizer, ("sgd", "adamw"))
         _check_choice("schedule", self.schedule, ("onecycle", "step", "constant"))
         _check_choice("dropout_masks", self.dropout_masks, ("torch", "pcg64"))
@@ -79,7 +84,7 @@ class SearchConfig:
     space: str = "mnist"              # a name from search_spaces.SPACES
     strategy: str = "random"          # random | evolution | tpe
     max_params: int = 20000           # budget: parameters, as fvcore counts them
-    max_flops: int = 0                # budget: multiply-adds for one 28x28 image (0: no limit)
+    max_flops: int = 0                # budget: multiply-adds for one image of the dataset (0: no limit)
     min_params: int = 0               # floor: smaller candidates are rejected like over-budget ones (0: none)
     fix: str = ""                     # labels pinned to one value, "label=value,..." (e.g. "bn=true")
     trials: int = 6                   # trials to run (candidates over budget never become trials)

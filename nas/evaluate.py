@@ -71,7 +71,7 @@ def overhead_marks(entered: float, clock: dict) -> dict:
 def evaluate_model(model: torch.nn.Module, config: dict, data_dir: str | None = None,
                    early_stop: dict | None = None, job: dict | None = None) -> dict:
     """The `FunctionalEvaluator` function. `config` is a `TrainConfig` as a dict (it crosses
-    process boundaries as JSON); `data_dir` is the verified MNIST folder the search resolved;
+    process boundaries as JSON); `data_dir` is the verified data folder the search resolved;
     `early_stop`, {"workdir": ..., "id": ...} of the experiment, turns the median rule on; `job`,
     a multi-fidelity search's {key, rung, seed, epochs, images, reading, control} (nas.asha): the
     final result then carries them and `score`, the rung's reading. A job that fails still reports
@@ -80,7 +80,6 @@ def evaluate_model(model: torch.nn.Module, config: dict, data_dir: str | None = 
     cfg = make(TrainConfig, config)
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
-    params, flops = count(model)
     # NNI 3.0 can hand two trials started together each other's sample while recording the other
     # one; this file says what this trial really trains (nni_boundary.check_samples)
     own = nni_boundary.trial_output_dir()
@@ -88,7 +87,9 @@ def evaluate_model(model: torch.nn.Module, config: dict, data_dir: str | None = 
         write_text(own / nni_boundary.SAMPLE_FILE, json.dumps(model.arch, sort_keys=True) + "\n")
     # on a remote worker the driver's folder may not exist: the worker's own lookup (its NAS_MNIST_DIR, ...)
     local = data_dir if data_dir and os.path.isdir(data_dir) else None
-    data = load_splits(local, cfg.val_size, cfg.split_seed, cfg.train_subset or None, download=local is None)
+    data = load_splits(local, cfg.val_size, cfg.split_seed, cfg.train_subset or None, download=local is None,
+                       dataset=cfg.dataset)
+    params, flops = count(model, data.input.shape)
 
     history: list[dict] = []
     stopped = 0
@@ -117,7 +118,8 @@ def evaluate_model(model: torch.nn.Module, config: dict, data_dir: str | None = 
         raise
     last = history[-1]
     result = {"default": last["val_acc"], "val_acc": last["val_acc"], "best_val_acc": max(r["val_acc"] for r in history),
-              "params": params, "flops": flops, "train_acc": last["train_acc"],
+              "params": params, "flops": flops, "input": list(data.input.shape), "classes": data.input.classes,
+              "train_acc": last["train_acc"],
               # measured at the last epoch only; a trial that stopped early has none (JSON has no NaN)
               "test_acc": last["test_acc"] if math.isfinite(last["test_acc"]) else None,
               "epochs": len(history), "seconds": round(time.perf_counter() - t0, 2),

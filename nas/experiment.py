@@ -55,11 +55,19 @@ def make_strategy(name: str, trials: int, seed: int, population: int = 0):
     raise ConfigError(f"unknown strategy {name!r}; choose one of: random, evolution, tpe")
 
 
-def check_budget_reachable(space_module, budget: Budget, fixed: dict | None = None) -> None:
-    """Refuse a budget that no candidate of the space can meet, instead of searching forever."""
+def check_budget_reachable(space_module, budget: Budget, fixed: dict | None = None, inp=None) -> None:
+    """Refuse a budget that no candidate of the space can meet, instead of searching forever.
+    `inp`: the dataset's nas.data.Input (default MNIST's)."""
+    from nas.data import MNIST_INPUT
     from search_spaces.blocks import build_network
 
-    params, flops = count(build_network(space_module.smallest_arch(fixed)))
+    inp = inp or MNIST_INPUT
+    try:
+        net = build_network(space_module.smallest_arch(fixed), inp.shape, inp.classes)
+    except ValueError as e:
+        raise ConfigError(f"the space's smallest network cannot take {inp.dataset}'s "
+                          f"{'x'.join(map(str, inp.shape))} images: {e}") from None
+    params, flops = count(net, inp.shape)
     if params > budget.max_params or (budget.max_flops and flops > budget.max_flops):
         raise ConfigError(f"no architecture of the space fits the budget: the smallest has {params:,} "
                           f"parameters and {flops:,} FLOPs" + (f" with {fixed}" if fixed else ""))
@@ -106,14 +114,17 @@ def build(search: SearchConfig, train: TrainConfig, data_dir: str, exp_id: str, 
     except ValueError as e:
         raise ConfigError(str(e)) from None
     budget = Budget(search.max_params, search.max_flops, search.min_params)
-    check_budget_reachable(space_module, budget, fixed)
+    from nas.data import load_input
+
+    inp = load_input(data_dir, train.dataset, download=False)  # verified and cached by now: quick
+    check_budget_reachable(space_module, budget, fixed, inp)
     evaluator = FunctionalEvaluator(evaluate_model, config=asdict(train), data_dir=data_dir,
                                     early_stop={"workdir": str(Path(search.workdir).resolve()), "id": exp_id}
                                     if search.early_stop else None)
     # metric 0 for a rejected candidate teaches TPE to leave that region; evolution gets none, or
     # scored rejects would push the trained individuals out of its population. patience bounds how
     # long a strategy may propose only over-budget models.
-    gate = Gate(budget)
+    gate = Gate(budget, inp.shape)
     nni_boundary.quiet_gate_rejections()
     strategy = make_strategy(search.strategy, search.trials, search.seed, search.population)
     gate_filter = Filter(gate, metric_for_invalid=None if search.strategy == "evolution" else 0.0, patience=2000)
@@ -130,7 +141,7 @@ def build(search: SearchConfig, train: TrainConfig, data_dir: str, exp_id: str, 
         repeat = Replay(replay or [], key=space_module.network_key)
         retry = RetryOnce(log)
         chain = nni_boundary.tolerant_chain(strategy, gate_filter, repeat, retry)
-    exp = NasExperiment(space_module.MnistSpace(fixed, choices), evaluator, chain, id=exp_id)
+    exp = NasExperiment(space_module.MnistSpace(fixed, choices, inp.shape, inp.classes), evaluator, chain, id=exp_id)
     # a multi-fidelity search ends when its schedule does (nas.asha), not at a trial count
     exp.config.max_trial_number = search.trials if rungs is None else None
     if rungs is None:  # a retried trial is one more NNI trial: raise the limit so the search still ends at its count
@@ -154,11 +165,22 @@ def build(search: SearchConfig, train: TrainConfig, data_dir: str, exp_id: str, 
 
 
 def new_record(exp_id: str, search: SearchConfig, train: TrainConfig, data_dir: str, export_dir: str) -> dict:
-    """What `resume` and `view` rebuild the search from: everything its launch was given."""
+    """What `resume` and `view` rebuild the search from: everything its launch was given, and the
+    dataset's input (what an export's model takes: nas.data.Input)."""
+    from nas.data import load_input
     from search_spaces.choices import CHOICES
 
     return {"id": exp_id, "search": asdict(search), "train": asdict(train), "data_dir": data_dir,
+            "input": asdict(load_input(data_dir, train.dataset, download=False)),
             "export_dir": export_dir, "strategy_hears_metrics": True, "choices": CHOICES}
+
+
+def recorded_input(rec: dict):
+    """The nas.data.Input of a recorded search (MNIST's for a record from before datasets)."""
+    from nas.data import Input
+
+    got = rec.get("input")
+    return Input(**{**got, "mean": tuple(got["mean"]), "std": tuple(got["std"])}) if got else Input()
 
 
 def recorded_choices(rec: dict) -> dict[str, list]:

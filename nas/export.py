@@ -1,7 +1,8 @@
 """Export the top-k architectures of a search.
 
 For each exported architecture, a folder with:
-  arch.json   the choices that matter (canonical form), the trial's metrics, params and FLOPs
+  arch.json   the choices that matter (canonical form), the trial's metrics, params and FLOPs, and
+              the input it takes (dataset, shape, classes, normalisation)
   model.py    a self-contained PyTorch file (torch only, no NNI): `build_model()` rebuilds it
   table.txt   fvcore's per-layer parameter / FLOP table
 and, beside them, `summary.json` and `trials.csv` with every trial of the experiment.
@@ -29,22 +30,31 @@ from nas.errors import ExportError
 from nas.results import distinct, load_rungs, rank, read_trials
 
 
-def model_source(arch: dict) -> str:
-    """A self-contained PyTorch file that rebuilds `arch` (the searched blocks, copied verbatim)."""
+def model_source(arch: dict, inp=None) -> str:
+    """A self-contained PyTorch file that rebuilds `arch` for the dataset's input `inp`
+    (nas.data.Input, MNIST's by default): the searched blocks, copied verbatim, and the input's shape,
+    classes and normalisation."""
     import search_spaces.blocks as blocks
+    from nas.data import MNIST_INPUT
 
+    inp = inp or MNIST_INPUT
     code = Path(blocks.__file__).read_text()
     return ("# Exported architecture: needs torch only, not NNI. Use it with\n"
             "#     from model import build_model; net = build_model()\n"
+            "# Its input: images of INPUT_SHAPE (channels, height, width), pixels scaled to [0, 1], then\n"
+            "# (x - MEAN) / STD per channel; its output: one logit per class.\n"
             f"# ---- search_spaces/blocks.py, copied verbatim ----\n{code}\n\n"
-            f"# ---- the exported choice ----\nARCH = {pprint.pformat(arch, sort_dicts=False)}\n\n\n"
-            f"def build_model() -> nn.Sequential:\n    return build_network(ARCH)\n\n\n"
+            f"# ---- the exported choice ----\nARCH = {pprint.pformat(arch, sort_dicts=False)}\n"
+            f"DATASET = {inp.dataset!r}\nINPUT_SHAPE = {tuple(inp.shape)!r}\nCLASSES = {inp.classes!r}\n"
+            f"MEAN = {tuple(inp.mean)!r}\nSTD = {tuple(inp.std)!r}\n\n\n"
+            f"def build_model() -> nn.Sequential:\n    return build_network(ARCH, INPUT_SHAPE, CLASSES)\n\n\n"
             f'if __name__ == "__main__":\n    net = build_model()\n'
             f'    print(net)\n    print(sum(p.numel() for p in net.parameters()), "parameters")\n')
 
 
-def layer_table(model: torch.nn.Module) -> str:
-    return flop_count_table(flop_analysis(model.eval()), max_depth=3) + "\n(FLOPs: fvcore multiply-adds for one 1x28x28 image)\n"
+def layer_table(model: torch.nn.Module, shape: tuple[int, int, int] = (1, 28, 28)) -> str:
+    return (flop_count_table(flop_analysis(model.eval(), shape), max_depth=3)
+            + f"\n(FLOPs: fvcore multiply-adds for one {'x'.join(map(str, shape))} image)\n")
 
 
 def write_dir_atomically(target: Path, files: dict[str, str], force: bool) -> None:
@@ -98,9 +108,13 @@ def export(workdir: str, exp_id: str, out: str | os.PathLike, top_k: int = 1, fo
     """Export the top-k trials of an experiment into `out` (one folder, written atomically).
     `written_by` ("export" or "search") is recorded in summary.json: a search or resume refreshes
     only the exports it wrote itself (see `auto_export_allowed`)."""
+    from nas.config import asdict
+    from nas.experiment import recorded_input
+    from nas.results import load_record
     from search_spaces import choices  # the labels alone: no NNI import
     from search_spaces.blocks import build_network
 
+    inp = recorded_input(load_record(workdir, exp_id))
     if top_k < 1:
         raise ExportError(f"top-k must be at least 1, got {top_k}")
     trials = read_trials(workdir, exp_id)
@@ -114,14 +128,14 @@ def export(workdir: str, exp_id: str, out: str | os.PathLike, top_k: int = 1, fo
     exported = []
     for i, t in enumerate(distinct(ranked)[:top_k], 1):
         arch = choices.canonical(t.sample)
-        net = build_network(arch)
-        params, flops = count(net)
+        net = build_network(arch, inp.shape, inp.classes)
+        params, flops = count(net, inp.shape)
         entry = {"rank": i, "trial": t.id, "arch": arch, "params": params, "flops": flops,
-                 "metrics": t.final, "experiment": exp_id}
+                 "metrics": t.final, "experiment": exp_id, "input": asdict(inp)}
         folder = f"rank{i}_{t.id}"
         files[f"{folder}/arch.json"] = json.dumps(entry, indent=2) + "\n"
-        files[f"{folder}/model.py"] = model_source(arch)
-        files[f"{folder}/table.txt"] = layer_table(net)
+        files[f"{folder}/model.py"] = model_source(arch, inp)
+        files[f"{folder}/table.txt"] = layer_table(net, inp.shape)
         exported.append({**entry, "path": str(Path(out) / folder)})
     summary = {"experiment": exp_id, "written_by": written_by, "trials": len(trials),
                "succeeded": sum(t.status == "SUCCEEDED" for t in trials),

@@ -108,10 +108,10 @@ def misclassified_png(run: Run, out: Path, data_dir: str | None = None, seed: in
     from search_spaces.blocks import build_network
 
     seed = min(run.histories) if seed is None else seed
-    model = build_network(run.config["arch"])
+    data = load_splits(data_dir, val_size=0, dataset=run.config["train"].get("dataset", "mnist"))
+    model = build_network(run.config["arch"], data.input.shape, data.input.classes)
     model.load_state_dict(torch.load(run.path / f"seed{seed}" / "model.pt", weights_only=True))
     model.eval()
-    data = load_splits(data_dir, val_size=0)
     with torch.no_grad():
         pred = torch.cat([model(data.test_x[i:i + 2000]).argmax(1) for i in range(0, len(data.test_x), 2000)])
     wrong = (pred != data.test_y).nonzero().flatten()

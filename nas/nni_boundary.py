@@ -482,12 +482,15 @@ def compact(folder: Path, exp_id: str) -> Path:
     return path
 
 
-def _param_count(sample: dict) -> int | None:
+def _param_count(sample: dict, final: dict) -> int | None:
+    """The parameters of the sample's network, built for the input the trial reported (MNIST's when
+    it reported none)."""
     from search_spaces import choices
     from search_spaces.blocks import build_network
 
     try:
-        return sum(p.numel() for p in build_network(choices.canonical(sample)).parameters())
+        net = build_network(choices.canonical(sample), tuple(final.get("input", (1, 28, 28))), final.get("classes", 10))
+        return sum(p.numel() for p in net.parameters())
     except (KeyError, ValueError):
         return None
 
@@ -495,11 +498,12 @@ def _param_count(sample: dict) -> int | None:
 def check_samples(trials: list[Trial]) -> None:
     """NNI 3.0's local training service caches a trial's parameters when it creates the trial and
     gives them to whichever trial asks first: two trials created in the same millisecond can train
-    each other's sample while the database records the other. A trial's own sample.json wins; for
+    each other's sample while the database records the other (trials now read their own:
+    take_own_parameters; searches from before remain). A trial's own sample.json wins; for
     older trials the reported parameter count is compared with the recorded sample's, a swapped pair
     is undone, and an unexplained mismatch is marked unknown. Proved by test_export.py."""
     suspects = [t for t in trials if t.sample_from == "nni" and t.sample and "params" in t.final]
-    counts = {t.id: _param_count(t.sample) for t in suspects}
+    counts = {t.id: _param_count(t.sample, t.final) for t in suspects}
     wrong = [t for t in suspects if counts[t.id] != t.final["params"]]
     recorded = {t.id: dict(t.sample) for t in wrong}
     for t in wrong:

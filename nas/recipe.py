@@ -45,23 +45,23 @@ def parse_variant(text: str) -> tuple[str, dict]:
 
 
 def study(arch_spec: str, variants: list[tuple[str, dict]], seeds: list[int], out: Path, jobs: int = 1,
-          epochs: int | None = None, data_dir: str | None = None) -> dict:
+          epochs: int | None = None, data_dir: str | None = None, dataset: str | None = None) -> dict:
     """Train `arch_spec` under each variant into `out/<variant>`, score each on validation, write
-    `out/study.json` and `out/pick.json` (the best variant's overrides); return the study's dict."""
+    `out/study.json` and `out/pick.json` (the best variant's overrides); return the study's dict.
+    `dataset`: what every variant trains on (default: an export's own, else mnist)."""
     from nas.atomic import write_text
-    from nas.budget import count
     from nas.runs import load_arch, run
-    from search_spaces.blocks import build_network
 
     names = [n for n, _ in variants]
     if not variants or len(set(names)) != len(names):
         raise ConfigError(f"need at least one variant and distinct names, got {names}")
     if not seeds or len(set(seeds)) != len(seeds):
         raise ConfigError(f"need distinct seeds, got {seeds}")
-    name, arch, _ = load_arch(arch_spec)
+    name, arch, known = load_arch(arch_spec)
+    base = {"dataset": dataset or known.get("dataset", "mnist")}  # an export's own dataset unless told
     configs = {}
     for vname, overrides in variants:  # every variant checked before anything trains
-        cfg = make(TrainConfig, overrides=[f"{k}={v}" for k, v in overrides.items()],
+        cfg = make(TrainConfig, base, overrides=[f"{k}={v}" for k, v in overrides.items()],
                    **({"epochs": epochs} if epochs else {}))
         if cfg.val_size <= 0:
             raise ConfigError(f"variant {vname}: a recipe study scores on the validation split; val_size must be above 0")
@@ -87,7 +87,7 @@ def study(arch_spec: str, variants: list[tuple[str, dict]], seeds: list[int], ou
     # ties go to the smaller change of the defaults (as nas finalist's do), then to the variant listed first
     best = max(rows, key=lambda r: (r["score"], -len(r["overrides"])))
     picked = configs[best["variant"]]
-    result = {"arch": arch, "source": arch_spec, "params": count(build_network(arch))[0], "seeds": seeds,
+    result = {"arch": arch, "source": arch_spec, "params": Run.load(out / variants[0][0]).config["params"], "seeds": seeds,
               "epochs": picked.epochs, "split": {k: getattr(picked, k) for k in SPLIT_KEYS},
               "variants": rows, "pick": best["variant"],
               "rule": f"mean validation accuracy of the last {LATE_EPOCHS} epochs, averaged over seeds "

@@ -54,7 +54,9 @@ def load_arch(spec: str) -> tuple[str, dict, dict]:
         arch = choices.canonical(choices.complete(arch))
     except (ValueError, KeyError) as e:
         raise ConfigError(f"{path}: {e}") from None
-    return path.parent.name or path.stem, arch, {}
+    # an export knows its dataset: trained again, it trains on that one unless told otherwise
+    dataset = (data.get("input") or {}).get("dataset")
+    return path.parent.name or path.stem, arch, ({"dataset": dataset} if dataset else {})
 
 
 def _history_csv(history: list[dict]) -> str:
@@ -81,14 +83,14 @@ def _train_seed(arch: dict, cfg: TrainConfig, seed: int, out: Path, data_dir: st
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     if data is None:  # a worker process loads its own copy (from the decode cache)
-        data = load_splits(data_dir, cfg.val_size, cfg.split_seed, cfg.train_subset or None)
+        data = load_splits(data_dir, cfg.val_size, cfg.split_seed, cfg.train_subset or None, dataset=cfg.dataset)
     folder = out / f"seed{seed}"
     folder.mkdir(exist_ok=True)
     ckpt = folder / "checkpoint.pt"
     if fresh and ckpt.exists():
         ckpt.unlink()
     log(f"{prefix}seed {seed}\n{prefix}" + format_epoch({}, header=True))
-    model = build_network(arch)
+    model = build_network(arch, data.input.shape, data.input.classes)
     history = train(model, data, replace(cfg, seed=seed), checkpoint=ckpt,
                     on_epoch=lambda r: log(prefix + format_epoch(r)))
     write_text(folder / "history.csv", _history_csv(history))
@@ -120,9 +122,15 @@ def run(arch: dict, cfg: TrainConfig, seeds: list[int], out: str | os.PathLike, 
     jobs = min(jobs, len(seeds))
     cfg = replace(cfg, threads=cfg.threads or default_threads(jobs))
     out = Path(out)
-    params, flops = count(build_network(arch))
+    # the data first: the network is built for its input, and bad data fails before any write
+    data = load_splits(data_dir, cfg.val_size, cfg.split_seed, cfg.train_subset or None, dataset=cfg.dataset)
+    try:
+        params, flops = count(build_network(arch, data.input.shape, data.input.classes), data.input.shape)
+    except ValueError as e:
+        raise ConfigError(f"this architecture cannot take {cfg.dataset}'s {'x'.join(map(str, data.input.shape))} "
+                          f"images: {e}") from None
     config = {"name": name, "source": source, "arch": arch, "train": asdict(replace(cfg, seed=0)), "seeds": seeds,
-              "params": params, "flops": flops, "torch": torch.__version__, "git": _git_commit(),
+              "input": asdict(data.input), "params": params, "flops": flops, "torch": torch.__version__, "git": _git_commit(),
               "device_name": torch.cuda.get_device_name(0) if cfg.device == "cuda" else None}
     cfg_path = out / "config.json"
     if cfg_path.exists():
@@ -139,7 +147,6 @@ def run(arch: dict, cfg: TrainConfig, seeds: list[int], out: str | os.PathLike, 
                 raise RunError(f"{out} holds a run with another architecture or recipe; cannot resume it")
         elif not force:
             raise RunError(f"{out} already holds a run; pass --resume to continue it or --force to replace it")
-    data = load_splits(data_dir, cfg.val_size, cfg.split_seed, cfg.train_subset or None)  # fails before any write
     out.mkdir(parents=True, exist_ok=True)
     if force and not resume:  # a replaced run keeps nothing of the old one (seed folders included)
         for old in out.glob("seed*"):

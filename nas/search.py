@@ -181,8 +181,8 @@ def search(search: SearchConfig, train: TrainConfig, results: str | Path = "resu
         train = dataclasses.replace(train, threads=threads)
     exp_id = exp_id or random_id()
     check_new_id(search.workdir, exp_id)
-    data_dir = str(resolve_data_dir(data_dir).resolve())
-    load_uint8(data_dir)  # verify + cache once here, so trials never decode or download
+    data_dir = str(resolve_data_dir(data_dir, dataset=train.dataset).resolve())
+    load_uint8(data_dir, dataset=train.dataset)  # verify + cache once here, so trials never decode or download
     if search.machines:  # every machine checked before anything is written
         from nas import machines
 

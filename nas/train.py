@@ -155,7 +155,7 @@ def train(model: nn.Module, data: Splits, cfg: TrainConfig,
                 idx = perm[i:i + cfg.batch_size]
                 x, y = data.train_x[idx], data.train_y[idx]
                 if cfg.augment:
-                    x = random_affine(x, gen, cfg.max_degrees, cfg.max_shift)
+                    x = random_affine(x, gen, cfg.max_degrees, cfg.max_shift, data.input.blank())
                 out = model(x)
                 loss = F.cross_entropy(out, y, label_smoothing=cfg.label_smoothing)
                 opt.zero_grad(set_to_none=True)

@@ -1,21 +1,22 @@
 """Building blocks of the MNIST search space, in plain PyTorch (no NNI import).
 
 An architecture is a flat dict of choices (the labels of `search_spaces.mnist.MnistSpace`);
-`build_network(arch)` turns it into an `nn.Module`. Because this file depends on torch alone,
+`build_network(arch, shape, classes)` turns it into an `nn.Module` for images of `shape` (channels,
+height, width; MNIST's 1x28x28 by default) and `classes` outputs. Because this file depends on torch alone,
 `nas export` copies it verbatim into every exported model file: the exported model is rebuilt by
 the very code that was searched, without NNI.
 
 Shape of every network (3x3 convs have no bias; BatchNorm, when on, follows every 3x3 conv):
 
-    stage 1   depth1 x [conv3x3 -> ReLU -> (BN) -> (dropout)]   at 28x28, padding pad1
+    stage 1   depth1 x [conv3x3 -> ReLU -> (BN) -> (dropout)]   at the input's size, padding pad1
     trans 1   kind tkind1 (see below), to trans1 channels
     stage 2   depth2 x [conv3x3 ...]                            padding pad2
     trans 2   (only when depth3 > 0) kind tkind2, to trans2 channels
     stage 3   depth3 x [conv3x3 ...]                            padding 1
-    head      gap_1x1:  global average pool -> conv1x1 to 10
-              1x1_gap:  conv1x1 to 10 -> global average pool
-              conv_full: conv with a kernel as large as the last feature map, to 10
-              expand:   conv1x1 to head_width -> ReLU -> (BN) -> global average pool -> conv1x1 to 10
+    head      gap_1x1:  global average pool -> conv1x1 to the classes
+              1x1_gap:  conv1x1 to the classes -> global average pool
+              conv_full: conv with a kernel as large as the last feature map, to the classes
+              expand:   conv1x1 to head_width -> ReLU -> (BN) -> global average pool -> conv1x1 to the classes
 
 Transitions (tkind1 / tkind2): mp_1x1, max-pool 2x2 then a plain conv1x1 (the seed's); mp, max-pool
 alone (the channels stay; trans1/trans2 unused); conv_s2, a strided 3x3 conv (padding 1) to the
@@ -27,8 +28,8 @@ means after its last one). This is how public sub-8k designs shrink channels ins
 
 sep1 / sep2 / sep3 make a stage's 3x3 convs depthwise-separable: a depthwise 3x3 conv (one filter
 per input channel) and a pointwise 1x1 conv to the stage's width, 9*c_in + c_in*c_out weights
-instead of 9*c_in*c_out, then ReLU, BN and dropout as before. sep1 spares the network's first conv
-(one input channel: nothing to separate). False everywhere is the network of the labels without them.
+instead of 9*c_in*c_out, then ReLU, BN and dropout as before. sep1 spares the first conv of a
+one-channel input (nothing to separate). False everywhere is the network of the labels without them.
 
 Each label added after the first searches has a first choice (sep off, mp_1x1, squeeze 0, the old
 heads) that builds exactly the network an architecture without it had, with the same state_dict keys.
@@ -86,9 +87,10 @@ class Squeeze(nn.Sequential):
 
 
 class Head(nn.Module):
-    """Maps the last feature map (N, C, S, S) to 10 logits."""
+    """Maps the last feature map (N, C, H, W) to `classes` logits."""
 
-    def __init__(self, kind: str, c_in: int, size: int, width: int = 0, bn: bool = False):
+    def __init__(self, kind: str, c_in: int, size: tuple[int, int], width: int = 0, bn: bool = False,
+                 classes: int = 10):
         super().__init__()
         if kind not in HEADS:
             raise ValueError(f"unknown head {kind!r}; choose one of {', '.join(HEADS)}")
@@ -97,7 +99,7 @@ class Head(nn.Module):
             self.expand = Squeeze(c_in, width, bn, 0.0)
             c_in = width
         k = size if kind == "conv_full" else 1
-        self.conv = nn.Conv2d(c_in, 10, k, bias=False)
+        self.conv = nn.Conv2d(c_in, classes, k, bias=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.kind == "expand":
@@ -113,41 +115,42 @@ def stage_widths(arch: dict, stage: int) -> list[int]:
     return [arch[f"c{stage}_{i}"] for i in range(arch[f"depth{stage}"])]
 
 
-def build_network(arch: dict) -> nn.Sequential:
-    """Build the network an architecture dict describes. Raises ValueError on an impossible one."""
+def build_network(arch: dict, shape: tuple[int, int, int] = (1, 28, 28), classes: int = 10) -> nn.Sequential:
+    """Build the network an architecture dict describes, for images of `shape` (C, H, W) and
+    `classes` outputs. Raises ValueError on an impossible one."""
     layers: list[nn.Module] = []
-    c, size = 1, 28
+    c, h, w = shape
     bn, p = bool(arch["bn"]), float(arch["dropout"])
 
     def stage(index: int, padding: int) -> None:
-        nonlocal c, size
+        nonlocal c, h, w
         separable = bool(arch.get(f"sep{index}", False))  # absent: an architecture from before the sep labels
         widths = stage_widths(arch, index)
         squeeze = arch.get(f"sq{index}", 0)
         at = min(arch.get(f"sqpos{index}", 1), len(widths))
-        for i, w in enumerate(widths, 1):
+        for i, width in enumerate(widths, 1):
             block = SepConvBlock if separable and c > 1 else ConvBlock
-            layers.append(block(c, w, padding, bn, p))
-            c, size = w, size + 2 * padding - 2
-            if size < 1:
+            layers.append(block(c, width, padding, bn, p))
+            c, h, w = width, h + 2 * padding - 2, w + 2 * padding - 2
+            if min(h, w) < 1:
                 raise ValueError(f"stage {index} shrinks the feature map below 1x1")
             if squeeze and i == at:
                 layers.append(Squeeze(c, squeeze, bn, p))
                 c = squeeze
 
     def transition(index: int) -> None:
-        nonlocal c, size
+        nonlocal c, h, w
         kind = arch.get(f"tkind{index}", "mp_1x1")
         width = arch[f"trans{index}"] if kind != "mp" else c  # max-pool alone keeps the channels
         if kind not in TRANSITIONS:
             raise ValueError(f"unknown transition {kind!r}; choose one of {', '.join(TRANSITIONS)}")
         if kind == "conv_s2":
             layers.append(StridedConv(c, width, bn, p))
-            c, size = width, (size + 1) // 2
+            c, h, w = width, (h + 1) // 2, (w + 1) // 2
         else:
             layers.append(Transition(c, width) if kind == "mp_1x1" else nn.MaxPool2d(2))
-            c, size = width, size // 2
-        if size < 1:
+            c, h, w = width, h // 2, w // 2
+        if min(h, w) < 1:
             raise ValueError("a transition shrinks the feature map below 1x1")
 
     stage(1, arch["pad1"])
@@ -156,5 +159,5 @@ def build_network(arch: dict) -> nn.Sequential:
     if arch["depth3"] > 0:
         transition(2)
         stage(3, 1)
-    layers.append(Head(arch["head"], c, size, arch.get("head_width", 0), bn))
+    layers.append(Head(arch["head"], c, (h, w), arch.get("head_width", 0), bn, classes))
     return nn.Sequential(*layers)

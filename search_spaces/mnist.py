@@ -1,4 +1,4 @@
-"""The MNIST search space as an NNI `ModelSpace`: every choice of `blocks.build_network`.
+"""The search space (named `mnist`, where it began; it builds for any dataset's input) as an NNI `ModelSpace`: every choice of `blocks.build_network`.
 
 Each label below is one NNI categorical choice; a sample (label -> value) frozen by NNI rebuilds
 the space's `__init__` with those values, which builds a plain `nn.Sequential` via `build_network`.
@@ -25,11 +25,14 @@ class MnistSpace(ModelSpace):
     """Conv / BatchNorm / dropout / transition blocks with a choice of head (see `blocks.py`).
     `fixed`: labels pinned to one value (`parse_fixed`); the strategy then only searches the rest."""
 
-    def __init__(self, fixed: dict | None = None, choices: dict[str, list] | None = None):
+    def __init__(self, fixed: dict | None = None, choices: dict[str, list] | None = None,
+                 shape: tuple[int, int, int] = (1, 28, 28), classes: int = 10):
         """`choices`: label -> values NNI searches (default: `CHOICES`); a label it lacks keeps its
         first value in `CHOICES` and is no NNI choice at all. A search recorded with an older space
-        resumes in that space (`nas.experiment.recorded_choices`)."""
+        resumes in that space (`nas.experiment.recorded_choices`). `shape` (C, H, W) and `classes`:
+        the dataset's (nas.data.Input); the space's networks are built for them."""
         super().__init__()
+        self._shape, self._classes = tuple(shape), int(classes)
         self._fixed = dict(fixed or {})
         self._choices = {k: list(v) for k, v in (CHOICES if choices is None else choices).items()}
         arch = {}
@@ -39,12 +42,16 @@ class MnistSpace(ModelSpace):
                 continue
             values = [self._fixed[label]] if label in self._fixed else self._choices[label]
             arch[label] = ensure_frozen(self.add_mutable(nni.choice(label, values)))
-        self.net = build_network(arch)
+        self.impossible = ""  # why this sample's network cannot take the input (the gate rejects it)
+        try:
+            self.net = build_network(arch, self._shape, self._classes)
+        except ValueError as e:  # e.g. too many unpadded convs for 20x20 images
+            self.net, self.impossible = None, str(e)
         self.arch = arch  # every label's value; meaningful once frozen (nas/evaluate.py records it)
 
     def freeze(self, sample: dict) -> "MnistSpace":
         with model_context(sample):  # ensure_frozen above reads the sample from this context
-            return self.__class__(self._fixed, self._choices)
+            return self.__class__(self._fixed, self._choices, self._shape, self._classes)
 
     def forward(self, x):
         return self.net(x)

@@ -137,4 +137,4 @@ def test_splits_to_their_own_device_are_the_same_splits(small_splits):
     assert small_splits.to("cpu") is small_splits  # no copy of 60,000 images when nothing moves
     moved = small_splits.to(torch.device("meta"))
     assert moved is not small_splits and moved.train_x.shape == small_splits.train_x.shape
-    assert {t.device.type for t in vars(moved).values()} == {"meta"}
+    assert {t.device.type for t in moved.tensors().values()} == {"meta"} and moved.input == small_splits.input
