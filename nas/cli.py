@@ -4,12 +4,13 @@ function that does the work, and prints what that returns.
   search     launch an NNI experiment; prints the dashboard URL, exports the best architecture
   view       re-open the dashboard of a stopped experiment
   resume     continue a stopped experiment to its trial count
-  export     write the top-k architectures of an experiment (JSON + PyTorch file + table)
+  export     write the top-k architectures of an experiment (JSON + PyTorch file + ONNX + table)
   baselines  train the four hand-made models with the same recipe, as baseline points
   train      train an exported or baseline architecture for N epochs x M seeds
   rerank     retrain a search's best trials with the full schedule, ranked on validation
   recipe     train one architecture under several recipe variants, ranked on validation
   report     regenerate RESULTS/README.md and its pictures from the run files
+  predict    classify PNG/JPEG images or an IDX file with a trained model (model.onnx or a run folder)
   finalist   print the exported arch.json of the finalist at a parameter budget
 
 Every command reads and writes below one results root, `--results` (default: $NAS_RESULTS, else
@@ -197,6 +198,17 @@ def build_parser() -> argparse.ArgumentParser:
     rp.add_argument("--no-pictures", action="store_true", help="text only")
     rp.add_argument("--data-dir", help="MNIST folder, for the misclassified-digits grid")
 
+    pr = sub.add_parser("predict", help="classify PNG/JPEG images or an IDX image file with a trained model",
+                        description="Print the class and its probability for each image. MODEL: a model.onnx "
+                                    "(`nas train` writes one per run), a run folder, or an exported model.py "
+                                    "with --weights. Images are converted as the training data was (channels, "
+                                    "size, normalisation).")
+    pr.add_argument("model", help="model.onnx, a run folder, or an exported model.py (with --weights)")
+    pr.add_argument("images", nargs="+", help="PNG or JPEG files, or IDX image files (every image in them)")
+    pr.add_argument("--weights", default=None, help="a state_dict file (a run's seed0/model.pt) for a model.py")
+    pr.add_argument("--invert", action="store_true", help="dark-on-light pictures: invert before classifying "
+                                                          "(MNIST-like data is light on dark)")
+
     f = sub.add_parser("finalist", help="print the arch.json of the best trial (by validation) at a budget")
     f.add_argument("--max-params", type=int, required=True, help="the searches' parameter budget")
     f.add_argument("--recipe", action="store_true", help="print the finalist's recipe instead: '<variant> <pick.json>' "
@@ -222,7 +234,7 @@ def _print_exported(exported: list, out: Path, raced: bool = False) -> None:
     for e in exported:
         m = e["metrics"]
         print(f"rank {e['rank']}: trial {e['trial']}  val {m.get('default', 0):.2f}%  {e['params']:,} params  "
-              f"{e['flops']:,} FLOPs\n  arch {e['arch']}\n  -> {e['path']}/arch.json, model.py, table.txt")
+              f"{e['flops']:,} FLOPs\n  arch {e['arch']}\n  -> {e['path']}/arch.json, model.py, model.onnx, table.txt")
     if raced:  # the race already compared it on validation: what is left is the one look at the test set
         print(f"confirm it once under the protocol: nas train {out}/rank1_*/arch.json --epochs 15 --seeds 0,1,2,3,4 "
               "--set val_size=0 --jobs 2")
@@ -266,22 +278,24 @@ def _race_lines(o: dict, spent: float | None) -> str:
 
 
 def cmd_search(args) -> None:
-    from nas.search import search
+    from nas import api
 
-    cfg = make(SearchConfig, space=args.space, strategy=args.strategy, max_params=args.max_params,
-               max_flops=args.max_flops, min_params=args.min_params, fix=args.fix, trials=args.trials,
-               concurrency=args.concurrency, port=args.port, host=args.host, seed=args.seed, epochs=args.epochs,
-               train_subset=args.train_subset, early_stop=args.early_stop, schedule=args.schedule,
-               cpu_hours=args.cpu_hours, rungs=args.rungs, eta=args.eta, controls=args.controls,
-               race_cap=args.race_cap, race_min=args.race_min, alpha=args.alpha, machines=args.machines)
-    _print_search(search(cfg, _train_config(args), args.results, args.id, args.data_dir, args.export_dir,
-                         args.keep_open), args.results)
+    options = dict(space=args.space, strategy=args.strategy, max_params=args.max_params,
+                   max_flops=args.max_flops, min_params=args.min_params, fix=args.fix, trials=args.trials,
+                   concurrency=args.concurrency, port=args.port, host=args.host, seed=args.seed, epochs=args.epochs,
+                   train_subset=args.train_subset, early_stop=args.early_stop, schedule=args.schedule,
+                   cpu_hours=args.cpu_hours, rungs=args.rungs, eta=args.eta, controls=args.controls,
+                   race_cap=args.race_cap, race_min=args.race_min, alpha=args.alpha, machines=args.machines)
+    _print_search(api.search(results=args.results, id=args.id, data_dir=args.data_dir, export_dir=args.export_dir,
+                             recipe=_train_config(args), keep_open=args.keep_open,
+                             **{k: v for k, v in options.items() if v is not None}), args.results)
 
 
 def cmd_resume(args) -> None:
-    from nas.search import resume
+    from nas import api
 
-    _print_search(resume(args.id, args.results, args.trials, args.port, args.host, args.keep_open), args.results)
+    _print_search(api.resume(args.id, results=args.results, trials=args.trials, port=args.port, host=args.host,
+                             keep_open=args.keep_open), args.results)
 
 
 def cmd_view(args) -> None:
@@ -291,39 +305,53 @@ def cmd_view(args) -> None:
 
 
 def cmd_export(args) -> None:
-    from nas.export import export
-    from nas.results import load_record
+    from nas import api
 
-    layout = Layout.at(args.results)
-    load_record(layout.searches, args.id)  # a clear error for an unknown id
-    out = Path(args.out or layout.exports / args.id)
-    _print_exported(export(str(layout.searches.resolve()), args.id, out, args.top_k, args.force), out)
+    out = Path(args.out or Layout.at(args.results).exports / args.id)
+    _print_exported(api.export(args.id, results=args.results, top_k=args.top_k, out=out, force=args.force), out)
 
 
 def cmd_train(args) -> None:
-    from nas.runs import load_arch, run
+    from nas import api
+    from nas.runs import load_arch
 
-    name, arch, recipe = load_arch(args.arch)
-    run(arch, _train_config(args, recipe), _seeds(args.seeds), args.out or Layout.at(args.results).runs / name,
-        args.data_dir, force=args.force, resume=args.resume, name=name, jobs=args.jobs, source=args.arch)
+    # the command line's recipe: the arch's own (a baseline's, an export's dataset) < --config < --set
+    api.train(args.arch, seeds=_seeds(args.seeds), data_dir=args.data_dir, out=args.out, results=args.results,
+              recipe=_train_config(args, load_arch(args.arch)[2]), arch_recipe=False, jobs=args.jobs,
+              force=args.force, resume=args.resume)
 
 
 def cmd_baselines(args) -> None:
-    from nas.runs import load_arch, run
+    from nas import api
+    from search_spaces.baselines import BASELINES
 
     names = [n.strip() for n in args.names.split(",") if n.strip()]
-    specs = [load_arch(n) for n in names]  # all names checked before any training
-    out = Path(args.out or Layout.at(args.results).baselines)
-    for name, arch, recipe in specs:
-        cfg = _train_config(args, recipe if args.own_recipe else None)
-        run(arch, cfg, _seeds(args.seeds), out / name, args.data_dir,
-            force=args.force, resume=args.resume, name=name, jobs=args.jobs, source=name)
+    unknown = [n for n in names if n not in BASELINES]
+    if unknown:  # every name checked before any training
+        raise ConfigError(f"unknown baseline {unknown[0]!r}; choose from {', '.join(BASELINES)}")
+    for n in names:  # each with its own recipe (--own-recipe) under this command's --config / --set
+        base = BASELINES[n]["recipe"] if args.own_recipe and n in BASELINES else None
+        api.baselines([n], own_recipe=False, seeds=_seeds(args.seeds), data_dir=args.data_dir, out=args.out,
+                      results=args.results, recipe=_train_config(args, base), jobs=args.jobs, force=args.force,
+                      resume=args.resume)
+
+
+def cmd_predict(args) -> None:
+    from nas import api
+
+    r = api.predict(args.model, args.images, weights=args.weights, invert=args.invert)
+    for p in r.predictions:
+        print(f"{p.source}: {p.label}" + (f" {p.name}" if p.name != str(p.label) else "") + f"  p={p.probability:.3f}")
+    for line in r.errors:
+        print(f"error: {line}", file=sys.stderr)
+    if r.errors:
+        raise SystemExit(2)
 
 
 def cmd_report(args) -> None:
-    from nas.report import write_report
+    from nas import api
 
-    path = write_report(args.results, args.data_dir, pictures=not args.no_pictures)
+    path = api.report(results=args.results, data_dir=args.data_dir, pictures=not args.no_pictures)
     print(f"wrote {path}" + ("" if args.no_pictures else f" and {Path(args.results) / 'figures'}/*.png"))
 
 
@@ -388,7 +416,7 @@ def cmd_proxy_study(args) -> None:
 
 COMMANDS = {"search": cmd_search, "proxy-study": cmd_proxy_study, "view": cmd_view, "resume": cmd_resume, "export": cmd_export,
             "train": cmd_train, "baselines": cmd_baselines, "rerank": cmd_rerank, "recipe": cmd_recipe,
-            "report": cmd_report, "finalist": cmd_finalist}
+            "report": cmd_report, "finalist": cmd_finalist, "predict": cmd_predict}
 
 
 def _interrupt(signum, frame):

@@ -91,6 +91,14 @@ class Input:
 
 MNIST_INPUT = Input()
 
+CLASS_NAMES = {  # what `nas predict` prints beside a class number (idx datasets: the number alone)
+    "mnist": tuple(str(d) for d in range(10)),
+    "fashion-mnist": ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag",
+                      "Ankle boot"),
+    "kmnist": ("o", "ki", "su", "tsu", "na", "ha", "ma", "ya", "re", "wo"),
+    "cifar10": ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"),
+}
+
 
 def check_dataset(name: str) -> str:
     if name not in DATASETS:

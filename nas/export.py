@@ -4,6 +4,7 @@ For each exported architecture, a folder with:
   arch.json   the choices that matter (canonical form), the trial's metrics, params and FLOPs, and
               the input it takes (dataset, shape, classes, normalisation)
   model.py    a self-contained PyTorch file (torch only, no NNI): `build_model()` rebuilds it
+  model.onnx  the network as ONNX (initial weights), checked by onnxruntime against PyTorch (nas.onnx)
   table.txt   fvcore's per-layer parameter / FLOP table
 and, beside them, `summary.json` and `trials.csv` with every trial of the experiment.
 
@@ -27,6 +28,7 @@ import torch
 
 from nas.budget import count, flop_analysis
 from nas.errors import ExportError
+from nas.onnx import check_images, write_onnx
 from nas.results import distinct, load_rungs, rank, read_trials
 
 
@@ -57,8 +59,9 @@ def layer_table(model: torch.nn.Module, shape: tuple[int, int, int] = (1, 28, 28
             + f"\n(FLOPs: fvcore multiply-adds for one {'x'.join(map(str, shape))} image)\n")
 
 
-def write_dir_atomically(target: Path, files: dict[str, str], force: bool) -> None:
-    """Write `files` into a fresh folder that replaces `target` in one rename (refused if it exists)."""
+def write_dir_atomically(target: Path, files: dict[str, str | bytes], force: bool) -> None:
+    """Write `files` (text or bytes) into a fresh folder that replaces `target` in one rename
+    (refused if it exists)."""
     if target.exists() and not force:
         raise ExportError(f"{target} exists; pass --force to replace it")
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -66,7 +69,7 @@ def write_dir_atomically(target: Path, files: dict[str, str], force: bool) -> No
     try:
         for name, text in files.items():
             (tmp / name).parent.mkdir(parents=True, exist_ok=True)
-            (tmp / name).write_text(text)
+            (tmp / name).write_bytes(text) if isinstance(text, bytes) else (tmp / name).write_text(text)
         if target.exists():
             old = target.with_name(f".{target.name}.old")
             shutil.rmtree(old, ignore_errors=True)
@@ -114,7 +117,8 @@ def export(workdir: str, exp_id: str, out: str | os.PathLike, top_k: int = 1, fo
     from search_spaces import choices  # the labels alone: no NNI import
     from search_spaces.blocks import build_network
 
-    inp = recorded_input(load_record(workdir, exp_id))
+    record = load_record(workdir, exp_id)
+    inp = recorded_input(record)
     if top_k < 1:
         raise ExportError(f"top-k must be at least 1, got {top_k}")
     trials = read_trials(workdir, exp_id)
@@ -124,15 +128,21 @@ def export(workdir: str, exp_id: str, out: str | os.PathLike, top_k: int = 1, fo
         why = f"; {len(failed)} failed, e.g. {failed[0].id}: {failed[0].reason}" if failed else ""
         raise ExportError(f"experiment {exp_id} has no trial with a final result yet "
                           f"({len(trials)} trials recorded{why})")
-    files: dict[str, str] = {}
+    files: dict[str, str | bytes] = {}
     exported = []
+    images, source = check_images(inp, record.get("data_dir"))
     for i, t in enumerate(distinct(ranked)[:top_k], 1):
         arch = choices.canonical(t.sample)
+        torch.manual_seed(0)  # the ONNX file's weights: the network as initialised with seed 0
         net = build_network(arch, inp.shape, inp.classes)
         params, flops = count(net, inp.shape)
-        entry = {"rank": i, "trial": t.id, "arch": arch, "params": params, "flops": flops,
-                 "metrics": t.final, "experiment": exp_id, "input": asdict(inp)}
         folder = f"rank{i}_{t.id}"
+        with tempfile.TemporaryDirectory() as tmp:
+            check = write_onnx(net, Path(tmp) / "model.onnx", images, source, inp)
+            files[f"{folder}/model.onnx"] = (Path(tmp) / "model.onnx").read_bytes()
+        entry = {"rank": i, "trial": t.id, "arch": arch, "params": params, "flops": flops,
+                 "metrics": t.final, "experiment": exp_id, "input": asdict(inp),
+                 "onnx": {**check, "weights": "initial (seed 0); `nas train` writes a trained model.onnx"}}
         files[f"{folder}/arch.json"] = json.dumps(entry, indent=2) + "\n"
         files[f"{folder}/model.py"] = model_source(arch, inp)
         files[f"{folder}/table.txt"] = layer_table(net, inp.shape)

@@ -93,6 +93,7 @@ def write_report(root: str | Path = "results", data_dir: str | None = None, pict
         L += budget_step(i, label, budget, inp)
     L += proxy_step(inp)
     L += multi_step(inp)
+    L += datasets_step(inp)
     L += looks_section(inp)
     L += pictures_section(inp, data_dir) if pictures else []
     L += rerunning()
@@ -543,8 +544,6 @@ def _short(key: str, trials: list) -> str:
 
 def multi_step(inp: Inputs) -> list[str]:
     """Each multi-fidelity search: its rungs, the race at the last one with its controls, its pick."""
-    from nas.results import load_rungs
-
     if not inp.multi:
         return []
     L = ["## Step 10: multi-fidelity searches", "", "### Target",
@@ -552,38 +551,85 @@ def multi_step(inp: Inputs) -> list[str]:
          "the best 1/eta promoted, and a race at the full schedule with paired seeds in which the hand-made "
          "models run as controls. Nothing here reads the test set.", "", "### Results", ""]
     for s in inp.multi:
-        doc = load_rungs(s.folder, s.id)
-        if doc is None:
+        L += race_block(s)
+    return L
+
+
+def race_block(s: Search) -> list[str]:
+    """One multi-fidelity search: its rungs, then the race at the last one with its controls."""
+    from nas.results import load_rungs
+
+    doc = load_rungs(s.folder, s.id)
+    if doc is None:
+        return []
+    cfg = s.record["search"]
+    L = [f"`{s.id}` (`nas search --max-params {cfg['max_params']} --strategy {cfg['strategy']}"
+         + (f" --cpu-hours {cfg['cpu_hours']:g}" if cfg.get("cpu_hours") else f" --trials {cfg['trials']}")
+         + f" --rungs {cfg['rungs']}`): {doc['started']} candidates of {doc['candidates']} planned, "
+         f"{len(doc['jobs'])} trainings, {doc['spent_cpu_hours']:.2f} CPU-hours.", "",
+         "| rung | epochs x images x seeds | reading | candidates finished | best score |",
+         "| --- | --- | --- | --- | --- |"]
+    for k, r in enumerate(doc["rungs"]):
+        done: dict[str, list] = {}
+        for j in doc["jobs"]:
+            if j["rung"] == k and j["score"] is not None and not j["key"].startswith("control:"):
+                done.setdefault(j["key"], []).append(j["score"])
+        full = [statistics.fmean(v) for v in done.values() if len(v) >= len(r["seeds"])]
+        L.append(f"| {k} | {r['epochs']} x {r['images']:,} x {len(r['seeds'])} | {r['reading']} | {len(full)} | "
+                 + (f"{max(full):.3f}" if full else "-") + " |")
+    o = doc.get("outcome")
+    if o is None:
+        L += ["", "The schedule has not finished: `nas resume " + s.id + "` continues it.", ""]
+        return L
+    L += ["", "The race at the last rung (late-validation accuracy, mean over the seeds it trained; gaps "
+          "paired over the shared seeds, one-sided t-test at alpha " + f"{doc['alpha']:g}):", "",
+          "| entrant | seeds | late-validation mean | paired gap to the pick | verdict |", "| --- | --- | --- | --- | --- |",
+          f"| **pick** {_short(o['pick'], s.trials)} | {len(o['seeds'])} | {o['mean']:.3f} +- "
+          f"{o['half_width']:.3f} | - | - |"]
+    rivals = ([("runner-up " + _short(o["runner_up"]["key"], s.trials), o["runner_up"])] if o["runner_up"] else []) \
+        + [(f"control `{n}`", v) for n, v in o["controls"].items()]
+    for name, v in rivals:
+        L.append(f"| {name} | {len(v['seeds'])} | - | {v['gap']:+.3f} +- {v['gap_half_width']:.3f} | {v['verdict']} |")
+    L.append("")
+    return L
+
+
+def datasets_step(inp: Inputs) -> list[str]:
+    """Each other dataset with a folder under the results root (results/<dataset>/, e.g. by
+    results/run_fashion_mnist.sh): its search's race, then its pick and the hand-made baselines under
+    one protocol on that dataset's test set."""
+    from nas.config import DATASETS
+    from nas.data import NAMES
+
+    L: list[str] = []
+    for name in DATASETS[1:]:
+        layout = Layout.at(inp.layout.root / name)
+        if not layout.root.is_dir():
             continue
-        cfg = s.record["search"]
-        L += [f"`{s.id}` (`nas search --max-params {cfg['max_params']} --strategy {cfg['strategy']}"
-              + (f" --cpu-hours {cfg['cpu_hours']:g}" if cfg.get("cpu_hours") else f" --trials {cfg['trials']}")
-              + f" --rungs {cfg['rungs']}`): {doc['started']} candidates of {doc['candidates']} planned, "
-              f"{len(doc['jobs'])} trainings, {doc['spent_cpu_hours']:.2f} CPU-hours.", "",
-              "| rung | epochs x images x seeds | reading | candidates finished | best score |",
-              "| --- | --- | --- | --- | --- |"]
-        for k, r in enumerate(doc["rungs"]):
-            done: dict[str, list] = {}
-            for j in doc["jobs"]:
-                if j["rung"] == k and j["score"] is not None and not j["key"].startswith("control:"):
-                    done.setdefault(j["key"], []).append(j["score"])
-            full = [statistics.fmean(v) for v in done.values() if len(v) >= len(r["seeds"])]
-            L.append(f"| {k} | {r['epochs']} x {r['images']:,} x {len(r['seeds'])} | {r['reading']} | {len(full)} | "
-                     + (f"{max(full):.3f}" if full else "-") + " |")
-        o = doc.get("outcome")
-        if o is None:
-            L += ["", "The schedule has not finished: `nas resume " + s.id + "` continues it.", ""]
-            continue
-        L += ["", "The race at the last rung (late-validation accuracy, mean over the seeds it trained; gaps "
-              "paired over the shared seeds, one-sided t-test at alpha " + f"{doc['alpha']:g}):", "",
-              "| entrant | seeds | late-validation mean | paired gap to the pick | verdict |", "| --- | --- | --- | --- | --- |",
-              f"| **pick** {_short(o['pick'], s.trials)} | {len(o['seeds'])} | {o['mean']:.3f} +- "
-              f"{o['half_width']:.3f} | - | - |"]
-        rivals = ([("runner-up " + _short(o["runner_up"]["key"], s.trials), o["runner_up"])] if o["runner_up"] else []) \
-            + [(f"control `{n}`", v) for n, v in o["controls"].items()]
-        for name, v in rivals:
-            L.append(f"| {name} | {len(v['seeds'])} | - | {v['gap']:+.3f} +- {v['gap_half_width']:.3f} | {v['verdict']} |")
-        L.append("")
+        multi = Search.load_all(layout.searches, "asha") if layout.searches.exists() else []
+        picks = [(p.name, r) for p in sorted(layout.runs.glob("pick-*")) if (r := Run.load(p))]
+        base = [(n, r) for n in SEED_TARGETS if (r := Run.load(layout.baselines / n))]
+        budget = f" at {multi[0].record['search']['max_params']:,} parameters" if multi else ""
+        L += [f"## {NAMES[name]}", "", "### Target",
+              f"The tool on another dataset: a search{budget}, chosen on validation; then its pick and the four "
+              "hand-made models trained under one recipe (the tool's default, on every training image) and read "
+              f"once on the test set. Commands: `results/run_{name.replace('-', '_')}.sh`.", "", "### Results", ""]
+        for s in multi:
+            L += race_block(s)
+        rows = [(f"pick `{n.removeprefix('pick-')}`", r) for n, r in picks] + [(f"`{n}`", r) for n, r in base]
+        seeds = sorted({sd for _, r in rows for sd in r.histories})
+        if rows:
+            L += ["| model | parameters | " + " | ".join(f"test seed {sd}" for sd in seeds) + " | mean |",
+                  "| --- | --- |" + " --- |" * (len(seeds) + 1)]
+            for label, r in rows:
+                finals = {sd: h[-1]["test_acc"] for sd, h in r.histories.items()}
+                cells = [f"{finals[sd]:.2f}" if sd in finals else "-" for sd in seeds]
+                mean = f"{statistics.fmean(finals.values()):.2f}" if finals else "-"
+                L.append(f"| {label} | {r.params:,} | " + " | ".join(cells) + f" | {mean} |")
+            L += ["", f"Final test accuracy (%) after {rows[0][1].epochs} epochs. Looks at the {NAMES[name]} test "
+                      f"set for a choice: {len(picks)} (the pick's run; the baselines are references, chosen by no one).", ""]
+        else:
+            L += ["No protocol run yet.", ""]
     return L
 
 

@@ -6,6 +6,7 @@ A run folder holds everything needed to re-run it and to report on it:
   seed<S>/history.csv  one row per epoch: train / validation / test loss and accuracy, lr, seconds
   seed<S>/history.json the same rows as JSON
   seed<S>/model.pt     the final weights (state_dict of `build_network(arch)`)
+  seed<first>/model.onnx  the first seed's trained network as ONNX, checked against PyTorch (nas.onnx)
   seed<S>/checkpoint.pt  the state after the last finished epoch (`--resume` continues from it)
   summary.json         per seed: final and last-3-epoch test accuracy
 """
@@ -100,6 +101,16 @@ def _train_seed(arch: dict, cfg: TrainConfig, seed: int, out: Path, data_dir: st
             "final_val_acc": history[-1]["val_acc"], "best_test_acc": max(r["test_acc"] for r in history)}
 
 
+def _write_onnx(arch: dict, data, folder: Path) -> dict:
+    """The trained model.onnx of one seed, beside its weights, checked on 256 test images (nas.onnx)."""
+    from nas.onnx import write_onnx
+    from search_spaces.blocks import build_network
+
+    model = build_network(arch, data.input.shape, data.input.classes)
+    model.load_state_dict(torch.load(folder / "model.pt", weights_only=True))
+    return write_onnx(model, folder / "model.onnx", data.test_x[:256].to("cpu"), "test images", data.input)
+
+
 def _seed_job(args: tuple) -> dict:
     """Entry point of a worker process (`jobs` > 1): one seed, its lines prefixed with the seed."""
     arch, cfg, seed, out, data_dir, fresh = args
@@ -162,6 +173,9 @@ def run(arch: dict, cfg: TrainConfig, seeds: list[int], out: str | os.PathLike, 
     else:
         results = map_in_workers(_seed_job, [(arch, cfg, s, out, data_dir, fresh) for s in seeds], jobs)
     summary = {"name": name, "params": params, "flops": flops,
-               "seeds": {str(s): r for s, r in zip(seeds, results)}}
+               "seeds": {str(s): r for s, r in zip(seeds, results)},
+               "onnx": _write_onnx(arch, data, out / f"seed{seeds[0]}")}
+    log(f"wrote {out / f'seed{seeds[0]}' / 'model.onnx'} (onnxruntime matches PyTorch on "
+        f"{summary['onnx']['checked_on']}: largest logit difference {summary['onnx']['max_abs_diff']:.1e})")
     write_text(out / "summary.json", json_text(summary))
     return summary

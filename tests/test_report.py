@@ -247,3 +247,17 @@ def test_report_regenerates_the_committed_one_byte_for_byte(tmp_path, data_dir, 
     monkeypatch.chdir(tmp_path)  # run configs name their sources relative to the project
     write_report("results", str(data_dir))
     assert (tmp_path / "results" / "README.md").read_text() == (repo / "results" / "README.md").read_text()
+
+
+def test_another_datasets_folder_gets_its_own_section_with_its_numbers(tmp_path):
+    root = tmp_path / "results"
+    fm = Layout.at(root / "fashion-mnist")
+    write_run(fm.runs / "pick-AbCdE", {0: [88.0, 90.5], 1: [88.1, 90.1]}, params=15000)
+    write_run(fm.baselines / "exp3", {0: [87.0, 89.25], 1: [87.0, 89.75]})
+    text = write_report(root, pictures=False).read_text()
+    section = text[text.index("## Fashion-MNIST"):]
+    section = section[:section.index("\n## ")]
+    assert "| pick `AbCdE` | 15,000 | 90.50 | 90.10 | 90.30 |" in section
+    assert "| `exp3` | 8,880 | 89.25 | 89.75 | 89.50 |" in section
+    assert "for a choice: 1" in section  # the pick's run is the one look at its test set
+    assert "## KMNIST" not in text  # no folder, no section

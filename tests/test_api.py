@@ -1,0 +1,53 @@
+"""README's Python session ("From Python"), run as written but at tiny sizes: the replacements below
+shrink the budget and redirect paths; each must find its text, so README and this test stay in step."""
+from __future__ import annotations
+
+import contextlib
+import io
+import re
+from pathlib import Path
+
+import pytest
+import torchvision.io as tio
+
+from nas.data import DEBIAN_FASHION, load_uint8
+
+README = Path(__file__).resolve().parents[1] / "README.md"
+
+
+def session() -> str:
+    text = README.read_text()
+    block = re.search(r"<!-- api-session[^>]*-->\s*```python\n(.*?)```\s*<!-- /api-session -->", text, re.S)
+    assert block, "README lost its Python session"
+    return block.group(1)
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not (DEBIAN_FASHION / "train-images-idx3-ubyte.gz").exists(),
+                    reason="Debian's dataset-fashion-mnist is not installed (.ci/run installs it)")
+def test_readme_python_session_runs(tmp_path, monkeypatch):
+    from test_e2e import free_port
+
+    code = session()
+    tiny = {
+        'cpu_hours=1.0,': f'schedule="flat", trials=2, epochs=1, train_subset=1000, recipe={{"val_size": 500}}, '
+                          f'port={free_port()}, log=lambda line: None,',
+        'epochs=15, seeds=[0, 1], recipe={"val_size": 0}': 'epochs=1, seeds=[0], recipe={"train_subset": 1000}, '
+                                                          'log=lambda *a: None',
+    }
+    for old, new in tiny.items():
+        assert old in code, f"README's session changed: {old!r} is gone"
+        code = code.replace(old, new)
+    raw = load_uint8(DEBIAN_FASHION, dataset="fashion-mnist")
+    monkeypatch.chdir(tmp_path)  # results="my-results" and "shoe.png" resolve here
+    tio.write_png(raw["test_x"][0][None], "shoe.png")  # the first test image: an ankle boot
+    out = io.StringIO()
+    scope: dict = {}
+    with contextlib.redirect_stdout(out):
+        exec(compile(code, "README.md", "exec"), scope)
+    found, best, run = scope["found"], scope["best"], scope["run"]
+    assert found.id == "fm" and (tmp_path / "my-results" / "exports" / "fm").is_dir()
+    assert best["input"]["dataset"] == "fashion-mnist" and Path(best["path"], "model.onnx").exists()
+    assert run.onnx.exists() and run.out.parent.parent.name == "my-results" and 0 <= run.mean_test_acc <= 100
+    last = out.getvalue().strip().splitlines()[-1].split()
+    assert last[0] == "shoe.png" and 0 < float(last[-1]) <= 1  # the predicted class's name and probability
