@@ -82,6 +82,12 @@ class Input:
     def shape(self) -> tuple[int, int, int]:
         return self.channels, self.height, self.width
 
+    @classmethod
+    def from_dict(cls, d: dict | None) -> "Input":
+        """An Input saved as JSON (a search's record, a run's config, an ONNX file's metadata);
+        MNIST's for None: what everything written before datasets took."""
+        return cls(**{**d, "mean": tuple(d["mean"]), "std": tuple(d["std"])}) if d else cls()
+
     def blank(self) -> float | torch.Tensor:
         """The normalised value of a black pixel: a float for one channel, else (1, C, 1, 1)."""
         if self.channels == 1:

@@ -179,8 +179,7 @@ def recorded_input(rec: dict):
     """The nas.data.Input of a recorded search (MNIST's for a record from before datasets)."""
     from nas.data import Input
 
-    got = rec.get("input")
-    return Input(**{**got, "mean": tuple(got["mean"]), "std": tuple(got["std"])}) if got else Input()
+    return Input.from_dict(rec.get("input"))
 
 
 def recorded_choices(rec: dict) -> dict[str, list]:

@@ -62,8 +62,7 @@ def read_input(path: str | os.PathLike):
     props = {p.key: p.value for p in onnx.load(str(path), load_external_data=False).metadata_props}
     if META_KEY not in props:
         return None
-    got = json.loads(props[META_KEY])
-    return Input(**{**got, "mean": tuple(got["mean"]), "std": tuple(got["std"])})
+    return Input.from_dict(json.loads(props[META_KEY]))
 
 
 def write_onnx(model: torch.nn.Module, path: str | os.PathLike, images: torch.Tensor, source: str = "",

@@ -63,12 +63,6 @@ class Model:
             return self.run(x).numpy()
 
 
-def _recorded_input(data: dict | None) -> Input:
-    if not data:
-        return Input()  # runs from before datasets were MNIST runs
-    return Input(**{**data, "mean": tuple(data["mean"]), "std": tuple(data["std"])})
-
-
 def load_model(spec: str | os.PathLike, weights: str | os.PathLike | None = None) -> Model:
     """A Model from a model.onnx, a run folder, or a model.py with `weights`; ModelError otherwise."""
     path = Path(spec)
@@ -95,7 +89,7 @@ def load_model(spec: str | os.PathLike, weights: str | os.PathLike | None = None
             raise ModelError(f"{state}: the run has no trained weights yet")
         from search_spaces.blocks import build_network
 
-        inp = _recorded_input(run.get("input"))
+        inp = Input.from_dict(run.get("input"))
         net = build_network(run["arch"], inp.shape, inp.classes)
         return Model(inp, _load_state(net, Path(weights) if weights else state), "pytorch")
     if path.suffix == ".py":
