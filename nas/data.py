@@ -313,7 +313,8 @@ def _read_cifar(folder: Path) -> dict[str, torch.Tensor]:
             "test_x": test_x, "test_y": test_y}
 
 
-def _files_of(folder: Path, dataset: str) -> list[Path]:
+def data_files(folder: Path, dataset: str) -> list[Path]:
+    """The files of a resolved dataset folder (resolve_data_dir) that hold its data."""
     if dataset == "cifar10":
         return [folder / n for n in (*CIFAR_TRAIN, "test_batch")]
     return list(_idx_paths(folder).values())
@@ -334,7 +335,7 @@ def load_uint8(data_dir: str | os.PathLike | None = None, download: bool = True,
     'classes'. Decoded once, then cached."""
     folder = resolve_data_dir(data_dir, download, dataset)
     digest = hashlib.sha256(dataset.encode())
-    for path in _files_of(folder, dataset):
+    for path in data_files(folder, dataset):
         digest.update(path.read_bytes())
     cache = default_cache_dir() / f"{dataset}-{digest.hexdigest()[:16]}.pt"
     if cache.exists():

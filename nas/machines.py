@@ -134,9 +134,10 @@ def _ssh_error(m: Machine, r: subprocess.CompletedProcess) -> str | None:
     return f"machine {m.name}: cannot reach it over SSH ({err})"
 
 
-def check(m: Machine) -> None:
+def check(m: Machine, data_files: list[str] | None = None) -> None:
     """Refuse a machine that cannot run trials, in one line: unreachable, key refused, no Python,
-    dependencies or NNI's version wrong, data folder incomplete."""
+    dependencies or NNI's version wrong, data folder incomplete. `data_files`: for a dataset other
+    than MNIST, the driver's files, which every machine reads at the same paths."""
     from nas.data import FILES
 
     probe = ("import importlib.metadata as m, json\n"
@@ -168,6 +169,12 @@ def check(m: Machine) -> None:
         if r.returncode != 0 or absent:
             raise ExperimentError(f"machine {m.name}: data folder {m.data_dir} lacks "
                                   + ", ".join(Path(a).name for a in absent or ["its files"]))
+    if data_files:
+        r = ssh_command(m, "for f in " + " ".join(map(shlex.quote, data_files)) + "; do test -s \"$f\" || echo \"$f\"; done")
+        absent = r.stdout.split()
+        if r.returncode != 0 or absent:
+            raise ExperimentError(f"machine {m.name}: lacks {(absent or data_files)[0]} (a dataset other than MNIST "
+                                  "is read at the driver's paths on every machine: copy its folder there)")
 
 
 WRAPPER = """#!/bin/sh

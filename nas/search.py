@@ -149,6 +149,14 @@ def _run_in(built: Built, result: SearchResult, resume: bool, keep_open: bool, e
     return result
 
 
+def _worker_data(data_dir: str, dataset: str) -> list[str] | None:
+    """What a remote machine must hold: MNIST its own way (its data_dir or lookup), another dataset
+    at the driver's paths."""
+    from nas.data import data_files
+
+    return None if dataset == "mnist" else [str(p) for p in data_files(Path(data_dir), dataset)]
+
+
 def random_id() -> str:
     return "".join(secrets.choice(string.ascii_lowercase + string.digits) for _ in range(8))
 
@@ -188,7 +196,7 @@ def search(search: SearchConfig, train: TrainConfig, results: str | Path = "resu
 
         search = dataclasses.replace(search, machines=str(Path(search.machines).resolve()))
         for m in machines.load(search.machines)[0]:
-            machines.check(m)
+            machines.check(m, _worker_data(data_dir, train.dataset))
             machines.prepare(m)
     export_dir = Path(export_dir or layout.exports).resolve()
     built = build(search, train, data_dir, exp_id, log=log)
@@ -233,7 +241,7 @@ def resume(exp_id: str, results: str | Path = "results", trials: int | None = No
 
         listed = machines.load(rec["search"]["machines"])[0]
         for m in listed:
-            machines.check(m)
+            machines.check(m, _worker_data(rec["data_dir"], rec["train"].get("dataset", "mnist")))
             machines.prepare(m)
     p = prepare(workdir, exp_id, total if flat else None)
     for m in listed:  # after the local manager is stopped: nothing can start new trials there now

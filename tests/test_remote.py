@@ -234,3 +234,14 @@ def test_a_killed_remote_search_resumes_without_loss_or_repeat(tmp_path, sshd, d
     leftover = [p for p in psutil.process_iter(["cmdline"])
                 if "nni-experiments/rr/" in " ".join(p.info["cmdline"] or [])]
     assert not leftover
+
+
+def test_another_dataset_must_be_at_the_drivers_paths_on_every_machine(tmp_path, sshd, data_dir):
+    from nas import machines
+    from nas.errors import ExperimentError
+
+    listed = machines.load(machines_file(tmp_path, sshd, data_dir))[0]
+    here = [str(data_dir / f) for f in ("train-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz")]
+    machines.check(listed[0], here)  # present on the machine (loopback: the same disk)
+    with pytest.raises(ExperimentError, match=r"w1\): lacks /nonexistent/t10k-images"):
+        machines.check(listed[0], here + ["/nonexistent/t10k-images-idx3-ubyte"])
