@@ -536,10 +536,12 @@ def proxy_step(inp: Inputs) -> list[str]:
 
 
 def _short(key: str, trials: list) -> str:
-    """A candidate by the id of its first trial (what the dashboard shows); a control by its name."""
+    """A candidate by the trial its export is named after (its highest rung, lowest seed there:
+    nas.results.rank); a control by its name."""
     if key.startswith("control:"):
         return f"control `{key.removeprefix('control:')}`"
-    return next((f"`{t.id}`" for t in trials if t.final.get("key") == key), "?")
+    mine = [t for t in trials if t.final.get("key") == key and t.final.get("rung") is not None]
+    return f"`{min(mine, key=lambda t: (-t.final['rung'], t.final['seed'])).id}`" if mine else "?"
 
 
 def multi_step(inp: Inputs) -> list[str]:
@@ -617,13 +619,14 @@ def datasets_step(inp: Inputs) -> list[str]:
         for s in multi:
             L += race_block(s)
         rows = [(f"pick `{n.removeprefix('pick-')}`", r) for n, r in picks] + [(f"`{n}`", r) for n, r in base]
-        seeds = sorted({sd for _, r in rows for sd in r.histories})
+        seeds = sorted({sd for _, r in rows for sd in r.config["seeds"]})
         if rows:
             L += ["| model | parameters | " + " | ".join(f"test seed {sd}" for sd in seeds) + " | mean |",
                   "| --- | --- |" + " --- |" * (len(seeds) + 1)]
             for label, r in rows:
                 finals = {sd: h[-1]["test_acc"] for sd, h in r.histories.items()}
-                cells = [f"{finals[sd]:.2f}" if sd in finals else "-" for sd in seeds]
+                cells = [f"{finals[sd]:.2f}" if sd in finals else "training" if sd in r.config["seeds"] else "-"
+                         for sd in seeds]
                 mean = f"{statistics.fmean(finals.values()):.2f}" if finals else "-"
                 L.append(f"| {label} | {r.params:,} | " + " | ".join(cells) + f" | {mean} |")
             L += ["", f"Final test accuracy (%) after {rows[0][1].epochs} epochs. Looks at the {NAMES[name]} test "

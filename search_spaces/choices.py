@@ -74,10 +74,19 @@ def used_labels(arch: dict) -> list[str]:
     return [k for k in CHOICES if k not in unused]
 
 
+def _as_choice(label: str, value):
+    for c in CHOICES.get(label, ()):
+        if c == value and type(c) is not type(value) and not isinstance(value, bool) and not isinstance(c, bool):
+            return c
+    return value
+
+
 def canonical(arch: dict) -> dict:
     """The architecture with only the labels that matter, in `CHOICES` order (for JSON and dedup);
     a squeeze position past its stage's depth becomes the last conv's, which is what it builds."""
-    out = {k: arch[k] for k in used_labels(arch)}
+    # each value as its choice is written (0 -> 0.0): JSON that passed through NNI's manager
+    # (JavaScript) has lost the difference, and keys must not depend on it
+    out = {k: _as_choice(k, arch[k]) for k in used_labels(arch)}
     for s in (1, 2, 3):
         if f"sqpos{s}" in out:
             out[f"sqpos{s}"] = min(out[f"sqpos{s}"], arch[f"depth{s}"])

@@ -320,7 +320,7 @@ def test_thirty_trials_at_concurrency_two_run_to_the_end(tmp_path, data_dir):
     assert len([l for l in r.stdout.splitlines() if l.startswith("trial ")]) == 30
     # every trial recorded the sample it really trained, and that sample has the params it reported
     from nas.nni_boundary import _param_count
-    assert all(t.sample_from == "trial" and _param_count(t.sample) == t.final["params"] for t in trials)
+    assert all(t.sample_from == "trial" and _param_count(t.sample, t.final) == t.final["params"] for t in trials)
     # two at a time, really: some trial started before the previous one ended
     spans = sorted((t.final["first_step_at"], t.final["last_step_at"]) for t in trials)
     assert any(b[0] < a[1] for a, b in zip(spans, spans[1:]))

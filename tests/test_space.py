@@ -212,3 +212,13 @@ def test_transitions_squeezes_and_the_expand_head_build_what_they_say():
     shallow = {**exp3, "depth2": 2, "sq2": 6}
     assert network_key(complete({**shallow, "sqpos2": 4})) == network_key(complete({**shallow, "sqpos2": 2}))
     assert network_key(complete({**shallow, "sqpos2": 1})) != network_key(complete({**shallow, "sqpos2": 2}))
+
+
+def test_a_key_does_not_depend_on_how_json_wrote_a_number():
+    # NNI's manager re-serialises parameters in JavaScript, where 0.0 comes back as 0
+    from search_spaces.baselines import ERA7918
+    from search_spaces.choices import network_key
+
+    assert ERA7918["dropout"] == 0.0
+    assert network_key({**ERA7918, "dropout": 0}) == network_key(ERA7918)
+    assert network_key({**ERA7918, "c1_0": 10.0}) == network_key(ERA7918)
