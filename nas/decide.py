@@ -155,21 +155,20 @@ def raced_pick(layout: Layout, budget: int) -> Finalist | None:
     """The pick of a finished multi-fidelity search at this budget (the best race mean if there are
     several): its race decided it on validation at the full schedule, against the hand-made
     controls, so it supersedes the flat searches' rule below. None without such a search."""
-    from nas.results import RECORD, load_rungs
+    from nas.results import load_rungs, records
 
     found = []
-    for rec_path in sorted(layout.searches.glob(f"*/{RECORD}")) if layout.searches.exists() else []:
-        rec = json.loads(rec_path.read_text())
+    for exp_id, rec in records(layout.searches).items():
         if rec["search"].get("schedule") != "asha" or rec["search"]["max_params"] != budget:
             continue
-        doc = load_rungs(layout.searches, rec["id"])
+        doc = load_rungs(layout.searches, exp_id)
         if not doc or not doc.get("outcome"):
             continue
-        arch = sorted((layout.exports / rec["id"]).glob("rank1_*/arch.json"))
+        arch = sorted((layout.exports / exp_id).glob("rank1_*/arch.json"))
         if not arch:
-            raise ExportError(f"the multi-fidelity search {rec['id']} has no export: run "
-                              f"`nas export {rec['id']} --results {layout.root}`")
-        found.append(Finalist(arch[0], score=doc["outcome"]["mean"], experiment=rec["id"]))
+            raise ExportError(f"the multi-fidelity search {exp_id} has no export: run "
+                              f"`nas export {exp_id} --results {layout.root}`")
+        found.append(Finalist(arch[0], score=doc["outcome"]["mean"], experiment=exp_id))
     return max(found, key=lambda f: f.score) if found else None
 
 

@@ -94,9 +94,10 @@ def check_new_id(workdir: str | os.PathLike, exp_id: str) -> None:
                               f"continue it with `nas resume {exp_id}` or pick another --id")
 
 
-def build(search: SearchConfig, train: TrainConfig, data_dir: str, exp_id: str, replay=None,
+def build(search: SearchConfig, train: TrainConfig, data_dir: str, inp, exp_id: str, replay=None,
           choices: dict[str, list] | None = None, log=None) -> Built:
-    """The experiment for these configs. `replay`: trials finished in earlier sessions, answered
+    """The experiment for these configs, its networks built for `inp` (the nas.data.Input of the
+    verified data in `data_dir`). `replay`: trials finished in earlier sessions, answered
     from their records if proposed again; `choices`: the labels' values (a resumed search: its own);
     `log`: where a multi-fidelity search prints its progress lines."""
     from nni.nas.evaluator import FunctionalEvaluator
@@ -114,9 +115,6 @@ def build(search: SearchConfig, train: TrainConfig, data_dir: str, exp_id: str, 
     except ValueError as e:
         raise ConfigError(str(e)) from None
     budget = Budget(search.max_params, search.max_flops, search.min_params)
-    from nas.data import load_input
-
-    inp = load_input(data_dir, train.dataset, download=False)  # verified and cached by now: quick
     check_budget_reachable(space_module, budget, fixed, inp)
     evaluator = FunctionalEvaluator(evaluate_model, config=asdict(train), data_dir=data_dir,
                                     early_stop={"workdir": str(Path(search.workdir).resolve()), "id": exp_id}
@@ -164,14 +162,13 @@ def build(search: SearchConfig, train: TrainConfig, data_dir: str, exp_id: str, 
     return Built(exp, gate, repeat, search, rungs, tracker, code, retry)
 
 
-def new_record(exp_id: str, search: SearchConfig, train: TrainConfig, data_dir: str, export_dir: str) -> dict:
+def new_record(exp_id: str, search: SearchConfig, train: TrainConfig, data_dir: str, inp, export_dir: str) -> dict:
     """What `resume` and `view` rebuild the search from: everything its launch was given, and the
-    dataset's input (what an export's model takes: nas.data.Input)."""
-    from nas.data import load_input
+    dataset's input `inp` (what an export's model takes: nas.data.Input)."""
     from search_spaces.choices import CHOICES
 
     return {"id": exp_id, "search": asdict(search), "train": asdict(train), "data_dir": data_dir,
-            "input": asdict(load_input(data_dir, train.dataset, download=False)),
+            "input": asdict(inp),
             "export_dir": export_dir, "strategy_hears_metrics": True, "choices": CHOICES}
 
 
@@ -216,7 +213,8 @@ def rebuild(workdir: str, exp_id: str, port: int | None = None, host: str | None
                   trials=trials)
     if trials is not None:
         save_record(workdir, exp_id, {**rec, "search": {**rec["search"], "trials": trials}})
-    built = build(search, make(TrainConfig, rec["train"]), rec["data_dir"], exp_id, replay, recorded_choices(rec), log)
+    built = build(search, make(TrainConfig, rec["train"]), rec["data_dir"], recorded_input(rec), exp_id, replay,
+                  recorded_choices(rec), log)
     return built, rec
 
 

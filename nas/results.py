@@ -139,12 +139,19 @@ def record_path(workdir: str | os.PathLike, exp_id: str) -> Path:
     return Path(workdir).resolve() / exp_id / RECORD
 
 
+def records(workdir: str | os.PathLike) -> dict[str, dict]:
+    """{id: nas.json} of every search recorded in `workdir`, by id."""
+    folder = Path(workdir).resolve()
+    paths = sorted(folder.glob(f"*/{RECORD}")) if folder.exists() else []
+    return {p.parent.name: json.loads(p.read_text()) for p in paths
+            if not p.parent.is_symlink()}  # not NNI's `_latest` link
+
+
 def load_record(workdir: str | os.PathLike, exp_id: str) -> dict:
     """A search's nas.json; an unknown id is an error listing the known ones."""
     path = record_path(workdir, exp_id)
     if not path.exists():
-        known = sorted(p.parent.name for p in Path(workdir).resolve().glob(f"*/{RECORD}")
-                       if not p.parent.is_symlink())  # not NNI's `_latest` link
+        known = sorted(records(workdir))
         raise ExperimentError(f"no experiment {exp_id!r} in {Path(workdir).resolve()}"
                               + (f"; known: {', '.join(known)}" if known else ""))
     return json.loads(path.read_text())
@@ -251,13 +258,8 @@ class Search:
     def load_all(cls, folder: Path, schedule: str = "flat") -> list["Search"]:
         """The searches of one schedule (flat: one proxy per trial, what the finalist rule and the
         re-ranks compare; asha: multi-fidelity, judged by their own race)."""
-        out = []
-        for rec in sorted(Path(folder).glob(f"*/{RECORD}")):
-            if rec.parent.is_symlink():  # not NNI's `_latest` link
-                continue
-            if json.loads(rec.read_text())["search"].get("schedule", "flat") == schedule:
-                out.append(cls.load(folder, rec.parent.name))
-        return out
+        return [cls(exp_id, rec, read_trials(folder, exp_id), Path(folder))
+                for exp_id, rec in records(folder).items() if rec["search"].get("schedule", "flat") == schedule]
 
     @property
     def budget(self) -> int:

@@ -166,7 +166,7 @@ def search(search: SearchConfig, train: TrainConfig, results: str | Path = "resu
            log=print_flush) -> SearchResult:
     """Launch a search into `<results>/searches/<id>` and export its best into `export_dir`
     (default `<results>/exports`). `search.workdir` is set from `results`."""
-    from nas.data import load_uint8, resolve_data_dir
+    from nas.data import load_input, resolve_data_dir
 
     layout = Layout.at(results)
     search = dataclasses.replace(search, workdir=str(layout.searches.resolve()),
@@ -190,7 +190,7 @@ def search(search: SearchConfig, train: TrainConfig, results: str | Path = "resu
     exp_id = exp_id or random_id()
     check_new_id(search.workdir, exp_id)
     data_dir = str(resolve_data_dir(data_dir, dataset=train.dataset).resolve())
-    load_uint8(data_dir, dataset=train.dataset)  # verify + cache once here, so trials never decode or download
+    inp = load_input(data_dir, train.dataset)  # verify + cache once here, so trials never decode or download
     if search.machines:  # every machine checked before anything is written
         from nas import machines
 
@@ -199,8 +199,8 @@ def search(search: SearchConfig, train: TrainConfig, results: str | Path = "resu
             machines.check(m, _worker_data(data_dir, train.dataset))
             machines.prepare(m)
     export_dir = Path(export_dir or layout.exports).resolve()
-    built = build(search, train, data_dir, exp_id, log=log)
-    save_record(search.workdir, exp_id, new_record(exp_id, search, train, data_dir, str(export_dir)))
+    built = build(search, train, data_dir, inp, exp_id, log=log)
+    save_record(search.workdir, exp_id, new_record(exp_id, search, train, data_dir, inp, str(export_dir)))
     head = (f"search: {search.strategy} over '{search.space}'"
             + (f" on {train.dataset}" if train.dataset != "mnist" else "") + f", budget {search.max_params:,} parameters"
             + (f" / {search.max_flops:,} FLOPs" if search.max_flops else "")
@@ -228,6 +228,9 @@ def resume(exp_id: str, results: str | Path = "results", trials: int | None = No
     workdir = str(Layout.at(results).searches.resolve())
     rec = load_record(workdir, exp_id)
     register(workdir, exp_id)  # before anything changes: a folder NNI cannot resume fails here
+    from nas.data import load_uint8
+
+    load_uint8(rec["data_dir"], download=False, dataset=rec["train"].get("dataset", "mnist"))  # moved data fails here
     total = rec["search"]["trials"]
     if trials is not None:
         done = sum(t.status in nni_boundary.FINISHED for t in read_trials(workdir, exp_id))
