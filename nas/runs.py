@@ -156,6 +156,8 @@ def run(arch: dict, cfg: TrainConfig, seeds: list[int], out: str | os.PathLike, 
                                f"(NAS_DEVICE={was} or --set device={was})")
             if (old["arch"], same(old["train"])) != (config["arch"], same(config["train"])):
                 raise RunError(f"{out} holds a run with another architecture or recipe; cannot resume it")
+            # the commit that started the run stays; the ones that continued it are listed after it
+            config["git"], config["resumed_git"] = old.get("git"), [*old.get("resumed_git", []), config["git"]]
         elif not force:
             raise RunError(f"{out} already holds a run; pass --resume to continue it or --force to replace it")
     out.mkdir(parents=True, exist_ok=True)

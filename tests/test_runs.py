@@ -47,8 +47,11 @@ def test_resume_accepts_older_runs_but_not_another_recipe(tmp_path, data_dir):
     run(ARCH, CFG, [0], out, str(data_dir), log=_quiet)
     cfg = json.loads((out / "config.json").read_text())
     del cfg["train"]["dropout_masks"]  # a run made before the key existed ran its default
+    cfg["git"] = "started-here"
     (out / "config.json").write_text(json.dumps(cfg))
     run(ARCH, CFG, [0], out, str(data_dir), log=_quiet, resume=True)
+    resumed = json.loads((out / "config.json").read_text())
+    assert resumed["git"] == "started-here" and len(resumed["resumed_git"]) == 1  # where it began, then who went on
     for changed in (replace(CFG, dropout_masks="pcg64"), replace(CFG, lr=0.1)):
         with pytest.raises(RunError, match="another architecture or recipe"):
             run(ARCH, changed, [0], out, str(data_dir), log=_quiet, resume=True)
