@@ -15,7 +15,8 @@ from pathlib import Path
 from nas import decide, figures
 from nas.decide import BUDGETS, PROTOCOL_EPOCHS, THRESHOLD, Finalist
 from nas.errors import ExportError
-from nas.results import LATE_EPOCHS, Layout, Run, Search, load_rerank, load_studies, recipe_of, rerank_seeds, study_trial
+from nas.results import (LATE_EPOCHS, Layout, Run, Search, load_rerank, load_rungs, load_studies, recipe_of, rerank_seeds,
+                         study_trial)
 
 BUDGET_TARGETS = {
     20000: "mean final test accuracy >= 99.60% over the 5 seeds with <= 20,000 parameters",
@@ -559,8 +560,6 @@ def multi_step(inp: Inputs) -> list[str]:
 
 def race_block(s: Search) -> list[str]:
     """One multi-fidelity search: its rungs, then the race at the last one with its controls."""
-    from nas.results import load_rungs
-
     doc = load_rungs(s.folder, s.id)
     if doc is None:
         return []
@@ -631,9 +630,38 @@ def datasets_step(inp: Inputs) -> list[str]:
                 L.append(f"| {label} | {r.params:,} | " + " | ".join(cells) + f" | {mean} |")
             L += ["", f"Final test accuracy (%) after {rows[0][1].epochs} epochs. Looks at the {NAMES[name]} test "
                       f"set for a choice: {len(picks)} (the pick's run; the baselines are references, chosen by no one).", ""]
+            L += _dataset_analysis(picks, base, multi)
         else:
             L += ["No protocol run yet.", ""]
     return L
+
+
+def _dataset_analysis(picks: list, base: list, multi: list) -> list[str]:
+    """Once every run has finished: each pick against each hand-made model on the test set, the spread
+    between seeds, and what the race had said on validation about the controls it trained."""
+    runs = [r for _, r in picks + base]
+    if not picks or not base or not all(r.complete for r in runs):
+        return []
+    final_mean = lambda r: statistics.fmean(h[-1]["test_acc"] for h in r.histories.values())  # noqa: E731
+    spread = lambda r: max(h[-1]["test_acc"] for h in r.histories.values()) - min(  # noqa: E731
+        h[-1]["test_acc"] for h in r.histories.values())
+    raced = {}
+    for s in multi:
+        doc = load_rungs(s.folder, s.id) or {}
+        raced.update({n: v["gap"] for n, v in ((doc.get("outcome") or {}).get("controls") or {}).items()})
+    L = ["### Analysis", ""]
+    for name, p in picks:
+        gaps = ", ".join(f"`{n}` ({b.params:,} parameters) {final_mean(p) - final_mean(b):+.2f}" for n, b in base)
+        L.append(f"- The pick `{name.removeprefix('pick-')}` ({p.params:,} parameters), by mean final test accuracy, "
+                 f"against each hand-made model: {gaps} points.")
+        for n, gap in raced.items():
+            if n in dict(base):
+                b = dict(base)[n]
+                L.append(f"- The race had put it {gap:+.2f} points ahead of the control `{n}` on validation; on "
+                         f"the test set the gap is {final_mean(p) - final_mean(b):+.2f}.")
+    L.append("- Spread between seeds (largest minus smallest final test accuracy): "
+             + ", ".join(f"`{n.removeprefix('pick-')}` {spread(r):.2f}" for n, r in picks + base) + " points.")
+    return L + [""]
 
 
 def looks_section(inp: Inputs) -> list[str]:

@@ -260,4 +260,9 @@ def test_another_datasets_folder_gets_its_own_section_with_its_numbers(tmp_path)
     assert "| pick `AbCdE` | 15,000 | 90.50 | 90.10 | 90.30 |" in section
     assert "| `exp3` | 8,880 | 89.25 | 89.75 | 89.50 |" in section
     assert "for a choice: 1" in section  # the pick's run is the one look at its test set
+    assert "`exp3` (8,880 parameters) +0.80 points" in section  # 90.30 - 89.50, once every run has finished
+    assert "`AbCdE` 0.40, `exp3` 0.50 points" in section  # the spread between seeds
     assert "## KMNIST" not in text  # no folder, no section
+    write_run(fm.baselines / "exp4", {0: [87.0, 89.0], 1: [87.0]})  # a baseline still training: no verdict yet
+    text = write_report(root, pictures=False).read_text()
+    assert "### Analysis" not in text[text.index("## Fashion-MNIST"):]
