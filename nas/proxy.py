@@ -100,6 +100,22 @@ def _history(folder: Path) -> list[dict] | None:
     return json.loads(path.read_text()) if path.exists() else None
 
 
+def hours_left(root: Path, archs: dict, todo: list[Job], jobs: int) -> float | None:
+    """Wall hours the trainings in `todo` need, `jobs` at a time, at the median pace (seconds per
+    image-epoch) of the finished ones on as many images (each epoch's validation pass weighs more on
+    fewer), else of all finished ones; None before any has finished."""
+    paces: dict[int, list[float]] = {}
+    for j in plan(archs):
+        if (h := _history(root / j.arch / j.name)) is not None:
+            paces.setdefault(j.images, []).append(sum(r["seconds"] for r in h) / (j.epochs * j.images))
+    if not paces:
+        return None
+    overall = statistics.median(p for ps in paces.values() for p in ps)
+    seconds = sum(j.epochs * j.images * (statistics.median(paces[j.images]) if j.images in paces else overall)
+                  for j in todo)
+    return seconds / jobs / 3600
+
+
 def _train_job(args: tuple) -> str:
     """One training into its folder (a worker process); continues its checkpoint if there is one."""
     import torch
@@ -141,8 +157,10 @@ def run(root: Path, jobs: int = 2, data_dir: str | None = None, log=print_flush)
     load_uint8(data_dir)  # verify + cache once, before the workers start
     base = make(TrainConfig, {}, threads=default_threads(jobs))
     todo = [j for j in plan(archs) if _history(root / j.arch / j.name) is None]
+    left = hours_left(root, archs, todo, jobs)
     log(f"proxy study: {len(archs)} architectures, {len(plan(archs)) - len(todo)} trainings done, "
-        f"{len(todo)} to run, {jobs} at once -> {root}")
+        f"{len(todo)} to run, {jobs} at once" + (f", about {left:.1f} h at the pace so far" if left else "")
+        + f" -> {root}")
     args = [(archs[j.arch], j, replace(base, epochs=j.epochs, seed=j.seed), root / j.arch / j.name, data_dir)
             for j in todo]
     if args:

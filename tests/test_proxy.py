@@ -75,6 +75,6 @@ def test_a_tiny_study_trains_resumes_and_analyses(tmp_path, data_dir, monkeypatc
     (root / "a00/e1-n256-s0/history.json").unlink()
     lines.clear()
     proxy.run(root, jobs=1, data_dir=str(data_dir), log=lines.append)
-    assert "11 trainings done, 1 to run" in lines[0]
+    assert "11 trainings done, 1 to run" in lines[0] and "h at the pace so far" in lines[0]
     assert (root / "a00/e1-n256-s0/history.json").exists()
     assert (root / "a01/e2-n512-s1/history.json").read_text() == kept
