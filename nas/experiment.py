@@ -13,12 +13,16 @@ import re
 import socket
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from nas import nni_boundary
 from nas.budget import Budget, Gate, count
 from nas.config import SearchConfig, TrainConfig, asdict, make
 from nas.errors import ConfigError, ExperimentError
 from nas.results import load_record, record_path, save_record
+
+if TYPE_CHECKING:
+    from nas.data import Input
 
 TRIAL_ENTRY_ENV = "NAS_TRIAL_ENTRY"  # light (nas.trial_entry, the default) | nni (NNI's own)
 
@@ -94,10 +98,10 @@ def check_new_id(workdir: str | os.PathLike, exp_id: str) -> None:
                               f"continue it with `nas resume {exp_id}` or pick another --id")
 
 
-def build(search: SearchConfig, train: TrainConfig, data_dir: str, inp, exp_id: str, replay=None,
+def build(search: SearchConfig, train: TrainConfig, data_dir: str, inp: Input, exp_id: str, replay=None,
           choices: dict[str, list] | None = None, log=None) -> Built:
-    """The experiment for these configs, its networks built for `inp` (the nas.data.Input of the
-    verified data in `data_dir`). `replay`: trials finished in earlier sessions, answered
+    """The experiment for these configs, its networks built for `inp` (the input of the verified data
+    in `data_dir`). `replay`: trials finished in earlier sessions, answered
     from their records if proposed again; `choices`: the labels' values (a resumed search: its own);
     `log`: where a multi-fidelity search prints its progress lines."""
     from nni.nas.evaluator import FunctionalEvaluator
@@ -162,9 +166,9 @@ def build(search: SearchConfig, train: TrainConfig, data_dir: str, inp, exp_id: 
     return Built(exp, gate, repeat, search, rungs, tracker, code, retry)
 
 
-def new_record(exp_id: str, search: SearchConfig, train: TrainConfig, data_dir: str, inp, export_dir: str) -> dict:
+def new_record(exp_id: str, search: SearchConfig, train: TrainConfig, data_dir: str, inp: Input, export_dir: str) -> dict:
     """What `resume` and `view` rebuild the search from: everything its launch was given, and the
-    dataset's input `inp` (what an export's model takes: nas.data.Input)."""
+    dataset's input `inp` (what an export's model takes)."""
     from search_spaces.choices import CHOICES
 
     return {"id": exp_id, "search": asdict(search), "train": asdict(train), "data_dir": data_dir,
@@ -172,7 +176,7 @@ def new_record(exp_id: str, search: SearchConfig, train: TrainConfig, data_dir: 
             "export_dir": export_dir, "strategy_hears_metrics": True, "choices": CHOICES}
 
 
-def recorded_input(rec: dict):
+def recorded_input(rec: dict) -> Input:
     """The nas.data.Input of a recorded search (MNIST's for a record from before datasets)."""
     from nas.data import Input
 
