@@ -15,15 +15,17 @@ proxy to trust, before the search's defaults are fixed. Its rules, fixed before 
   early epoch, parameters and FLOPs.
 - Measures: Spearman's rho between proxy and full score over all architectures and over the better
   half (by full score); the share of the full top 5 that the proxy's top third keeps (what promoting
-  1/3 at rung 0 would keep); the CPU cost of one proxy training as a share of one full training.
-  The ceiling: rho between the full scores of seed 0 and seed 1.
+  1/3 at rung 0 would keep); the CPU cost of one proxy training as a share of one full training
+  (medians of the trainings that ran on the CPU; a GPU's seconds say nothing of what a rung costs
+  on the CPU; while some full training ran elsewhere, a full training's CPU cost is estimated at the
+  CPU pace of the 55,000-image proxies). The ceiling: rho between the full scores of seed 0 and 1.
 - The test split is never evaluated.
 
     nas proxy-study --results results --jobs 2       # runs what is missing, then writes the table
     NAS_DEVICE=cuda nas proxy-study --jobs 8         # the same trainings on a GPU (no NNI needed)
 
 Layout: `<results>/proxy/archs.json` (the draw), `<arch>/<job>/history.json` (one training each; a
-`checkpoint.pt` while it runs), `study.json` (the table the report reads) and `proxy.png`. Finished
+`checkpoint.pt` while it runs; `device.json` where it ran, absent for the CPU), `study.json` (the table the report reads) and `proxy.png`. Finished
 trainings are skipped and interrupted ones continue from their checkpoints: the same command resumes.
 """
 from __future__ import annotations
@@ -132,6 +134,8 @@ def _train_job(args: tuple) -> str:
     folder.mkdir(parents=True, exist_ok=True)
     ckpt = folder / "checkpoint.pt"
     history = train(build_network(arch), data, cfg, checkpoint=ckpt, evaluate_test=False)
+    if cfg.device != "cpu":  # before the history: a finished training always says where it ran
+        write_text(folder / "device.json", json_text({"device": cfg.device, "name": torch.cuda.get_device_name(0)}))
     write_text(folder / "history.json", json_text(history, indent=1))
     ckpt.unlink(missing_ok=True)
     seconds = sum(r["seconds"] for r in history)
@@ -205,6 +209,10 @@ def top_recall(proxy: list[float], full: list[float], top: int = TOP, keep: floa
     return len(best & kept) / top
 
 
+def _on_cpu(folder: Path) -> bool:
+    return not (folder / "device.json").exists()
+
+
 def _readings(history: list[dict]) -> dict[str, float]:
     """The four ways a proxy training is read; higher is better for each (losses are negated)."""
     return {"val_acc last": history[-1]["val_acc"], "val_acc best": max(r["val_acc"] for r in history),
@@ -222,6 +230,19 @@ def _cpu() -> str:
         return platform.processor() or platform.machine()
 
 
+def _full_cost(seconds: dict, full_elsewhere: int) -> tuple[float | None, str | None]:
+    """(a full training's CPU seconds, how it was found): the median of the full trainings when all of
+    them ran on the CPU; while some ran elsewhere (those left are not a fair sample), the median CPU
+    pace per image-epoch of the proxies on all 55,000 images, times the full schedule's image-epochs."""
+    if seconds.get("full") and not full_elsewhere:
+        return statistics.median(seconds["full"]), "measured"
+    paces = [t / (key[0] * key[1]) for key, ts in seconds.items() if key != "full" and key[1] == FULL_IMAGES
+             for t in ts]
+    if not paces:
+        return None, None
+    return statistics.median(paces) * FULL_EPOCHS * FULL_IMAGES, "estimated"
+
+
 def analyse(root: Path) -> dict:
     """Write `study.json` and `proxy.png` from the finished trainings; return the table. Uses the
     architectures whose full runs (both seeds) have finished; with none, only counts."""
@@ -230,24 +251,32 @@ def analyse(root: Path) -> dict:
     from search_spaces.blocks import build_network
 
     full, per_seed, early, readings, seconds = {}, {s: {} for s in FULL_SEEDS}, {}, {}, {}
+    elsewhere = full_elsewhere = 0  # trainings that ran on a GPU: their scores count, their seconds do not
     for a in archs:
         hs = {s: _history(root / a / Job(a, FULL_EPOCHS, FULL_IMAGES, s).name) for s in FULL_SEEDS}
         for s, h in hs.items():
             if h is not None:
                 per_seed[s][a] = statistics.fmean(late(h))
-                seconds.setdefault("full", []).append(sum(r["seconds"] for r in h))
+                if _on_cpu(root / a / Job(a, FULL_EPOCHS, FULL_IMAGES, s).name):
+                    seconds.setdefault("full", []).append(sum(r["seconds"] for r in h))
+                else:
+                    elsewhere, full_elsewhere = elsewhere + 1, full_elsewhere + 1
         if all(h is not None for h in hs.values()):
             full[a] = statistics.fmean(per_seed[s][a] for s in FULL_SEEDS)
             early[a] = {f"full run, epoch {k}": hs[0][k - 1]["val_acc"] for k in EARLY_EPOCHS}
         for e, n in PROXIES:
-            h = _history(root / a / Job(a, e, n, 0).name)
+            folder = root / a / Job(a, e, n, 0).name
+            h = _history(folder)
             if h is not None:
                 readings.setdefault((e, n), {})[a] = _readings(h)
-                seconds.setdefault((e, n), []).append(sum(r["seconds"] for r in h))
+                if _on_cpu(folder):
+                    seconds.setdefault((e, n), []).append(sum(r["seconds"] for r in h))
+                else:
+                    elsewhere += 1
     ids = sorted(full)
     scores = [full[a] for a in ids]
     better = [a for a in ids if full[a] >= statistics.median(scores)] if ids else []
-    full_cost = statistics.median(seconds["full"]) if seconds.get("full") else None
+    full_cost, full_cost_from = _full_cost(seconds, full_elsewhere)
 
     def row(name: str, values: dict[str, float], cost: float | None, kind: str) -> dict:
         have = [a for a in ids if a in values]
@@ -259,7 +288,7 @@ def analyse(root: Path) -> dict:
 
     rows = []
     for (e, n), by_arch in sorted(readings.items(), key=lambda kv: (kv[0][0] * kv[0][1], kv[0])):
-        cost = statistics.median(seconds[(e, n)]) / full_cost if full_cost else None
+        cost = statistics.median(seconds[(e, n)]) / full_cost if full_cost and seconds.get((e, n)) else None
         for reading in ("val_acc last", "val_acc best", "val_loss last", "val_loss best"):
             rows.append(row(f"{e} ep x {n:,} img, {reading}", {a: r[reading] for a, r in by_arch.items()},
                             cost, "proxy") | {"epochs": e, "images": n, "reading": reading})
@@ -271,7 +300,8 @@ def analyse(root: Path) -> dict:
     rows.append(row("FLOPs", {a: float(f) for a, (_, f) in sizes.items()}, 0.0, "free"))
     both = [a for a in archs if all(a in per_seed[s] for s in FULL_SEEDS)]
     ceiling = spearman([per_seed[0][a] for a in both], [per_seed[1][a] for a in both])
-    study = {"archs": len(archs), "complete": len(ids), "full_seconds_median": full_cost, "cpu": _cpu(),
+    study = {"archs": len(archs), "complete": len(ids), "full_seconds_median": full_cost,
+             "full_seconds_from": full_cost_from, "not_on_cpu": elsewhere, "cpu": _cpu(),
              "ceiling_seed0_vs_seed1": ceiling, "full_scores": full, "rows": rows,
              "rules": {"min_params": MIN_PARAMS, "max_params": MAX_PARAMS, "seeds": list(FULL_SEEDS),
                        "late_epochs": LATE_EPOCHS, "top": TOP, "keep": KEEP}}

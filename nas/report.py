@@ -495,6 +495,18 @@ def tried_section(budget: int, t: decide.Tried) -> list[str]:
     return L + [""]
 
 
+def _full_cost_words(st: dict) -> str:
+    """What a full training costs on the CPU in the proxy study, and how that was found."""
+    words = ""
+    if st.get("full_seconds_median"):
+        how = ("median, 1 thread" if st.get("full_seconds_from", "measured") == "measured"
+               else "1 thread, estimated at the pace of the 55,000-image proxies")
+        words = f"; a full training takes {st['full_seconds_median'] / 60:.1f} min ({how})"
+    if st.get("not_on_cpu"):
+        words += f"; {st['not_on_cpu']} trainings ran on a GPU (their scores count, their seconds do not)"
+    return words
+
+
 def proxy_step(inp: Inputs) -> list[str]:
     """The proxy study: each rung-0 proxy's rank correlation with the full schedule, and its cost."""
     st = inp.proxy
@@ -509,8 +521,7 @@ def proxy_step(inp: Inputs) -> list[str]:
          f"schedule (seeds {', '.join(map(str, st['rules']['seeds']))}) and with every candidate proxy.", "",
          "### Results", "",
          f"`nas proxy-study` ({st['cpu']}): {st['complete']} of {st['archs']} architectures have both full runs"
-         + (f"; a full training takes {st['full_seconds_median'] / 60:.1f} min (median, 1 thread)"
-            if st.get("full_seconds_median") else "") + ".", ""]
+         + _full_cost_words(st) + ".", ""]
     if st["complete"] < 3:
         return L + ["Too few finished architectures for a correlation yet.", ""]
     ceiling = st["ceiling_seed0_vs_seed1"]

@@ -3,6 +3,7 @@ study at tiny sizes (trained, resumed, analysed)."""
 from __future__ import annotations
 
 import json
+import statistics
 
 import pytest
 
@@ -46,10 +47,10 @@ def test_schedule_takes_the_cheapest_near_best_rung0_and_a_middle_rung_only_if_i
 
 
 def test_a_tiny_study_trains_resumes_and_analyses(tmp_path, data_dir, monkeypatch):
-    """Real trainings at tiny sizes: 4 architectures of 1k-3k parameters, a proxy of 1 epoch on 256 images, "full" runs
-    of 2 epochs on 512 images, seeds 0 and 1."""
+    """Real trainings at tiny sizes: 4 architectures of 1k-3k parameters, proxies of 1 epoch on 256 and on 512 images,
+    "full" runs of 2 epochs on 512 images, seeds 0 and 1."""
     monkeypatch.setattr(proxy, "ARCHS", 4)
-    monkeypatch.setattr(proxy, "PROXIES", [(1, 256)])
+    monkeypatch.setattr(proxy, "PROXIES", [(1, 256), (1, 512)])
     monkeypatch.setattr(proxy, "FULL_EPOCHS", 2)
     monkeypatch.setattr(proxy, "FULL_IMAGES", 512)
     monkeypatch.setattr(proxy, "EARLY_EPOCHS", (1,))
@@ -62,7 +63,7 @@ def test_a_tiny_study_trains_resumes_and_analyses(tmp_path, data_dir, monkeypatc
     assert len(archs) == 4 and all(a["bn"] is True for a in archs.values())
     assert study["complete"] == 4 and len(study["full_scores"]) == 4
     histories = sorted(p.relative_to(root).as_posix() for p in root.glob("*/*/history.json"))
-    assert len(histories) == 4 * 3 and not list(root.glob("*/*/checkpoint.pt"))
+    assert len(histories) == 4 * 4 and not list(root.glob("*/*/checkpoint.pt"))
     assert all(r["test_acc"] is None for h in histories for r in json.loads((root / h).read_text()))
     # ... the test split is never evaluated
     names = {r["proxy"] for r in study["rows"]}
@@ -70,11 +71,21 @@ def test_a_tiny_study_trains_resumes_and_analyses(tmp_path, data_dir, monkeypatc
             "parameters", "FLOPs"} <= names
     assert all(r["n"] == 4 for r in study["rows"])
     assert (root / "proxy.png").stat().st_size > 10000
+    assert study["full_seconds_from"] == "measured" and study["not_on_cpu"] == 0
+    # a full training that ran on a GPU: its score counts, its seconds do not, and a full training's CPU
+    # cost is then estimated at the CPU pace of the proxies on as many images as the full runs
+    (root / "a00/e2-n512-s1/device.json").write_text('{"device": "cuda", "name": "a GPU"}')
+    on_gpu = proxy.analyse(root)
+    assert on_gpu["complete"] == 4 and on_gpu["not_on_cpu"] == 1 and on_gpu["full_seconds_from"] == "estimated"
+    paces = [sum(r["seconds"] for r in json.loads(p.read_text())) / 512 for p in root.glob("*/e1-n512-s0/history.json")]
+    assert on_gpu["full_seconds_median"] == pytest.approx(statistics.median(paces) * 2 * 512)
+    assert all(r["cost"] is not None for r in on_gpu["rows"] if r["kind"] == "proxy")
+    (root / "a00/e2-n512-s1/device.json").unlink()
     # resume: a lost training is trained again, the others are kept as they are
     kept = (root / "a01/e2-n512-s1/history.json").read_text()
     (root / "a00/e1-n256-s0/history.json").unlink()
     lines.clear()
     proxy.run(root, jobs=1, data_dir=str(data_dir), log=lines.append)
-    assert "11 trainings done, 1 to run" in lines[0] and "h at the pace so far" in lines[0]
+    assert "15 trainings done, 1 to run" in lines[0] and "h at the pace so far" in lines[0]
     assert (root / "a00/e1-n256-s0/history.json").exists()
     assert (root / "a01/e2-n512-s1/history.json").read_text() == kept

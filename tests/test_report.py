@@ -266,3 +266,19 @@ def test_another_datasets_folder_gets_its_own_section_with_its_numbers(tmp_path)
     write_run(fm.baselines / "exp4", {0: [87.0, 89.0], 1: [87.0]})  # a baseline still training: no verdict yet
     text = write_report(root, pictures=False).read_text()
     assert "### Analysis" not in text[text.index("## Fashion-MNIST"):]
+
+
+def test_the_proxy_study_says_how_a_full_trainings_cpu_cost_was_found(tmp_path):
+    root = tmp_path / "results"
+    (root / "proxy").mkdir(parents=True)
+    study = {"archs": 30, "complete": 0, "full_seconds_median": 600.0, "full_seconds_from": "measured",
+             "not_on_cpu": 0, "cpu": "a CPU", "ceiling_seed0_vs_seed1": None, "full_scores": {}, "rows": [],
+             "rules": {"min_params": 4000, "max_params": 8000, "seeds": [0, 1]}}
+    (root / "proxy" / "study.json").write_text(json.dumps(study))
+    text = write_report(root, pictures=False).read_text()
+    assert "a full training takes 10.0 min (median, 1 thread)" in text and "ran on a GPU" not in text
+    study.update(full_seconds_from="estimated", not_on_cpu=3)  # some full trainings ran on a GPU
+    (root / "proxy" / "study.json").write_text(json.dumps(study))
+    text = write_report(root, pictures=False).read_text()
+    assert "10.0 min (1 thread, estimated at the pace of the 55,000-image proxies)" in text
+    assert "3 trainings ran on a GPU" in text
