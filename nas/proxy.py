@@ -102,13 +102,13 @@ def _history(folder: Path) -> list[dict] | None:
     return json.loads(path.read_text()) if path.exists() else None
 
 
-def hours_left(root: Path, archs: dict, todo: list[Job], jobs: int) -> float | None:
-    """Wall hours the trainings in `todo` need, `jobs` at a time, at the median pace (seconds per
-    image-epoch) of the finished ones on as many images (each epoch's validation pass weighs more on
-    fewer), else of all finished ones; None before any has finished."""
+def hours_left(root: Path, archs: dict, todo: list[Job], jobs: int, device: str = "cpu") -> float | None:
+    """Wall hours the trainings in `todo` need on `device`, `jobs` at a time, at the median pace
+    (seconds per image-epoch) of the ones finished there on as many images (each epoch's validation
+    pass weighs more on fewer), else of all finished there; None before any has finished there."""
     paces: dict[int, list[float]] = {}
     for j in plan(archs):
-        if (h := _history(root / j.arch / j.name)) is not None:
+        if _ran_on(root / j.arch / j.name) == device and (h := _history(root / j.arch / j.name)) is not None:
             paces.setdefault(j.images, []).append(sum(r["seconds"] for r in h) / (j.epochs * j.images))
     if not paces:
         return None
@@ -161,7 +161,7 @@ def run(root: Path, jobs: int = 2, data_dir: str | None = None, log=print_flush)
     load_uint8(data_dir)  # verify + cache once, before the workers start
     base = make(TrainConfig, {}, threads=default_threads(jobs))
     todo = [j for j in plan(archs) if _history(root / j.arch / j.name) is None]
-    left = hours_left(root, archs, todo, jobs)
+    left = hours_left(root, archs, todo, jobs, base.device)
     log(f"proxy study: {len(archs)} architectures, {len(plan(archs)) - len(todo)} trainings done, "
         f"{len(todo)} to run, {jobs} at once" + (f", about {left:.1f} h at the pace so far" if left else "")
         + f" -> {root}")
@@ -209,8 +209,10 @@ def top_recall(proxy: list[float], full: list[float], top: int = TOP, keep: floa
     return len(best & kept) / top
 
 
-def _on_cpu(folder: Path) -> bool:
-    return not (folder / "device.json").exists()
+def _ran_on(folder: Path) -> str:
+    """The device a training ran on (its device.json; none: the CPU)."""
+    path = folder / "device.json"
+    return json.loads(path.read_text())["device"] if path.exists() else "cpu"
 
 
 def _readings(history: list[dict]) -> dict[str, float]:
@@ -253,11 +255,12 @@ def analyse(root: Path) -> dict:
     full, per_seed, early, readings, seconds = {}, {s: {} for s in FULL_SEEDS}, {}, {}, {}
     elsewhere = full_elsewhere = 0  # trainings that ran on a GPU: their scores count, their seconds do not
     for a in archs:
-        hs = {s: _history(root / a / Job(a, FULL_EPOCHS, FULL_IMAGES, s).name) for s in FULL_SEEDS}
+        folders = {s: root / a / Job(a, FULL_EPOCHS, FULL_IMAGES, s).name for s in FULL_SEEDS}
+        hs = {s: _history(f) for s, f in folders.items()}
         for s, h in hs.items():
             if h is not None:
                 per_seed[s][a] = statistics.fmean(late(h))
-                if _on_cpu(root / a / Job(a, FULL_EPOCHS, FULL_IMAGES, s).name):
+                if _ran_on(folders[s]) == "cpu":
                     seconds.setdefault("full", []).append(sum(r["seconds"] for r in h))
                 else:
                     elsewhere, full_elsewhere = elsewhere + 1, full_elsewhere + 1
@@ -269,7 +272,7 @@ def analyse(root: Path) -> dict:
             h = _history(folder)
             if h is not None:
                 readings.setdefault((e, n), {})[a] = _readings(h)
-                if _on_cpu(folder):
+                if _ran_on(folder) == "cpu":
                     seconds.setdefault((e, n), []).append(sum(r["seconds"] for r in h))
                 else:
                     elsewhere += 1

@@ -650,12 +650,10 @@ def datasets_step(inp: Inputs) -> list[str]:
 def _dataset_analysis(picks: list, base: list, multi: list) -> list[str]:
     """Once every run has finished: each pick against each hand-made model on the test set, the spread
     between seeds, and what the race had said on validation about the controls it trained."""
-    runs = [r for _, r in picks + base]
-    if not picks or not base or not all(r.complete for r in runs):
+    if not picks or not base or not all(r.complete for _, r in picks + base):
         return []
-    final_mean = lambda r: statistics.fmean(h[-1]["test_acc"] for h in r.histories.values())  # noqa: E731
-    spread = lambda r: max(h[-1]["test_acc"] for h in r.histories.values()) - min(  # noqa: E731
-        h[-1]["test_acc"] for h in r.histories.values())
+    final_mean = lambda r: statistics.fmean(r.finals())  # noqa: E731
+    bases = dict(base)
     raced = {}
     for s in multi:
         doc = load_rungs(s.folder, s.id) or {}
@@ -666,12 +664,12 @@ def _dataset_analysis(picks: list, base: list, multi: list) -> list[str]:
         L.append(f"- The pick `{name.removeprefix('pick-')}` ({p.params:,} parameters), by mean final test accuracy, "
                  f"against each hand-made model: {gaps} points.")
         for n, gap in raced.items():
-            if n in dict(base):
-                b = dict(base)[n]
+            if n in bases:
                 L.append(f"- The race had put it {gap:+.2f} points ahead of the control `{n}` on validation; on "
-                         f"the test set the gap is {final_mean(p) - final_mean(b):+.2f}.")
+                         f"the test set the gap is {final_mean(p) - final_mean(bases[n]):+.2f}.")
     L.append("- Spread between seeds (largest minus smallest final test accuracy): "
-             + ", ".join(f"`{n.removeprefix('pick-')}` {spread(r):.2f}" for n, r in picks + base) + " points.")
+             + ", ".join(f"`{n.removeprefix('pick-')}` {max(r.finals()) - min(r.finals()):.2f}" for n, r in picks + base)
+             + " points.")
     return L + [""]
 
 

@@ -223,13 +223,12 @@ def resume(exp_id: str, results: str | Path = "results", trials: int | None = No
            host: str | None = None, keep_open: bool = False, log=print_flush) -> SearchResult:
     """Continue a stopped or killed search up to its trial count (or a new total, `trials`);
     its export goes where its launch sent it."""
+    from nas.data import load_uint8
     from nas.recovery import prepare
 
     workdir = str(Layout.at(results).searches.resolve())
     rec = load_record(workdir, exp_id)
     register(workdir, exp_id)  # before anything changes: a folder NNI cannot resume fails here
-    from nas.data import load_uint8
-
     load_uint8(rec["data_dir"], download=False, dataset=rec["train"].get("dataset", "mnist"))  # moved data fails here
     total = rec["search"]["trials"]
     if trials is not None:

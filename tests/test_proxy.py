@@ -80,6 +80,9 @@ def test_a_tiny_study_trains_resumes_and_analyses(tmp_path, data_dir, monkeypatc
     paces = [sum(r["seconds"] for r in json.loads(p.read_text())) / 512 for p in root.glob("*/e1-n512-s0/history.json")]
     assert on_gpu["full_seconds_median"] == pytest.approx(statistics.median(paces) * 2 * 512)
     assert all(r["cost"] is not None for r in on_gpu["rows"] if r["kind"] == "proxy")
+    full = proxy.Job("a00", 2, 512, 1)  # the time left on a GPU comes from the GPU's trainings alone
+    gpu_seconds = sum(r["seconds"] for r in json.loads((root / "a00/e2-n512-s1/history.json").read_text()))
+    assert proxy.hours_left(root, archs, [full], 1, "cuda") * 3600 == pytest.approx(gpu_seconds)
     (root / "a00/e2-n512-s1/device.json").unlink()
     # resume: a lost training is trained again, the others are kept as they are
     kept = (root / "a01/e2-n512-s1/history.json").read_text()
