@@ -227,14 +227,16 @@ def resolve_controls(text: str, max_params: int, fixed: dict) -> dict[str, dict]
     arch.json paths). A control outside the search's fixed labels cannot be frozen by the space."""
     from nas.errors import ConfigError
     from nas.runs import load_arch
-    from search_spaces.choices import complete
+    from search_spaces.choices import RECIPE_CHOICES, complete
 
     names = default_controls(max_params) if text == "auto" else [] if text in ("none", "") else \
         [n.strip() for n in text.split(",") if n.strip()]
+    # pinned recipe labels (--search-recipe --fix lr_x=2) are the search's recipe: the controls train with it too
+    recipe = {k: v for k, v in fixed.items() if k in RECIPE_CHOICES}
     out = {}
     for spec in names:
         name, arch, _ = load_arch(spec)
-        sample = complete(arch)
+        sample = complete({**arch, **recipe})
         clash = {k: v for k, v in fixed.items() if sample.get(k) != v}
         if clash:
             raise ConfigError(f"control {name} has {clash} outside the search's fixed labels; "

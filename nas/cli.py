@@ -78,7 +78,10 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--min-params", type=int, default=d.min_params,
                    help="reject candidates smaller than this too, to search near the budget (default: none)")
     s.add_argument("--fix", default=d.fix, metavar="LABEL=VALUE,...",
-                   help="pin labels of the space to one value, e.g. bn=true,head=1x1_gap (see search_spaces/mnist.py)")
+                   help="pin labels of the space to one value, e.g. bn=true,head=1x1_gap (see search_spaces/choices.py)")
+    s.add_argument("--search-recipe", action="store_true",
+                   help="a candidate is an architecture and its recipe: peak LR, batch size, augmentation strength "
+                        "and label smoothing become labels (lr_x, batch_x, aug_x, smooth), scaling --set's recipe")
     s.add_argument("--schedule", default=d.schedule, choices=("asha", "flat"),
                    help="asha: rungs of rising fidelity, the best 1/eta promoted, a race with paired seeds and "
                         "hand-made controls at the full schedule; flat: every trial one short proxy (default %(default)s)")
@@ -285,7 +288,8 @@ def cmd_search(args) -> None:
                    concurrency=args.concurrency, port=args.port, host=args.host, seed=args.seed, epochs=args.epochs,
                    train_subset=args.train_subset, early_stop=args.early_stop, schedule=args.schedule,
                    cpu_hours=args.cpu_hours, rungs=args.rungs, eta=args.eta, controls=args.controls,
-                   race_cap=args.race_cap, race_min=args.race_min, alpha=args.alpha, machines=args.machines)
+                   race_cap=args.race_cap, race_min=args.race_min, alpha=args.alpha, machines=args.machines,
+                   search_recipe=args.search_recipe)
     _print_search(api.search(results=args.results, id=args.id, data_dir=args.data_dir, export_dir=args.export_dir,
                              recipe=_train_config(args), keep_open=args.keep_open,
                              **{k: v for k, v in options.items() if v is not None}), args.results)

@@ -109,6 +109,8 @@ class SearchConfig:
     race_min: int = 3                 # asha: seeds the leader and the controls train at least
     alpha: float = 0.1                # asha: level of the race's one-sided paired t-test (0.1 or 0.05)
     machines: str = ""                # a --machines file: trials run on those machines over SSH (nas.machines)
+    search_recipe: bool = False       # a candidate is an architecture and its recipe: peak LR, batch size,
+                                      # augmentation and label smoothing become labels (choices.RECIPE_CHOICES)
 
     def __post_init__(self):
         _check_choice("strategy", self.strategy, STRATEGIES)
@@ -237,6 +239,15 @@ def make(cls, base: dict | None = None, overrides: list[str] | None = None, file
 
 def asdict(cfg) -> dict:
     return dataclasses.asdict(cfg)
+
+
+def with_recipe(cfg: TrainConfig, arch: dict) -> TrainConfig:
+    """`cfg` changed by a candidate's recipe labels (search_spaces.choices.RECIPE_CHOICES: `nas search
+    --search-recipe`); `cfg` itself for an architecture without them."""
+    from search_spaces.choices import recipe_overrides
+
+    changes = recipe_overrides(arch, asdict(cfg))
+    return dataclasses.replace(cfg, **changes) if changes else cfg
 
 
 def default_threads(concurrency: int = 1) -> int:

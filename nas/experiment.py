@@ -113,11 +113,17 @@ def build(search: SearchConfig, train: TrainConfig, data_dir: str, inp: Input, e
     from nas.retry import RetryOnce
     from search_spaces import get_space
 
+    from search_spaces.choices import RECIPE_CHOICES, search_choices
+
     try:
         space_module = get_space(search.space)
         fixed = space_module.parse_fixed(search.fix)
     except ValueError as e:
         raise ConfigError(str(e)) from None
+    choices = search_choices(search.search_recipe) if choices is None else choices
+    pinned = sorted(set(fixed) & set(RECIPE_CHOICES) - set(choices))
+    if pinned:  # a label outside the searched space would not reach NNI's sample, nor the export
+        raise ConfigError(f"--fix {', '.join(pinned)}: recipe labels are part of a candidate only with --search-recipe")
     budget = Budget(search.max_params, search.max_flops, search.min_params)
     check_budget_reachable(space_module, budget, fixed, inp)
     evaluator = FunctionalEvaluator(evaluate_model, config=asdict(train), data_dir=data_dir,
@@ -169,11 +175,11 @@ def build(search: SearchConfig, train: TrainConfig, data_dir: str, inp: Input, e
 def new_record(exp_id: str, search: SearchConfig, train: TrainConfig, data_dir: str, inp: Input, export_dir: str) -> dict:
     """What `resume` and `view` rebuild the search from: everything its launch was given, and the
     dataset's input `inp` (what an export's model takes)."""
-    from search_spaces.choices import CHOICES
+    from search_spaces.choices import search_choices
 
     return {"id": exp_id, "search": asdict(search), "train": asdict(train), "data_dir": data_dir,
-            "input": asdict(inp),
-            "export_dir": export_dir, "strategy_hears_metrics": True, "choices": CHOICES}
+            "input": asdict(inp), "export_dir": export_dir, "strategy_hears_metrics": True,
+            "choices": search_choices(search.search_recipe)}
 
 
 def recorded_input(rec: dict) -> Input:

@@ -2,7 +2,8 @@
 
 For each exported architecture, a folder with:
   arch.json   the choices that matter (canonical form), the trial's metrics, params and FLOPs, and
-              the input it takes (dataset, shape, classes, normalisation)
+              the input it takes (dataset, shape, classes, normalisation); for a candidate with
+              recipe labels (--search-recipe), the recipe fields they set (`nas train` applies them)
   model.py    a self-contained PyTorch file (torch only, no NNI): `build_model()` rebuilds it
   model.onnx  the network as ONNX (initial weights), checked by onnxruntime against PyTorch (nas.onnx)
   table.txt   fvcore's per-layer parameter / FLOP table
@@ -143,6 +144,9 @@ def export(workdir: str, exp_id: str, out: str | os.PathLike, top_k: int = 1, fo
         entry = {"rank": i, "trial": t.id, "arch": arch, "params": params, "flops": flops,
                  "metrics": t.final, "experiment": exp_id, "input": asdict(inp),
                  "onnx": {**check, "weights": "initial (seed 0); `nas train` writes a trained model.onnx"}}
+        recipe = choices.recipe_overrides(arch, record["train"])
+        if recipe:  # a candidate of a --search-recipe search: how it trained differs from the search's recipe
+            entry["recipe"] = recipe
         files[f"{folder}/arch.json"] = json.dumps(entry, indent=2) + "\n"
         files[f"{folder}/model.py"] = model_source(arch, inp)
         files[f"{folder}/table.txt"] = layer_table(net, inp.shape)

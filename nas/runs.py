@@ -25,7 +25,7 @@ import torch
 
 from nas.atomic import json_text, save_torch, write_text
 from nas.budget import count
-from nas.config import TrainConfig, asdict, default_threads
+from nas.config import TrainConfig, asdict, default_threads, with_recipe
 from nas.data import load_splits
 from nas.errors import ConfigError, RunError
 from nas.results import late
@@ -131,7 +131,8 @@ def run(arch: dict, cfg: TrainConfig, seeds: list[int], out: str | os.PathLike, 
     if jobs < 1:
         raise ConfigError(f"--jobs must be at least 1, got {jobs}")
     jobs = min(jobs, len(seeds))
-    cfg = replace(cfg, threads=cfg.threads or default_threads(jobs))
+    # a searched candidate's recipe labels (nas search --search-recipe) change how it trains
+    cfg = with_recipe(replace(cfg, threads=cfg.threads or default_threads(jobs)), arch)
     out = Path(out)
     # the data first: the network is built for its input, and bad data fails before any write
     data = load_splits(data_dir, cfg.val_size, cfg.split_seed, cfg.train_subset or None, dataset=cfg.dataset)

@@ -1,7 +1,8 @@
 """The labels of the MNIST search space and what can be done with an architecture dict without NNI:
 its canonical form, its identity, completing and checking it, pinning labels.
 
-`search_spaces.mnist` builds NNI's `ModelSpace` from `CHOICES`; everything else here is plain
+`search_spaces.mnist` builds NNI's `ModelSpace` from `CHOICES` (and `RECIPE_CHOICES` when a search
+explores the recipe too); everything else here is plain
 Python, so training, exporting and re-loading an architecture (`nas train`, a GPU machine without
 NNI) never imports NNI. To change what is searched, edit `CHOICES`; `blocks.py` says what each
 label means.
@@ -39,6 +40,18 @@ CHOICES: dict[str, list] = {
     **{f"sqpos{s}": list(range(1, MAX_DEPTH[s] + 1)) for s in (1, 2, 3)},
     "head_width": HEAD_WIDTHS,
 }
+# Recipe labels (`nas search --search-recipe`): a candidate is then an architecture and how it trains.
+# Each scales the run's recipe (`TrainConfig`), so it composes with any --set; the first choice of
+# each leaves the recipe as it is, so an architecture without them trains as before. Dropout is
+# already a label of the network.
+RECIPE_CHOICES: dict[str, list] = {
+    "lr_x": [1.0, 0.5, 2.0, 4.0],      # peak LR x this
+    "batch_x": [1.0, 0.5, 2.0],        # batch size x this (the LR is not rescaled: lr_x is its own label)
+    "aug_x": [1.0, 0.0, 0.5, 1.5],     # rotation and shift ranges x this (0: no augmentation)
+    "smooth": [0.0, 0.05, 0.1],        # label smoothing (0: the recipe's own)
+}
+LABELS: dict[str, list] = {**CHOICES, **RECIPE_CHOICES}  # every label a candidate may carry
+
 # labels that matter only away from their first choice, and those that matter only beside one of them
 SWITCHES = ("sep1", "sep2", "sep3", "tkind1", "tkind2", "sq1", "sq2", "sq3")
 ADDED_LATER = SWITCHES + ("sqpos1", "sqpos2", "sqpos3", "head_width")
@@ -53,7 +66,35 @@ LEGACY_CHOICES: dict[str, list] = {
 
 
 def _off(arch: dict, label: str) -> bool:
-    return arch.get(label, CHOICES[label][0]) == CHOICES[label][0]
+    return arch.get(label, LABELS[label][0]) == LABELS[label][0]
+
+
+def search_choices(recipe: bool = False) -> dict[str, list]:
+    """The labels a new search explores: the network's, and with `recipe` the recipe's too."""
+    return LABELS if recipe else CHOICES
+
+
+def recipe_overrides(arch: dict, base: dict) -> dict:
+    """The `TrainConfig` fields a candidate's recipe labels change, computed from `base` (a
+    TrainConfig as a dict); {} for an architecture without them or at their first choices."""
+    out: dict = {}
+    if not _off(arch, "lr_x"):
+        out["lr"] = base["lr"] * arch["lr_x"]
+    if not _off(arch, "batch_x"):
+        out["batch_size"] = max(1, round(base["batch_size"] * arch["batch_x"]))
+    if not _off(arch, "aug_x"):
+        if arch["aug_x"] == 0:
+            out["augment"] = False
+        else:
+            out.update(max_degrees=base["max_degrees"] * arch["aug_x"], max_shift=base["max_shift"] * arch["aug_x"])
+    if not _off(arch, "smooth"):
+        out["label_smoothing"] = float(arch["smooth"])
+    return out
+
+
+def recipe_labels(arch: dict) -> dict:
+    """The recipe labels of `arch` away from their first choice (what `canonical` keeps of them)."""
+    return {k: _as_choice(k, arch[k]) for k in RECIPE_CHOICES if not _off(arch, k)}
 
 
 def used_labels(arch: dict) -> list[str]:
@@ -75,18 +116,18 @@ def used_labels(arch: dict) -> list[str]:
 
 
 def _as_choice(label: str, value):
-    for c in CHOICES.get(label, ()):
+    for c in LABELS.get(label, ()):
         if c == value and type(c) is not type(value) and not isinstance(value, bool) and not isinstance(c, bool):
             return c
     return value
 
 
 def canonical(arch: dict) -> dict:
-    """The architecture with only the labels that matter, in `CHOICES` order (for JSON and dedup);
+    """The architecture with only the labels that matter, in `LABELS` order (for JSON and dedup);
     a squeeze position past its stage's depth becomes the last conv's, which is what it builds."""
     # each value as its choice is written (0 -> 0.0): JSON that passed through NNI's manager
     # (JavaScript) has lost the difference, and keys must not depend on it
-    out = {k: _as_choice(k, arch[k]) for k in used_labels(arch)}
+    out = {k: _as_choice(k, arch[k]) for k in used_labels(arch)} | recipe_labels(arch)
     for s in (1, 2, 3):
         if f"sqpos{s}" in out:
             out[f"sqpos{s}"] = min(out[f"sqpos{s}"], arch[f"depth{s}"])
@@ -94,23 +135,24 @@ def canonical(arch: dict) -> dict:
 
 
 def network_key(arch: dict) -> str:
-    """What identifies an architecture's network: its canonical form as JSON. Samples that differ
-    only in labels the network ignores have the same key (Replay, export and report dedup on it)."""
+    """What identifies a candidate (its network, and its recipe labels if any): its canonical form as
+    JSON. Samples that differ only in labels the network ignores have the same key (Replay, export
+    and report dedup on it)."""
     return json.dumps(canonical(arch), sort_keys=True, default=str)
 
 
 def complete(arch: dict) -> dict:
     """Fill the ignored labels of a canonical architecture with the first choice, so NNI can freeze it.
     Raises ValueError naming unknown labels or values outside the space."""
-    unknown = sorted(set(arch) - set(CHOICES))
+    unknown = sorted(set(arch) - set(LABELS))
     if unknown:
-        raise ValueError(f"unknown architecture keys {unknown}; valid keys: {', '.join(CHOICES)}")
-    full = {k: arch.get(k, values[0]) for k, values in CHOICES.items()}
-    for k in used_labels(full):
-        if k not in arch:
+        raise ValueError(f"unknown architecture keys {unknown}; valid keys: {', '.join(LABELS)}")
+    full = {k: arch.get(k, values[0]) for k, values in LABELS.items()}
+    for k in used_labels(full) + list(RECIPE_CHOICES):  # an absent recipe label is the recipe as it is
+        if k not in arch and k in CHOICES:
             raise ValueError(f"architecture is missing {k!r}")
-        if full[k] not in CHOICES[k]:
-            raise ValueError(f"{k}={full[k]!r} is not in the space; choices: {CHOICES[k]}")
+        if full[k] not in LABELS[k]:
+            raise ValueError(f"{k}={full[k]!r} is not in the space; choices: {LABELS[k]}")
     return full
 
 
@@ -135,11 +177,11 @@ def parse_fixed(text: str) -> dict:
         label, raw = label.strip(), raw.strip()
         if not sep or not raw:
             raise ValueError(f"fix expects label=value, got {item!r}")
-        if label not in CHOICES:
-            raise ValueError(f"cannot fix unknown label {label!r}; labels: {', '.join(CHOICES)}")
-        value = next((v for v in CHOICES[label] if _same(raw, v)), None)
+        if label not in LABELS:
+            raise ValueError(f"cannot fix unknown label {label!r}; labels: {', '.join(LABELS)}")
+        value = next((v for v in LABELS[label] if _same(raw, v)), None)
         if value is None:
-            raise ValueError(f"{label}={raw} is not in the space; choices: {', '.join(map(str, CHOICES[label]))}")
+            raise ValueError(f"{label}={raw} is not in the space; choices: {', '.join(map(str, LABELS[label]))}")
         fixed[label] = value
     return fixed
 

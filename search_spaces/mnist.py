@@ -17,7 +17,7 @@ from nni.nas.space import model_context
 
 from search_spaces.blocks import build_network
 # what nas.experiment takes from a space module beside MnistSpace, re-exported from choices.py
-from search_spaces.choices import (CHOICES, canonical, complete, network_key, parse_fixed,  # noqa: F401
+from search_spaces.choices import (CHOICES, LABELS, canonical, complete, network_key, parse_fixed,  # noqa: F401
                                    smallest_arch)
 
 
@@ -27,8 +27,9 @@ class MnistSpace(ModelSpace):
 
     def __init__(self, fixed: dict | None = None, choices: dict[str, list] | None = None,
                  shape: tuple[int, int, int] = (1, 28, 28), classes: int = 10):
-        """`choices`: label -> values NNI searches (default: `CHOICES`); a label it lacks keeps its
-        first value in `CHOICES` and is no NNI choice at all. A search recorded with an older space
+        """`choices`: label -> values NNI searches (default: `CHOICES`, the network's labels; a search
+        of the recipe too adds `RECIPE_CHOICES`); a label it lacks keeps its first value in `LABELS`
+        and is no NNI choice at all. A search recorded with an older space
         resumes in that space (`nas.experiment.recorded_choices`). `shape` (C, H, W) and `classes`:
         the dataset's (nas.data.Input); the space's networks are built for them."""
         super().__init__()
@@ -36,7 +37,7 @@ class MnistSpace(ModelSpace):
         self._fixed = dict(fixed or {})
         self._choices = {k: list(v) for k, v in (CHOICES if choices is None else choices).items()}
         arch = {}
-        for label, values in CHOICES.items():
+        for label, values in LABELS.items():
             if label not in self._choices:
                 arch[label] = values[0]
                 continue
@@ -47,7 +48,8 @@ class MnistSpace(ModelSpace):
             self.net = build_network(arch, self._shape, self._classes)
         except ValueError as e:  # e.g. too many unpadded convs for 20x20 images
             self.net, self.impossible = None, str(e)
-        self.arch = arch  # every label's value; meaningful once frozen (nas/evaluate.py records it)
+        self.arch = arch  # every label's value; meaningful once frozen (nas/evaluate.py records it and
+                          # trains with its recipe labels)
 
     def freeze(self, sample: dict) -> "MnistSpace":
         with model_context(sample):  # ensure_frozen above reads the sample from this context

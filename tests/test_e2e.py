@@ -371,3 +371,28 @@ def test_evolution_search_runs_to_the_end(tmp_path, data_dir):
     learnt = [float(m) for m in re.findall(r"\[Metric\] ([0-9.]+) Sample", log)]
     assert len(learnt) >= 3 and all(m > 0 for m in learnt), learnt
     assert "has no metric" not in r.stdout + r.stderr  # gate rejections are expected, not warnings
+
+
+def test_recipe_search_trains_each_candidate_with_its_recipe_and_exports_it(tmp_path, data_dir):
+    """--search-recipe: the recipe labels are NNI choices, each trial trains with its own (said in its
+    final result), and the export carries them; pinning one without the flag is refused first."""
+    common = ["--results", str(tmp_path / "res"), "--data-dir", str(data_dir)]
+    r = nas("search", "--fix", "lr_x=2", *common, timeout=120)
+    assert r.returncode == 2 and "--search-recipe" in r.stderr and not (tmp_path / "res" / "searches").exists()
+    r = nas("search", "--schedule", "flat", "--search-recipe", "--fix", "lr_x=2,aug_x=0", "--trials", "2",
+            "--epochs", "1", "--train-subset", "768", "--max-params", "8000", "--port", str(free_port()),
+            "--id", "rec", *common, "--set", "val_size=500", "--set", "eval_batch=5000", timeout=900)
+    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-3000:]
+    from nas.results import load_record, read_trials
+    from search_spaces.choices import RECIPE_CHOICES, recipe_overrides
+
+    workdir = tmp_path / "res" / "searches"
+    record = load_record(workdir, "rec")
+    assert set(RECIPE_CHOICES) <= set(record["choices"])  # a resume rebuilds this space
+    trials = [t for t in read_trials(workdir, "rec") if t.status == "SUCCEEDED"]
+    assert len(trials) == 2
+    for t in trials:  # the pinned labels, and whatever batch_x / smooth NNI sampled, each as its sample says
+        assert t.final["recipe"] == recipe_overrides(t.sample, record["train"])
+        assert {"lr": 0.1, "augment": False}.items() <= t.final["recipe"].items()
+    exported = json.loads(next((tmp_path / "res" / "exports" / "rec").glob("rank1_*/arch.json")).read_text())
+    assert exported["arch"]["lr_x"] == 2.0 and exported["recipe"] == recipe_overrides(exported["arch"], record["train"])

@@ -90,3 +90,13 @@ def test_training_needs_no_nni(tmp_path, data_dir):
     assert done.returncode == 2 and done.stderr.count("\n") == 1, done.stderr[-2000:]
     assert done.stderr.startswith("error: nas search needs NNI"), done.stderr
     assert not (tmp_path / "nni").exists()
+
+
+def test_a_candidate_with_recipe_labels_trains_and_records_its_recipe(tmp_path, data_dir):
+    """An export of a --search-recipe search carries lr_x / aug_x: `nas train` applies them and
+    config.json says what ran."""
+    arch = {**ARCH, "lr_x": 2.0, "aug_x": 0.0}
+    run(arch, CFG, [0], tmp_path / "run", str(data_dir), log=_quiet)
+    cfg = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert cfg["train"]["lr"] == pytest.approx(2 * CFG.lr) and cfg["train"]["augment"] is False
+    assert cfg["arch"]["lr_x"] == 2.0

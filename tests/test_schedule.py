@@ -56,6 +56,8 @@ def test_controls_by_budget_and_bad_ones_refused():
         resolve_controls("exp9", 8000, {})
     with pytest.raises(ConfigError, match="outside the search's fixed labels"):
         resolve_controls("exp1", 20000, {"bn": True})        # exp1 has no BatchNorm
+    # a pinned recipe label (--search-recipe --fix lr_x=2) is the search's recipe: controls train with it
+    assert resolve_controls("exp3", 8000, {"lr_x": 2.0})["exp3"] == complete({**BASELINES["exp3"]["arch"], "lr_x": 2.0})
 
 
 def test_tracker_sizes_candidates_to_the_budget_and_writes_the_ledger(tmp_path):

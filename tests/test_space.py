@@ -222,3 +222,36 @@ def test_a_key_does_not_depend_on_how_json_wrote_a_number():
     assert ERA7918["dropout"] == 0.0
     assert network_key({**ERA7918, "dropout": 0}) == network_key(ERA7918)
     assert network_key({**ERA7918, "c1_0": 10.0}) == network_key(ERA7918)
+
+
+def test_recipe_labels_are_part_of_a_candidate_only_away_from_their_first_choice():
+    """--search-recipe: a candidate's recipe labels scale the run's recipe; at their first choices
+    (or absent) nothing changes, so every earlier architecture keeps its key and its training."""
+    from dataclasses import replace
+
+    from nas.config import TrainConfig, with_recipe
+    from search_spaces.choices import LABELS, RECIPE_CHOICES, network_key, search_choices
+
+    exp3 = canonical(BASELINES["exp3"]["arch"])
+    assert not set(exp3) & set(RECIPE_CHOICES)
+    assert canonical({**exp3, "lr_x": 1, "smooth": 0}) == exp3  # first choices: the plain architecture
+    tuned = canonical(complete({**exp3, "lr_x": 4, "batch_x": 0.5, "aug_x": 1.5, "smooth": 0.1}))
+    assert tuned == {**exp3, "lr_x": 4.0, "batch_x": 0.5, "aug_x": 1.5, "smooth": 0.1}
+    assert network_key(tuned) != network_key(exp3) and network_key({**exp3, "lr_x": 1.0}) == network_key(exp3)
+    base = replace(TrainConfig(), lr=0.02, batch_size=64, max_degrees=6.0, max_shift=2.0)
+    cfg = with_recipe(base, tuned)
+    assert (cfg.lr, cfg.batch_size, cfg.max_degrees, cfg.max_shift, cfg.label_smoothing, cfg.augment) == \
+        (pytest.approx(0.08), 32, 9.0, 3.0, 0.1, True)
+    assert with_recipe(base, {**exp3, "aug_x": 0.0}) == replace(base, augment=False)
+    assert with_recipe(base, exp3) is base
+    with pytest.raises(ValueError, match="lr_x=3 is not in the space"):
+        complete({**exp3, "lr_x": 3})
+    assert parse_fixed("lr_x=2,smooth=0.05") == {"lr_x": 2.0, "smooth": 0.05}
+    assert search_choices() == CHOICES and search_choices(recipe=True) == LABELS
+    # the plain space leaves the recipe labels out of NNI's sample; the recipe search samples them
+    assert not set(MnistSpace().simplify()) & set(RECIPE_CHOICES)
+    space = MnistSpace(choices=LABELS)
+    simplified = space.simplify()
+    assert set(simplified) == set(LABELS)
+    sample = {k: m.values[0] for k, m in simplified.items()} | {"lr_x": 2.0}
+    assert space.freeze(sample).arch["lr_x"] == 2.0
