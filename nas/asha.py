@@ -222,21 +222,25 @@ def default_controls(max_params: int) -> list[str]:
     return ["exp3", "exp4"] if max_params > 6000 else ["lqznt4k"]
 
 
-def resolve_controls(text: str, max_params: int, fixed: dict) -> dict[str, dict]:
+def resolve_controls(text: str, max_params: int, fixed: dict, search_recipe: bool = False) -> dict[str, dict]:
     """name -> full sample of each control ("auto", "none", or comma-separated baseline names or
-    arch.json paths). A control outside the search's fixed labels cannot be frozen by the space."""
+    arch.json paths). A control outside the search's fixed labels cannot be frozen by the space, nor
+    one with recipe labels by a space without them (`search_recipe`: the search has them)."""
     from nas.errors import ConfigError
     from nas.runs import load_arch
-    from search_spaces.choices import RECIPE_CHOICES, complete
+    from search_spaces.choices import RECIPE_CHOICES, complete, recipe_labels
 
     names = default_controls(max_params) if text == "auto" else [] if text in ("none", "") else \
         [n.strip() for n in text.split(",") if n.strip()]
     # pinned recipe labels (--search-recipe --fix lr_x=2) are the search's recipe: the controls train with it too
-    recipe = {k: v for k, v in fixed.items() if k in RECIPE_CHOICES}
+    pinned = {k: v for k, v in fixed.items() if k in RECIPE_CHOICES}
     out = {}
     for spec in names:
         name, arch, _ = load_arch(spec)
-        sample = complete({**arch, **recipe})
+        if not search_recipe and recipe_labels(arch):
+            raise ConfigError(f"control {name} has recipe labels {recipe_labels(arch)}; race it in a search "
+                              f"with --search-recipe")
+        sample = complete({**arch, **pinned})
         clash = {k: v for k, v in fixed.items() if sample.get(k) != v}
         if clash:
             raise ConfigError(f"control {name} has {clash} outside the search's fixed labels; "
@@ -367,7 +371,7 @@ def build_rungs(search, train, data_dir: str, workdir, exp_id: str, fixed: dict,
     from search_spaces.choices import network_key
 
     rungs = parse_rungs(search.rungs)
-    controls = resolve_controls(search.controls, search.max_params, fixed)
+    controls = resolve_controls(search.controls, search.max_params, fixed, search.search_recipe)
     ledger = Ledger(rungs, eta=search.eta, race_cap=search.race_cap, race_min=search.race_min,
                     alpha=search.alpha, controls=tuple(controls), candidates=search.trials)
     folder = Path(workdir) / exp_id

@@ -47,7 +47,7 @@ def test_auto_rungs_come_from_a_finished_study_only(tmp_path):
     assert parse_rungs(text)[0] == Rung(2, 55000, (0,), "val_loss best")
 
 
-def test_controls_by_budget_and_bad_ones_refused():
+def test_controls_by_budget_and_bad_ones_refused(tmp_path):
     assert set(resolve_controls("auto", 8000, {})) == {"exp3", "exp4"}
     assert set(resolve_controls("auto", 4000, {})) == {"lqznt4k"}
     assert resolve_controls("none", 8000, {}) == {}
@@ -57,7 +57,14 @@ def test_controls_by_budget_and_bad_ones_refused():
     with pytest.raises(ConfigError, match="outside the search's fixed labels"):
         resolve_controls("exp1", 20000, {"bn": True})        # exp1 has no BatchNorm
     # a pinned recipe label (--search-recipe --fix lr_x=2) is the search's recipe: controls train with it
-    assert resolve_controls("exp3", 8000, {"lr_x": 2.0})["exp3"] == complete({**BASELINES["exp3"]["arch"], "lr_x": 2.0})
+    assert resolve_controls("exp3", 8000, {"lr_x": 2.0}, search_recipe=True)["exp3"] == \
+        complete({**BASELINES["exp3"]["arch"], "lr_x": 2.0})
+    # an export with recipe labels cannot race in a space without them: it would lose its recipe
+    tuned = tmp_path / "arch.json"
+    tuned.write_text(json.dumps({"arch": {**BASELINES["exp3"]["arch"], "lr_x": 2.0}}))
+    with pytest.raises(ConfigError, match="recipe labels"):
+        resolve_controls(str(tuned), 8000, {})
+    assert resolve_controls(str(tuned), 8000, {}, search_recipe=True)["arch"]["lr_x"] == 2.0
 
 
 def test_tracker_sizes_candidates_to_the_budget_and_writes_the_ledger(tmp_path):
