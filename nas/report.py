@@ -577,6 +577,7 @@ def race_block(s: Search) -> list[str]:
     cfg = s.record["search"]
     L = [f"`{s.id}` (`nas search --max-params {cfg['max_params']} --strategy {cfg['strategy']}"
          + (f" --cpu-hours {cfg['cpu_hours']:g}" if cfg.get("cpu_hours") else f" --trials {cfg['trials']}")
+         + (" --search-recipe" if cfg.get("search_recipe") else "")
          + f" --rungs {cfg['rungs']}`): {doc['started']} candidates of {doc['candidates']} planned, "
          f"{len(doc['jobs'])} trainings, {doc['spent_cpu_hours']:.2f} CPU-hours.", "",
          "| rung | epochs x images x seeds | reading | candidates finished | best score |",
