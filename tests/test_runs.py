@@ -96,7 +96,9 @@ def test_a_candidate_with_recipe_labels_trains_and_records_its_recipe(tmp_path, 
     """An export of a --search-recipe search carries lr_x / aug_x: `nas train` applies them and
     config.json says what ran."""
     arch = {**ARCH, "lr_x": 2.0, "aug_x": 0.0}
-    run(arch, CFG, [0], tmp_path / "run", str(data_dir), log=_quiet)
+    lines: list[str] = []
+    run(arch, CFG, [0], tmp_path / "run", str(data_dir), log=lines.append)
+    assert any("recipe labels set" in l and "augment=False" in l for l in lines)  # the user is told
     cfg = json.loads((tmp_path / "run" / "config.json").read_text())
     assert cfg["train"]["lr"] == pytest.approx(2 * CFG.lr) and cfg["train"]["augment"] is False
     assert cfg["arch"]["lr_x"] == 2.0
