@@ -237,9 +237,8 @@ def resolve_controls(text: str, max_params: int, fixed: dict, search_recipe: boo
     out = {}
     for spec in names:
         name, arch, _ = load_arch(spec)
-        if not search_recipe and recipe_labels(arch):
-            raise ConfigError(f"control {name} has recipe labels {recipe_labels(arch)}; race it in a search "
-                              f"with --search-recipe")
+        if not search_recipe and (own := recipe_labels(arch)):
+            raise ConfigError(f"control {name} has recipe labels {own}; race it in a search with --search-recipe")
         sample = complete({**arch, **pinned})
         clash = {k: v for k, v in fixed.items() if sample.get(k) != v}
         if clash:

@@ -241,13 +241,13 @@ def asdict(cfg) -> dict:
     return dataclasses.asdict(cfg)
 
 
-def with_recipe(cfg: TrainConfig, arch: dict) -> TrainConfig:
-    """`cfg` changed by a candidate's recipe labels (search_spaces.choices.RECIPE_CHOICES: `nas search
-    --search-recipe`); `cfg` itself for an architecture without them."""
+def with_recipe(cfg: TrainConfig, arch: dict) -> tuple[TrainConfig, dict]:
+    """(`cfg` changed by a candidate's recipe labels, the fields they set) (search_spaces.choices.
+    RECIPE_CHOICES: `nas search --search-recipe`); (`cfg` itself, {}) for an architecture without them."""
     from search_spaces.choices import recipe_overrides
 
     changes = recipe_overrides(arch, asdict(cfg))
-    return dataclasses.replace(cfg, **changes) if changes else cfg
+    return (dataclasses.replace(cfg, **changes) if changes else cfg), changes
 
 
 def default_threads(concurrency: int = 1) -> int:

@@ -27,7 +27,7 @@ import torch
 from nas import nni_boundary
 from nas.atomic import write_text
 from nas.budget import count
-from nas.config import TrainConfig, asdict, make, with_recipe
+from nas.config import TrainConfig, make, with_recipe
 from nas.data import load_splits
 from nas.train import train
 from nas.trial_entry import IMPORTED_AT
@@ -77,8 +77,7 @@ def evaluate_model(model: torch.nn.Module, config: dict, data_dir: str | None = 
     final result then carries them and `score`, the rung's reading. A job that fails still reports
     its fields (score None), so that a resumed search knows which training failed."""
     t0, entered = time.perf_counter(), time.time()
-    base = make(TrainConfig, config)
-    cfg = with_recipe(base, getattr(model, "arch", {}))  # a candidate's recipe labels (--search-recipe)
+    cfg, recipe = with_recipe(make(TrainConfig, config), getattr(model, "arch", {}))  # --search-recipe
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     # NNI 3.0 can hand two trials started together each other's sample while recording the other
@@ -131,8 +130,8 @@ def evaluate_model(model: torch.nn.Module, config: dict, data_dir: str | None = 
               **overhead_marks(entered, clock)}
     if stopped:
         result["early_stopped"] = stopped
-    if cfg != base:  # what this candidate's recipe labels changed, for the dashboard and the export
-        result["recipe"] = {k: v for k, v in asdict(cfg).items() if getattr(base, k) != v}
+    if recipe:  # what this candidate's recipe labels set, for the dashboard
+        result["recipe"] = recipe
     if job is not None:
         from nas.rungs import read
 

@@ -112,7 +112,6 @@ def build(search: SearchConfig, train: TrainConfig, data_dir: str, inp: Input, e
     from nas.replay import Replay
     from nas.retry import RetryOnce
     from search_spaces import get_space
-
     from search_spaces.choices import RECIPE_CHOICES, search_choices
 
     try:

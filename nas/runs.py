@@ -132,7 +132,7 @@ def run(arch: dict, cfg: TrainConfig, seeds: list[int], out: str | os.PathLike, 
         raise ConfigError(f"--jobs must be at least 1, got {jobs}")
     jobs = min(jobs, len(seeds))
     cfg = replace(cfg, threads=cfg.threads or default_threads(jobs))
-    base, cfg = cfg, with_recipe(cfg, arch)  # a searched candidate's recipe labels (--search-recipe)
+    cfg, recipe = with_recipe(cfg, arch)  # a searched candidate's recipe labels (--search-recipe)
     out = Path(out)
     # the data first: the network is built for its input, and bad data fails before any write
     data = load_splits(data_dir, cfg.val_size, cfg.split_seed, cfg.train_subset or None, dataset=cfg.dataset)
@@ -170,8 +170,8 @@ def run(arch: dict, cfg: TrainConfig, seeds: list[int], out: str | os.PathLike, 
     write_text(cfg_path, json.dumps(config, indent=2) + "\n")
     log(f"{name or 'run'}: {params:,} parameters, {flops:,} FLOPs, {len(data.train_x):,} training images, "
         f"{len(data.val_x):,} validation, seeds {seeds} ({jobs} at once, {cfg.threads} threads each) -> {out}")
-    if cfg != base:
-        log("its recipe labels set " + ", ".join(f"{k}={v}" for k, v in asdict(cfg).items() if getattr(base, k) != v))
+    if recipe:
+        log("its recipe labels set " + ", ".join(f"{k}={v}" for k, v in recipe.items()))
     fresh = not resume  # a new or replaced run never continues a checkpoint it finds
     if jobs == 1:
         results = [_train_seed(arch, cfg, seed, out, data_dir, fresh, log=log, data=data) for seed in seeds]

@@ -239,11 +239,14 @@ def test_recipe_labels_are_part_of_a_candidate_only_away_from_their_first_choice
     assert tuned == {**exp3, "lr_x": 4.0, "batch_x": 0.5, "aug_x": 1.5, "smooth": 0.1}
     assert network_key(tuned) != network_key(exp3) and network_key({**exp3, "lr_x": 1.0}) == network_key(exp3)
     base = replace(TrainConfig(), lr=0.02, batch_size=64, max_degrees=6.0, max_shift=2.0)
-    cfg = with_recipe(base, tuned)
+    cfg, changes = with_recipe(base, tuned)
+    assert changes == {"lr": pytest.approx(0.08), "batch_size": 32, "max_degrees": 9.0, "max_shift": 3.0,
+                       "label_smoothing": 0.1}
     assert (cfg.lr, cfg.batch_size, cfg.max_degrees, cfg.max_shift, cfg.label_smoothing, cfg.augment) == \
         (pytest.approx(0.08), 32, 9.0, 3.0, 0.1, True)
-    assert with_recipe(base, {**exp3, "aug_x": 0.0}) == replace(base, augment=False)
-    assert with_recipe(base, exp3) is base
+    assert with_recipe(base, {**exp3, "aug_x": 0.0})[0] == replace(base, augment=False)
+    plain, none = with_recipe(base, exp3)
+    assert plain is base and none == {}
     with pytest.raises(ValueError, match="lr_x=3 is not in the space"):
         complete({**exp3, "lr_x": 3})
     assert parse_fixed("lr_x=2,smooth=0.05") == {"lr_x": 2.0, "smooth": 0.05}
