@@ -94,6 +94,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--controls", default=d.controls,
                    help="asha: hand-made models raced at the last rung: baseline names or arch.json paths, "
                         "auto (exp3,exp4 above 6,000 parameters, else lqznt4k) or none (default %(default)s)")
+    s.add_argument("--warm-start", default=d.warm_start,
+                   help="evolution: reference models that open the population: baseline names or arch.json paths, "
+                        "auto (the baselines within budget that are not controls) or none (default %(default)s)")
     s.add_argument("--race-cap", type=int, default=d.race_cap, help="asha: most seeds per entrant (default %(default)s)")
     s.add_argument("--race-min", type=int, default=d.race_min,
                    help="asha: seeds the leader and controls train at least (default %(default)s)")
@@ -289,7 +292,7 @@ def cmd_search(args) -> None:
                    train_subset=args.train_subset, early_stop=args.early_stop, schedule=args.schedule,
                    cpu_hours=args.cpu_hours, rungs=args.rungs, eta=args.eta, controls=args.controls,
                    race_cap=args.race_cap, race_min=args.race_min, alpha=args.alpha, machines=args.machines,
-                   search_recipe=args.search_recipe)
+                   search_recipe=args.search_recipe, warm_start=args.warm_start)
     _print_search(api.search(results=args.results, id=args.id, data_dir=args.data_dir, export_dir=args.export_dir,
                              recipe=_train_config(args), keep_open=args.keep_open,
                              **{k: v for k, v in options.items() if v is not None}), args.results)

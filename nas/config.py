@@ -109,6 +109,9 @@ class SearchConfig:
     race_min: int = 3                 # asha: seeds the leader and the controls train at least
     alpha: float = 0.1                # asha: level of the race's one-sided paired t-test (0.1 or 0.05)
     machines: str = ""                # a --machines file: trials run on those machines over SSH (nas.machines)
+    warm_start: str = "auto"          # evolution: reference models that open the population (baseline names or
+                                      # arch.json paths; auto: the baselines within budget that are not controls;
+                                      # none)
     search_recipe: bool = False       # a candidate is an architecture and its recipe: peak LR, batch size,
                                       # augmentation and label smoothing become labels (choices.RECIPE_CHOICES)
 

@@ -45,18 +45,74 @@ def population_for(trials: int) -> int:
     return max(4, min(20, trials // 3))
 
 
-def make_strategy(name: str, trials: int, seed: int, population: int = 0):
+def make_strategy(name: str, trials: int, seed: int, population: int = 0, seeds: list[dict] | None = None):
+    """NNI's strategy `name`; `seeds` (evolution only): full samples that open its population."""
     from nni.nas import strategy
 
     if name == "random":
         return strategy.Random(dedup=True, seed=seed)
     if name == "evolution":
         population = population or population_for(trials)
-        return strategy.RegularizedEvolution(population_size=population, sample_size=max(2, population // 4),
-                                             mutation_prob=0.2, dedup=True, seed=seed)
+        options = dict(population_size=population, sample_size=max(2, population // 4), mutation_prob=0.2,
+                       dedup=True, seed=seed)
+        return nni_boundary.warm_evolution(seeds, **options) if seeds else strategy.RegularizedEvolution(**options)
     if name == "tpe":
         return strategy.TPE(seed=seed)
     raise ConfigError(f"unknown strategy {name!r}; choose one of: random, evolution, tpe")
+
+
+def warm_start_names(search: SearchConfig, fixed: dict, inp=None) -> str:
+    """What `--warm-start` names, resolved for the record: "auto" becomes the reference models
+    (search_spaces.baselines) that pass the search's budget gate, agree with its fixed labels and are
+    not its controls, comma-separated ("none" if there are none, or for a strategy other than
+    evolution). A reference outside the budget is refused with one line."""
+    from nas.asha import resolve_controls
+    from nas.runs import load_arch
+    from search_spaces.baselines import BASELINES
+    from search_spaces.blocks import build_network
+    from search_spaces.choices import complete, recipe_labels
+
+    from nas.data import MNIST_INPUT
+
+    inp = inp or MNIST_INPUT
+    text = search.warm_start.strip()
+    if text in ("none", ""):
+        return "none"
+    if search.strategy != "evolution":
+        if text == "auto":
+            return "none"
+        raise ConfigError(f"--warm-start seeds evolution's population; --strategy {search.strategy} has none")
+    budget = Budget(search.max_params, search.max_flops, search.min_params)
+    if text == "auto":
+        controls = set(resolve_controls(search.controls, search.max_params, fixed, search.search_recipe)) \
+            if search.schedule == "asha" else set()
+        names = [n for n in BASELINES if n not in controls]
+    else:
+        names = [n.strip() for n in text.split(",") if n.strip()]
+    kept = []
+    for spec in names:
+        name, arch, _ = load_arch(spec)
+        why = ""
+        if recipe_labels(arch) and not search.search_recipe:
+            why = f"has recipe labels {recipe_labels(arch)}"
+        elif any(complete(arch).get(k) != v for k, v in fixed.items()):
+            why = f"is outside the fixed labels {search.fix}"
+        else:
+            net = build_network(arch, inp.shape, inp.classes)
+            why = getattr(net, "impossible", "") or budget.verdict(*count(net, inp.shape)) or ""
+        if not why:  # a path is kept absolute: the record must rebuild the same seeds from anywhere
+            kept.append(spec if spec in BASELINES else str(Path(spec).resolve()))
+        elif text != "auto":
+            raise ConfigError(f"--warm-start {name} {why}")
+    return ",".join(kept) or "none"
+
+
+def warm_start_samples(text: str) -> list[dict]:
+    """The full samples of a resolved warm start (`warm_start_names`), in its order."""
+    from nas.runs import load_arch
+    from search_spaces.choices import complete
+
+    return [] if text in ("none", "") else [complete(load_arch(spec)[1]) for spec in text.split(",")]
 
 
 def check_budget_reachable(space_module, budget: Budget, fixed: dict | None = None, inp=None) -> None:
@@ -133,7 +189,8 @@ def build(search: SearchConfig, train: TrainConfig, data_dir: str, inp: Input, e
     # long a strategy may propose only over-budget models.
     gate = Gate(budget, inp.shape)
     nni_boundary.quiet_gate_rejections()
-    strategy = make_strategy(search.strategy, search.trials, search.seed, search.population)
+    strategy = make_strategy(search.strategy, search.trials, search.seed, search.population,
+                             warm_start_samples(search.warm_start))
     gate_filter = Filter(gate, metric_for_invalid=None if search.strategy == "evolution" else 0.0, patience=2000)
     rungs = tracker = None
     if search.schedule == "asha":
@@ -214,6 +271,7 @@ def rebuild(workdir: str, exp_id: str, port: int | None = None, host: str | None
     # the strategy must be rebuilt as it was launched, whatever the trial count is now
     rec["search"].setdefault("population", 0)
     rec["search"].setdefault("schedule", "flat")  # searches recorded before the multi-fidelity schedule
+    rec["search"].setdefault("warm_start", "none")  # ... and before evolution's warm start
     if rec["search"]["strategy"] == "evolution" and not rec["search"]["population"]:
         rec["search"]["population"] = population_for(rec["search"]["trials"])
     nni_boundary.allow_full_torch_load()

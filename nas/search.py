@@ -177,6 +177,7 @@ def search(search: SearchConfig, train: TrainConfig, results: str | Path = "resu
 
         rungs, rungs_from = rungs_setting(layout.proxy)
         search = dataclasses.replace(search, rungs=rungs)
+    search = dataclasses.replace(search, warm_start=_warm_start(search))
     if search.strategy == "evolution" and not search.population:
         # a budget in CPU-hours buys many candidates: the largest automatic population
         planned = search.trials if not (search.schedule == "asha" and search.cpu_hours) else 60
@@ -216,7 +217,21 @@ def search(search: SearchConfig, train: TrainConfig, results: str | Path = "resu
             + ", rungs " + " -> ".join(f"{r.epochs} ep x {r.images:,} img x {len(r.seeds)} seed(s)" for r in led.rungs)
             + f", the best 1/{led.eta} promoted; controls: {', '.join(led.controls) or 'none'}"
             + (f"; rungs {rungs_from}" if rungs_from else ""))
+    if search.warm_start != "none":
+        log(f"warm start: evolution's population opens with {search.warm_start.replace(',', ', ')}")
     return _run(built, False, keep_open, export_dir, log)
+
+
+def _warm_start(search: SearchConfig) -> str:
+    """The search's --warm-start resolved to names (nas.experiment.warm_start_names); one line if bad."""
+    from nas.experiment import warm_start_names
+    from search_spaces import get_space
+
+    try:
+        fixed = get_space(search.space).parse_fixed(search.fix)
+    except ValueError as e:
+        raise ConfigError(str(e)) from None
+    return warm_start_names(search, fixed)
 
 
 def resume(exp_id: str, results: str | Path = "results", trials: int | None = None, port: int | None = None,

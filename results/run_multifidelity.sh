@@ -17,8 +17,8 @@ confirm() {  # id, budget label
     local again=""; [ -f "$out/config.json" ] && again="--resume"
     $NAS train "$arch" --epochs 15 --seeds 0,1,2,3,4 --set val_size=0 --jobs 2 --out "$out" $again
 }
-search m8k --max-params 8000 --cpu-hours 10 --strategy evolution
-confirm m8k s8k
+search w8k --max-params 8000 --cpu-hours 10 --strategy evolution
+confirm w8k s8k
 search m4k --max-params 4000 --cpu-hours 10 --strategy evolution
 confirm m4k s4k
 $NAS report --results results

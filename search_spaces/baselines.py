@@ -57,3 +57,9 @@ BASELINES["era7918"] = dict(arch=ERA7918, seed_params=7918,
 LQZNT = dict(depth1=1, pad1=1, c1_0=32, trans1=4, depth2=3, pad2=0, c2_0=32, c2_1=4, c2_2=20,
              depth3=0, bn=True, dropout=0.02, head="1x1_gap")
 BASELINES["lqznt4k"] = dict(arch=LQZNT, recipe={}, seed_params=3816)
+
+# Not hand-made: the 8k pick of the earlier searches (results/exports/s8k-evolution-exp3/rank11_r3Cpl,
+# chosen by re-rank, confirmed in results/confirm/s8k-r3Cpl): a seed of an 8k search's population.
+R3CPL = dict(depth1=2, pad1=0, c1_0=10, c1_1=24, trans1=16, depth2=4, pad2=0, c2_0=14, c2_1=10, c2_2=10,
+             c2_3=8, depth3=0, bn=True, dropout=0.02, head="gap_1x1")
+BASELINES["r3cpl8k"] = dict(arch=R3CPL, recipe={}, seed_params=7762)

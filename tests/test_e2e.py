@@ -354,16 +354,19 @@ def test_killed_parallel_training_leaves_no_worker_behind(tmp_path, data_dir, si
 
 def test_evolution_search_runs_to_the_end(tmp_path, data_dir):
     """Regularized evolution waits on its last models through every middleware's list_models (the
-    budget gate, Replay): the search must end normally and export."""
+    budget gate, Replay): the search must end normally and export. Its population opens with the
+    warm start's reference model, trained as the first trial."""
     # one trial at a time (the default was 1 when this was written): with two, the last two end after
     # the strategy has stopped listening, and it hears only the first two
     r = nas("search", "--schedule", "flat", "--strategy", "evolution", "--trials", "4", "--concurrency", "1",
-            "--epochs", "1", "--train-subset", "768",
+            "--epochs", "1", "--train-subset", "768", "--warm-start", "era7918",
             "--max-params", "8000", "--port", str(free_port()), "--results", str(tmp_path / "res"),
             "--export-dir", str(tmp_path / "exports"), "--data-dir", str(data_dir), "--set", "val_size=500",
             "--set", "eval_batch=5000", timeout=900)
     assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-3000:]
-    assert len([l for l in r.stdout.splitlines() if l.startswith("trial ")]) == 4 and "rank 1:" in r.stdout
+    trials = [l for l in r.stdout.splitlines() if l.startswith("trial ")]
+    assert len(trials) == 4 and "rank 1:" in r.stdout
+    assert "warm start" in r.stdout and "params   7,918" in trials[0]  # era7918 first
     # the strategy must learn from the trained trials (a middleware that swallowed the engine's events
     # once left evolution and TPE blind), and not from the gate's rejections, which would push trained
     # individuals out of its population. The last trial may end after the strategy has stopped.

@@ -48,3 +48,34 @@ def test_a_chain_loads_a_checkpoint_written_with_fewer_middlewares():
     nni_boundary.tolerant_chain(*parts()).load_state_dict(old)
     with pytest.raises(IndexError):
         Chain(*parts()).load_state_dict(old)
+
+
+def test_warm_evolution_seeds_first_and_resumes():
+    """Evolution's population opens with the seeds, in order, then random samples; a strategy resumed
+    from its state proposes no seed again; a seed is a parent mutation can breed from (every label)."""
+    from nni.nas.evaluator import FunctionalEvaluator
+    from nni.nas.space import SimplifiedModelSpace
+    from nni.nas.strategy.evolution import Individual as Ind
+
+    from nas.experiment import warm_start_samples
+    from search_spaces import mnist
+    from search_spaces.choices import network_key
+
+    space = SimplifiedModelSpace.from_model(mnist.MnistSpace(), FunctionalEvaluator(lambda model: None))
+    seeds = warm_start_samples("era7918,r3cpl8k")
+
+    def strategy():
+        s = nni_boundary.warm_evolution(seeds, population_size=4, sample_size=2, mutation_prob=0.2, dedup=True, seed=0)
+        s._model_space = space  # what NNI's `initialize` sets; no engine is needed to propose
+        return s
+
+    first = strategy()
+    proposed = [first.random().sample for _ in range(3)]
+    assert [network_key(p) for p in proposed[:2]] == [network_key(s) for s in seeds]
+    assert network_key(proposed[2]) not in {network_key(s) for s in seeds}
+    again = strategy()
+    again.load_state_dict(first.state_dict())
+    assert network_key(again.random().sample) not in {network_key(s) for s in seeds}
+    again._population.extend([Ind(proposed[0], 99.4), Ind(proposed[1], 99.3)])
+    child = again.new_individual().sample
+    assert set(child) == set(proposed[0])

@@ -142,3 +142,21 @@ def test_a_finished_multi_fidelity_search_supplies_the_finalist(tmp_path):
     (layout.exports / "m8k" / "rank1_abc" / "arch.json").unlink()
     with pytest.raises(ExportError, match="nas export m8k"):
         choose_finalist(layout, 8000)
+
+
+def test_warm_start_resolves_to_the_references_within_budget():
+    from nas.experiment import warm_start_names
+
+    evo = dict(strategy="evolution")
+    # at 8k: the references under 8,000 parameters; exp3 and exp4 are over it (and controls)
+    assert warm_start_names(SearchConfig(max_params=8000, **evo), {}) == "era7918,lqznt4k,r3cpl8k"
+    # at 4k the one reference under budget is the control: it is raced, not seeded
+    assert warm_start_names(SearchConfig(max_params=4000, **evo), {}) == "none"
+    assert warm_start_names(SearchConfig(max_params=8000, min_params=5000, **evo), {}) == "era7918,r3cpl8k"
+    assert warm_start_names(SearchConfig(max_params=8000, strategy="random"), {}) == "none"
+    assert warm_start_names(SearchConfig(max_params=8000, warm_start="none", **evo), {}) == "none"
+    for options, message in [(dict(warm_start="exp3", **evo), "8,880 parameters > budget"),
+                             (dict(warm_start="era7918", strategy="tpe"), "seeds evolution's population"),
+                             (dict(warm_start="exp9", **evo), "neither a baseline")]:
+        with pytest.raises(ConfigError, match=message):
+            warm_start_names(SearchConfig(max_params=8000, **options), {})
