@@ -103,7 +103,7 @@ def warm_start_names(search: SearchConfig, fixed: dict, inp=None) -> str:
         if not why:  # a path is kept absolute: the record must rebuild the same seeds from anywhere
             kept.append(spec if spec in BASELINES else str(Path(spec).resolve()))
         elif text != "auto":
-            raise ConfigError(f"--warm-start {name} {why}")
+            raise ConfigError(f"--warm-start {name}: {why}")
     return ",".join(kept) or "none"
 
 

@@ -547,13 +547,24 @@ def proxy_step(inp: Inputs) -> list[str]:
     return L + [""]
 
 
-def _short(key: str, trials: list) -> str:
+def _short(key: str, trials: list, seeds: dict | None = None) -> str:
     """A candidate by the trial its export is named after (its highest rung, lowest seed there:
-    nas.results.rank); a control by its name."""
+    nas.results.rank), and by its name if it is a warm-start seed (`seeds`: key -> name); a control
+    by its name."""
     if key.startswith("control:"):
         return f"control `{key.removeprefix('control:')}`"
     mine = [t for t in trials if t.final.get("key") == key and t.final.get("rung") is not None]
-    return f"`{min(mine, key=lambda t: (-t.final['rung'], t.final['seed'])).id}`" if mine else "?"
+    name = f" (warm start `{seeds[key]}`)" if seeds and key in seeds else ""
+    return (f"`{min(mine, key=lambda t: (-t.final['rung'], t.final['seed'])).id}`" if mine else "?") + name
+
+
+def warm_seeds(search: dict) -> dict[str, str]:
+    """network key -> name of each reference model a search's evolution started from (`--warm-start`)."""
+    from nas.runs import load_arch
+    from search_spaces.choices import network_key
+
+    text = search.get("warm_start") or "none"
+    return {} if text == "none" else {network_key(load_arch(spec)[1]): load_arch(spec)[0] for spec in text.split(",")}
 
 
 def multi_step(inp: Inputs) -> list[str]:
@@ -575,9 +586,11 @@ def race_block(s: Search) -> list[str]:
     if doc is None:
         return []
     cfg = s.record["search"]
+    seeds = warm_seeds(cfg)
     L = [f"`{s.id}` (`nas search --max-params {cfg['max_params']} --strategy {cfg['strategy']}"
          + (f" --cpu-hours {cfg['cpu_hours']:g}" if cfg.get("cpu_hours") else f" --trials {cfg['trials']}")
          + (" --search-recipe" if cfg.get("search_recipe") else "")
+         + (f" --warm-start {cfg['warm_start']}" if cfg.get("warm_start", "none") != "none" else "")
          + f" --rungs {cfg['rungs']}`): {doc['started']} candidates of {doc['candidates']} planned, "
          f"{len(doc['jobs'])} trainings, {doc['spent_cpu_hours']:.2f} CPU-hours.", "",
          "| rung | epochs x images x seeds | reading | candidates finished | best score |",
@@ -597,13 +610,17 @@ def race_block(s: Search) -> list[str]:
     L += ["", "The race at the last rung (late-validation accuracy, mean over the seeds it trained; gaps "
           "paired over the shared seeds, one-sided t-test at alpha " + f"{doc['alpha']:g}):", "",
           "| entrant | seeds | late-validation mean | paired gap to the pick | verdict |", "| --- | --- | --- | --- | --- |",
-          f"| **pick** {_short(o['pick'], s.trials)} | {len(o['seeds'])} | {o['mean']:.3f} +- "
+          f"| **pick** {_short(o['pick'], s.trials, seeds)} | {len(o['seeds'])} | {o['mean']:.3f} +- "
           f"{o['half_width']:.3f} | - | - |"]
-    rivals = ([("runner-up " + _short(o["runner_up"]["key"], s.trials), o["runner_up"])] if o["runner_up"] else []) \
+    runner = o["runner_up"]
+    rivals = ([("runner-up " + _short(runner["key"], s.trials, seeds), runner)] if runner else []) \
         + [(f"control `{n}`", v) for n, v in o["controls"].items()]
     for name, v in rivals:
         L.append(f"| {name} | {len(v['seeds'])} | - | {v['gap']:+.3f} +- {v['gap_half_width']:.3f} | {v['verdict']} |")
     L.append("")
+    if o["pick"] in seeds:
+        L += [f"The pick is `{seeds[o['pick']]}`, a reference model the warm start began from, unchanged: the "
+              "search found nothing better than it on validation.", ""]
     return L
 
 

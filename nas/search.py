@@ -177,7 +177,6 @@ def search(search: SearchConfig, train: TrainConfig, results: str | Path = "resu
 
         rungs, rungs_from = rungs_setting(layout.proxy)
         search = dataclasses.replace(search, rungs=rungs)
-    search = dataclasses.replace(search, warm_start=_warm_start(search))
     if search.strategy == "evolution" and not search.population:
         # a budget in CPU-hours buys many candidates: the largest automatic population
         planned = search.trials if not (search.schedule == "asha" and search.cpu_hours) else 60
@@ -192,6 +191,7 @@ def search(search: SearchConfig, train: TrainConfig, results: str | Path = "resu
     check_new_id(search.workdir, exp_id)
     data_dir = str(resolve_data_dir(data_dir, dataset=train.dataset).resolve())
     inp = load_input(data_dir, train.dataset)  # verify + cache once here, so trials never decode or download
+    search = dataclasses.replace(search, warm_start=_warm_start(search, inp))
     if search.machines:  # every machine checked before anything is written
         from nas import machines
 
@@ -222,8 +222,9 @@ def search(search: SearchConfig, train: TrainConfig, results: str | Path = "resu
     return _run(built, False, keep_open, export_dir, log)
 
 
-def _warm_start(search: SearchConfig) -> str:
-    """The search's --warm-start resolved to names (nas.experiment.warm_start_names); one line if bad."""
+def _warm_start(search: SearchConfig, inp) -> str:
+    """The search's --warm-start resolved to names (nas.experiment.warm_start_names) for the dataset's
+    input `inp` (nas.data.Input); one line if bad."""
     from nas.experiment import warm_start_names
     from search_spaces import get_space
 
@@ -231,7 +232,7 @@ def _warm_start(search: SearchConfig) -> str:
         fixed = get_space(search.space).parse_fixed(search.fix)
     except ValueError as e:
         raise ConfigError(str(e)) from None
-    return warm_start_names(search, fixed)
+    return warm_start_names(search, fixed, inp)
 
 
 def resume(exp_id: str, results: str | Path = "results", trials: int | None = None, port: int | None = None,

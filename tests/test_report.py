@@ -282,3 +282,29 @@ def test_the_proxy_study_says_how_a_full_trainings_cpu_cost_was_found(tmp_path):
     text = write_report(root, pictures=False).read_text()
     assert "10.0 min (1 thread, estimated at the pace of the 55,000-image proxies)" in text
     assert "3 trainings ran on a GPU" in text
+
+
+def test_a_pick_that_is_a_warm_start_seed_is_named_as_such(tmp_path):
+    """A search that ends picking a reference it started from must say so, not pass it off as found."""
+    from nas.report import race_block
+    from nas.results import Search
+    from search_spaces.baselines import BASELINES
+    from search_spaces.choices import network_key
+
+    era, other = network_key(BASELINES["era7918"]["arch"]), network_key(BASELINES["r3cpl8k"]["arch"])
+    rival = dict(seeds=[0, 1, 2], gap=-0.05, gap_half_width=0.04, verdict="pick better")
+    doc = dict(rungs=[dict(epochs=4, images=20000, seeds=[0], reading="val_acc best"),
+                      dict(epochs=15, images=55000, seeds=[0, 1], reading="late")],
+               jobs=[], started=3, candidates=3, spent_cpu_hours=1.0, alpha=0.1,
+               outcome=dict(pick=era, seeds=[0, 1, 2], mean=99.40, half_width=0.03,
+                            runner_up={**rival, "key": other}, controls={"exp3": rival}))
+    (tmp_path / "w").mkdir()
+    (tmp_path / "w" / "rungs.json").write_text(json.dumps(doc))
+    cfg = dict(max_params=8000, strategy="evolution", cpu_hours=1, rungs="4x20000,15x55000:2",
+               warm_start="era7918,lqznt4k,r3cpl8k")
+    text = "\n".join(race_block(Search("w", {"search": cfg}, [], tmp_path)))
+    assert "--warm-start era7918,lqznt4k,r3cpl8k" in text
+    assert "(warm start `era7918`)" in text and "(warm start `r3cpl8k`)" in text
+    assert "The pick is `era7918`" in text
+    cfg["warm_start"] = "none"  # a cold search: nothing is named
+    assert "warm start" not in "\n".join(race_block(Search("w", {"search": cfg}, [], tmp_path)))
