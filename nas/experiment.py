@@ -67,12 +67,11 @@ def warm_start_names(search: SearchConfig, fixed: dict, inp=None) -> str:
     not its controls, comma-separated ("none" if there are none, or for a strategy other than
     evolution). A reference outside the budget is refused with one line."""
     from nas.asha import resolve_controls
+    from nas.data import MNIST_INPUT
     from nas.runs import load_arch
     from search_spaces.baselines import BASELINES
     from search_spaces.blocks import build_network
     from search_spaces.choices import complete, recipe_labels
-
-    from nas.data import MNIST_INPUT
 
     inp = inp or MNIST_INPUT
     text = search.warm_start.strip()

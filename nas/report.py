@@ -559,12 +559,20 @@ def _short(key: str, trials: list, seeds: dict | None = None) -> str:
 
 
 def warm_seeds(search: dict) -> dict[str, str]:
-    """network key -> name of each reference model a search's evolution started from (`--warm-start`)."""
+    """network key -> name of each reference model a search's evolution started from (`--warm-start`;
+    an arch.json path that is not on this machine is left out)."""
+    from nas.errors import ConfigError
     from nas.runs import load_arch
     from search_spaces.choices import network_key
 
-    text = search.get("warm_start") or "none"
-    return {} if text == "none" else {network_key(load_arch(spec)[1]): load_arch(spec)[0] for spec in text.split(",")}
+    out = {}
+    for spec in (search.get("warm_start") or "none").split(","):
+        try:
+            name, arch, _ = load_arch(spec)
+        except ConfigError:  # "none", or a path elsewhere
+            continue
+        out[network_key(arch)] = name
+    return out
 
 
 def multi_step(inp: Inputs) -> list[str]:
