@@ -22,6 +22,8 @@ import types
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from nas.errors import ExperimentError
+
 NNI_VERSION = "3.0"
 LOOPBACK_JS = Path(__file__).with_name("loopback.js")
 SAMPLE_FILE = "sample.json"    # a trial's own record of the sample it trained (see `check_samples`)
@@ -225,6 +227,46 @@ def bind_dashboard(host: str) -> None:
     opts = os.environ.get("NODE_OPTIONS", "")
     if str(LOOPBACK_JS) not in opts:
         os.environ["NODE_OPTIONS"] = f"{opts} --require {LOOPBACK_JS}".strip()
+
+
+MANAGER_WAIT_S = 30  # NNI 3.0 gives its node process 3 s to answer, too few for a cold disk
+
+
+def start(exp, port: int, resume: bool, seconds: int = MANAGER_WAIT_S) -> None:
+    """Start (or resume) `exp`'s NNI manager on `port` without waiting for its trials. NNI 3.0 asks
+    a new manager's REST server three times, a second apart, then gives up: on a machine just
+    started, node loading its modules from a cold disk missed that and `nas resume` died with a
+    traceback. Ask for up to `seconds` instead; a manager that never answers is a one-line
+    ExperimentError. Proved by test_e2e.py::test_slow_manager_start."""
+    import logging
+
+    import requests
+    from nni.experiment import launcher
+
+    check = launcher._check_rest_server
+    if not getattr(check, "_nas_waits", False):
+        def _check(port: int, retry: int = 3, url_prefix: str | None = None) -> None:
+            for _ in range(max(retry, seconds) - 1):  # quietly: NNI logs a warning per retry
+                with contextlib.suppress(requests.exceptions.RequestException):
+                    return check(port, retry=1, url_prefix=url_prefix)
+            check(port, retry=1, url_prefix=url_prefix)
+
+        _check._nas_waits = True
+        launcher._check_rest_server = _check
+    # the failure becomes our one line below, not NNI's error log line before it
+    quiet = lambda record: not str(record.msg).startswith("Create experiment failed")
+    logging.getLogger("nni.experiment").addFilter(quiet)
+    try:
+        if resume:
+            exp.resume(port=port, wait_completion=False)
+        else:
+            exp.start(port=port)
+    except requests.exceptions.RequestException:
+        log = Path(exp.config.experiment_working_directory) / exp.id / "log" / "nnimanager.log"
+        raise ExperimentError(f"NNI's manager for {exp.id} did not answer on port {port} within "
+                              f"{seconds} s; its log: {log}") from None
+    finally:
+        logging.getLogger("nni.experiment").removeFilter(quiet)
 
 
 # ---------------------------------------------------------------- resume

@@ -110,10 +110,7 @@ def _run_in(built: Built, result: SearchResult, resume: bool, keep_open: bool, e
                            extra=lambda: built.retry.retries if built.retry is not None else 0)
     watcher.start()
     try:
-        if resume:
-            exp.resume(port=search.port, wait_completion=False)
-        else:
-            exp.start(port=search.port)
+        nni_boundary.start(exp, search.port, resume)
         nni_boundary.wait_completion(exp)
         watcher.poll()
         if built.rungs is not None:

@@ -196,6 +196,30 @@ def test_stopped_search_resumes_to_new_trials(tmp_path, data_dir):
     assert record["choices"] == json.loads(json.dumps(CHOICES))  # the space a later resume rebuilds
 
 
+def _search_with_node_preload(tmp_path, data_dir, js: str):
+    """A one-trial search whose NNI manager (a node process) first runs `js` (NODE_OPTIONS)."""
+    preload = tmp_path / "preload.js"
+    preload.write_text(js)
+    env = dict(os.environ, NODE_OPTIONS=f"--require {preload}")
+    return nas("search", "--schedule", "flat", "--trials", "1", "--epochs", "1", "--train-subset", "500",
+               "--max-params", "8000", "--port", str(free_port()), "--data-dir", str(data_dir),
+               "--set", "val_size=500", "--results", str(tmp_path / "res"), timeout=400, env=env)
+
+
+def test_slow_manager_start(tmp_path, data_dir):
+    """A manager that takes 8 s to answer (a cold disk on a machine just started) still runs the
+    search: NNI 3.0 alone gives up after 3 s with a traceback (nni_boundary.start)."""
+    r = _search_with_node_preload(tmp_path, data_dir, "const t = Date.now() + 8000; while (Date.now() < t) {}\n")
+    assert r.returncode == 0, r.stderr
+    assert "rank 1:" in r.stdout
+
+
+def test_dead_manager_is_one_line_error(tmp_path, data_dir):
+    r = _search_with_node_preload(tmp_path, data_dir, "process.exit(1);\n")
+    assert r.returncode == 2 and "did not answer" in r.stderr
+    assert r.stderr.strip().count("\n") == 0, r.stderr
+
+
 def _samples(trials) -> list[str]:
     """The networks the succeeded trials trained (labels a network ignores dropped)."""
     from search_spaces.mnist import canonical
