@@ -585,7 +585,24 @@ def multi_step(inp: Inputs) -> list[str]:
          "models run as controls. Nothing here reads the test set.", "", "### Results", ""]
     for s in inp.multi:
         L += race_block(s)
-    return L
+    return L + seed_noise(inp.layout.root / "seeds" / "study.json")
+
+
+def seed_noise(path: Path) -> list[str]:
+    """The seed-noise study of the 8k search's full rung (results/seed_noise.py), if it ran."""
+    if not path.exists():
+        return []
+    st = json.loads(path.read_text())
+    m = st["models"]
+    long = {n: v for n, v in m.items() if v["seeds"] >= 5}
+    sds = [v["sd"] for v in long.values()]
+    return ["Seed noise at the full rung (`results/seeds/table.md`, from `python results/seed_noise.py`; "
+            "validation only, it decides nothing): over 8 fresh seeds the late validation of "
+            + ", ".join(f"`{n}` is {v['mean']:.3f} +- {v['sd']:.3f}" for n, v in long.items())
+            + f" (SD {min(sds):.2f}-{max(sds):.2f}). On {st['models_compared']} networks the full rung's two seeds "
+            f"rank like two fresh ones with Spearman {st['spearman_rung_vs_fresh']:.2f}; the 4 it ranked best "
+            f"(controls aside) moved {st['change_top4_searched']:+.3f} points on fresh seeds, the controls "
+            f"{st['change_controls']:+.3f}: a leader's own race seeds flatter it.", ""]
 
 
 def race_block(s: Search) -> list[str]:

@@ -308,3 +308,19 @@ def test_a_pick_that_is_a_warm_start_seed_is_named_as_such(tmp_path):
     assert "The pick is `era7918`" in text
     cfg["warm_start"] = "none"  # a cold search: nothing is named
     assert "warm start" not in "\n".join(race_block(Search("w", {"search": cfg}, [], tmp_path)))
+
+
+def test_seed_noise_study_is_reported_with_its_numbers(tmp_path):
+    from nas.report import seed_noise
+
+    path = tmp_path / "seeds" / "study.json"
+    assert seed_noise(path) == []  # no study, no lines
+    path.parent.mkdir()
+    m = {"exp3": {"seeds": 8, "mean": 99.268, "sd": 0.083}, "a": {"seeds": 8, "mean": 99.1, "sd": 0.14},
+         "b": {"seeds": 2, "mean": 98.5, "sd": 0.3}}
+    path.write_text(json.dumps({"models": m, "models_compared": 3, "spearman_rung_vs_fresh": 0.78,
+                                "change_top4_searched": -0.071, "change_controls": -0.033}))
+    text = "\n".join(seed_noise(path))
+    assert "`exp3` is 99.268 +- 0.083" in text and "`a` is 99.100 +- 0.140" in text
+    assert "`b`" not in text  # two seeds give no usable spread
+    assert "SD 0.08-0.14" in text and "Spearman 0.78" in text and "-0.071" in text
