@@ -271,13 +271,22 @@ class Tracker:
     def rate(self) -> float:
         return self.spent_s / self.image_epochs if self.jobs >= 3 and self.image_epochs else PRIOR_S_PER_IMAGE_EPOCH
 
+    def shares(self) -> list[float | None]:
+        return [self.ledger.promoted_share(k) for k in range(len(self.ledger.rungs) - 1)]
+
     def resize(self) -> None:
+        """Plan as many rung-0 candidates as the budget allows at the measured cost and promotion
+        shares; once the budget is spent, start no more (what has started finishes its schedule)."""
         from nas.rungs import candidates_for
 
         if not self.cpu_hours:
             return
         led = self.ledger
-        n = candidates_for(self.cpu_hours * 3600, self.rate(), led.rungs, led.eta, led.race_cap, len(led.controls))
+        if self.spent_s >= self.cpu_hours * 3600:
+            led.candidates = len(led.started)
+            return
+        n = candidates_for(self.cpu_hours * 3600, self.rate(), led.rungs, led.eta, led.race_cap,
+                           len(led.controls), self.shares())
         led.candidates = max(len(led.started), n)
 
     def save(self) -> None:
@@ -299,23 +308,40 @@ class Tracker:
         write_text(self.folder / RUNGS_FILE, json.dumps(doc, indent=1, default=str) + "\n")
 
     def planned_s(self) -> float:
-        """CPU-seconds the whole schedule takes at the measured cost (its race at the worst case)."""
+        """CPU-seconds the whole schedule takes at the measured cost and promotion shares."""
         from nas.rungs import planned_image_epochs
 
         led = self.ledger
-        return planned_image_epochs(led.rungs, led.candidates, led.eta, led.race_cap, len(led.controls)) * self.rate()
+        return planned_image_epochs(led.rungs, led.candidates, led.eta, led.race_cap, len(led.controls),
+                                    self.shares()) * self.rate()
+
+    def left_s(self) -> float:
+        """CPU-seconds left: the plan less what is spent; in the race, its round's trainings not yet
+        ended and, at most, as many in each round to the cap."""
+        led = self.ledger
+        current = led.race_round()
+        if current is None:
+            return max(0.0, self.planned_s() - self.spent_s)
+        seed, members = current
+        jobs = [Job(k, led.last, seed) for k in members]
+        unended = [j for j in jobs if j not in led.scores and j not in led.failed]
+        trainings = len(unended) + max(0, led.race_cap - seed - 1) * len(members)
+        return trainings * led.rungs[-1].epochs * led.rungs[-1].images * self.rate()
 
     def progress(self) -> str:
-        """One line: each rung's finished / started candidates, CPU time spent, and a guess of the time
-        left (the plan at the measured cost, less what is spent, over the trials running at once)."""
+        """One line: each rung's finished / started candidates, the race's round, CPU time spent, and
+        a guess of the time left (CPU time left over the trials running at once)."""
         led = self.ledger
         parts = []
         for k in range(len(led.rungs)):
             done = len(led.finished(k))
             going = len({j.key for j in led.submitted if j.rung == k and not j.control})
             parts.append(f"rung {k}: {done}/{going}")
+        current = led.race_round()
+        if current is not None:
+            parts.append(f"race: seed {current[0]}, {len(current[1])} entrants")
         spent = self.spent_s / 3600
-        left = max(0.0, self.planned_s() - self.spent_s) / 3600 / max(1, self.workers * self.threads)
+        left = self.left_s() / 3600 / max(1, self.workers * self.threads)
         return (f"[rungs] {'  '.join(parts)}  (of {led.candidates} candidates); {spent:.2f} CPU-h spent"
                 + (f" of {self.cpu_hours:g}" if self.cpu_hours else "") + f"; about {left:.1f} h left")
 

@@ -124,12 +124,17 @@ def test_readings_and_the_budget():
     assert read(h, "val_loss last") == -0.05 and read(h, "val_loss best") == -0.03
     assert read(h, "late") == pytest.approx((99.1 + 99.0 + 99.2) / 3)
     rungs = [Rung(2, 20000), Rung(15, 55000, (0, 1))]
-    # 9 candidates: 9 x 40k + 3 x 1.65M; 2 controls x 2 seeds x 825k; race: (2 + 2) x 3 extra seeds x 825k
-    assert planned_image_epochs(rungs, 9, 3, 5, 2) == 9 * 40000 + 3 * 1_650_000 + 4 * 825_000 + 12 * 825_000
+    # 9 candidates: 9 x 40k + 3 x 1.65M; 2 controls x 2 seeds x 825k; the race's first round: all
+    # 3 candidates and 2 controls, then (leader + rival + 2 controls) x 2 more seeds, x 825k
+    assert planned_image_epochs(rungs, 9, 3, 5, 2) == 9 * 40000 + 3 * 1_650_000 + 4 * 825_000 + (5 + 8) * 825_000
+    # a measured promotion share of a half: 4 of 9 reach the last rung, and all 4 race the first round
+    assert planned_image_epochs(rungs, 9, 3, 5, 2, [0.5]) == 9 * 40000 + 4 * 1_650_000 + 4 * 825_000 + (6 + 8) * 825_000
+    assert planned_image_epochs(rungs, 9, 3, 2, 2) == 9 * 40000 + 3 * 1_650_000 + 4 * 825_000  # no race seeds
     per = 1e-3
     budget = planned_image_epochs(rungs, 14, 3, 5, 2) * per
     assert candidates_for(budget, per, rungs, 3, 5, 2) == 14
     assert planned_image_epochs(rungs, 15, 3, 5, 2) * per > budget  # 15 promotes a fifth candidate
+    assert candidates_for(budget, per, rungs, 3, 5, 2, [0.5]) < 14  # more promoted: fewer fit
     assert candidates_for(0, per, rungs, 3, 5, 2) == 6   # never fewer than 2 reaching the last rung
 
 

@@ -87,6 +87,28 @@ def test_tracker_sizes_candidates_to_the_budget_and_writes_the_ledger(tmp_path):
     assert "rung 0: 3/3" in t.progress() and "CPU-h spent of 10" in t.progress()
 
 
+def test_tracker_starts_no_candidate_past_the_budget_and_counts_the_race_in_the_time_left(tmp_path):
+    rungs = [Rung(1, 1000), Rung(15, 55000, (0, 1))]
+    led = Ledger(rungs, controls=("exp3",), candidates=3)
+    t = Tracker(tmp_path, led, threads=1, cpu_hours=1, workers=2)
+    for i in range(3):
+        led.record(Job(f"c{i}", 0, 0), 90.0 + i)
+    t.spent_s = 3600.0                           # the budget is spent: no new rung-0 candidate
+    t.resize()
+    assert led.candidates == 3
+    for _ in range(2):                           # c2 promoted, then the control, at seeds 0 and 1
+        for job in led.next_jobs():
+            led.record(job, 99.0 if job.control else 99.2)
+    assert led.race_round() == (2, ["c2", "control:exp3"])  # the leader and the control, seed 2
+    line = t.progress()
+    assert "race: seed 2, 2 entrants" in line
+    # 2 trainings in this round and at most 2 in each of seeds 3 and 4, at the full rung's cost
+    assert t.left_s() == pytest.approx(6 * 15 * 55000 * t.rate())
+    led.record(Job("c2", 1, 2), 99.3)
+    assert t.left_s() == pytest.approx(5 * 15 * 55000 * t.rate())
+    assert led.race_jobs() == [Job("control:exp3", 1, 2)]  # the round waits for the control
+
+
 def _trial(tid, key_arch, rung, seed, score, status="SUCCEEDED", control=None):
     key = f"control:{control}" if control else network_key(key_arch)
     final = {"default": 0.0 if score is None else score, "key": key, "rung": rung, "seed": seed,
