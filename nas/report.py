@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 import json
 import statistics
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -605,6 +606,15 @@ def seed_noise(path: Path) -> list[str]:
             f"{st['change_controls']:+.3f}: a leader's own race seeds flatter it.", ""]
 
 
+def _overrun(doc: dict) -> str:
+    """How far a search ran past its CPU budget: what has started when the budget runs out (the race
+    included) finishes its schedule."""
+    budget, spent = doc.get("budget_cpu_hours"), doc["spent_cpu_hours"]
+    if not budget or spent <= budget:
+        return ""
+    return f", {spent - budget:.2f} past its {budget:g}-hour budget"
+
+
 def race_block(s: Search) -> list[str]:
     """One multi-fidelity search: its rungs, then the race at the last one with its controls."""
     doc = load_rungs(s.folder, s.id)
@@ -617,7 +627,7 @@ def race_block(s: Search) -> list[str]:
          + (" --search-recipe" if cfg.get("search_recipe") else "")
          + (f" --warm-start {cfg['warm_start']}" if cfg.get("warm_start", "none") != "none" else "")
          + f" --rungs {cfg['rungs']}`): {doc['started']} candidates of {doc['candidates']} planned, "
-         f"{len(doc['jobs'])} trainings, {doc['spent_cpu_hours']:.2f} CPU-hours.", "",
+         f"{len(doc['jobs'])} trainings, {doc['spent_cpu_hours']:.2f} CPU-hours" + _overrun(doc) + ".", "",
          "| rung | epochs x images x seeds | reading | candidates finished | best score |",
          "| --- | --- | --- | --- | --- |"]
     for k, r in enumerate(doc["rungs"]):
@@ -630,7 +640,12 @@ def race_block(s: Search) -> list[str]:
                  + (f"{max(full):.3f}" if full else "-") + " |")
     o = doc.get("outcome")
     if o is None:
-        L += ["", "The schedule has not finished: `nas resume " + s.id + "` continues it.", ""]
+        base = len(doc["rungs"][-1]["seeds"])
+        last = len(doc["rungs"]) - 1
+        raced = Counter(j["seed"] for j in doc["jobs"] if j["rung"] == last and j["seed"] >= base)
+        L += ["", "The schedule has not finished: `nas resume " + s.id + "` continues it."
+              + (" The race has trained " + ", ".join(f"seed {sd} for {n} entrants" for sd, n in sorted(raced.items()))
+                 + "." if raced else ""), ""]
         return L
     L += ["", "The race at the last rung (late-validation accuracy, mean over the seeds it trained; gaps "
           "paired over the shared seeds, one-sided t-test at alpha " + f"{doc['alpha']:g}):", "",

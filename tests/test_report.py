@@ -324,3 +324,25 @@ def test_seed_noise_study_is_reported_with_its_numbers(tmp_path):
     assert "`exp3` is 99.268 +- 0.083" in text and "`a` is 99.100 +- 0.140" in text
     assert "`b`" not in text  # two seeds give no usable spread
     assert "SD 0.08-0.14" in text and "Spearman 0.78" in text and "-0.071" in text
+
+
+def test_an_unfinished_race_and_a_spent_budget_are_reported(tmp_path):
+    from nas.report import race_block
+    from nas.results import Search
+
+    job = lambda key, rung, seed: dict(key=key, rung=rung, seed=seed, score=99.0)  # noqa: E731
+    jobs = [job("a", 0, 0), job("b", 0, 0)] + [job(k, 1, sd) for k in ("a", "control:exp3") for sd in (0, 1, 2)] \
+        + [job("control:exp3", 1, 3)]
+    doc = dict(rungs=[dict(epochs=4, images=20000, seeds=[0], reading="val_acc best"),
+                      dict(epochs=15, images=55000, seeds=[0, 1], reading="late")],
+               jobs=jobs, started=2, candidates=2, spent_cpu_hours=10.5, budget_cpu_hours=10, alpha=0.1, outcome=None)
+    (tmp_path / "w").mkdir()
+    (tmp_path / "w" / "rungs.json").write_text(json.dumps(doc))
+    cfg = dict(max_params=8000, strategy="evolution", cpu_hours=10, rungs="4x20000,15x55000:2")
+    text = "\n".join(race_block(Search("w", {"search": cfg}, [], tmp_path)))
+    assert "10.50 CPU-hours, 0.50 past its 10-hour budget" in text
+    assert "seed 2 for 2 entrants, seed 3 for 1 entrants" in text and "nas resume w" in text
+    doc.update(spent_cpu_hours=9.0, jobs=[j for j in jobs if j["seed"] < 2])  # neither is said
+    (tmp_path / "w" / "rungs.json").write_text(json.dumps(doc))
+    text = "\n".join(race_block(Search("w", {"search": cfg}, [], tmp_path)))
+    assert "past its" not in text and "The race has trained" not in text
