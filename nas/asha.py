@@ -138,6 +138,9 @@ class Rungs(StrategyMiddleware):
     def finish(self, poll: float = 1.0) -> None:
         """After the strategy has stopped: run promotions, controls and the race to the end."""
         while self.engine.budget_available():
+            with self.lock:
+                # no candidate comes any more: a plan the budget raised since must not hold the race
+                self.ledger.candidates = min(self.ledger.candidates, len(self.ledger.started))
             self.pump()
             with self.lock:
                 if self.ledger.done():

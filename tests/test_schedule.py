@@ -182,3 +182,34 @@ def test_warm_start_resolves_to_the_references_within_budget():
                              (dict(warm_start="exp9", **evo), "neither a baseline")]:
         with pytest.raises(ConfigError, match=message):
             warm_start_names(SearchConfig(max_params=8000, **options), {})
+
+
+def test_the_race_runs_once_the_strategy_stops_even_if_the_plan_grew(tmp_path):
+    """w8k hung: its plan grew from 86 to 89 candidates after evolution had stopped proposing, and the
+    race waited for candidates that could not come. `finish` caps the plan at what started."""
+    from nas.asha import Rungs
+
+    class Engine:  # a stand-in for NNI's engine: workers always busy; its budget ends after 50 polls
+        polls = 0
+
+        def register_model_event_callback(self, *a):
+            pass
+
+        def budget_available(self):
+            self.polls += 1
+            return self.polls <= 50
+
+        def idle_worker_available(self):
+            return False
+
+    led = Ledger([Rung(1, 1000), Rung(15, 55000, (0, 1))], controls=(), candidates=3)
+    for i in range(3):
+        led.record(Job(f"c{i}", 0, 0), 90.0 + i)
+    led.record(Job("c2", 1, 0), 99.0)
+    led.record(Job("c2", 1, 1), 99.1)
+    led.record(Job("c2", 1, 2), 99.0)   # the leader alone has its race_min seeds: the race is over
+    led.candidates = 5                   # the plan grew after the strategy had stopped
+    mw = Rungs(led, evaluator_for=None, key=None, controls={})
+    mw.set_engine(Engine())
+    mw.finish(poll=0)
+    assert led.candidates == 3 and led.done() and mw.engine.polls < 50
