@@ -326,8 +326,7 @@ class Tracker:
         if current is None:
             return max(0.0, self.planned_s() - self.spent_s)
         seed, members = current
-        jobs = [Job(k, led.last, seed) for k in members]
-        unended = [j for j in jobs if j not in led.scores and j not in led.failed]
+        unended = [k for k in members if not led.ended(Job(k, led.last, seed))]
         trainings = len(unended) + max(0, led.race_cap - seed - 1) * len(members)
         return trainings * led.rungs[-1].epochs * led.rungs[-1].images * self.rate()
 

@@ -138,6 +138,10 @@ class Ledger:
         else:
             self.scores[job] = score
 
+    def ended(self, job: Job) -> bool:
+        """The job has a score or has failed."""
+        return job in self.scores or job in self.failed
+
     def seed_scores(self, key: str, rung: int) -> dict[int, float]:
         return {j.seed: s for j, s in self.scores.items() if j.key == key and j.rung == rung}
 
@@ -192,7 +196,7 @@ class Ledger:
         every job below the last rung has ended with no promotion due. The race waits for this, so
         that every candidate enters it with the same seeds."""
         below = [j for j in self.submitted if j.rung < self.last]
-        return (len(self.started) >= self.candidates and all(j in self.scores or j in self.failed for j in below)
+        return (len(self.started) >= self.candidates and all(self.ended(j) for j in below)
                 and not self.promotions())
 
     def leader(self, upto: int | None = None) -> str | None:
@@ -233,15 +237,14 @@ class Ledger:
         if not self.closed():
             return None
         ents = [k for k in self.entrants() if not self.dead(k)]
-        ended = lambda job: job in self.scores or job in self.failed  # noqa: E731
-        if not ents or not all(ended(Job(k, self.last, s)) for k in ents for s in self.seeds_of(self.last)):
+        if not ents or not all(self.ended(Job(k, self.last, s)) for k in ents for s in self.seeds_of(self.last)):
             return None  # base seeds first (promotions and controls)
         seed = len(self.seeds_of(self.last))
         while True:
             members = self.round_members(seed)
             if not members:
                 return None  # the race is over
-            if not all(ended(Job(k, self.last, seed)) for k in members):
+            if not all(self.ended(Job(k, self.last, seed)) for k in members):
                 return seed, members
             seed += 1
 
@@ -274,7 +277,7 @@ class Ledger:
 
     def done(self) -> bool:
         """All `candidates` rung-0 candidates started and nothing more is due or running."""
-        running = [j for j in self.submitted if j not in self.scores and j not in self.failed]
+        running = [j for j in self.submitted if not self.ended(j)]
         return len(self.started) >= self.candidates and not running and not self.next_jobs()
 
 
