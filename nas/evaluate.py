@@ -108,7 +108,9 @@ def evaluate_model(model: torch.nn.Module, config: dict, data_dir: str | None = 
 
     clock: dict = {}
     try:
-        train(model, data, cfg, on_epoch=report, clock=clock, evaluate_test="last")
+        # a multi-fidelity job is selection (rungs, race, controls): it never reads the test set; a
+        # single-rung search reports its trials' last-epoch test accuracy, read by no rule
+        train(model, data, cfg, on_epoch=report, clock=clock, evaluate_test=False if job is not None else "last")
     except _Stop:
         stopped = history[-1]["epoch"]
     except Exception as e:
@@ -120,7 +122,8 @@ def evaluate_model(model: torch.nn.Module, config: dict, data_dir: str | None = 
     result = {"default": last["val_acc"], "val_acc": last["val_acc"], "best_val_acc": max(r["val_acc"] for r in history),
               "params": params, "flops": flops, "input": list(data.input.shape), "classes": data.input.classes,
               "train_acc": last["train_acc"],
-              # measured at the last epoch only; a trial that stopped early has none (JSON has no NaN)
+              # measured at the last epoch only; a trial that stopped early or a multi-fidelity job has
+              # none (JSON has no NaN)
               "test_acc": last["test_acc"] if math.isfinite(last["test_acc"]) else None,
               "epochs": len(history), "seconds": round(time.perf_counter() - t0, 2),
               # trial overhead (bench/trial_overhead.py): process start -> first step, split where
