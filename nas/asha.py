@@ -289,7 +289,7 @@ class Tracker:
             led.candidates = len(led.started)
             return
         n = candidates_for(self.cpu_hours * 3600, self.rate(), led.rungs, led.eta, led.race_cap,
-                           len(led.controls), self.shares())
+                           len(led.controls), self.shares(), led.fresh)
         led.candidates = max(len(led.started), n)
 
     def save(self) -> None:
@@ -302,6 +302,7 @@ class Tracker:
         doc = {"rungs": [dict(epochs=r.epochs, images=r.images, seeds=list(r.seeds), reading=r.reading)
                          for r in led.rungs],
                "eta": led.eta, "race_cap": led.race_cap, "race_min": led.race_min, "alpha": led.alpha,
+               "fresh": led.fresh,
                "controls": list(led.controls), "candidates": led.candidates, "started": len(led.started),
                "spent_cpu_hours": round(self.spent_s / 3600, 3), "budget_cpu_hours": self.cpu_hours,
                "jobs": [dict(key=j.key, rung=j.rung, seed=j.seed, score=led.scores.get(j))
@@ -316,19 +317,24 @@ class Tracker:
 
         led = self.ledger
         return planned_image_epochs(led.rungs, led.candidates, led.eta, led.race_cap, len(led.controls),
-                                    self.shares()) * self.rate()
+                                    self.shares(), led.fresh) * self.rate()
 
     def left_s(self) -> float:
         """CPU-seconds left: the plan less what is spent; in the race, its round's trainings not yet
-        ended and, at most, as many in each round to the cap."""
+        ended and, at most, as many in each round to the cap, then the fresh seeds; after the race,
+        the fresh seeds not yet ended."""
         led = self.ledger
+        full = led.rungs[-1].epochs * led.rungs[-1].images * self.rate()
+        fresh = led.fresh * (1 + len(led.controls))
+        if led.race_over():
+            fresh_keys = [led.leader(led.race_cap)] + [f"control:{c}" for c in led.controls]
+            return sum(not led.ended(Job(k, led.last, s)) for k in fresh_keys for s in led.fresh_seeds()) * full
         current = led.race_round()
         if current is None:
             return max(0.0, self.planned_s() - self.spent_s)
         seed, members = current
         unended = [k for k in members if not led.ended(Job(k, led.last, seed))]
-        trainings = len(unended) + max(0, led.race_cap - seed - 1) * len(members)
-        return trainings * led.rungs[-1].epochs * led.rungs[-1].images * self.rate()
+        return (len(unended) + max(0, led.race_cap - seed - 1) * len(members) + fresh) * full
 
     def progress(self) -> str:
         """One line: each rung's finished / started candidates, the race's round, CPU time spent, and
@@ -342,6 +348,9 @@ class Tracker:
         current = led.race_round()
         if current is not None:
             parts.append(f"race: seed {current[0]}, {len(current[1])} entrants")
+        elif led.fresh and led.race_over():
+            ended = sum(1 for j in led.scores.keys() | led.failed if j.rung == led.last and j.seed in led.fresh_seeds())
+            parts.append(f"fresh seeds: {ended}/{led.fresh * (1 + len(led.controls))} trained")
         spent = self.spent_s / 3600
         left = self.left_s() / 3600 / max(1, self.workers * self.threads)
         return (f"[rungs] {'  '.join(parts)}  (of {led.candidates} candidates); {spent:.2f} CPU-h spent"
@@ -400,7 +409,7 @@ def build_rungs(search, train, data_dir: str, workdir, exp_id: str, fixed: dict,
     rungs = parse_rungs(search.rungs)
     controls = resolve_controls(search.controls, search.max_params, fixed, search.search_recipe)
     ledger = Ledger(rungs, eta=search.eta, race_cap=search.race_cap, race_min=search.race_min,
-                    alpha=search.alpha, controls=tuple(controls), candidates=search.trials)
+                    alpha=search.alpha, fresh=search.fresh_seeds, controls=tuple(controls), candidates=search.trials)
     folder = Path(workdir) / exp_id
     tracker = Tracker(folder, ledger, train.threads or 1, search.cpu_hours, log, search.concurrency)
     replay = restore(ledger, finished, tracker)

@@ -100,6 +100,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--race-cap", type=int, default=d.race_cap, help="asha: most seeds per entrant (default %(default)s)")
     s.add_argument("--race-min", type=int, default=d.race_min,
                    help="asha: seeds the leader and controls train at least (default %(default)s)")
+    s.add_argument("--fresh-seeds", type=int, default=d.fresh_seeds,
+                   help="asha: seeds after the race, new to every entrant, that the pick and the controls train: "
+                        "their gap there is free of the race's selection; 0: none (default %(default)s)")
     s.add_argument("--alpha", type=float, default=d.alpha,
                    help="asha: level of the race's one-sided paired t-test, 0.1 or 0.05 (default %(default)s)")
     s.add_argument("--trials", type=int, default=d.trials,
@@ -280,6 +283,11 @@ def _race_lines(o: dict, spent: float | None) -> str:
         lines.append(f"  vs runner-up: {gap(o['runner_up'])}")
     for name, v in o["controls"].items():
         lines.append(f"  vs control {name}: {gap(v)}")
+    if fresh := o.get("fresh"):  # seeds the race never saw: its choice does not flatter the pick there
+        lines.append(f"on fresh seeds: late-validation mean {fresh['mean']:.3f}% (90% interval "
+                     f"+-{fresh['half_width']:.3f})")
+        for name, v in fresh["controls"].items():
+            lines.append(f"  vs control {name}: {gap(v)}")
     return "\n".join(lines)
 
 
@@ -291,7 +299,8 @@ def cmd_search(args) -> None:
                    concurrency=args.concurrency, port=args.port, host=args.host, seed=args.seed, epochs=args.epochs,
                    train_subset=args.train_subset, early_stop=args.early_stop, schedule=args.schedule,
                    cpu_hours=args.cpu_hours, rungs=args.rungs, eta=args.eta, controls=args.controls,
-                   race_cap=args.race_cap, race_min=args.race_min, alpha=args.alpha, machines=args.machines,
+                   race_cap=args.race_cap, race_min=args.race_min, alpha=args.alpha, fresh_seeds=args.fresh_seeds,
+                   machines=args.machines,
                    search_recipe=args.search_recipe, warm_start=args.warm_start)
     _print_search(api.search(results=args.results, id=args.id, data_dir=args.data_dir, export_dir=args.export_dir,
                              recipe=_train_config(args), keep_open=args.keep_open,

@@ -108,6 +108,8 @@ class SearchConfig:
     race_cap: int = 5                 # asha: most seeds any entrant trains at the last rung
     race_min: int = 3                 # asha: seeds the leader and the controls train at least
     alpha: float = 0.1                # asha: level of the race's one-sided paired t-test (0.1 or 0.05)
+    fresh_seeds: int = 3              # asha: seeds after the race, new to every entrant, that the pick and the
+                                      # controls train: the gap there is free of the race's selection (0: none)
     machines: str = ""                # a --machines file: trials run on those machines over SSH (nas.machines)
     warm_start: str = "auto"          # evolution: reference models that open the population (baseline names or
                                       # arch.json paths; auto: the baselines within budget that are not controls;
@@ -132,8 +134,9 @@ class SearchConfig:
         if not 1 <= self.port <= 65535:
             raise ConfigError(f"port must be in 1..65535, got {self.port}")
         _check_choice("schedule", self.schedule, ("asha", "flat"))
-        if self.eta < 2 or self.cpu_hours < 0 or not 1 <= self.race_min <= self.race_cap:
-            raise ConfigError("eta must be at least 2, cpu_hours 0 or more, and 1 <= race_min <= race_cap")
+        if self.eta < 2 or self.cpu_hours < 0 or not 1 <= self.race_min <= self.race_cap or self.fresh_seeds < 0:
+            raise ConfigError("eta must be at least 2, cpu_hours and fresh_seeds 0 or more, and "
+                              "1 <= race_min <= race_cap")
         _check_choice("alpha", self.alpha, (0.1, 0.05))
         if self.rungs != "auto":
             parse_rungs(self.rungs)  # a malformed schedule fails here, naming the rung

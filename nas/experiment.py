@@ -271,6 +271,7 @@ def rebuild(workdir: str, exp_id: str, port: int | None = None, host: str | None
     rec["search"].setdefault("population", 0)
     rec["search"].setdefault("schedule", "flat")  # searches recorded before the multi-fidelity schedule
     rec["search"].setdefault("warm_start", "none")  # ... and before evolution's warm start
+    rec["search"].setdefault("fresh_seeds", 0)  # ... and before the fresh seeds after the race
     if rec["search"]["strategy"] == "evolution" and not rec["search"]["population"]:
         rec["search"]["population"] = population_for(rec["search"]["trials"])
     nni_boundary.allow_full_torch_load()

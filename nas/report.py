@@ -711,6 +711,12 @@ def race_block(s: Search) -> list[str]:
         L.append(f"| {name} | {params} | {len(v['seeds'])} | {mean} | {v['gap']:+.3f} +- {v['gap_half_width']:.3f} | "
                  f"{v['verdict']} |")
     L.append("")
+    if fresh := o.get("fresh"):
+        L += [f"On {len(fresh['seeds'])} fresh seeds ({', '.join(map(str, fresh['seeds']))}), which no entrant trained "
+              f"while the race chose, so its choice does not flatter the pick there: the pick's late-validation mean "
+              f"{fresh['mean']:.3f} +- {fresh['half_width']:.3f}; pick minus "
+              + "; ".join(f"`{n}` {v['gap']:+.3f} +- {v['gap_half_width']:.3f}, {v['verdict']}"
+                          for n, v in fresh["controls"].items()) + ".", ""]
     if any(t.final.get("test_acc") is not None for t in s.trials):
         L += ["Its trials also recorded a last-epoch test accuracy in NNI's database; no rule reads it.", ""]
     if o["pick"] in seeds:

@@ -112,6 +112,8 @@ class Ledger:
     eta: int = 3
     race_cap: int = 5              # most seeds any entrant trains at the last rung
     race_min: int = 3              # the leader and the controls train at least this many
+    fresh: int = 0                 # after the race, the pick and the controls train this many seeds
+                                   # no entrant has trained: gaps there are free of the race's selection
     alpha: float = 0.1             # the paired test's level
     controls: tuple[str, ...] = ()
     candidates: int = 0            # rung-0 candidates planned (the budget may lower it as it learns)
@@ -248,6 +250,26 @@ class Ledger:
                 return seed, members
             seed += 1
 
+    def race_over(self) -> bool:
+        """The race has ended: the lower rungs are closed, the base seeds have ended and no round is
+        due (its leader is the pick)."""
+        ents = [k for k in self.entrants() if not self.dead(k)]
+        return (self.closed() and bool(ents) and self.race_round() is None
+                and all(self.ended(Job(k, self.last, s)) for k in ents for s in self.seeds_of(self.last)))
+
+    def fresh_seeds(self) -> tuple[int, ...]:
+        """Seeds above the race's cap: no entrant trained them while the race chose."""
+        return tuple(range(self.race_cap, self.race_cap + self.fresh))
+
+    def fresh_jobs(self) -> list[Job]:
+        """Once the race is over: the pick's and every control's fresh seeds not yet submitted."""
+        if not self.fresh or not self.race_over():
+            return []
+        lead = self.leader(self.race_cap)
+        return [Job(k, self.last, s) for s in self.fresh_seeds()
+                for k in [lead] + [f"control:{c}" for c in self.controls]
+                if Job(k, self.last, s) not in self.submitted]
+
     def race_jobs(self) -> list[Job]:
         """The jobs of the race's current round not yet submitted."""
         current = self.race_round()
@@ -272,8 +294,8 @@ class Ledger:
                 if Job(f"control:{c}", self.last, s) not in self.submitted]
 
     def next_jobs(self) -> list[Job]:
-        """What to train next, most urgent first: promotions, controls, race seeds."""
-        return self.promotions() + self.control_jobs() + self.race_jobs()
+        """What to train next, most urgent first: promotions, controls, race seeds, fresh seeds."""
+        return self.promotions() + self.control_jobs() + self.race_jobs() + self.fresh_jobs()
 
     def done(self) -> bool:
         """All `candidates` rung-0 candidates started and nothing more is due or running."""
@@ -284,39 +306,53 @@ class Ledger:
 # ---------------------------------------------------------------- the verdict
 
 
+def versus(mine: dict[int, float], theirs: dict[int, float], alpha: float) -> dict:
+    """The pick's paired gap to another entrant over their shared seeds, with its interval and the
+    paired test's verdict."""
+    seeds, d = paired(mine, theirs)
+    mean, half = interval(d, alpha) if d else (float("nan"), float("nan"))
+    verdict = {1: "pick better", -1: "pick worse", 0: "tie"}[separated(mine, theirs, alpha)]
+    return {"seeds": seeds, "gap": mean, "gap_half_width": half, "verdict": verdict}
+
+
 def outcome(ledger: Ledger) -> dict | None:
     """The pick at the last rung, its late-validation mean with a 90% interval, and its paired gap to
-    the runner-up and to each control (a tie when the race could not separate them)."""
-    lead = ledger.leader()
+    the runner-up and to each control (a tie when the race could not separate them), all on the
+    race's seeds; then, once trained, the pick against each control on the fresh seeds alone."""
+    cap, alpha = ledger.race_cap, ledger.alpha
+    lead = ledger.leader(cap)
     if lead is None:
         return None
-    mine = ledger.last_scores(lead)
-
-    def versus(key: str) -> dict:
-        seeds, d = paired(mine, ledger.last_scores(key))
-        mean, half = interval(d, ledger.alpha) if d else (float("nan"), float("nan"))
-        verdict = {1: "pick better", -1: "pick worse", 0: "tie"}[separated(mine, ledger.last_scores(key), ledger.alpha)]
-        return {"seeds": seeds, "gap": mean, "gap_half_width": half, "verdict": verdict}
-
-    others = [k for k in ledger.entrants() if k != lead and not k.startswith("control:") and ledger.last_scores(k)]
-    runner = max(others, key=lambda k: statistics.fmean(ledger.last_scores(k).values())) if others else None
-    mean, half = interval(list(mine.values()), ledger.alpha)
-    return {"pick": lead, "seeds": sorted(mine), "mean": mean, "half_width": half,
-            "runner_up": ({"key": runner, **versus(runner)} if runner else None),
-            "controls": {k.removeprefix("control:"): versus(k) for k in ledger.entrants()
-                         if k.startswith("control:") and ledger.last_scores(k)}}
+    mine = ledger.last_scores(lead, cap)
+    others = [k for k in ledger.entrants() if k != lead and not k.startswith("control:") and ledger.last_scores(k, cap)]
+    runner = max(others, key=lambda k: statistics.fmean(ledger.last_scores(k, cap).values())) if others else None
+    controls = [k for k in ledger.entrants() if k.startswith("control:") and ledger.last_scores(k, cap)]
+    mean, half = interval(list(mine.values()), alpha)
+    out = {"pick": lead, "seeds": sorted(mine), "mean": mean, "half_width": half,
+           "runner_up": ({"key": runner, **versus(mine, ledger.last_scores(runner, cap), alpha)} if runner else None),
+           "controls": {k.removeprefix("control:"): versus(mine, ledger.last_scores(k, cap), alpha) for k in controls}}
+    fresh = set(ledger.fresh_seeds())
+    new = {s: v for s, v in ledger.last_scores(lead).items() if s in fresh}
+    if new:
+        mean, half = interval(list(new.values()), alpha)
+        out["fresh"] = {"seeds": sorted(new), "mean": mean, "half_width": half,
+                        "controls": {k.removeprefix("control:"): versus(
+                            new, {s: v for s, v in ledger.last_scores(k).items() if s in fresh}, alpha)
+                            for k in controls}}
+    return out
 
 
 # ---------------------------------------------------------------- the budget
 
 
 def planned_image_epochs(rungs: list[Rung], candidates: int, eta: int, race_cap: int, controls: int,
-                         shares: list[float | None] | None = None) -> float:
+                         shares: list[float | None] | None = None, fresh: int = 0) -> float:
     """Image-epochs the schedule trains with `candidates` at rung 0: each rung's share (1/eta, or
     `shares[k]`, the share measured promoting from rung k), the controls' base seeds, and the race:
     its first round takes every last-rung candidate and control (at the base seeds the paired test
     has few degrees of freedom and separates almost no one: 21 of w8k's 37 stayed in at 2 seeds),
-    each later round the leader, one rival and every control, to the cap."""
+    each later round the leader, one rival and every control, to the cap; then `fresh` seeds of the
+    pick and every control."""
     total, n = 0.0, candidates
     for k, rung in enumerate(rungs):
         total += n * rung.image_epochs()
@@ -326,15 +362,15 @@ def planned_image_epochs(rungs: list[Rung], candidates: int, eta: int, race_cap:
     full = rungs[-1].epochs * rungs[-1].images
     extra_seeds = max(0, race_cap - len(rungs[-1].seeds))
     race = (n + controls) + (2 + controls) * (extra_seeds - 1) if extra_seeds else 0
-    return total + controls * len(rungs[-1].seeds) * full + race * full
+    return total + controls * len(rungs[-1].seeds) * full + race * full + fresh * (1 + controls) * full
 
 
 def candidates_for(budget_s: float, seconds_per_image_epoch: float, rungs: list[Rung], eta: int,
-                   race_cap: int, controls: int, shares: list[float | None] | None = None) -> int:
+                   race_cap: int, controls: int, shares: list[float | None] | None = None, fresh: int = 0) -> int:
     """The most rung-0 candidates whose schedule fits `budget_s` CPU-seconds, at least enough to
     bring 2 candidates to the last rung."""
     least = 2 * eta ** (len(rungs) - 1)
     n = least
-    while planned_image_epochs(rungs, n + 1, eta, race_cap, controls, shares) * seconds_per_image_epoch <= budget_s:
+    while planned_image_epochs(rungs, n + 1, eta, race_cap, controls, shares, fresh) * seconds_per_image_epoch <= budget_s:
         n += 1
     return n

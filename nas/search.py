@@ -213,6 +213,7 @@ def search(search: SearchConfig, train: TrainConfig, results: str | Path = "resu
             + (f" (sized to {search.cpu_hours:g} CPU-hours)" if search.cpu_hours else "")
             + ", rungs " + " -> ".join(f"{r.epochs} ep x {r.images:,} img x {len(r.seeds)} seed(s)" for r in led.rungs)
             + f", the best 1/{led.eta} promoted; controls: {', '.join(led.controls) or 'none'}"
+            + (f"; then {led.fresh} fresh seed(s) for the pick and the controls" if led.fresh else "")
             + (f"; rungs {rungs_from}" if rungs_from else ""))
     if search.warm_start != "none":
         log(f"warm start: evolution's population opens with {search.warm_start.replace(',', ', ')}")

@@ -17,7 +17,7 @@ from test_e2e import free_port, listeners, nas, wait_for_line
 pytestmark = pytest.mark.slow
 
 TINY = ["--max-params", "8000", "--trials", "6", "--rungs", "1x256,3x512:2", "--race-cap", "3", "--race-min", "2",
-        "--controls", "exp3", "--set", "val_size=500", "--set", "eval_batch=5000"]
+        "--fresh-seeds", "1", "--controls", "exp3", "--set", "val_size=500", "--set", "eval_batch=5000"]
 
 
 def _jobs(trials) -> Counter:
@@ -45,8 +45,11 @@ def _check_schedule(work, exp_id):
     assert o is not None and o["pick"] in promoted and len(o["seeds"]) >= 2
     assert set(o["controls"]) == {"exp3"} and o["controls"]["exp3"]["verdict"] in ("pick better", "pick worse", "tie")
     # the pick's score is the mean of its late-validation scores over its seeds
-    pick_scores = [t.final["score"] for t in ok if t.final["key"] == o["pick"] and t.final["rung"] == 1]
+    pick_scores = [t.final["score"] for t in ok if t.final["key"] == o["pick"] and t.final["rung"] == 1 and t.final["seed"] < 3]
     assert o["mean"] == pytest.approx(sum(pick_scores) / len(pick_scores))
+    # after the race, the fresh seed 3 (above the cap): the pick and the control alone, judged on it alone
+    assert {t.final["key"] for t in ok if t.final["seed"] == 3} == {o["pick"], "control:exp3"}
+    assert o["fresh"]["seeds"] == [3] and o["fresh"]["controls"]["exp3"]["seeds"] == [3]
     return trials, doc
 
 
@@ -58,6 +61,7 @@ def test_multi_fidelity_search_races_a_control_and_exports_its_pick(tmp_path, da
             timeout=900)
     assert r.returncode == 0, r.stderr
     assert "rung 0:" in r.stdout and "pick: late-validation mean" in r.stdout and "vs control exp3" in r.stdout
+    assert "on fresh seeds: late-validation mean" in r.stdout
     _, doc = _check_schedule(res / "searches", "mf")
     exported = json.loads(next((res / "exports" / "mf").glob("rank1_*/arch.json")).read_text())
     assert network_key(exported["arch"]) == doc["outcome"]["pick"]     # the race's pick is what is exported

@@ -167,3 +167,35 @@ def test_a_promoted_candidate_keeps_its_promotion_when_later_results_outrank_it(
     for i, score in enumerate([95.0, 96.0, 97.0], start=3):
         led.record(Job(f"c{i}", 0, 0), score)    # now c5 and c4 are the best third, not c2
     assert Job("c2", 1, 1) in led.promotions()   # c2's second seed is still due
+
+
+def test_fresh_seeds_follow_the_race_for_the_pick_and_the_controls_and_are_judged_alone():
+    led = Ledger([Rung(1, 1000), Rung(15, 55000, (0, 1))], eta=3, race_min=2, race_cap=3, fresh=2,
+                 controls=("exp3",), candidates=6)
+    for i in range(6):
+        led.record(Job(f"c{i}", 0, 0), 90.0 + i)
+    _at_last(led, "c5", {0: 99.50, 1: 99.52})
+    _at_last(led, "c4", {0: 99.20, 1: 99.21})          # d = .30, .31: separated
+    assert led.fresh_jobs() == []                       # the control's base seeds are not in: no verdict yet
+    _at_last(led, "control:exp3", {0: 99.40, 1: 99.45})  # d = .10, .07: t = 5.7 > 3.078, separated
+    assert led.race_jobs() == [] and led.race_over()
+    # seeds 3 and 4 (above the cap of 3), for the pick and the control alone, not the separated c4
+    assert led.next_jobs() == [Job("c5", 1, 3), Job("control:exp3", 1, 3), Job("c5", 1, 4), Job("control:exp3", 1, 4)]
+    assert not led.done()
+    _at_last(led, "c5", {3: 99.30, 4: 99.32})           # the pick falls back on seeds the race never saw
+    _at_last(led, "control:exp3", {3: 99.40, 4: 99.45})
+    assert led.done() and led.leader(led.race_cap) == "c5"
+    o = outcome(led)
+    assert o["pick"] == "c5" and o["seeds"] == [0, 1] and o["mean"] == pytest.approx(99.51)  # the race's seeds
+    assert o["controls"]["exp3"]["verdict"] == "pick better"
+    fresh = o["fresh"]
+    assert fresh["seeds"] == [3, 4] and fresh["mean"] == pytest.approx(99.31)
+    exp3 = fresh["controls"]["exp3"]                    # d = -.10, -.13: t = -7.7
+    assert exp3["seeds"] == [3, 4] and exp3["gap"] == pytest.approx(-0.115) and exp3["verdict"] == "pick worse"
+
+
+def test_the_budget_plans_the_fresh_seeds():
+    rungs = [Rung(2, 20000), Rung(15, 55000, (0, 1))]
+    base = planned_image_epochs(rungs, 9, 3, 5, 2)
+    assert planned_image_epochs(rungs, 9, 3, 5, 2, fresh=3) == base + 3 * (1 + 2) * 825_000
+    assert candidates_for(base * 1e-3, 1e-3, rungs, 3, 5, 2, fresh=3) < 9

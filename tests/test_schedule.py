@@ -109,6 +109,27 @@ def test_tracker_starts_no_candidate_past_the_budget_and_counts_the_race_in_the_
     assert led.race_jobs() == [Job("control:exp3", 1, 2)]  # the round waits for the control
 
 
+def test_tracker_counts_the_fresh_seeds_after_the_race(tmp_path):
+    rungs = [Rung(1, 1000), Rung(15, 55000, (0, 1))]
+    led = Ledger(rungs, controls=("exp3",), candidates=3, race_min=2, race_cap=2, fresh=2)
+    t = Tracker(tmp_path, led, threads=1, cpu_hours=1, workers=2)
+    for i in range(3):
+        led.record(Job(f"c{i}", 0, 0), 90.0 + i)
+    for _ in range(2):
+        for job in led.next_jobs():
+            led.record(job, 99.0 if job.control else 99.2)
+    # no race seeds (the cap is the base seeds): the pick and the control train seeds 2 and 3
+    assert led.race_over() and led.next_jobs() == [Job("c2", 1, 2), Job("control:exp3", 1, 2),
+                                                   Job("c2", 1, 3), Job("control:exp3", 1, 3)]
+    assert "fresh seeds: 0/4 trained" in t.progress() and t.left_s() == pytest.approx(4 * 15 * 55000 * t.rate())
+    led.record(Job("c2", 1, 2), 99.1)
+    assert "fresh seeds: 1/4 trained" in t.progress() and t.left_s() == pytest.approx(3 * 15 * 55000 * t.rate())
+    # the plan counts them from the start: 2 seeds x (the pick + 1 control) more full trainings
+    assert t.planned_s() == pytest.approx(Tracker(tmp_path, Ledger(rungs, controls=("exp3",), candidates=3, race_min=2,
+                                                                   race_cap=2), 1, 1).planned_s()
+                                          + 4 * 15 * 55000 * t.rate())
+
+
 def _trial(tid, key_arch, rung, seed, score, status="SUCCEEDED", control=None):
     key = f"control:{control}" if control else network_key(key_arch)
     final = {"default": 0.0 if score is None else score, "key": key, "rung": rung, "seed": seed,
