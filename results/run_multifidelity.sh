@@ -2,7 +2,7 @@
 # The multi-fidelity searches at 8,000 and 4,000 parameters (10 CPU-hours each on 2 cores), their
 # rungs chosen by the finished proxy study (--rungs auto), then one protocol confirmation of each
 # pick (60,000 images, 15 epochs, seeds 0-4: one look at the test set each). Resumable: run it again
-# after a stop; a finished search is only re-exported, a started confirmation continues, a finished
+# after a stop; a finished search is left as it is, a started confirmation continues, a finished
 # one is kept.
 #
 #   bash results/run_multifidelity.sh                              # all of it, on this machine
@@ -13,9 +13,14 @@ cd "$(dirname "$0")/.."
 NAS=${NAS:-.venv/bin/nas}
 JOBS=${JOBS:-2}
 what=${1:-all}
+finished() {  # the search's race has an outcome and its pick is exported
+    ls results/exports/"$1"/rank1_*/arch.json >/dev/null 2>&1 && python3 -c \
+        "import json, sys; sys.exit(json.load(open('results/searches/$1/rungs.json')).get('outcome') is None)" 2>/dev/null
+}
 search() {  # id, then the launch options
     local id=$1; shift
-    if [ -f "results/searches/$id/nas.json" ]; then $NAS resume "$id" --results results
+    if finished "$id"; then echo "$id: finished (nas resume $id re-exports it)"
+    elif [ -f "results/searches/$id/nas.json" ]; then $NAS resume "$id" --results results
     else $NAS search --id "$id" --results results "$@"; fi
 }
 confirm() {  # id, budget label
