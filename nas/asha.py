@@ -327,8 +327,7 @@ class Tracker:
         full = led.rungs[-1].epochs * led.rungs[-1].images * self.rate()
         fresh = led.fresh * (1 + len(led.controls))
         if led.race_over():
-            fresh_keys = [led.leader(led.race_cap)] + [f"control:{c}" for c in led.controls]
-            return sum(not led.ended(Job(k, led.last, s)) for k in fresh_keys for s in led.fresh_seeds()) * full
+            return sum(not led.ended(Job(k, led.last, s)) for k in led.fresh_members() for s in led.fresh_seeds()) * full
         current = led.race_round()
         if current is None:
             return max(0.0, self.planned_s() - self.spent_s)

@@ -261,13 +261,15 @@ class Ledger:
         """Seeds above the race's cap: no entrant trained them while the race chose."""
         return tuple(range(self.race_cap, self.race_cap + self.fresh))
 
+    def fresh_members(self) -> list[str]:
+        """Who trains the fresh seeds: the race's pick and every control."""
+        return [self.leader(self.race_cap)] + [f"control:{c}" for c in self.controls]
+
     def fresh_jobs(self) -> list[Job]:
         """Once the race is over: the pick's and every control's fresh seeds not yet submitted."""
         if not self.fresh or not self.race_over():
             return []
-        lead = self.leader(self.race_cap)
-        return [Job(k, self.last, s) for s in self.fresh_seeds()
-                for k in [lead] + [f"control:{c}" for c in self.controls]
+        return [Job(k, self.last, s) for s in self.fresh_seeds() for k in self.fresh_members()
                 if Job(k, self.last, s) not in self.submitted]
 
     def race_jobs(self) -> list[Job]:
