@@ -266,8 +266,11 @@ class Tracker:
 
     def add(self, job: Job, final: dict | None) -> None:
         rung = self.ledger.rungs[job.rung]
-        seconds = (final or {}).get("seconds") or 0.0
-        self.spent_s += (seconds + OVERHEAD_S) * self.threads
+        final = final or {}
+        # the trial's CPU time where it reports one: its wall time x threads counts a concurrent load too
+        cpu = final.get("cpu_seconds")
+        self.spent_s += (cpu if cpu is not None else (final.get("seconds") or 0.0) * self.threads) \
+            + OVERHEAD_S * self.threads
         self.image_epochs += rung.epochs * rung.images
         self.jobs += 1
 

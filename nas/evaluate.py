@@ -76,7 +76,7 @@ def evaluate_model(model: torch.nn.Module, config: dict, data_dir: str | None = 
     a multi-fidelity search's {key, rung, seed, epochs, images, reading, control} (nas.asha): the
     final result then carries them and `score`, the rung's reading. A job that fails still reports
     its fields (score None), so that a resumed search knows which training failed."""
-    t0, entered = time.perf_counter(), time.time()
+    t0, entered, cpu0 = time.perf_counter(), time.time(), time.process_time()
     cfg, recipe = with_recipe(make(TrainConfig, config), getattr(model, "arch", {}))  # --search-recipe
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
@@ -126,6 +126,8 @@ def evaluate_model(model: torch.nn.Module, config: dict, data_dir: str | None = 
               # none (JSON has no NaN)
               "test_acc": last["test_acc"] if math.isfinite(last["test_acc"]) else None,
               "epochs": len(history), "seconds": round(time.perf_counter() - t0, 2),
+              # what a budget in CPU-hours counts: unlike the wall seconds, other load does not inflate it
+              "cpu_seconds": round(time.process_time() - cpu0, 2),
               # trial overhead (bench/trial_overhead.py): process start -> first step, split where
               # torch and NNI are imported (nas.trial_entry) and where NNI calls this function
               # (before: NNI hands over the model; after: data, model, first step), and the time of

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from nas.asha import Tracker, resolve_controls, restore
+from nas.asha import OVERHEAD_S, Tracker, resolve_controls, restore
 from nas.config import PROVISIONAL_RUNGS, SearchConfig, parse_rungs
 from nas.errors import ConfigError
 from nas.nni_boundary import Trial
@@ -85,6 +85,15 @@ def test_tracker_sizes_candidates_to_the_budget_and_writes_the_ledger(tmp_path):
     doc = json.loads((tmp_path / "rungs.json").read_text())
     assert doc["candidates"] == led.candidates and len(doc["jobs"]) == 3 and doc["outcome"] is None
     assert "rung 0: 3/3" in t.progress() and "CPU-h spent of 10" in t.progress()
+
+
+def test_tracker_counts_a_trials_cpu_time_not_its_wall_time(tmp_path):
+    led = Ledger([Rung(2, 20000), Rung(15, 55000, (0, 1))], candidates=6)
+    t = Tracker(tmp_path, led, threads=2, cpu_hours=10)
+    t.add(Job("c0", 0, 0), {"seconds": 100.0, "cpu_seconds": 120.0})  # slowed by other load: 2 threads, 60 s each
+    assert t.spent_s == pytest.approx(120.0 + 2 * OVERHEAD_S)
+    t.add(Job("c1", 0, 0), {"seconds": 100.0})                         # a trial that reports no CPU time
+    assert t.spent_s == pytest.approx(120.0 + 200.0 + 4 * OVERHEAD_S)
 
 
 def test_tracker_starts_no_candidate_past_the_budget_and_counts_the_race_in_the_time_left(tmp_path):
