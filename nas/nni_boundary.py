@@ -258,9 +258,12 @@ def start(exp, port: int, resume: bool, seconds: int = MANAGER_WAIT_S) -> None:
     logging.getLogger("nni.experiment").addFilter(quiet)
     try:
         if resume:
-            exp.resume(port=port, wait_completion=False)
-        else:
-            exp.start(port=port)
+            # what Experiment.resume does, less its _run_impl: that one catches a Ctrl-C or SIGTERM
+            # while the strategy runs, stops the engine and returns as if all were well, and the
+            # caller's wait then died on the stopped engine with a traceback
+            exp.load_checkpoint()
+            exp._action = "resume"
+        exp.start(port=port)
     except requests.exceptions.RequestException:
         log = Path(exp.config.experiment_working_directory) / exp.id / "log" / "nnimanager.log"
         raise ExperimentError(f"NNI's manager for {exp.id} did not answer on port {port} within "

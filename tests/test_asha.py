@@ -85,6 +85,15 @@ def test_multi_fidelity_search_killed_between_rungs_resumes_without_loss_or_repe
     kept = {t.id: t.final for t in read_trials(res / "searches", "mk") if t.status == "SUCCEEDED"}
     assert any(f["rung"] == 1 for f in kept.values())
 
+    # a resumed search stopped by SIGTERM while its strategy runs stops cleanly too, and loses nothing
+    proc = subprocess.Popen([sys.executable, "-m", "nas", "resume", "mk", *common], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=env)
+    wait_for_line(proc, "[rungs]", timeout=600)                       # a training of this session has ended
+    proc.terminate()
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0 and "interrupted; stopping the experiment" in err and "Traceback" not in err, err
+    kept = {t.id: t.final for t in read_trials(res / "searches", "mk") if t.status == "SUCCEEDED"}
+
     r = nas("resume", "mk", *common, timeout=900, env=env)
     assert r.returncode == 0, r.stderr
     assert "the schedule continues" in r.stdout and "pick: late-validation mean" in r.stdout
