@@ -674,9 +674,11 @@ def race_block(s: Search) -> list[str]:
     seeds = warm_seeds(cfg)
     L = [f"`{s.id}` (`nas search --max-params {cfg['max_params']} --strategy {cfg['strategy']}"
          + (f" --cpu-hours {cfg['cpu_hours']:g}" if cfg.get("cpu_hours") else f" --trials {cfg['trials']}")
+         + (f" --fix {cfg['fix']}" if cfg.get("fix") else "")
          + (" --search-recipe" if cfg.get("search_recipe") else "")
          + (f" --warm-start {cfg['warm_start']}" if cfg.get("warm_start", "none") != "none" else "")
-         + f" --rungs {cfg['rungs']}`): {doc['started']} candidates of {doc['candidates']} planned, "
+         + f" --rungs {cfg['rungs']}" + (f" --fresh-seeds {cfg['fresh_seeds']}" if cfg.get("fresh_seeds") else "")
+         + f"`): {doc['started']} candidates of {doc['candidates']} planned, "
          f"{len(doc['jobs'])} trainings, {doc['spent_cpu_hours']:.2f} CPU-hours" + _overrun(doc) + ".", "",
          "| rung | epochs x images x seeds | reading | candidates finished | best score |",
          "| --- | --- | --- | --- | --- |"]
