@@ -615,6 +615,7 @@ def race_on_test(inp: Inputs, s: Search) -> list[str]:
     pick = confirmed(o["pick"])
     if pick is None:
         return []
+
     def words(name: str, run: Run) -> str:
         return (f"`{name}` late test mean {statistics.fmean(run.late()):.2f}% (lowest {min(run.late()):.2f}%, "
                 + ("consistent" if decide.consistent(run) else "not consistent") + ")")
@@ -657,10 +658,11 @@ def _overrun(doc: dict) -> str:
 
 
 def _entrant(doc: dict, trials: list, key: str) -> tuple[str, str]:
-    """A race entrant's parameter count and its own late-validation mean over the last rung's seeds,
-    as table cells."""
-    last = len(doc["rungs"]) - 1
-    scores = [j["score"] for j in doc["jobs"] if j["key"] == key and j["rung"] == last and j["score"] is not None]
+    """A race entrant's parameter count and its own late-validation mean over the race's seeds (the
+    fresh seeds after it are reported apart), as table cells."""
+    last, cap = len(doc["rungs"]) - 1, doc.get("race_cap", float("inf"))
+    scores = [j["score"] for j in doc["jobs"]
+              if j["key"] == key and j["rung"] == last and j["seed"] < cap and j["score"] is not None]
     params = next((t.final["params"] for t in trials if t.final.get("key") == key and "params" in t.final), None)
     return (f"{params:,}" if params else "-"), (f"{statistics.fmean(scores):.3f}" if scores else "-")
 
@@ -714,7 +716,8 @@ def race_block(s: Search) -> list[str]:
                  f"{v['verdict']} |")
     L.append("")
     if fresh := o.get("fresh"):
-        L += [f"On {len(fresh['seeds'])} fresh seeds ({', '.join(map(str, fresh['seeds']))}), which no entrant trained "
+        n = len(fresh["seeds"])
+        L += [f"On {n} fresh seed{'s' if n > 1 else ''} ({', '.join(map(str, fresh['seeds']))}), which no entrant trained "
               f"while the race chose, so its choice does not flatter the pick there: the pick's late-validation mean "
               f"{fresh['mean']:.3f} +- {fresh['half_width']:.3f}; pick minus "
               + "; ".join(f"`{n}` {v['gap']:+.3f} +- {v['gap_half_width']:.3f}, {v['verdict']}"

@@ -346,3 +346,28 @@ def test_an_unfinished_race_and_a_spent_budget_are_reported(tmp_path):
     (tmp_path / "w" / "rungs.json").write_text(json.dumps(doc))
     text = "\n".join(race_block(Search("w", {"search": cfg}, [], tmp_path)))
     assert "past its" not in text and "The race has trained" not in text
+
+
+def test_the_race_table_keeps_the_fresh_seeds_apart(tmp_path):
+    """Each entrant's own mean is over the race's seeds; the fresh seeds after it get their own line."""
+    from nas.report import race_block
+    from nas.results import Search
+
+    job = lambda key, seed, score: dict(key=key, rung=1, seed=seed, score=score)  # noqa: E731
+    jobs = [job("p", sd, 99.5) for sd in (0, 1, 2)] + [job("control:exp3", sd, 99.3) for sd in (0, 1, 2)] \
+        + [job("p", 3, 99.0), job("control:exp3", 3, 99.4)]                      # seed 3: fresh
+    fresh = dict(seeds=[3], mean=99.0, half_width=float("nan"),
+                 controls={"exp3": dict(seeds=[3], gap=-0.4, gap_half_width=float("nan"), verdict="tie")})
+    doc = dict(rungs=[dict(epochs=4, images=20000, seeds=[0], reading="val_acc best"),
+                      dict(epochs=15, images=55000, seeds=[0, 1], reading="late")],
+               jobs=jobs, started=3, candidates=3, spent_cpu_hours=1.0, alpha=0.1, race_cap=3, fresh=1,
+               outcome=dict(pick="p", seeds=[0, 1, 2], mean=99.5, half_width=0.0, runner_up=None, fresh=fresh,
+                            controls={"exp3": dict(seeds=[0, 1, 2], gap=0.2, gap_half_width=0.0,
+                                                   verdict="pick better")}))
+    (tmp_path / "w").mkdir()
+    (tmp_path / "w" / "rungs.json").write_text(json.dumps(doc))
+    cfg = dict(max_params=8000, strategy="evolution", cpu_hours=1, rungs="4x20000,15x55000:2", fresh_seeds=1)
+    text = "\n".join(race_block(Search("w", {"search": cfg}, [], tmp_path)))
+    assert "--fresh-seeds 1" in text
+    assert "| control `exp3` | - | 3 | 99.300 | +0.200 +- 0.000 | pick better |" in text  # seed 3 left out
+    assert "On 1 fresh seed (3)" in text and "`exp3` -0.400" in text
