@@ -236,10 +236,7 @@ class Ledger:
     def race_round(self) -> tuple[int, list[str]] | None:
         """(seed, members) of the race's round in progress, or next to start; None before the race
         (lower rungs not closed, base seeds still training) and once it is over."""
-        if not self.closed():
-            return None
-        ents = [k for k in self.entrants() if not self.dead(k)]
-        if not ents or not all(self.ended(Job(k, self.last, s)) for k in ents for s in self.seeds_of(self.last)):
+        if not self.closed() or not self.base_ended():
             return None  # base seeds first (promotions and controls)
         seed = len(self.seeds_of(self.last))
         while True:
@@ -250,12 +247,15 @@ class Ledger:
                 return seed, members
             seed += 1
 
+    def base_ended(self) -> bool:
+        """Every live entrant has ended the last rung's base seeds."""
+        ents = [k for k in self.entrants() if not self.dead(k)]
+        return bool(ents) and all(self.ended(Job(k, self.last, s)) for k in ents for s in self.seeds_of(self.last))
+
     def race_over(self) -> bool:
         """The race has ended: the lower rungs are closed, the base seeds have ended and no round is
         due (its leader is the pick)."""
-        ents = [k for k in self.entrants() if not self.dead(k)]
-        return (self.closed() and bool(ents) and self.race_round() is None
-                and all(self.ended(Job(k, self.last, s)) for k in ents for s in self.seeds_of(self.last)))
+        return self.closed() and self.base_ended() and self.race_round() is None
 
     def fresh_seeds(self) -> tuple[int, ...]:
         """Seeds above the race's cap: no entrant trained them while the race chose."""
