@@ -23,6 +23,8 @@ PROTOCOL_SEEDS = [0, 1, 2, 3, 4]
 PROTOCOL_EPOCHS = 15
 BUDGETS = {"s20k": 20000, "s8k": 8000, "s4k": 4000}
 MEAN_TARGET_20K = 99.60    # the 20k target is a mean, not a consistency
+RACE_MIN_SEEDS = 3         # a multi-fidelity pick beats a control: higher paired late-validation mean over >= 3 seeds
+LATE_MEAN_GOALS = {4000: 99.30}  # a budget whose search's pick is judged by late test mean, not consistency
 
 
 def follows_protocol(run: Run) -> bool:
@@ -78,6 +80,26 @@ def target_met(budget: int, run: Run) -> tuple[bool | None, str]:
         return ok, f"{'yes' if ok else 'no'}: mean final test accuracy {m:.2f}% (target {MEAN_TARGET_20K:.2f}%)"
     ok = consistent(run)
     return ok, "yes" if ok else "no: " + verdict(run).replace("**", "")
+
+
+def beats_control(gap: float, seeds: int, params: int | None, control_params: int | None) -> bool:
+    """A multi-fidelity pick beats a control in its race: a higher paired late-validation mean over at
+    least RACE_MIN_SEEDS shared seeds, with fewer parameters. Significance is the race's verdict, apart."""
+    return (gap > 0 and seeds >= RACE_MIN_SEEDS and params is not None and control_params is not None
+            and params < control_params)
+
+
+def search_goal(max_params: int, run: Run) -> tuple[bool, str]:
+    """(met?, in words) of the test goal of a multi-fidelity search's confirmed pick: a late test mean
+    for the budgets in LATE_MEAN_GOALS, consistency for the others."""
+    if max_params in LATE_MEAN_GOALS:
+        goal, m = LATE_MEAN_GOALS[max_params], statistics.fmean(run.late())
+        ok = follows_protocol(run) and run.complete and m >= goal
+        return ok, f"late test mean >= {goal:.2f}%: {'yes' if ok else 'no'} ({m:.2f}%)"
+    ok, late = consistent(run), run.late()
+    below = sum(a < THRESHOLD for a in late)
+    return ok, (f"consistent: {'yes' if ok else 'no'} ({below} of {len(late)} last-3-epoch test accuracies below "
+                f"{THRESHOLD:.2f}%, lowest {min(late):.2f}%)")
 
 
 def final_model(runs: dict[str, Run]):

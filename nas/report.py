@@ -594,7 +594,52 @@ def multi_step(inp: Inputs) -> list[str]:
          "models run as controls. No rule here reads the test set.", "", "### Results", ""]
     for s in inp.multi:
         L += race_block(s) + race_on_test(inp, s)
-    return L + seed_noise(inp.layout.root / "seeds" / "study.json")
+    return L + seed_noise(inp.layout.root / "seeds" / "study.json") + multi_analysis(inp)
+
+
+def _confirmation(inp: Inputs, key: str) -> tuple[str, Run] | None:
+    """(name, run) of a complete run under the default recipe that trained the network `key`: a
+    hand-made baseline or a budget's finalist."""
+    from search_spaces.choices import network_key
+
+    runs = [(n, r) for n, r in list(inp.base.items()) + list(inp.finalists.items())
+            if r is not None and r.complete and not r.recipe]
+    return next(((n, r) for n, r in runs if network_key(r.config["arch"]) == key), None)
+
+
+def multi_analysis(inp: Inputs) -> list[str]:
+    """Per finished multi-fidelity search: does its pick beat each control in the race
+    (decide.beats_control), what the fresh seeds say, and whether its one confirmation meets the
+    search's test goal (decide.search_goal)."""
+    L = []
+    for s in inp.multi:
+        doc = load_rungs(s.folder, s.id)
+        o = (doc or {}).get("outcome")
+        if not o:
+            continue
+        mine = _params(s.trials, o["pick"])
+        parts = []
+        for c, v in o["controls"].items():
+            theirs = _params(s.trials, f"control:{c}")
+            won = decide.beats_control(v["gap"], len(v["seeds"]), mine, theirs)
+            parts.append(f"`{c}` ({_count(theirs)} parameters): {v['gap']:+.3f} over {len(v['seeds'])} paired seeds, "
+                         f"{v['verdict']}; " + ("beats it" if won else "does not beat it"))
+        line = f"- `{s.id}`: its pick ({_count(mine)} parameters) against " + "; against ".join(parts) + "."
+        if fresh := o.get("fresh"):
+            line += (" On the fresh seeds: " + "; ".join(f"`{c}` {v['gap']:+.3f}, {v['verdict']}"
+                                                          for c, v in fresh["controls"].items()) + ".")
+        found = _confirmation(inp, o["pick"])
+        line += (f" Its confirmation `{found[0]}`: " + decide.search_goal(s.record["search"]["max_params"], found[1])[1]
+                 + "." if found else " Not confirmed under the protocol yet.")
+        L.append(line)
+    if not L:
+        return []
+    return ["### Analysis", "",
+            f"A pick beats a control when its paired late-validation mean over at least {decide.RACE_MIN_SEEDS} "
+            "seeds is higher and it has fewer parameters; the race's verdict says whether the gap is beyond "
+            "seed noise. The test goal of a confirmed pick: "
+            + ", ".join(f"a late test mean >= {g:.2f}% at {b:,} parameters" for b, g in decide.LATE_MEAN_GOALS.items())
+            + ", consistency at the other budgets.", ""] + L + [""]
 
 
 def race_on_test(inp: Inputs, s: Search) -> list[str]:
@@ -606,13 +651,7 @@ def race_on_test(inp: Inputs, s: Search) -> list[str]:
     o = (load_rungs(s.folder, s.id) or {}).get("outcome")
     if not o:
         return []
-    runs = [(n, r) for n, r in list(inp.base.items()) + list(inp.finalists.items())
-            if r is not None and r.complete and not r.recipe]
-
-    def confirmed(key: str) -> tuple[str, Run] | None:
-        return next(((n, r) for n, r in runs if network_key(r.config["arch"]) == key), None)
-
-    pick = confirmed(o["pick"])
+    pick = _confirmation(inp, o["pick"])
     if pick is None:
         return []
 
@@ -623,7 +662,7 @@ def race_on_test(inp: Inputs, s: Search) -> list[str]:
     L = [words(*pick)]
     gaps = []
     for c, v in o["controls"].items():
-        if (found := confirmed(network_key(load_arch(c)[1]))) is not None:
+        if (found := _confirmation(inp, network_key(load_arch(c)[1]))) is not None:
             L.append(words(*found))
             gaps.append(f"`{c}` {statistics.fmean(pick[1].late()) - statistics.fmean(found[1].late()):+.2f} "
                         f"(on validation {v['gap']:+.3f})")
@@ -663,8 +702,16 @@ def _entrant(doc: dict, trials: list, key: str) -> tuple[str, str]:
     last, cap = len(doc["rungs"]) - 1, doc.get("race_cap", float("inf"))
     scores = [j["score"] for j in doc["jobs"]
               if j["key"] == key and j["rung"] == last and j["seed"] < cap and j["score"] is not None]
-    params = next((t.final["params"] for t in trials if t.final.get("key") == key and "params" in t.final), None)
-    return (f"{params:,}" if params else "-"), (f"{statistics.fmean(scores):.3f}" if scores else "-")
+    return _count(_params(trials, key)), (f"{statistics.fmean(scores):.3f}" if scores else "-")
+
+
+def _params(trials: list, key: str) -> int | None:
+    """A network's parameter count, as its trials reported it (None if none did)."""
+    return next((t.final["params"] for t in trials if t.final.get("key") == key and "params" in t.final), None)
+
+
+def _count(n: int | None) -> str:
+    return f"{n:,}" if n else "-"
 
 
 def race_block(s: Search) -> list[str]:

@@ -371,3 +371,65 @@ def test_the_race_table_keeps_the_fresh_seeds_apart(tmp_path):
     assert "--fresh-seeds 1" in text
     assert "| control `exp3` | - | 3 | 99.300 | +0.200 +- 0.000 | pick better |" in text  # seed 3 left out
     assert "On 1 fresh seed (3)" in text and "`exp3` -0.400" in text
+
+
+@pytest.mark.parametrize("gap, seeds, params, theirs, beats", [
+    (0.01, 3, 5964, 8880, True),
+    (-0.01, 5, 5964, 8880, False),   # lower mean
+    (0.01, 2, 5964, 8880, False),    # too few seeds
+    (0.01, 3, 8880, 8880, False),    # not fewer parameters
+    (0.01, 3, None, 8880, False),    # a count nobody reported proves nothing
+])
+def test_a_pick_beats_a_control_by_mean_seeds_and_parameters(gap, seeds, params, theirs, beats):
+    from nas.decide import beats_control
+
+    assert beats_control(gap, seeds, params, theirs) is beats
+
+
+def test_the_search_goal_is_a_late_mean_at_4k_and_consistency_elsewhere(tmp_path):
+    from nas.decide import search_goal
+
+    late = lambda a, b, c: [98.0] * 12 + [a, b, c]  # noqa: E731
+    mean_ok = write_run(tmp_path / "a", {s: late(99.31, 99.30, 99.32) for s in range(5)}, params=3900)
+    assert search_goal(4000, mean_ok)[0] and "99.31%" in search_goal(4000, mean_ok)[1]
+    assert not search_goal(8000, mean_ok)[0]  # at 8k the goal is every late number >= 99.40
+    low = write_run(tmp_path / "b", {s: late(99.29, 99.30, 99.28) for s in range(5)}, params=3900)
+    assert not search_goal(4000, low)[0]
+    good = write_run(tmp_path / "c", {s: GOOD for s in range(5)})
+    assert search_goal(8000, good)[0] and "0 of 15" in search_goal(8000, good)[1]
+
+
+def test_the_analysis_says_per_control_whether_the_pick_beats_it(tmp_path):
+    """From the race's outcome and the trials' parameter counts: one control beaten, one not (two
+    seeds are too few), the fresh-seed gap, and the confirmation judged by the 4k goal."""
+    from types import SimpleNamespace
+
+    from nas.nni_boundary import Trial
+    from nas.report import multi_analysis
+    from nas.results import Search
+    from search_spaces.choices import network_key
+
+    pick = network_key(EXP3)  # the confirmation run below trains EXP3's network
+    rival = lambda gap, n: dict(seeds=list(range(n)), gap=gap, gap_half_width=0.05, verdict="tie")  # noqa: E731
+    fresh = dict(seeds=[5, 6, 7], mean=99.0, half_width=0.1, controls={"lqznt4k": rival(-0.02, 3)})
+    doc = dict(rungs=[dict(epochs=15, images=55000, seeds=[0, 1], reading="late")], jobs=[], alpha=0.1,
+               outcome=dict(pick=pick, seeds=[0, 1, 2], mean=99.0, half_width=0.05, runner_up=None, fresh=fresh,
+                            controls={"lqznt4k": rival(0.04, 3), "other": rival(0.10, 2)}))
+    (tmp_path / "m").mkdir()
+    (tmp_path / "m" / "rungs.json").write_text(json.dumps(doc))
+    trials = [Trial("t1", "SUCCEEDED", {}, {"key": pick, "params": 3700}),
+              Trial("t2", "SUCCEEDED", {}, {"key": "control:lqznt4k", "params": 3816}),
+              Trial("t3", "SUCCEEDED", {}, {"key": "control:other", "params": 3900})]
+    search = Search("m", {"search": dict(max_params=4000)}, trials, tmp_path)
+    run = write_run(tmp_path / "s4k-x", {s: [98.0] * 12 + [99.2, 99.3, 99.25] for s in range(5)}, params=3700)
+    inp = SimpleNamespace(multi=[search], base={}, finalists={"s4k-x": run})
+    text = "\n".join(multi_analysis(inp))
+    assert "`lqznt4k` (3,816 parameters): +0.040 over 3 paired seeds, tie; beats it" in text
+    assert "`other` (3,900 parameters): +0.100 over 2 paired seeds, tie; does not beat it" in text
+    assert "On the fresh seeds: `lqznt4k` -0.020" in text
+    assert "`s4k-x`: late test mean >= 99.30%: no (99.25%)" in text
+    inp.finalists = {}
+    assert "Not confirmed under the protocol yet" in "\n".join(multi_analysis(inp))
+    doc["outcome"] = None  # an unfinished race: no analysis
+    (tmp_path / "m" / "rungs.json").write_text(json.dumps(doc))
+    assert multi_analysis(inp) == []
