@@ -137,6 +137,8 @@ class Rungs(StrategyMiddleware):
 
     def finish(self, poll: float = 1.0) -> None:
         """After the strategy has stopped: run promotions, controls and the race to the end."""
+        with self.lock:
+            self.ledger.proposing = False  # the tracker plans no more candidates either
         while self.engine.budget_available():
             with self.lock:
                 # no candidate comes any more: a plan the budget raised since must not hold the race
@@ -282,13 +284,14 @@ class Tracker:
 
     def resize(self) -> None:
         """Plan as many rung-0 candidates as the budget allows at the measured cost and promotion
-        shares; once the budget is spent, start no more (what has started finishes its schedule)."""
+        shares; once the budget is spent, the strategy has stopped or the race has begun, start no
+        more (what has started finishes its schedule)."""
         from nas.rungs import candidates_for
 
         if not self.cpu_hours:
             return
         led = self.ledger
-        if self.spent_s >= self.cpu_hours * 3600:
+        if self.spent_s >= self.cpu_hours * 3600 or led.plan_final():
             led.candidates = len(led.started)
             return
         n = candidates_for(self.cpu_hours * 3600, self.rate(), led.rungs, led.eta, led.race_cap,

@@ -122,6 +122,7 @@ class Ledger:
     submitted: set = field(default_factory=set)    # jobs sent to training (running or done)
     started: list = field(default_factory=list)    # rung-0 candidates, in order
     samples: dict = field(default_factory=dict)    # candidate key -> its full sample (for promotions)
+    proposing: bool = True         # the strategy may still start candidates (False once it has stopped)
 
     @property
     def last(self) -> int:
@@ -256,6 +257,17 @@ class Ledger:
         """The race has ended: the lower rungs are closed, the base seeds have ended and no round is
         due (its leader is the pick)."""
         return self.closed() and self.base_ended() and self.race_round() is None
+
+    def race_begun(self) -> bool:
+        """A seed past the last rung's own has gone to training: the race (or its fresh seeds) has
+        begun. Seen in the trials themselves, so a resumed search knows it too."""
+        base = set(self.seeds_of(self.last))
+        return any(j.rung == self.last and j.seed not in base for j in self.submitted)
+
+    def plan_final(self) -> bool:
+        """No rung-0 candidate may start any more: the strategy has stopped, or the race has begun
+        (a candidate starting then would enter the race without the seeds its rivals trained)."""
+        return not self.proposing or self.race_begun()
 
     def fresh_seeds(self) -> tuple[int, ...]:
         """Seeds above the race's cap: no entrant trained them while the race chose."""

@@ -243,3 +243,32 @@ def test_the_race_runs_once_the_strategy_stops_even_if_the_plan_grew(tmp_path):
     mw.set_engine(Engine())
     mw.finish(poll=0)
     assert led.candidates == 3 and led.done() and mw.engine.polls < 50
+
+
+def test_no_candidate_starts_once_the_strategy_stopped_or_the_race_began(tmp_path):
+    """m4k: its plan dipped to the candidates started, evolution stopped, the race began, then the
+    plan grew again. The progress line and rungs.json must not promise candidates that cannot come,
+    nor may a resumed search start new ones into a race that has begun (they would lack its seeds)."""
+    rungs = [Rung(1, 1000), Rung(15, 55000, (0, 1))]
+    led = Ledger(rungs, controls=("exp3",), candidates=3)
+    t = Tracker(tmp_path, led, threads=1, cpu_hours=100, workers=2)
+    for i in range(3):
+        led.record(Job(f"c{i}", 0, 0), 90.0 + i)
+    t.resize()
+    assert led.candidates > 3                    # a big budget plans more while the strategy proposes
+    led.proposing = False                        # the strategy has stopped (Rungs.finish)
+    t.resize()
+    assert led.candidates == 3
+    # a resume: a new ledger from the trials, in which the race has trained seed 2
+    trials = [_trial(f"t{i}", dict(BASELINES["exp2"]["arch"], c1_0=w), 0, 0, 90.0 + i) for i, w in enumerate((8, 10, 12))]
+    best = dict(BASELINES["exp2"]["arch"], c1_0=12)
+    trials += [_trial(f"r{s}", best, 1, s, 99.0) for s in (0, 1)]
+    again = Ledger(rungs, controls=(), candidates=3)
+    restore(again, trials)
+    t2 = Tracker(tmp_path, again, threads=1, cpu_hours=100, workers=2)
+    t2.resize()
+    assert again.candidates > 3 and not again.race_begun()   # base seeds only: the plan may still grow
+    again = Ledger(rungs, controls=(), candidates=3)
+    restore(again, trials + [_trial("r2", best, 1, 2, 99.1)])
+    Tracker(tmp_path, again, threads=1, cpu_hours=100, workers=2).resize()
+    assert again.race_begun() and again.candidates == 3
