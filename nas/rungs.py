@@ -162,8 +162,10 @@ class Ledger:
         return out
 
     def dead(self, key: str) -> bool:
-        """A candidate with a failed job is out of the schedule (it cannot be scored)."""
-        return any(j.key == key for j in self.failed)
+        """A candidate with a failed job is out of the schedule (it cannot be scored). A failed fresh
+        seed is not such a job: the race has chosen by then, and the pick stands."""
+        fresh = set(self.fresh_seeds())
+        return any(j.key == key and not (j.rung == self.last and j.seed in fresh) for j in self.failed)
 
     def promotions(self) -> list[Job]:
         """The jobs of every promotion due now, highest rung first (ASHA's rule)."""

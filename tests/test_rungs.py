@@ -194,6 +194,28 @@ def test_fresh_seeds_follow_the_race_for_the_pick_and_the_controls_and_are_judge
     assert exp3["seeds"] == [3, 4] and exp3["gap"] == pytest.approx(-0.115) and exp3["verdict"] == "pick worse"
 
 
+def test_a_failed_fresh_seed_leaves_the_pick_as_the_race_chose_it():
+    led = Ledger([Rung(1, 1000), Rung(15, 55000, (0, 1))], eta=3, race_min=2, race_cap=3, fresh=2,
+                 controls=("exp3",), candidates=6)
+    for i in range(6):
+        led.record(Job(f"c{i}", 0, 0), 90.0 + i)
+    _at_last(led, "c5", {0: 99.50, 1: 99.52})
+    _at_last(led, "c4", {0: 99.20, 1: 99.21})
+    _at_last(led, "control:exp3", {0: 99.40, 1: 99.45})
+    assert led.race_over() and led.leader(led.race_cap) == "c5"
+    led.submit(Job("c5", 1, 3))
+    led.record(Job("c5", 1, 3), None)                   # the pick's first fresh seed fails
+    assert not led.dead("c5") and led.leader(led.race_cap) == "c5" and led.race_over()
+    assert Job("c4", 1, 3) not in led.next_jobs()       # the runner-up does not take its place
+    _at_last(led, "c5", {4: 99.33})
+    _at_last(led, "control:exp3", {3: 99.40, 4: 99.45})
+    assert led.done()
+    o = outcome(led)
+    assert o["pick"] == "c5" and o["fresh"]["seeds"] == [4]   # judged on the fresh seed it has
+    led.record(Job("c4", 1, 2), None)                   # a race seed's failure still counts
+    assert led.dead("c4")
+
+
 def test_the_budget_plans_the_fresh_seeds():
     rungs = [Rung(2, 20000), Rung(15, 55000, (0, 1))]
     base = planned_image_epochs(rungs, 9, 3, 5, 2)
