@@ -169,13 +169,19 @@ def test_a_promoted_candidate_keeps_its_promotion_when_later_results_outrank_it(
     assert Job("c2", 1, 1) in led.promotions()   # c2's second seed is still due
 
 
-def test_fresh_seeds_follow_the_race_for_the_pick_and_the_controls_and_are_judged_alone():
+def _two_at_the_last_rung():
+    """Race cap 3, 2 fresh seeds, control exp3: c5 leads c4, separated on the base seeds."""
     led = Ledger([Rung(1, 1000), Rung(15, 55000, (0, 1))], eta=3, race_min=2, race_cap=3, fresh=2,
                  controls=("exp3",), candidates=6)
     for i in range(6):
         led.record(Job(f"c{i}", 0, 0), 90.0 + i)
     _at_last(led, "c5", {0: 99.50, 1: 99.52})
     _at_last(led, "c4", {0: 99.20, 1: 99.21})          # d = .30, .31: separated
+    return led
+
+
+def test_fresh_seeds_follow_the_race_for_the_pick_and_the_controls_and_are_judged_alone():
+    led = _two_at_the_last_rung()
     assert led.fresh_jobs() == []                       # the control's base seeds are not in: no verdict yet
     _at_last(led, "control:exp3", {0: 99.40, 1: 99.45})  # d = .10, .07: t = 5.7 > 3.078, separated
     assert led.race_jobs() == [] and led.race_over()
@@ -195,12 +201,7 @@ def test_fresh_seeds_follow_the_race_for_the_pick_and_the_controls_and_are_judge
 
 
 def test_a_failed_fresh_seed_leaves_the_pick_as_the_race_chose_it():
-    led = Ledger([Rung(1, 1000), Rung(15, 55000, (0, 1))], eta=3, race_min=2, race_cap=3, fresh=2,
-                 controls=("exp3",), candidates=6)
-    for i in range(6):
-        led.record(Job(f"c{i}", 0, 0), 90.0 + i)
-    _at_last(led, "c5", {0: 99.50, 1: 99.52})
-    _at_last(led, "c4", {0: 99.20, 1: 99.21})
+    led = _two_at_the_last_rung()
     _at_last(led, "control:exp3", {0: 99.40, 1: 99.45})
     assert led.race_over() and led.leader(led.race_cap) == "c5"
     led.submit(Job("c5", 1, 3))
