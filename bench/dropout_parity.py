@@ -2,7 +2,7 @@
 path loses no final accuracy: the 15-epoch test accuracy of both, over 3 seeds, on the ~10k reference
 model (the hand-made exp3, 8,880 params).
 
-    python bench/dropout_parity.py                    # pcg64 dropout masks (nas/dropmask.py)
+    python bench/dropout_parity.py                    # pcg64 dropout masks (nas/training/dropmask.py)
     python bench/dropout_parity.py --variant fast     # pcg64 + batch 256 + peak LR 0.1 (bench/throughput.py FAST)
 
 Each trains what is missing and appends its table to RESULTS.md. The default side is the committed
@@ -33,7 +33,7 @@ ROOT = Path(__file__).resolve().parent.parent
 TORCH_RUN = ROOT / "results" / "baselines" / "exp3"
 SEEDS = [0, 1, 2]
 VARIANTS = {  # name -> (TrainConfig changes, what the table calls it)
-    "pcg64": ({"dropout_masks": "pcg64"}, "pcg64 (nas/dropmask.py)"),
+    "pcg64": ({"dropout_masks": "pcg64"}, "pcg64 (nas/training/dropmask.py)"),
     "fast": ({"dropout_masks": "pcg64", "batch_size": 256, "lr": 0.1}, "fast path: pcg64, batch 256, lr 0.1"),
 }
 

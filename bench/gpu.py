@@ -8,7 +8,7 @@ loops there.
 Three measurements, all with every tensor (training, validation and test images) on the GPU:
 
 1. Images/s of the plain eager loop (bench/throughput.py's `plain_epoch`: batch 128, float32, no
-   compile) against the evaluator's loop (`nas.train.train` with `device=cuda`), on the ~4k, ~10k
+   compile) against the evaluator's loop (`nas.training.loop.train` with `device=cuda`), on the ~4k, ~10k
    and ~20k references. The evaluator is timed over a whole one-epoch `train` call without its
    validation pass (a GPU runs ahead of the Python that queues its work, so the CPU-side clock of
    throughput.py would time the queueing, not the training); the time ends at a device sync. Also
@@ -40,8 +40,8 @@ from record import publish  # noqa: E402
 from throughput import FAST, MODELS, plain_epoch  # noqa: E402
 from nas.budget import count  # noqa: E402
 from nas.config import TrainConfig  # noqa: E402
-from nas.data import Splits, load_splits  # noqa: E402
-from nas.train import evaluate, init_weights, make_optimizer, make_schedule, train  # noqa: E402
+from nas.data.datasets import Splits, load_splits  # noqa: E402
+from nas.training.loop import evaluate, init_weights, make_optimizer, make_schedule, train  # noqa: E402
 from search_spaces.blocks import build_network  # noqa: E402
 
 IMAGES = int(os.environ.get("BENCH_IMAGES", 20000))
@@ -184,7 +184,7 @@ def main() -> None:
              f"torch {torch.__version__} (CUDA {torch.version.cuda}), {platform.machine()}",
              "", f"`python bench/gpu.py` ({minutes:.1f} min): every split on the GPU; {IMAGES:,} training images "
                  f"per timed epoch, median of {REPEATS} after a warm-up, each timed to a device sync; the evaluator is "
-                 "a whole one-epoch `nas.train.train(device=cuda)` call without evaluation passes; fast path: "
+                 "a whole one-epoch `nas.training.loop.train(device=cuda)` call without evaluation passes; fast path: "
                  f"{', '.join(f'{k}={v}' for k, v in GPU_FAST.items())} (nn.Dropout's masks).",
              "", "| model | params | plain eager loop img/s | evaluator img/s | ratio (evaluator / plain) | "
                  "evaluator, pcg64 masks | ratio | evaluator, fast path | ratio | validation pass (5,000) s |",

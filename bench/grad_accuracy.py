@@ -20,7 +20,7 @@ import torch.nn.functional as F
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from record import publish  # noqa: E402
-from nas.data import load_splits  # noqa: E402
+from nas.data.datasets import load_splits  # noqa: E402
 from search_spaces.baselines import BASELINES  # noqa: E402
 from search_spaces.blocks import build_network  # noqa: E402
 

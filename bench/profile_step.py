@@ -7,7 +7,7 @@ For the ~10k reference (search_spaces.baselines.EXP3) and the 8k finalist of the
 (results/exports/s8k-evolution-bn/rank1_cO0Lb), batch 128, the recipe's augmentation and SGD step:
   1. ms per step in each phase (augmentation, forward, backward, optimiser), median of 5 rounds of
      20 steps; the same step with every dropout set to p=0 (what dropout's random masks cost) and
-     with the masks drawn by nas/dropmask.py (`--set dropout_masks=pcg64`), rounds interleaved;
+     with the masks drawn by nas/training/dropmask.py (`--set dropout_masks=pcg64`), rounds interleaved;
   2. the operators with the most self time, from torch.profiler over 20 steps.
 """
 from __future__ import annotations
@@ -28,8 +28,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from record import publish  # noqa: E402
-from nas.augment import random_affine  # noqa: E402
-from nas.dropmask import MaskSource, attach  # noqa: E402
+from nas.data.augment import random_affine  # noqa: E402
+from nas.training.dropmask import MaskSource, attach  # noqa: E402
 from search_spaces.baselines import EXP3  # noqa: E402
 from search_spaces.blocks import build_network  # noqa: E402
 

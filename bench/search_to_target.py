@@ -6,7 +6,7 @@
 
 The search is a plain `nas search` (`SEARCH` below): BatchNorm on, 12,000 to 20,000 parameters,
 regularized evolution, 8-epoch proxy trials on all 55,000 images outside the validation split with
-pcg64 dropout masks (nas/dropmask.py), 2 at a time with one thread each, median-rule early
+pcg64 dropout masks (nas/training/dropmask.py), 2 at a time with one thread each, median-rule early
 stopping, more trials than an hour holds. Its NNI files go to results/bench/searches/<ID> (the
 first run, 2026-11-25, went to results/searches/s20k-evolution-bn and is one of the searches of
 results/README.md). This script polls NNI's database and stops the search (SIGINT, as Ctrl-C;

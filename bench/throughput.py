@@ -1,4 +1,4 @@
-"""Training throughput of the evaluator's loop (`nas.train.train`) against a plain PyTorch eager
+"""Training throughput of the evaluator's loop (`nas.training.loop.train`) against a plain PyTorch eager
 loop of the same architecture and recipe over the same in-memory data (batch 128, float32, no
 compile), and the budget gate's cost.
 
@@ -7,12 +7,12 @@ compile), and the budget gate's cost.
 Both loops run side by side in one process on the same models: the ~4k, ~10k and ~20k parameter
 references below. The plain loop does what the recipe does and nothing else: SGD with Nesterov
 momentum and weight decay, a OneCycle step per batch, and the same batch augmentation
-(`nas.augment.random_affine`). The evaluator also accumulates its training loss and accuracy and
+(`nas.data.augment.random_affine`). The evaluator also accumulates its training loss and accuracy and
 runs a validation pass (5,000 images) after every epoch, as a trial does; that pass is timed on its
 own and shown apart: "evaluator, training" is timed by the loop's own clock from its first
 optimiser step to its last, so it compares like with like. Images/s is the median over
 `REPEATS` timed epochs of `IMAGES` training images after one warm-up epoch, also with
-`dropout_masks="pcg64"` (nas/dropmask.py). Gate cost is the median fvcore count (params + FLOPs) per
+`dropout_masks="pcg64"` (nas/training/dropmask.py). Gate cost is the median fvcore count (params + FLOPs) per
 candidate.
 
 "fast path": the evaluator with pcg64 masks, batch 256 and the linearly scaled peak LR 0.1
@@ -42,10 +42,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from record import publish  # noqa: E402
 from nas.budget import count  # noqa: E402
-from nas.augment import random_affine  # noqa: E402
+from nas.data.augment import random_affine  # noqa: E402
 from nas.config import TrainConfig  # noqa: E402
-from nas.data import load_splits  # noqa: E402
-from nas.train import evaluate, make_optimizer, make_schedule, train  # noqa: E402
+from nas.data.datasets import load_splits  # noqa: E402
+from nas.training.loop import evaluate, make_optimizer, make_schedule, train  # noqa: E402
 from search_spaces.baselines import EXP1, EXP3  # noqa: E402
 from search_spaces.blocks import build_network  # noqa: E402
 
@@ -84,7 +84,7 @@ def median_seconds(fn) -> float:
 
 
 def evaluator_rates(arch: dict, data, cfg: TrainConfig) -> tuple[float, float]:
-    """(training images/s, images/s of the whole epoch with its validation pass) of `nas.train.train`,
+    """(training images/s, images/s of the whole epoch with its validation pass) of `nas.training.loop.train`,
     medians over `REPEATS` one-epoch runs after a warm-up. Training is timed by the loop's own clock,
     from its first optimiser step to its last: the images of every batch but the first."""
     spans, wholes = [], []

@@ -6,13 +6,13 @@
 
 Runs `nas search` with short proxy trials (1 epoch of 5,000 images, 1,000 validation images), one
 trial at a time, three times in a row (`VARIANTS`): as shipped (trials start through
-nas/trial_entry.py, which skips NNI's scipy.stats and pandas imports, and NNI_FRAMEWORK=none skips
+nas/nni_boundary/trial_entry.py, which skips NNI's scipy.stats and pandas imports, and NNI_FRAMEWORK=none skips
 pytorch_lightning); with NNI's own trial entry (NAS_TRIAL_ENTRY=nni); and with NNI's defaults for
 both (NNI_FRAMEWORK=pytorch too). Per trial, from NNI's database and the marks the evaluator reports
-(nas/evaluate.py):
+(nas/engine/trial.py):
   start overhead  NNI submits the trial (its first event) -> the trial's first optimiser step
   startup         the trial process is created -> its first step, in three parts: imports (python,
-                  torch, NNI: nas/trial_entry.py), NNI handing over the model (-> the evaluator's
+                  torch, NNI: nas/nni_boundary/trial_entry.py), NNI handing over the model (-> the evaluator's
                   call), and the evaluator's own start (data, model, optimiser, first step)
   end overhead    the last step -> the trial sends its final result (the last epoch's validation
                   and test passes) -> NNI records it; the last step -> NNI marks the trial SUCCEEDED
@@ -62,7 +62,7 @@ VARIANTS = {  # name -> environment of the search (NNI's manager and trials inhe
 
 
 def run_search(workdir: Path, name: str, env_vars: dict, trials: int, port: int, extra: list | None = None) -> dict:
-    from nas.results import read_trials
+    from nas.results.store import read_trials
 
     env = dict(os.environ, PYTHONUNBUFFERED="1", **env_vars)
     exp_id = f"bench-{len(list((workdir / 'searches').glob('bench-*')))}"

@@ -20,10 +20,10 @@ from pathlib import Path
 
 from nas.config import SearchConfig, TrainConfig, make
 from nas.errors import ConfigError
-from nas.predict import PredictResult
-from nas.results import Layout
-from nas.search import SearchResult
-from nas.workers import print_flush
+from nas.deploy.predict import PredictResult
+from nas.results.store import Layout
+from nas.engine.launch import SearchResult
+from nas.training.workers import print_flush
 
 __all__ = ["search", "resume", "export", "train", "baselines", "report", "predict", "SearchResult", "TrainResult",
            "PredictResult"]
@@ -56,7 +56,7 @@ def search(*, results: str | Path = "results", id: str | None = None, dataset: s
     """Launch a search (an NNI experiment, dashboard included) into `<results>/searches/<id>` and
     export its best into `<results>/exports/<id>`. `options`: SearchConfig keys; `recipe`: how
     candidates train (TrainConfig keys)."""
-    from nas.search import search as run_search
+    from nas.engine.launch import search as run_search
 
     known = {f.name for f in fields(SearchConfig)} - {"workdir"}
     unknown = sorted(set(options) - known)
@@ -70,7 +70,7 @@ def search(*, results: str | Path = "results", id: str | None = None, dataset: s
 def resume(id: str, *, results: str | Path = "results", trials: int | None = None, port: int | None = None,
            host: str | None = None, keep_open: bool = False, log=print_flush) -> SearchResult:
     """Continue a stopped or killed search (to a new total of `trials` if given)."""
-    from nas.search import resume as run_resume
+    from nas.engine.launch import resume as run_resume
 
     return run_resume(id, results, trials, port, host, keep_open, log=log)
 
@@ -79,8 +79,8 @@ def export(id: str, *, results: str | Path = "results", top_k: int = 3, out: str
            force: bool = False) -> list[dict]:
     """Write the top-k architectures of a search (arch.json, model.py, model.onnx, table.txt) into
     `out` (default `<results>/exports/<id>`); their entries, best first, each with its `path`."""
-    from nas.export import export as run_export
-    from nas.results import load_record
+    from nas.deploy.export import export as run_export
+    from nas.results.store import load_record
 
     layout = Layout.at(results)
     load_record(layout.searches, id)  # a clear error for an unknown id
@@ -94,7 +94,7 @@ def train(arch: str, *, seeds: list[int] = (0,), epochs: int | None = None, data
     """Train `arch` (a baseline name or an exported arch.json) once per seed into a run folder
     (default `<results>/runs/<name>`). `recipe`: TrainConfig keys, over (`arch_recipe`) a baseline's
     own recipe from the seed write-up, or an export's dataset."""
-    from nas.runs import load_arch, run
+    from nas.training.runs import load_arch, run
 
     name, parsed, known = load_arch(arch)
     cfg = make(TrainConfig, {**(known if arch_recipe else {}), **_as_dict(recipe)}, epochs=epochs, dataset=dataset)
@@ -121,7 +121,7 @@ def baselines(names: list[str] = ("exp1", "exp2", "exp3", "exp4"), *, own_recipe
 
 def report(*, results: str | Path = "results", data_dir: str | None = None, pictures: bool = True) -> Path:
     """Regenerate `<results>/README.md` (and its pictures) from the run files; its path."""
-    from nas.report import write_report
+    from nas.reporting.report import write_report
 
     return write_report(results, data_dir, pictures=pictures)
 
@@ -129,6 +129,6 @@ def report(*, results: str | Path = "results", data_dir: str | None = None, pict
 def predict(model, images: list, *, weights=None, invert: bool = False) -> PredictResult:
     """Classify PNG/JPEG files or IDX image files with a model.onnx, a run folder, or an exported
     model.py with `weights`; `.predictions` (class, name, probability per image) and `.errors`."""
-    from nas.predict import predict as run_predict
+    from nas.deploy.predict import predict as run_predict
 
     return run_predict(model, images, weights, invert)

@@ -27,7 +27,7 @@ from pathlib import Path
 
 from nas.config import DATASETS, SearchConfig, TrainConfig, make
 from nas.errors import ConfigError, NasError
-from nas.results import Layout
+from nas.results.store import Layout
 
 RESULTS_ENV = "NAS_RESULTS"
 NEEDS_NNI = ("search", "resume", "view")  # the commands that start an NNI experiment
@@ -120,7 +120,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--keep-open", action="store_true", help="keep the dashboard up after the search (Ctrl-C ends)")
     s.add_argument("--machines", default="", metavar="FILE",
                    help="run the trials on these machines over SSH (NNI's remote training service): a JSON or "
-                        "TOML file, see nas/machines.py and README (default: this machine)")
+                        "TOML file, see nas/engine/machines.py and README (default: this machine)")
     s.add_argument("--early-stop", action="store_true", help="stop a trial whose validation accuracy is below "
                                                             "the median of finished trials at the same epoch")
     s.add_argument("--id", default=None, help="experiment id, letters, digits, '-' and '_' (default: random); "
@@ -167,7 +167,7 @@ def build_parser() -> argparse.ArgumentParser:
     _train_options(t, None)
 
     rr = sub.add_parser("rerank", help="retrain a search's best trials with the full schedule, ranked on validation",
-                        description="Second stage of a search (see nas/rerank.py): the trials within --within "
+                        description="Second stage of a search (see nas/studies/rerank.py): the trials within --within "
                                     "points of the best proxy score (at most --top) train for --epochs on the "
                                     "training split and are ranked by their last-3-epoch validation accuracy. "
                                     "Run it again to resume.")
@@ -182,7 +182,7 @@ def build_parser() -> argparse.ArgumentParser:
     _train_options(rr, 15)
 
     rc = sub.add_parser("recipe", help="train one architecture under several recipe variants, ranked on validation",
-                        description="Compare training recipes (see nas/recipe.py): each --variant trains the "
+                        description="Compare training recipes (see nas/studies/recipe.py): each --variant trains the "
                                     "architecture for the full schedule with each seed, the validation split "
                                     "held out, and is scored by its last-3-epoch validation accuracy. The pick's "
                                     "overrides go to OUT/pick.json (for `nas train --config`). Run it again to resume.")
@@ -198,7 +198,7 @@ def build_parser() -> argparse.ArgumentParser:
     rc.add_argument("--data-dir", help="the dataset's folder (see --help of train)")
 
     ps = sub.add_parser("proxy-study", help="measure which short training ranks architectures like the full "
-                                            "schedule (nas/proxy.py); resumable")
+                                            "schedule (nas/studies/proxy.py); resumable")
     ps.add_argument("--jobs", type=int, default=2, help="trainings at once (default %(default)s)")
     ps.add_argument("--analyse", action="store_true", help="only write the table from the finished trainings")
     ps.add_argument("--data-dir", help="MNIST folder (see --help of train)")
@@ -315,7 +315,7 @@ def cmd_resume(args) -> None:
 
 
 def cmd_view(args) -> None:
-    from nas.search import view
+    from nas.engine.launch import view
 
     view(args.id, args.results, args.port, args.host, args.seconds)
 
@@ -329,7 +329,7 @@ def cmd_export(args) -> None:
 
 def cmd_train(args) -> None:
     from nas import api
-    from nas.runs import load_arch
+    from nas.training.runs import load_arch
 
     # the command line's recipe: the arch's own (a baseline's, an export's dataset) < --config < --set
     api.train(args.arch, seeds=_seeds(args.seeds), data_dir=args.data_dir, out=args.out, results=args.results,
@@ -372,7 +372,7 @@ def cmd_report(args) -> None:
 
 
 def cmd_finalist(args) -> None:
-    from nas.decide import choose_finalist
+    from nas.results.decide import choose_finalist
 
     f = choose_finalist(Layout.at(args.results), args.max_params)
     if not args.recipe:
@@ -382,8 +382,8 @@ def cmd_finalist(args) -> None:
 
 
 def cmd_rerank(args) -> None:
-    from nas.rerank import rerank
-    from nas.results import load_record
+    from nas.studies.rerank import rerank
+    from nas.results.store import load_record
 
     layout = Layout.at(args.results)
     searched = load_record(layout.searches, args.id)["train"]  # also: a clear error for an unknown id
@@ -398,8 +398,8 @@ def cmd_rerank(args) -> None:
 
 
 def cmd_recipe(args) -> None:
-    from nas.recipe import parse_variant, study
-    from nas.runs import load_arch
+    from nas.studies.recipe import parse_variant, study
+    from nas.training.runs import load_arch
 
     variants = [parse_variant(v) for v in args.variant]  # all checked before any training
     out = Path(args.out or Layout.at(args.results).recipe / load_arch(args.arch)[0])
@@ -411,7 +411,7 @@ def cmd_recipe(args) -> None:
 
 
 def cmd_proxy_study(args) -> None:
-    from nas import proxy
+    from nas.studies import proxy
 
     root = Layout.at(args.results).proxy
     if args.analyse and not (root / "archs.json").exists():

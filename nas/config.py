@@ -19,7 +19,7 @@ from nas.errors import ConfigError
 
 
 
-DATASETS = ("mnist", "fashion-mnist", "kmnist", "idx", "cifar10")  # what nas.data reads
+DATASETS = ("mnist", "fashion-mnist", "kmnist", "idx", "cifar10")  # what nas.data.datasets reads
 
 
 @dataclass(frozen=True)
@@ -44,7 +44,7 @@ class TrainConfig:
     seed: int = 0                     # weights, batch order, augmentation
     threads: int = 0                  # torch CPU threads (0: the cores / trial concurrency)
     eval_batch: int = 2000            # images per forward pass in evaluation
-    dropout_masks: str = "torch"      # torch (nn.Dropout's own) | pcg64 (cheaper on CPU: nas/dropmask.py)
+    dropout_masks: str = "torch"      # torch (nn.Dropout's own) | pcg64 (cheaper on CPU: nas/training/dropmask.py)
     ema: float = 0.0                  # decay per optimiser step of a moving average of the weights and BN
                                       # statistics, which is what gets evaluated and kept (0: off; 0.998:
                                       # about one epoch of 469 steps)
@@ -99,7 +99,7 @@ class SearchConfig:
     early_stop: bool = False          # stop a trial below the finished trials' median at an epoch
     schedule: str = "asha"            # asha (rungs of rising fidelity, a race at the last) | flat (one proxy per trial)
     rungs: str = "auto"               # asha: EPOCHSxIMAGES[:SEEDS][/READING] per rung, cheapest first, the last the
-                                      # full schedule; auto: from the finished proxy study (nas.proxy), else
+                                      # full schedule; auto: from the finished proxy study (nas.studies.proxy), else
                                       # PROVISIONAL_RUNGS
     eta: int = 3                      # asha: the best 1/eta of a rung go on to the next
     cpu_hours: float = 0.0            # asha: size the number of rung-0 candidates to this budget (0: --trials)
@@ -110,7 +110,7 @@ class SearchConfig:
     alpha: float = 0.1                # asha: level of the race's one-sided paired t-test (0.1 or 0.05)
     fresh_seeds: int = 3              # asha: seeds after the race, new to every entrant, that the pick and the
                                       # controls train: the gap there is free of the race's selection (0: none)
-    machines: str = ""                # a --machines file: trials run on those machines over SSH (nas.machines)
+    machines: str = ""                # a --machines file: trials run on those machines over SSH (nas.engine.machines)
     warm_start: str = "auto"          # evolution: reference models that open the population (baseline names or
                                       # arch.json paths; auto: the baselines within budget that are not controls;
                                       # none)
@@ -154,7 +154,7 @@ def parse_rungs(text: str) -> list:
     training images, then optionally ':' and the number of seeds and '/' and how a rung is read
     (val_acc_last, the default below the last rung; val_acc_best, val_loss_last, val_loss_best; the
     last rung always reads "late", the mean validation accuracy of its last 3 epochs)."""
-    from nas.rungs import Rung
+    from nas.schedule.rungs import Rung
 
     rungs = []
     parts = [p.strip() for p in text.split(",") if p.strip()]

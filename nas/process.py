@@ -18,11 +18,13 @@ def quiet_known_warnings() -> None:
 
 
 def prepare_process(quiet: bool = True) -> None:
-    """NNI's lighter import (before NNI is imported), the known warnings filtered, and unless
-    `quiet` is False NNI's banner silenced."""
+    """NNI's lighter import (before NNI is imported), the module paths of earlier searches' records
+    answered, the known warnings filtered, and unless `quiet` is False NNI's banner silenced."""
     from nas import nni_boundary
+    from nas.nni_boundary import legacy_paths
 
     nni_boundary.lighten_nni_import()
+    legacy_paths.install()
     import torch  # noqa: F401  (first: importing torch resets warning filters set before it)
 
     quiet_known_warnings()

@@ -16,7 +16,7 @@ from nni.nas.nn.pytorch import ModelSpace
 from nni.nas.space import model_context
 
 from search_spaces.blocks import build_network
-# what nas.experiment takes from a space module beside MnistSpace, re-exported from choices.py
+# what nas.engine.experiment takes from a space module beside MnistSpace, re-exported from choices.py
 from search_spaces.choices import (CHOICES, LABELS, canonical, complete, network_key, parse_fixed,  # noqa: F401
                                    smallest_arch)
 
@@ -30,8 +30,8 @@ class MnistSpace(ModelSpace):
         """`choices`: label -> values NNI searches (default: `CHOICES`, the network's labels; a search
         of the recipe too adds `RECIPE_CHOICES`); a label it lacks keeps its first value in `LABELS`
         and is no NNI choice at all. A search recorded with an older space
-        resumes in that space (`nas.experiment.recorded_choices`). `shape` (C, H, W) and `classes`:
-        the dataset's (nas.data.Input); the space's networks are built for them."""
+        resumes in that space (`nas.engine.experiment.recorded_choices`). `shape` (C, H, W) and `classes`:
+        the dataset's (nas.data.datasets.Input); the space's networks are built for them."""
         super().__init__()
         self._shape, self._classes = tuple(shape), int(classes)
         self._fixed = dict(fixed or {})
@@ -48,7 +48,7 @@ class MnistSpace(ModelSpace):
             self.net = build_network(arch, self._shape, self._classes)
         except ValueError as e:  # e.g. too many unpadded convs for 20x20 images
             self.net, self.impossible = None, str(e)
-        self.arch = arch  # every label's value; meaningful once frozen (nas/evaluate.py records it and
+        self.arch = arch  # every label's value; meaningful once frozen (nas/engine/trial.py records it and
                           # trains with its recipe labels)
 
     def freeze(self, sample: dict) -> "MnistSpace":

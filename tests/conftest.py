@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from nas.data import ENV_CACHE, ENV_DIR, FILES, TEAM_COPY
+from nas.data.datasets import ENV_CACHE, ENV_DIR, FILES, TEAM_COPY
 from nas.process import prepare_process
 
 prepare_process()  # what the command line does first: NNI's lighter import, known warnings filtered
@@ -36,6 +36,6 @@ def private_cache(tmp_path_factory):
 @pytest.fixture(scope="session")
 def small_splits(data_dir):
     """2,000 real training images, 1,000 validation, the full test set."""
-    from nas.data import load_splits
+    from nas.data.datasets import load_splits
 
     return load_splits(data_dir, val_size=1000, train_subset=2000)

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import torchvision.io as tio
 
-from nas.data import DEBIAN_FASHION, load_uint8
+from nas.data.datasets import DEBIAN_FASHION, load_uint8
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 

@@ -26,7 +26,7 @@ def _jobs(trials) -> Counter:
 
 def _check_schedule(work, exp_id):
     """What every finished tiny search must show; returns (trials, rungs.json)."""
-    from nas.results import load_rungs, read_trials
+    from nas.results.store import load_rungs, read_trials
 
     trials = read_trials(work, exp_id)
     ok = [t for t in trials if t.status == "SUCCEEDED"]
@@ -72,7 +72,7 @@ def test_multi_fidelity_search_races_a_control_and_exports_its_pick(tmp_path, da
 
 def test_multi_fidelity_search_killed_between_rungs_resumes_without_loss_or_repeat(tmp_path, data_dir):
     from nas.nni_boundary import managers
-    from nas.results import read_trials
+    from nas.results.store import read_trials
 
     res, port = tmp_path / "res", free_port()
     env = dict(os.environ, PYTHONUNBUFFERED="1")

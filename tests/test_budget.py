@@ -8,7 +8,7 @@ from torch import nn
 
 from nas.budget import Budget, Gate, count
 from nas.config import ConfigError
-from nas.experiment import check_budget_reachable
+from nas.engine.experiment import check_budget_reachable
 from search_spaces import mnist
 from search_spaces.baselines import BASELINES
 from search_spaces.blocks import build_network

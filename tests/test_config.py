@@ -47,7 +47,7 @@ def test_cuda_without_a_gpu_is_a_one_line_error():
 
 
 def test_nas_device_sets_the_device_below_the_command_line(monkeypatch):
-    from nas.recipe import parse_variant
+    from nas.studies.recipe import parse_variant
 
     monkeypatch.setattr("torch.cuda.is_available", lambda: True)  # no GPU here: the check alone is faked
     monkeypatch.setenv("NAS_DEVICE", "cuda")

@@ -9,8 +9,8 @@ import sys
 import pytest
 import torch
 
-from nas.augment import random_affine
-from nas.data import FILES, DataError, load_splits, load_uint8, normalise
+from nas.data.augment import random_affine
+from nas.data.datasets import FILES, DataError, load_splits, load_uint8, normalise
 
 
 def test_real_mnist_shapes_and_classes(data_dir):

@@ -1,4 +1,4 @@
-"""Datasets beyond MNIST (nas.data): IDX folders made here (3 classes, 28x28 and 20x20), a tiny
+"""Datasets beyond MNIST (nas.data.datasets): IDX folders made here (3 classes, 28x28 and 20x20), a tiny
 CIFAR-10 folder made here, and Fashion-MNIST from Debian's dataset-fashion-mnist package (.ci/run
 installs it). Each is loaded, checked, trained, and the IDX one searched with NNI end to end."""
 from __future__ import annotations
@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 import torch
 
-from nas.data import DEBIAN_FASHION, DataError, load_input, load_splits, load_uint8, statistics
+from nas.data.datasets import DEBIAN_FASHION, DataError, load_input, load_splits, load_uint8, statistics
 from search_spaces.blocks import build_network
 from search_spaces.baselines import EXP3, LQZNT
 
@@ -165,7 +165,7 @@ def test_a_cifar10_folder_loads_as_3x32x32_and_a_bad_one_fails_in_one_line(tmp_p
     assert "CIFAR-10" in str(err.value) and "data_batch_3" in str(err.value) and "label 12" in str(err.value)
     (folder / "test_batch").write_bytes(pickle.dumps({"data": os.getcwd}))  # a function: refused, never looked up
     with pytest.raises(DataError, match="not a CIFAR-10 batch"):
-        from nas.data import _read_cifar_batch
+        from nas.data.datasets import _read_cifar_batch
 
         _read_cifar_batch(folder / "test_batch")
 

@@ -1,4 +1,4 @@
-"""The cheaper dropout masks (`dropout_masks="pcg64"`, nas/dropmask.py) compute what nn.Dropout
+"""The cheaper dropout masks (`dropout_masks="pcg64"`, nas/training/dropmask.py) compute what nn.Dropout
 computes: kept units scaled by 1/(1-p), dropped ones zero, each dropped with probability p, the
 same gradient rule; identity in eval mode. (Speed is in bench/, not here.)"""
 from __future__ import annotations
@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 from nas.config import ConfigError, TrainConfig
-from nas.dropmask import LEVELS, MaskSource, attach
+from nas.training.dropmask import LEVELS, MaskSource, attach
 
 
 def test_output_and_gradient_follow_the_mask():

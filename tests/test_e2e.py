@@ -73,7 +73,7 @@ def test_search_dashboard_export_view(tmp_path, data_dir):
         assert len(trials) == 2 and {t["status"] for t in trials} == {"SUCCEEDED"}
         finals = [json.loads(json.loads(t["finalMetricData"][0]["data"])) for t in trials]
         assert all(0 < f["params"] <= 8000 and f["flops"] > 0 and 0 <= f["default"] <= 100 for f in finals)
-        # the trials started through nas.trial_entry (its mark), and in this order
+        # the trials started through nas.nni_boundary.trial_entry (its mark), and in this order
         assert all(0 < f["imports_s"] <= f["evaluator_in_s"] <= f["startup_s"] for f in finals)
         assert rest(port, "check-status")["status"] in ("DONE", "RUNNING", "NO_MORE_TRIAL")
 
@@ -160,7 +160,7 @@ def test_bad_fixed_label_is_refused_before_anything_is_written(tmp_path, data_di
 def test_stopped_search_resumes_to_new_trials(tmp_path, data_dir):
     """Ctrl-C a search after its first trial, then `nas resume`: the finished trial is kept and the
     search goes on to run new ones (NNI 3.0 alone hangs here; see nni_boundary.skip_hpo_commands_on_resume)."""
-    from nas.results import read_trials
+    from nas.results.store import read_trials
 
     work = tmp_path / "res" / "searches"
     env = dict(os.environ, PYTHONUNBUFFERED="1")
@@ -233,7 +233,7 @@ def test_search_killed_at_random_moments_resumes_to_its_trial_count(tmp_path, da
     none lost or trained twice, nothing of the experiment is left running, and export sees them all."""
     import random
 
-    from nas.results import read_trials
+    from nas.results.store import read_trials
 
     rng = random.Random(int(os.environ.get("NAS_TEST_SEED", "0")) or None)
     work, port = tmp_path / "res" / "searches", free_port()
@@ -331,7 +331,7 @@ def test_thirty_trials_at_concurrency_two_run_to_the_end(tmp_path, data_dir):
     """NNI's tracker has searches that stall after a few trials at concurrency > 1: this one must
     run all 30 trials, two at a time, and report every one. With --early-stop on, trials below the
     finished trials' median after epoch 1 stop there and still report a result."""
-    from nas.results import read_trials
+    from nas.results.store import read_trials
 
     work = tmp_path / "res" / "searches"
     r = nas("search", "--schedule", "flat", "--id", "soak", "--trials", "30", "--concurrency", "2", "--epochs", "2", "--early-stop",
@@ -410,7 +410,7 @@ def test_recipe_search_trains_each_candidate_with_its_recipe_and_exports_it(tmp_
             "--epochs", "1", "--train-subset", "768", "--max-params", "8000", "--port", str(free_port()),
             "--id", "rec", *common, "--set", "val_size=500", "--set", "eval_batch=5000", timeout=900)
     assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-3000:]
-    from nas.results import load_record, read_trials
+    from nas.results.store import load_record, read_trials
     from search_spaces.choices import RECIPE_CHOICES, recipe_overrides
 
     workdir = tmp_path / "res" / "searches"

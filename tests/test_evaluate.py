@@ -1,7 +1,7 @@
 """The evaluator's early-stopping rule (the median rule NNI's MedianStop would apply, run in the trial)."""
 from __future__ import annotations
 
-from nas.evaluate import MEDIAN_MIN_TRIALS, median_rule
+from nas.engine.trial import MEDIAN_MIN_TRIALS, median_rule
 
 CURVES = [[90.0, 95.0, 96.0], [92.0, 96.0, 97.0], [80.0, 90.0, 93.0], [94.0, 97.0, 98.0], [91.0, 94.0, 95.0]]
 

@@ -8,9 +8,9 @@ import pytest
 import torch
 
 from nas.errors import ExportError
-from nas.export import layer_table, model_source, write_dir_atomically
+from nas.deploy.export import layer_table, model_source, write_dir_atomically
 from nas.nni_boundary import Trial, check_samples
-from nas.results import distinct, rank
+from nas.results.store import distinct, rank
 from search_spaces.baselines import BASELINES
 from search_spaces.blocks import build_network
 
@@ -74,7 +74,7 @@ def test_search_refreshes_only_its_own_export(tmp_path):
     made with `nas export` (that one needs `nas export --force`)."""
     import json
 
-    from nas.export import auto_export_allowed
+    from nas.deploy.export import auto_export_allowed
 
     target = tmp_path / "exp"
     assert auto_export_allowed(target)  # nothing there yet

@@ -6,7 +6,7 @@ import json
 import pytest
 
 from nas.errors import ConfigError
-from nas.machines import Machine, load
+from nas.engine.machines import Machine, load
 
 
 @pytest.fixture()

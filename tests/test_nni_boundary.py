@@ -38,7 +38,7 @@ def test_a_chain_loads_a_checkpoint_written_with_fewer_middlewares():
     from nni.nas.strategy.middleware import Chain, Filter
 
     from nas.budget import Budget, Gate
-    from nas.replay import Replay
+    from nas.engine.replay import Replay
 
     def parts():
         return [strategy.Random(dedup=True, seed=0), Filter(Gate(Budget(8000, 0, 0)), metric_for_invalid=0.0),
@@ -57,7 +57,7 @@ def test_warm_evolution_seeds_first_and_resumes():
     from nni.nas.space import SimplifiedModelSpace
     from nni.nas.strategy.evolution import Individual as Ind
 
-    from nas.experiment import warm_start_samples
+    from nas.engine.experiment import warm_start_samples
     from search_spaces import mnist
     from search_spaces.choices import network_key
 

@@ -1,4 +1,4 @@
-"""ONNX files (nas.onnx): written with a batch size that varies, checked by onnxruntime against
+"""ONNX files (nas.deploy.onnx): written with a batch size that varies, checked by onnxruntime against
 PyTorch, and refused (with any older file kept) when the two disagree."""
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 from nas.errors import ExportError
-from nas.onnx import TOLERANCE, run_onnx, write_onnx
+from nas.deploy.onnx import TOLERANCE, run_onnx, write_onnx
 from search_spaces.baselines import BASELINES
 from search_spaces.blocks import build_network
 

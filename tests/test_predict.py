@@ -10,10 +10,10 @@ import pytest
 import torch
 import torchvision.io as tio
 
-from nas.data import load_splits, load_uint8
-from nas.export import model_source
-from nas.predict import ModelError, load_model, predict
-from nas.runs import run
+from nas.data.datasets import load_splits, load_uint8
+from nas.deploy.export import model_source
+from nas.deploy.predict import ModelError, load_model, predict
+from nas.training.runs import run
 from nas.config import TrainConfig
 from search_spaces.baselines import EXP3
 from search_spaces.choices import canonical

@@ -7,7 +7,7 @@ import statistics
 
 import pytest
 
-from nas import proxy
+from nas.studies import proxy
 
 
 def test_ranks_share_ties_and_spearman_matches_known_values():

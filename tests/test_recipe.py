@@ -11,7 +11,7 @@ import pytest
 from nas.cli import main
 from nas.config import ConfigError, TrainConfig, asdict, make
 from nas.errors import ExportError
-from nas.recipe import parse_variant, study
+from nas.studies.recipe import parse_variant, study
 
 
 def test_a_variant_is_the_overrides_that_differ_from_the_defaults():
@@ -97,8 +97,8 @@ def _study(res, name, source, scores: dict[str, float], seeds=(0, 1), params=700
 
 
 def test_finalist_is_the_best_pair_of_the_rerank_and_the_recipe_studies(tmp_path, capsys):
-    from nas.decide import choose_finalist
-    from nas.results import Layout
+    from nas.results.decide import choose_finalist
+    from nas.results.store import Layout
 
     res = tmp_path / "results"
     a, b = _reranked_search(res)
@@ -124,7 +124,7 @@ def test_finalist_is_the_best_pair_of_the_rerank_and_the_recipe_studies(tmp_path
 
 
 def test_report_names_a_pick_not_confirmed_yet(tmp_path):
-    from nas.report import write_report
+    from nas.reporting.report import write_report
     from test_report import GOOD, write_run
 
     res = tmp_path / "results"
@@ -143,7 +143,7 @@ def test_report_names_a_pick_not_confirmed_yet(tmp_path):
 
 
 def test_report_confirms_the_finalist_with_its_recipe(tmp_path):
-    from nas.report import write_report
+    from nas.reporting.report import write_report
     from test_report import GOOD, write_run
 
     res = tmp_path / "results"
@@ -166,7 +166,7 @@ def test_report_confirms_the_finalist_with_its_recipe(tmp_path):
 
 
 def test_report_shows_a_baseline_under_another_recipe_beside_its_default_run(tmp_path):
-    from nas.report import write_report
+    from nas.reporting.report import write_report
     from test_report import GOOD, write_run
 
     res = tmp_path / "results"
@@ -194,8 +194,8 @@ def test_a_tie_goes_to_the_smaller_change_of_the_defaults(tmp_path, data_dir):
 
 
 def test_a_rerank_from_before_seeds_compares_on_its_one_seed(tmp_path):
-    from nas.decide import choose_finalist
-    from nas.results import Layout
+    from nas.results.decide import choose_finalist
+    from nas.results.store import Layout
 
     res = tmp_path / "results"
     a, b = _reranked_search(res)
@@ -212,9 +212,9 @@ def test_a_rerank_from_before_seeds_compares_on_its_one_seed(tmp_path):
 def test_finalist_pools_the_reranks_of_searches_with_as_long_a_proxy(tmp_path):
     """Two searches with the same proxy: the best second-stage score over both wins, not the search
     with the better proxy; one without a re-rank, or re-ranks on other seeds, stop the choice."""
-    from nas.decide import choose_finalist
-    from nas.report import write_report
-    from nas.results import Layout
+    from nas.results.decide import choose_finalist
+    from nas.reporting.report import write_report
+    from nas.results.store import Layout
     from test_report import GOOD, write_run, write_search
 
     res = tmp_path / "results"

@@ -1,4 +1,4 @@
-"""The `Replay` strategy middleware (nas/recovery.py), with NNI's real model-space objects and event
+"""The `Replay` strategy middleware (nas/engine/recovery.py), with NNI's real model-space objects and event
 machinery under it; only the engine is a stand-in (a real one needs the NNI manager and trial
 processes, which tests/test_e2e.py runs), so that a test can say exactly when a model "finishes"."""
 from __future__ import annotations
@@ -9,7 +9,7 @@ from nni.nas.execution.event import ModelEventType
 from nni.nas.space import ModelStatus, SimplifiedModelSpace
 
 from nas.nni_boundary import Trial
-from nas.replay import Replay
+from nas.engine.replay import Replay
 from search_spaces import mnist
 from search_spaces.baselines import EXP3
 

@@ -74,7 +74,7 @@ def _trial_dirs(tmp_path, worker: str, exp_id: str) -> list[Path]:
 
 
 def test_search_runs_on_two_machines_over_ssh_and_exports_its_best(tmp_path, sshd, data_dir):
-    from nas.results import read_trials
+    from nas.results.store import read_trials
 
     res, port = tmp_path / "res", free_port()
     r = nas("search", "--id", "rm", "--trials", "4", "--machines", str(machines_file(tmp_path, sshd, data_dir)),
@@ -168,7 +168,7 @@ def _kill_first_trial(under: Path, after: float, timeout: float = 300) -> int:
 
 
 def test_a_killed_trial_is_retried_once_and_the_search_ends_at_its_count(tmp_path, sshd, data_dir):
-    from nas.results import read_trials
+    from nas.results.store import read_trials
 
     res = tmp_path / "res"
     proc = _search(tmp_path, sshd, data_dir, "rk", trials=3, epochs=3, images=3000)
@@ -192,7 +192,7 @@ def test_a_killed_trial_is_retried_once_and_the_search_ends_at_its_count(tmp_pat
 def test_a_lost_worker_costs_only_its_trials(tmp_path, sshd, data_dir):
     """Every process of machine w2 is killed mid-search (its trial keeper and trial): the search ends
     on w1, its trial count reached."""
-    from nas.results import read_trials
+    from nas.results.store import read_trials
 
     res = tmp_path / "res"
     proc = _search(tmp_path, sshd, data_dir, "rl", trials=4, epochs=2, images=2000)
@@ -211,7 +211,7 @@ def test_a_lost_worker_costs_only_its_trials(tmp_path, sshd, data_dir):
 
 def test_a_killed_remote_search_resumes_without_loss_or_repeat(tmp_path, sshd, data_dir):
     from nas.nni_boundary import managers
-    from nas.results import read_trials
+    from nas.results.store import read_trials
     from search_spaces.choices import network_key
 
     res, port = tmp_path / "res", free_port()
@@ -237,7 +237,7 @@ def test_a_killed_remote_search_resumes_without_loss_or_repeat(tmp_path, sshd, d
 
 
 def test_another_dataset_must_be_at_the_drivers_paths_on_every_machine(tmp_path, sshd, data_dir):
-    from nas import machines
+    from nas.engine import machines
     from nas.errors import ExperimentError
 
     listed = machines.load(machines_file(tmp_path, sshd, data_dir))[0]

@@ -8,10 +8,10 @@ import json
 import pytest
 
 from nas.config import TrainConfig, asdict
-from nas.decide import choose_finalist, consistent, verdict
-from nas.figures import misclassified_png
-from nas.report import write_report
-from nas.results import Layout, Run
+from nas.results.decide import choose_finalist, consistent, verdict
+from nas.reporting.figures import misclassified_png
+from nas.reporting.report import write_report
+from nas.results.store import Layout, Run
 from search_spaces.baselines import EXP3
 
 
@@ -92,7 +92,7 @@ def write_search(res, exp_id, epochs, subset, trials: dict[str, tuple[float, int
                 "sequence integer, data text)")
     for i, (tid, (val, params)) in enumerate(trials.items()):
         sample = (archs or {}).get(tid, EXP3)
-        # each trial's own record of what it trained (as nas/evaluate.py writes it): the reported
+        # each trial's own record of what it trained (as nas/engine/trial.py writes it): the reported
         # params here are made up, and without it check_samples would (rightly) distrust them
         log_dir = folder / "trials" / tid
         log_dir.mkdir(parents=True)
@@ -142,7 +142,7 @@ def test_report_numbers_come_from_the_run_files(tmp_path):
 
 
 def test_misclassified_grid_counts_the_real_models_errors(tmp_path, data_dir):
-    from nas.runs import run as train_run
+    from nas.training.runs import run as train_run
 
     cfg = TrainConfig(epochs=2, train_subset=1280, val_size=0, threads=2)
     summary = train_run(EXP3, cfg, [0], tmp_path / "r", str(data_dir), log=lambda *_: None)
@@ -157,7 +157,7 @@ def test_misclassified_grid_counts_the_real_models_errors(tmp_path, data_dir):
 
 
 def test_search_hours_count_only_while_a_trial_runs():
-    from nas.results import busy_hours
+    from nas.results.store import busy_hours
 
     h = 3_600_000  # ms
     events = [("a", "RUNNING", 0), ("b", "RUNNING", h // 2), ("a", "SUCCEEDED", h),  # overlap: 1.5 h
@@ -169,8 +169,8 @@ def test_search_hours_count_only_while_a_trial_runs():
 
 
 def test_a_gpu_run_is_the_same_recipe_and_says_where_it_ran(tmp_path):
-    from nas.report import results_table, training_cost
-    from nas.results import recipe_of
+    from nas.reporting.report import results_table, training_cost
+    from nas.results.store import recipe_of
 
     cpu = write_run(tmp_path / "cpu", {s: GOOD for s in range(5)})
     gpu = write_run(tmp_path / "gpu", {s: GOOD for s in range(5)})
@@ -286,8 +286,8 @@ def test_the_proxy_study_says_how_a_full_trainings_cpu_cost_was_found(tmp_path):
 
 def test_a_pick_that_is_a_warm_start_seed_is_named_as_such(tmp_path):
     """A search that ends picking a reference it started from must say so, not pass it off as found."""
-    from nas.report import race_block
-    from nas.results import Search
+    from nas.reporting.report import race_block
+    from nas.results.store import Search
     from search_spaces.baselines import BASELINES
     from search_spaces.choices import network_key
 
@@ -311,7 +311,7 @@ def test_a_pick_that_is_a_warm_start_seed_is_named_as_such(tmp_path):
 
 
 def test_seed_noise_study_is_reported_with_its_numbers(tmp_path):
-    from nas.report import seed_noise
+    from nas.reporting.report import seed_noise
 
     path = tmp_path / "seeds" / "study.json"
     assert seed_noise(path) == []  # no study, no lines
@@ -327,8 +327,8 @@ def test_seed_noise_study_is_reported_with_its_numbers(tmp_path):
 
 
 def test_an_unfinished_race_and_a_spent_budget_are_reported(tmp_path):
-    from nas.report import race_block
-    from nas.results import Search
+    from nas.reporting.report import race_block
+    from nas.results.store import Search
 
     job = lambda key, rung, seed: dict(key=key, rung=rung, seed=seed, score=99.0)  # noqa: E731
     jobs = [job("a", 0, 0), job("b", 0, 0)] + [job(k, 1, sd) for k in ("a", "control:exp3") for sd in (0, 1, 2)] \
@@ -350,8 +350,8 @@ def test_an_unfinished_race_and_a_spent_budget_are_reported(tmp_path):
 
 def test_the_race_table_keeps_the_fresh_seeds_apart(tmp_path):
     """Each entrant's own mean is over the race's seeds; the fresh seeds after it get their own line."""
-    from nas.report import race_block
-    from nas.results import Search
+    from nas.reporting.report import race_block
+    from nas.results.store import Search
 
     job = lambda key, seed, score: dict(key=key, rung=1, seed=seed, score=score)  # noqa: E731
     jobs = [job("p", sd, 99.5) for sd in (0, 1, 2)] + [job("control:exp3", sd, 99.3) for sd in (0, 1, 2)] \
@@ -381,13 +381,13 @@ def test_the_race_table_keeps_the_fresh_seeds_apart(tmp_path):
     (0.01, 3, None, 8880, False),    # a count nobody reported proves nothing
 ])
 def test_a_pick_beats_a_control_by_mean_seeds_and_parameters(gap, seeds, params, theirs, beats):
-    from nas.decide import beats_control
+    from nas.results.decide import beats_control
 
     assert beats_control(gap, seeds, params, theirs) is beats
 
 
 def test_the_search_goal_is_a_late_mean_at_4k_and_consistency_elsewhere(tmp_path):
-    from nas.decide import search_goal
+    from nas.results.decide import search_goal
 
     late = lambda a, b, c: [98.0] * 12 + [a, b, c]  # noqa: E731
     mean_ok = write_run(tmp_path / "a", {s: late(99.31, 99.30, 99.32) for s in range(5)}, params=3900)
@@ -405,8 +405,8 @@ def test_the_analysis_says_per_control_whether_the_pick_beats_it(tmp_path):
     from types import SimpleNamespace
 
     from nas.nni_boundary import Trial
-    from nas.report import multi_analysis
-    from nas.results import Search
+    from nas.reporting.report import multi_analysis
+    from nas.results.store import Search
     from search_spaces.choices import network_key
 
     pick = network_key(EXP3)  # the confirmation run below trains EXP3's network

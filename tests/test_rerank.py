@@ -11,9 +11,9 @@ import pytest
 
 from nas.config import ConfigError, TrainConfig
 from nas.errors import ExportError
-from nas.rerank import candidates, rerank
-from nas.decide import choose_finalist
-from nas.results import Layout
+from nas.studies.rerank import candidates, rerank
+from nas.results.decide import choose_finalist
+from nas.results.store import Layout
 from search_spaces.baselines import EXP2, EXP3
 from test_report import write_search
 
@@ -95,7 +95,7 @@ def test_rerank_needs_a_validation_split(tmp_path):
 
 
 def test_report_says_how_the_reranked_finalist_was_picked(tmp_path):
-    from nas.report import write_report
+    from nas.reporting.report import write_report
     from test_report import GOOD, write_run
 
     res = tmp_path / "results"

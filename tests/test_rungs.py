@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from nas.rungs import Job, Ledger, Rung, candidates_for, outcome, planned_image_epochs, read, separated
+from nas.schedule.rungs import Job, Ledger, Rung, candidates_for, outcome, planned_image_epochs, read, separated
 
 RUNGS = [Rung(1, 20000), Rung(4, 20000), Rung(15, 55000, (0, 1))]
 

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from nas.config import TrainConfig
-from nas.runs import RunError, run
+from nas.training.runs import RunError, run
 from search_spaces.baselines import BASELINES
 
 ARCH = BASELINES["exp4"]["arch"]  # BN + dropout: every source of randomness

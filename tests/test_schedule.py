@@ -7,11 +7,11 @@ import json
 
 import pytest
 
-from nas.asha import OVERHEAD_S, Tracker, resolve_controls, restore
+from nas.engine.multifidelity import OVERHEAD_S, Tracker, resolve_controls, restore
 from nas.config import PROVISIONAL_RUNGS, SearchConfig, parse_rungs
 from nas.errors import ConfigError
 from nas.nni_boundary import Trial
-from nas.rungs import Job, Ledger, Rung
+from nas.schedule.rungs import Job, Ledger, Rung
 from search_spaces.baselines import BASELINES
 from search_spaces.choices import complete, network_key
 
@@ -35,7 +35,7 @@ def test_rungs_parse_with_seeds_and_readings():
 
 
 def test_auto_rungs_come_from_a_finished_study_only(tmp_path):
-    from nas.proxy import rungs_setting
+    from nas.studies.proxy import rungs_setting
 
     assert rungs_setting(tmp_path)[0] == PROVISIONAL_RUNGS
     rows = [{"kind": "proxy", "epochs": 2, "images": 55000, "reading": "val_loss best", "spearman": 0.8, "cost": 0.14}]
@@ -161,7 +161,7 @@ def test_resume_rebuilds_the_ledger_and_answers_the_strategy_with_rung_scores():
 
 
 def test_export_ranks_a_multi_fidelity_search_by_its_race():
-    from nas.results import rank
+    from nas.results.store import rank
 
     a, b = (dict(BASELINES["exp2"]["arch"], c1_0=w) for w in (8, 10))
     trials = [_trial("t1", a, 0, 0, 99.5), _trial("t2", b, 0, 0, 97.0), _trial("t3", b, 1, 1, 99.2),
@@ -174,9 +174,9 @@ def test_export_ranks_a_multi_fidelity_search_by_its_race():
 
 
 def test_a_finished_multi_fidelity_search_supplies_the_finalist(tmp_path):
-    from nas.decide import choose_finalist, raced_pick
+    from nas.results.decide import choose_finalist, raced_pick
     from nas.errors import ExportError
-    from nas.results import Layout
+    from nas.results.store import Layout
 
     layout = Layout.at(tmp_path)
     assert raced_pick(layout, 8000) is None
@@ -197,7 +197,7 @@ def test_a_finished_multi_fidelity_search_supplies_the_finalist(tmp_path):
 
 
 def test_warm_start_resolves_to_the_references_within_budget():
-    from nas.experiment import warm_start_names
+    from nas.engine.experiment import warm_start_names
 
     evo = dict(strategy="evolution")
     # at 8k: the references under 8,000 parameters; exp3 and exp4 are over it (and controls)
@@ -217,7 +217,7 @@ def test_warm_start_resolves_to_the_references_within_budget():
 def test_the_race_runs_once_the_strategy_stops_even_if_the_plan_grew(tmp_path):
     """w8k hung: its plan grew from 86 to 89 candidates after evolution had stopped proposing, and the
     race waited for candidates that could not come. `finish` caps the plan at what started."""
-    from nas.asha import Rungs
+    from nas.engine.multifidelity import Rungs
 
     class Engine:  # a stand-in for NNI's engine: workers always busy; its budget ends after 50 polls
         polls = 0

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from nas.config import TrainConfig
-from nas.train import Diverged, train
+from nas.training.loop import Diverged, train
 from search_spaces.baselines import BASELINES
 from search_spaces.blocks import build_network
 
@@ -107,7 +107,7 @@ def test_pcg64_masks_are_deterministic_and_differ_from_torchs(small_splits):
 
 
 def test_weight_average_follows_the_ramped_decay_and_copies_counts():
-    from nas.ema import WeightAverage
+    from nas.training.ema import WeightAverage
 
     live = torch.nn.Sequential(torch.nn.Linear(2, 1, bias=False), torch.nn.BatchNorm1d(1))
     with torch.no_grad():
@@ -129,7 +129,7 @@ def test_weight_average_follows_the_ramped_decay_and_copies_counts():
 
 
 def test_ema_scores_the_average_and_leaves_the_training_path_alone(small_splits):
-    from nas.train import evaluate
+    from nas.training.loop import evaluate
 
     arch = BASELINES["exp4"]["arch"]  # BN + dropout: running statistics are averaged too
     plain, averaged = build_network(arch), build_network(arch)
@@ -149,7 +149,7 @@ def test_eager_sgd_is_torchs_sgd_bit_for_bit_without_importing_dynamo(tmp_path):
     script = '''
 import sys, torch
 from nas.config import TrainConfig
-from nas.train import make_optimizer
+from nas.training.loop import make_optimizer
 from search_spaces.baselines import EXP3
 from search_spaces.blocks import build_network
 torch.manual_seed(0)

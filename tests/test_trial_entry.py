@@ -1,4 +1,4 @@
-"""nas.trial_entry, the process NNI starts for each trial: it runs the module NNI names with NNI's
+"""nas.nni_boundary.trial_entry, the process NNI starts for each trial: it runs the module NNI names with NNI's
 arguments, after importing NNI without scipy.stats and pandas, and both still work when asked for."""
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ print(json.dumps(state))
 def run_entry(tmp_path, *args):
     (tmp_path / "probe_mod.py").write_text(PROBE)
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(tmp_path), os.environ.get("PYTHONPATH", "")]))
-    return subprocess.run([sys.executable, "-m", "nas.trial_entry", *args], capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "nas.nni_boundary.trial_entry", *args], capture_output=True, text=True,
                           env=env, timeout=300)
 
 

@@ -1,0 +1,2 @@
+"""Inputs: small-image datasets found, verified, decoded, cached and split (datasets.py), and the
+batch augmentation of training (augment.py)."""

@@ -1,0 +1,163 @@
+"""Export the top-k architectures of a search.
+
+For each exported architecture, a folder with:
+  arch.json   the choices that matter (canonical form), the trial's metrics, params and FLOPs, and
+              the input it takes (dataset, shape, classes, normalisation); for a candidate with
+              recipe labels (--search-recipe), the recipe fields they set (`nas train` applies them)
+  model.py    a self-contained PyTorch file (torch only, no NNI): `build_model()` rebuilds it
+  model.onnx  the network as ONNX (initial weights), checked by onnxruntime against PyTorch (nas.deploy.onnx)
+  table.txt   fvcore's per-layer parameter / FLOP table
+and, beside them, `summary.json` and `trials.csv` with every trial of the experiment.
+
+Trials are ranked by their final validation accuracy (the search's metric; never the test
+accuracy), ties going to the smaller model (`nas.results.store.rank`). Export reads NNI's database, so it
+works whether or not the experiment's manager runs, and without NNI installed.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import pprint
+import shutil
+import tempfile
+from pathlib import Path
+
+from fvcore.nn import flop_count_table
+import torch
+
+from nas.budget import count, flop_analysis
+from nas.errors import ExportError
+from nas.deploy.onnx import check_images, write_onnx
+from nas.results.store import distinct, load_rungs, rank, read_trials
+
+
+def model_source(arch: dict, inp=None) -> str:
+    """A self-contained PyTorch file that rebuilds `arch` for the dataset's input `inp`
+    (nas.data.datasets.Input, MNIST's by default): the searched blocks, copied verbatim, and the input's shape,
+    classes and normalisation."""
+    import search_spaces.blocks as blocks
+    from nas.data.datasets import MNIST_INPUT
+
+    inp = inp or MNIST_INPUT
+    code = Path(blocks.__file__).read_text()
+    return ("# Exported architecture: needs torch only, not NNI. Use it with\n"
+            "#     from model import build_model; net = build_model()\n"
+            "# Its input: images of INPUT_SHAPE (channels, height, width), pixels scaled to [0, 1], then\n"
+            "# (x - MEAN) / STD per channel; its output: one logit per class.\n"
+            f"# ---- search_spaces/blocks.py, copied verbatim ----\n{code}\n\n"
+            f"# ---- the exported choice ----\nARCH = {pprint.pformat(arch, sort_dicts=False)}\n"
+            f"DATASET = {inp.dataset!r}\nINPUT_SHAPE = {tuple(inp.shape)!r}\nCLASSES = {inp.classes!r}\n"
+            f"MEAN = {tuple(inp.mean)!r}\nSTD = {tuple(inp.std)!r}\n\n\n"
+            f"def build_model() -> nn.Sequential:\n    return build_network(ARCH, INPUT_SHAPE, CLASSES)\n\n\n"
+            f'if __name__ == "__main__":\n    net = build_model()\n'
+            f'    print(net)\n    print(sum(p.numel() for p in net.parameters()), "parameters")\n')
+
+
+def layer_table(model: torch.nn.Module, shape: tuple[int, int, int] = (1, 28, 28)) -> str:
+    return (flop_count_table(flop_analysis(model.eval(), shape), max_depth=3)
+            + f"\n(FLOPs: fvcore multiply-adds for one {'x'.join(map(str, shape))} image)\n")
+
+
+def write_dir_atomically(target: Path, files: dict[str, str | bytes], force: bool) -> None:
+    """Write `files` (text or bytes) into a fresh folder that replaces `target` in one rename
+    (refused if it exists)."""
+    if target.exists() and not force:
+        raise ExportError(f"{target} exists; pass --force to replace it")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+    try:
+        for name, text in files.items():
+            (tmp / name).parent.mkdir(parents=True, exist_ok=True)
+            (tmp / name).write_bytes(text) if isinstance(text, bytes) else (tmp / name).write_text(text)
+        if target.exists():
+            old = target.with_name(f".{target.name}.old")
+            shutil.rmtree(old, ignore_errors=True)
+            os.replace(target, old)
+            os.replace(tmp, target)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(tmp, target)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def auto_export_allowed(out: str | os.PathLike) -> bool:
+    """A search or resume may (re)write `out` unless it holds an export the user made with
+    `nas export`: that one is never replaced without `nas export --force`."""
+    summary = Path(out) / "summary.json"
+    if not Path(out).exists():
+        return True
+    try:
+        return json.loads(summary.read_text()).get("written_by") == "search"
+    except (OSError, ValueError):
+        return False
+
+
+def trials_csv(trials: list) -> str:
+    cols = ["trial", "status", "val_acc", "best_val_acc", "params", "flops", "train_acc", "test_acc", "seconds"]
+    buf = io.StringIO()
+    w = csv.writer(buf)
+    w.writerow(cols + ["arch"])
+    for t in trials:
+        f = t.final
+        w.writerow([t.id, t.status] + [f.get(c, "") for c in cols[2:]] + [json.dumps(t.sample, sort_keys=True)])
+    return buf.getvalue()
+
+
+def export(workdir: str, exp_id: str, out: str | os.PathLike, top_k: int = 1, force: bool = False,
+           written_by: str = "export") -> list[dict]:
+    """Export the top-k trials of an experiment into `out` (one folder, written atomically).
+    `written_by` ("export" or "search") is recorded in summary.json: a search or resume refreshes
+    only the exports it wrote itself (see `auto_export_allowed`)."""
+    from nas.config import asdict
+    from nas.engine.experiment import recorded_input
+    from nas.results.store import load_record
+    from search_spaces import choices  # the labels alone: no NNI import
+    from search_spaces.blocks import build_network
+
+    record = load_record(workdir, exp_id)
+    inp = recorded_input(record)
+    if top_k < 1:
+        raise ExportError(f"top-k must be at least 1, got {top_k}")
+    trials = read_trials(workdir, exp_id)
+    ranked = rank(trials, load_rungs(workdir, exp_id))
+    if not ranked:
+        failed = [t for t in trials if t.status == "FAILED"]
+        why = f"; {len(failed)} failed, e.g. {failed[0].id}: {failed[0].reason}" if failed else ""
+        raise ExportError(f"experiment {exp_id} has no trial with a final result yet "
+                          f"({len(trials)} trials recorded{why})")
+    files: dict[str, str | bytes] = {}
+    exported = []
+    images, source = check_images(inp, record.get("data_dir"))
+    for i, t in enumerate(distinct(ranked)[:top_k], 1):
+        arch = choices.canonical(t.sample)
+        torch.manual_seed(0)  # the ONNX file's weights: the network as initialised with seed 0
+        net = build_network(arch, inp.shape, inp.classes)
+        params, flops = count(net, inp.shape)
+        folder = f"rank{i}_{t.id}"
+        with tempfile.TemporaryDirectory() as tmp:
+            check = write_onnx(net, Path(tmp) / "model.onnx", images, source, inp)
+            files[f"{folder}/model.onnx"] = (Path(tmp) / "model.onnx").read_bytes()
+        entry = {"rank": i, "trial": t.id, "arch": arch, "params": params, "flops": flops,
+                 "metrics": t.final, "experiment": exp_id, "input": asdict(inp),
+                 "onnx": {**check, "weights": "initial (seed 0); `nas train` writes a trained model.onnx"}}
+        recipe = choices.recipe_overrides(arch, record["train"])
+        if recipe:  # a candidate of a --search-recipe search: how it trained differs from the search's recipe
+            entry["recipe"] = recipe
+        files[f"{folder}/arch.json"] = json.dumps(entry, indent=2) + "\n"
+        files[f"{folder}/model.py"] = model_source(arch, inp)
+        files[f"{folder}/table.txt"] = layer_table(net, inp.shape)
+        exported.append({**entry, "path": str(Path(out) / folder)})
+    summary = {"experiment": exp_id, "written_by": written_by, "trials": len(trials),
+               "succeeded": sum(t.status == "SUCCEEDED" for t in trials),
+               "failed": [{"trial": t.id, "status": t.status, "reason": t.reason}
+                          for t in trials if t.status not in ("SUCCEEDED", "RUNNING", "WAITING")],
+               "ranking": [{"trial": t.id, "val_acc": t.val_acc, "params": t.final.get("params"),
+                            "flops": t.final.get("flops")} for t in ranked]}
+    files["summary.json"] = json.dumps(summary, indent=2) + "\n"
+    files["trials.csv"] = trials_csv(trials)
+    write_dir_atomically(Path(out), files, force)
+    return exported

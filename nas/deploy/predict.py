@@ -1,0 +1,175 @@
+"""Classify images with a trained network (`nas predict MODEL IMAGE...`).
+
+MODEL is one of
+  a model.onnx written by this tool (`nas train` puts one beside the first seed's weights): run by
+      onnxruntime, its metadata says what input it takes;
+  a run folder of `nas train` (config.json + seed<S>/model.pt): its first seed's weights, in PyTorch;
+  an exported model.py with `weights=` (a state_dict file such as a run's seed0/model.pt).
+IMAGE is a PNG or JPEG file, or an IDX image file (every image in it). Each image is converted as
+the training data was: to the model's channels (grey or RGB) and size (bilinear, antialiased),
+pixels scaled to [0, 1], then normalised with the dataset's statistics. MNIST-like data is light on
+dark; `invert` flips a dark-on-light picture first.
+
+    from nas.deploy.predict import predict
+    result = predict("results/runs/exp3/seed0/model.onnx", ["seven.png"])
+"""
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from nas.data.datasets import CLASS_NAMES, Input, normalise, read_idx
+from nas.errors import DataError, NasError
+
+
+class ModelError(NasError):
+    """A MODEL argument that cannot be loaded."""
+
+
+@dataclass
+class Prediction:
+    source: str          # the file, with [index] for an image of an IDX file
+    label: int           # the predicted class
+    name: str            # its name where the dataset has names, else the number
+    probability: float   # softmax probability of that class
+
+
+@dataclass
+class PredictResult:
+    predictions: list[Prediction] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)   # one line per image that could not be read
+
+
+@dataclass
+class Model:
+    """A trained network and the input it takes; `logits` maps normalised (N, C, H, W) images to (N, K)."""
+    input: Input
+    run: object
+    kind: str  # onnx | pytorch
+
+    def logits(self, x: torch.Tensor) -> np.ndarray:
+        if self.kind == "onnx":
+            from nas.deploy.onnx import run_onnx
+
+            return run_onnx(self.run, x.numpy())
+        with torch.no_grad():
+            return self.run(x).numpy()
+
+
+def load_model(spec: str | os.PathLike, weights: str | os.PathLike | None = None) -> Model:
+    """A Model from a model.onnx, a run folder, or a model.py with `weights`; ModelError otherwise."""
+    path = Path(spec)
+    if not path.exists():
+        raise ModelError(f"{path}: no such model (give a model.onnx, a run folder or an exported model.py)")
+    if path.suffix == ".onnx":
+        from nas.deploy.onnx import read_input
+
+        try:
+            inp = read_input(path)
+        except Exception as e:
+            raise ModelError(f"{path}: not a readable ONNX file ({str(e)[:120]})") from None
+        if inp is None:
+            raise ModelError(f"{path}: an ONNX file without this tool's input metadata (write it with `nas train`)")
+        return Model(inp, path, "onnx")
+    if path.is_dir():
+        config = path / "config.json"
+        if not config.exists():
+            raise ModelError(f"{path}: a folder without config.json is no run folder of `nas train`")
+        run = json.loads(config.read_text())
+        seed = run["seeds"][0]
+        state = path / f"seed{seed}" / "model.pt"
+        if weights is None and not state.exists():
+            raise ModelError(f"{state}: the run has no trained weights yet")
+        from search_spaces.blocks import build_network
+
+        inp = Input.from_dict(run.get("input"))
+        net = build_network(run["arch"], inp.shape, inp.classes)
+        return Model(inp, _load_state(net, Path(weights) if weights else state), "pytorch")
+    if path.suffix == ".py":
+        if weights is None:
+            raise ModelError(f"{path}: a model.py needs its trained weights (--weights FILE)")
+        module_spec = importlib.util.spec_from_file_location(f"exported_{abs(hash(str(path)))}", path)
+        module = importlib.util.module_from_spec(module_spec)
+        try:
+            module_spec.loader.exec_module(module)
+            net = module.build_model()
+        except Exception as e:
+            raise ModelError(f"{path}: not an exported model.py ({type(e).__name__}: {str(e)[:120]})") from None
+        inp = Input(getattr(module, "DATASET", "mnist"), *getattr(module, "INPUT_SHAPE", (1, 28, 28)),
+                    getattr(module, "CLASSES", 10), tuple(getattr(module, "MEAN", Input().mean)),
+                    tuple(getattr(module, "STD", Input().std)))
+        return Model(inp, _load_state(net, Path(weights)), "pytorch")
+    raise ModelError(f"{path}: give a model.onnx, a run folder or an exported model.py")
+
+
+def _load_state(net: torch.nn.Module, weights: Path) -> torch.nn.Module:
+    try:
+        net.load_state_dict(torch.load(weights, weights_only=True))
+    except FileNotFoundError:
+        raise ModelError(f"{weights}: no such weights file") from None
+    except Exception as e:
+        raise ModelError(f"{weights}: not weights of this network ({str(e).splitlines()[0][:150]})") from None
+    return net.eval()
+
+
+def read_image(path: Path, inp: Input, invert: bool = False) -> torch.Tensor:
+    """A PNG or JPEG file as one normalised (C, H, W) image the model takes; DataError if unreadable."""
+    from torchvision.io import ImageReadMode, decode_image
+
+    try:
+        raw = torch.frombuffer(bytearray(path.read_bytes()), dtype=torch.uint8)
+    except OSError as e:
+        raise DataError(f"{path}: cannot read it ({e.strerror})") from None
+    try:
+        img = decode_image(raw, mode=ImageReadMode.GRAY if inp.channels == 1 else ImageReadMode.RGB)
+    except Exception:
+        raise DataError(f"{path}: not a PNG or JPEG image") from None
+    if invert:
+        img = 255 - img
+    if tuple(img.shape[1:]) != (inp.height, inp.width):
+        img = F.interpolate(img[None].float(), size=(inp.height, inp.width), mode="bilinear", antialias=True,
+                            align_corners=False)[0].round().clamp(0, 255).to(torch.uint8)
+    return normalise(img[None], inp.mean, inp.std)[0]
+
+
+def read_idx_images(path: Path, inp: Input, invert: bool = False) -> torch.Tensor:
+    """Every image of an IDX image file, normalised, (N, C, H, W); DataError if it does not fit the model."""
+    x = read_idx(path, 0x803, None, None, None, "an IDX image file")
+    if inp.channels != 1 or tuple(x.shape[1:]) != (inp.height, inp.width):
+        raise DataError(f"{path}: images of 1x{x.shape[1]}x{x.shape[2]}, the model takes "
+                        f"{'x'.join(map(str, inp.shape))}")
+    return normalise(255 - x if invert else x, inp.mean, inp.std)
+
+
+def predict(model: str | os.PathLike | Model, images: list[str | os.PathLike], weights: str | os.PathLike | None = None,
+            invert: bool = False, batch: int = 1000) -> PredictResult:
+    """Classify `images` (PNG/JPEG files or IDX image files); unreadable ones go to `errors`."""
+    model = model if isinstance(model, Model) else load_model(model, weights)
+    names = CLASS_NAMES.get(model.input.dataset)
+    result = PredictResult()
+    for item in images:
+        path = Path(item)
+        try:
+            if path.name.endswith(("idx3-ubyte", "idx3-ubyte.gz")):
+                x = read_idx_images(path, model.input, invert)
+                sources = [f"{path}[{i}]" for i in range(len(x))]
+            else:
+                x, sources = read_image(path, model.input, invert)[None], [str(path)]
+        except DataError as e:
+            result.errors.append(str(e))
+            continue
+        for start in range(0, len(x), batch):
+            logits = model.logits(x[start:start + batch])
+            probs = torch.softmax(torch.from_numpy(logits).double(), 1)
+            p, label = probs.max(1)
+            for k, (pk, lk) in enumerate(zip(p.tolist(), label.tolist())):
+                name = names[lk] if names and lk < len(names) else str(lk)
+                result.predictions.append(Prediction(sources[start + k], lk, name, pk))
+    return result

@@ -1,0 +1,289 @@
+"""Build the NNI experiment of a search, and rebuild a recorded one (`view`, `resume`).
+
+The strategy is NNI's, wrapped in NNI's `Filter` middleware with `nas.budget.Gate` (a candidate
+over budget is marked invalid before it is submitted, so it never becomes a trial) and in
+`nas.engine.replay.Replay`. What is needed to rebuild the experiment (the search and training configs,
+the data folder, where its export goes, the space's choices) is recorded beside NNI's own files in
+`<workdir>/<id>/nas.json` (nas.results.store.load_record).
+"""
+from __future__ import annotations
+
+import os
+import re
+import socket
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from nas import nni_boundary
+from nas.budget import Budget, Gate, count
+from nas.config import SearchConfig, TrainConfig, asdict, make
+from nas.errors import ConfigError, ExperimentError
+from nas.results.store import load_record, record_path, save_record
+
+if TYPE_CHECKING:
+    from nas.data.datasets import Input
+
+TRIAL_ENTRY_ENV = "NAS_TRIAL_ENTRY"  # light (nas.nni_boundary.trial_entry, the default) | nni (NNI's own)
+
+
+@dataclass
+class Built:
+    """An NNI experiment and the two middlewares whose counts a search reports."""
+    exp: object
+    gate: Gate
+    replay: object
+    search: SearchConfig
+    rungs: object = None     # nas.engine.multifidelity.Rungs of a multi-fidelity search
+    tracker: object = None   # ... and its nas.engine.multifidelity.Tracker
+    code: Path | None = None  # remote searches: the staged code NNI uploads (the driver runs in it)
+    retry: object = None      # nas.engine.retry.RetryOnce (told when the search stops)
+
+
+def population_for(trials: int) -> int:
+    """Evolution's population when none is given: a third of the trials seed it (4 to 20)."""
+    return max(4, min(20, trials // 3))
+
+
+def make_strategy(name: str, trials: int, seed: int, population: int = 0, seeds: list[dict] | None = None):
+    """NNI's strategy `name`; `seeds` (evolution only): full samples that open its population."""
+    from nni.nas import strategy
+
+    if name == "random":
+        return strategy.Random(dedup=True, seed=seed)
+    if name == "evolution":
+        population = population or population_for(trials)
+        options = dict(population_size=population, sample_size=max(2, population // 4), mutation_prob=0.2,
+                       dedup=True, seed=seed)
+        return nni_boundary.warm_evolution(seeds, **options) if seeds else strategy.RegularizedEvolution(**options)
+    if name == "tpe":
+        return strategy.TPE(seed=seed)
+    raise ConfigError(f"unknown strategy {name!r}; choose one of: random, evolution, tpe")
+
+
+def warm_start_names(search: SearchConfig, fixed: dict, inp=None) -> str:
+    """What `--warm-start` names, resolved for the record: "auto" becomes the reference models
+    (search_spaces.baselines) that pass the search's budget gate, agree with its fixed labels and are
+    not its controls, comma-separated ("none" if there are none, or for a strategy other than
+    evolution). A reference outside the budget is refused with one line."""
+    from nas.engine.multifidelity import resolve_controls
+    from nas.data.datasets import MNIST_INPUT
+    from nas.training.runs import load_arch
+    from search_spaces.baselines import BASELINES
+    from search_spaces.blocks import build_network
+    from search_spaces.choices import complete, recipe_labels
+
+    inp = inp or MNIST_INPUT
+    text = search.warm_start.strip()
+    if text in ("none", ""):
+        return "none"
+    if search.strategy != "evolution":
+        if text == "auto":
+            return "none"
+        raise ConfigError(f"--warm-start seeds evolution's population; --strategy {search.strategy} has none")
+    budget = Budget(search.max_params, search.max_flops, search.min_params)
+    if text == "auto":
+        controls = set(resolve_controls(search.controls, search.max_params, fixed, search.search_recipe)) \
+            if search.schedule == "asha" else set()
+        names = [n for n in BASELINES if n not in controls]
+    else:
+        names = [n.strip() for n in text.split(",") if n.strip()]
+    kept = []
+    for spec in names:
+        name, arch, _ = load_arch(spec)
+        why = ""
+        if recipe_labels(arch) and not search.search_recipe:
+            why = f"has recipe labels {recipe_labels(arch)}"
+        elif any(complete(arch).get(k) != v for k, v in fixed.items()):
+            why = f"is outside the fixed labels {search.fix}"
+        else:
+            net = build_network(arch, inp.shape, inp.classes)
+            why = getattr(net, "impossible", "") or budget.verdict(*count(net, inp.shape)) or ""
+        if not why:  # a path is kept absolute: the record must rebuild the same seeds from anywhere
+            kept.append(spec if spec in BASELINES else str(Path(spec).resolve()))
+        elif text != "auto":
+            raise ConfigError(f"--warm-start {name}: {why}")
+    return ",".join(kept) or "none"
+
+
+def warm_start_samples(text: str) -> list[dict]:
+    """The full samples of a resolved warm start (`warm_start_names`), in its order."""
+    from nas.training.runs import load_arch
+    from search_spaces.choices import complete
+
+    return [] if text in ("none", "") else [complete(load_arch(spec)[1]) for spec in text.split(",")]
+
+
+def check_budget_reachable(space_module, budget: Budget, fixed: dict | None = None, inp=None) -> None:
+    """Refuse a budget that no candidate of the space can meet, instead of searching forever.
+    `inp`: the dataset's nas.data.datasets.Input (default MNIST's)."""
+    from nas.data.datasets import MNIST_INPUT
+    from search_spaces.blocks import build_network
+
+    inp = inp or MNIST_INPUT
+    try:
+        net = build_network(space_module.smallest_arch(fixed), inp.shape, inp.classes)
+    except ValueError as e:
+        raise ConfigError(f"the space's smallest network cannot take {inp.dataset}'s "
+                          f"{'x'.join(map(str, inp.shape))} images: {e}") from None
+    params, flops = count(net, inp.shape)
+    if params > budget.max_params or (budget.max_flops and flops > budget.max_flops):
+        raise ConfigError(f"no architecture of the space fits the budget: the smallest has {params:,} "
+                          f"parameters and {flops:,} FLOPs" + (f" with {fixed}" if fixed else ""))
+
+
+def check_port_free(host: str, port: int) -> None:
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as s:
+        # as node does: connections of a previous run still in TIME_WAIT must not count as "in use"
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind((host, port))
+        except OSError as e:
+            raise ExperimentError(f"port {port} on {host} is not available ({e.strerror}); "
+                                  "pick another with --port") from None
+
+
+def check_new_id(workdir: str | os.PathLike, exp_id: str) -> None:
+    """A user-chosen id must be a plain folder name and must not name an existing experiment."""
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}", exp_id):
+        raise ConfigError(f"experiment id {exp_id!r} must be 1-64 letters, digits, '-' or '_' "
+                          "(starting with a letter or digit)")
+    if (Path(workdir).resolve() / exp_id).exists():
+        raise ExperimentError(f"experiment {exp_id!r} already exists in {Path(workdir).resolve()}; "
+                              f"continue it with `nas resume {exp_id}` or pick another --id")
+
+
+def build(search: SearchConfig, train: TrainConfig, data_dir: str, inp: Input, exp_id: str, replay=None,
+          choices: dict[str, list] | None = None, log=None) -> Built:
+    """The experiment for these configs, its networks built for `inp` (the input of the verified data
+    in `data_dir`). `replay`: trials finished in earlier sessions, answered
+    from their records if proposed again; `choices`: the labels' values (a resumed search: its own);
+    `log`: where a multi-fidelity search prints its progress lines."""
+    from nni.nas.evaluator import FunctionalEvaluator
+    from nni.nas.experiment import NasExperiment
+    from nni.nas.strategy.middleware import Filter
+
+    from nas.engine.trial import evaluate_model
+    from nas.engine.replay import Replay
+    from nas.engine.retry import RetryOnce
+    from search_spaces import get_space
+    from search_spaces.choices import RECIPE_CHOICES, search_choices
+
+    try:
+        space_module = get_space(search.space)
+        fixed = space_module.parse_fixed(search.fix)
+    except ValueError as e:
+        raise ConfigError(str(e)) from None
+    choices = search_choices(search.search_recipe) if choices is None else choices
+    pinned = sorted(set(fixed) & set(RECIPE_CHOICES) - set(choices))
+    if pinned:  # a label outside the searched space would not reach NNI's sample, nor the export
+        raise ConfigError(f"--fix {', '.join(pinned)}: recipe labels are part of a candidate only with --search-recipe")
+    budget = Budget(search.max_params, search.max_flops, search.min_params)
+    check_budget_reachable(space_module, budget, fixed, inp)
+    evaluator = FunctionalEvaluator(evaluate_model, config=asdict(train), data_dir=data_dir,
+                                    early_stop={"workdir": str(Path(search.workdir).resolve()), "id": exp_id}
+                                    if search.early_stop else None)
+    # metric 0 for a rejected candidate teaches TPE to leave that region; evolution gets none, or
+    # scored rejects would push the trained individuals out of its population. patience bounds how
+    # long a strategy may propose only over-budget models.
+    gate = Gate(budget, inp.shape)
+    nni_boundary.quiet_gate_rejections()
+    strategy = make_strategy(search.strategy, search.trials, search.seed, search.population,
+                             warm_start_samples(search.warm_start))
+    gate_filter = Filter(gate, metric_for_invalid=None if search.strategy == "evolution" else 0.0, patience=2000)
+    rungs = tracker = None
+    if search.schedule == "asha":
+        from nas.engine.multifidelity import build_rungs
+
+        rungs, answered, tracker = build_rungs(search, train, data_dir, search.workdir, exp_id, fixed, replay or [], log)
+        repeat = Replay(answered, key=space_module.network_key)
+        retry = RetryOnce(log)
+        chain = nni_boundary.tolerant_chain(strategy, gate_filter, repeat, rungs, retry, then=rungs.finish,
+                                            after=rungs.detach)
+    else:
+        repeat = Replay(replay or [], key=space_module.network_key)
+        retry = RetryOnce(log)
+        chain = nni_boundary.tolerant_chain(strategy, gate_filter, repeat, retry)
+    exp = NasExperiment(space_module.MnistSpace(fixed, choices, inp.shape, inp.classes), evaluator, chain, id=exp_id)
+    # a multi-fidelity search ends when its schedule does (nas.engine.multifidelity), not at a trial count
+    exp.config.max_trial_number = search.trials if rungs is None else None
+    if rungs is None:  # a retried trial is one more NNI trial: raise the limit so the search still ends at its count
+        retry.on_retry = lambda n: exp.update_max_trial_number(exp.config.max_trial_number + n)
+    exp.config.trial_concurrency = search.concurrency
+    exp.config.experiment_working_directory = str(Path(search.workdir).resolve())
+    exp.config.experiment_name = f"{search.space}-{search.strategy}-{search.max_params}p"
+    entry = os.environ.get(TRIAL_ENTRY_ENV, "light")  # bench/trial_overhead.py compares the two
+    if entry not in ("light", "nni"):
+        raise ConfigError(f"{TRIAL_ENTRY_ENV}={entry!r} is not valid; choose one of: light, nni")
+    if entry == "light":
+        nni_boundary.use_trial_entry(exp, "nas.nni_boundary.trial_entry", f"http://127.0.0.1:{search.port}")  # NNI listens on all addresses
+    code = None
+    if search.machines:
+        from nas.engine import machines
+
+        listed, manager_ip = machines.load(search.machines)
+        code = machines.stage_code(Path(search.workdir) / exp_id)
+        machines.configure(exp, listed, manager_ip, code, search.port)
+    return Built(exp, gate, repeat, search, rungs, tracker, code, retry)
+
+
+def new_record(exp_id: str, search: SearchConfig, train: TrainConfig, data_dir: str, inp: Input, export_dir: str) -> dict:
+    """What `resume` and `view` rebuild the search from: everything its launch was given, and the
+    dataset's input `inp` (what an export's model takes)."""
+    from search_spaces.choices import search_choices
+
+    return {"id": exp_id, "search": asdict(search), "train": asdict(train), "data_dir": data_dir,
+            "input": asdict(inp), "export_dir": export_dir, "strategy_hears_metrics": True,
+            "choices": search_choices(search.search_recipe)}
+
+
+def recorded_input(rec: dict) -> Input:
+    """The nas.data.datasets.Input of a recorded search (MNIST's for a record from before datasets)."""
+    from nas.data.datasets import Input
+
+    return Input.from_dict(rec.get("input"))
+
+
+def recorded_choices(rec: dict) -> dict[str, list]:
+    """The space of a recorded search: its record's choices, or, for a record from before they were
+    kept, the space all such searches explored."""
+    from search_spaces.choices import LEGACY_CHOICES
+
+    return rec.get("choices") or LEGACY_CHOICES
+
+
+def register(workdir: str | os.PathLike, exp_id: str) -> bool:
+    """List a recorded search in NNI's per-user manifest (nni_boundary.register_stopped)."""
+    started = int(record_path(workdir, exp_id).stat().st_mtime * 1000)
+    try:
+        return nni_boundary.register_stopped(Path(workdir).resolve(), exp_id, started)
+    except FileNotFoundError as e:
+        raise ExperimentError(str(e)) from None
+
+
+def rebuild(workdir: str, exp_id: str, port: int | None = None, host: str | None = None, replay=None,
+            trials: int | None = None, log=None) -> tuple[Built, dict]:
+    """(the experiment, its record) of a recorded search, with a new port/host if given.
+    `trials`: a new total trial count (a longer search), saved in the record."""
+    rec = load_record(workdir, exp_id)
+    register(workdir, exp_id)
+    # the strategy must be rebuilt as it was launched, whatever the trial count is now
+    rec["search"].setdefault("population", 0)
+    rec["search"].setdefault("schedule", "flat")  # searches recorded before the multi-fidelity schedule
+    rec["search"].setdefault("warm_start", "none")  # ... and before evolution's warm start
+    rec["search"].setdefault("fresh_seeds", 0)  # ... and before the fresh seeds after the race
+    if rec["search"]["strategy"] == "evolution" and not rec["search"]["population"]:
+        rec["search"]["population"] = population_for(rec["search"]["trials"])
+    nni_boundary.allow_full_torch_load()
+    nni_boundary.skip_hpo_commands_on_resume()
+    search = make(SearchConfig, rec["search"], workdir=str(Path(workdir).resolve()), port=port, host=host,
+                  trials=trials)
+    if trials is not None:
+        save_record(workdir, exp_id, {**rec, "search": {**rec["search"], "trials": trials}})
+    built = build(search, make(TrainConfig, rec["train"]), rec["data_dir"], recorded_input(rec), exp_id, replay,
+                  recorded_choices(rec), log)
+    return built, rec
+
+
+def dashboard_url(host: str, port: int) -> str:
+    return f"http://{'[' + host + ']' if ':' in host else host}:{port}"

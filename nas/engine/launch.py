@@ -1,0 +1,292 @@
+"""Run a search: launch, resume or view an NNI experiment, print a line per finished trial, and
+export the best architecture at the end. `nas search`, `nas resume` and `nas view` call these;
+so can a Python user (`from nas.engine.launch import search`).
+"""
+from __future__ import annotations
+
+import dataclasses
+import secrets
+import string
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from nas import nni_boundary
+from nas.config import SearchConfig, TrainConfig, default_threads
+from nas.errors import ConfigError
+from nas.engine.experiment import (Built, build, check_new_id, check_port_free, dashboard_url, new_record, population_for,
+                            rebuild, register)
+from nas.results.store import Layout, load_record, read_trials, save_record
+from nas.training.workers import print_flush
+
+
+@dataclass
+class SearchResult:
+    id: str
+    dashboard: str
+    accepted: int = 0              # candidates the budget gate let through
+    rejected: int = 0              # ... and rejected before training
+    replayed: int = 0              # proposals answered from an earlier session's trials
+    repeats: int = 0               # proposals of a network this session had trained already
+    exported: list = field(default_factory=list)  # nas.deploy.export.export's entries, best first
+    export_dir: Path | None = None
+    kept_export: bool = False      # the export folder held a user's `nas export`, left alone
+    interrupted: bool = False
+    outcome: dict | None = None    # a multi-fidelity search's race: nas.schedule.rungs.outcome (pick, gaps, controls)
+    spent_cpu_hours: float | None = None
+
+
+class TrialWatcher(threading.Thread):
+    """Prints one aligned line per finished trial while NNI runs the search."""
+
+    def __init__(self, workdir: str, exp_id: str, total: int, log=print_flush, extra=lambda: 0):
+        super().__init__(daemon=True)
+        self.workdir, self.exp_id, self.total, self.log = workdir, exp_id, total, log
+        self.extra = extra  # trials added on the way (retries of killed ones)
+        self.seen: set[str] = set()
+        self.stop_event = threading.Event()
+
+    def poll(self) -> None:
+        try:
+            trials = read_trials(self.workdir, self.exp_id)
+        except Exception:  # the database may not exist yet or be mid-write: try again at the next poll
+            return
+        for t in trials:
+            if t.id in self.seen or t.status in ("WAITING", "RUNNING"):
+                continue
+            self.seen.add(t.id)
+            f = t.final
+            where = ""
+            if f and "rung" in f:  # a multi-fidelity search: which training of which candidate
+                where = f"  rung {f['rung']} seed {f['seed']}" + (f" control {f['control']}" if f.get("control") else "")
+            count = f"{len(self.seen):>3}/{self.total + self.extra()}" if self.total else f"{len(self.seen):>3}"
+            if t.status == "SUCCEEDED" and f:
+                self.log(f"trial {count}  {t.id}  val {f.get('default', 0):6.2f}%  "
+                         f"params {f.get('params', 0):>7,}  FLOPs {f.get('flops', 0):>11,}  "
+                         f"{f.get('seconds', 0):6.1f}s{where}")
+            else:
+                reason = f"  {t.reason}" if t.status == "FAILED" and t.reason else ""
+                if t.status in ("FAILED", "USER_CANCELED") and not t.reason and not t.final:
+                    reason = "  (ended without a result: its process was killed or its worker lost)"
+                self.log(f"trial {count}  {t.id}  {t.status}{reason}{where}")
+
+    def run(self) -> None:
+        while not self.stop_event.wait(3):
+            self.poll()
+
+
+def _warn_exposed(host: str) -> None:
+    if host not in ("127.0.0.1", "localhost", "::1"):
+        print(f"WARNING: the dashboard has no authentication and listens on {host}: anyone who can reach "
+              f"this machine can see and stop the experiment. Use --host 127.0.0.1 to keep it private.",
+              file=sys.stderr)
+
+
+def _open_dashboard(search: SearchConfig) -> str:
+    check_port_free(search.host, search.port)
+    _warn_exposed(search.host)
+    nni_boundary.bind_dashboard(search.host)
+    return dashboard_url(search.host, search.port)
+
+
+def _run(built: Built, resume: bool, keep_open: bool, export_dir: Path | None, log) -> SearchResult:
+    """Run the experiment to its trial count, then export its best (unless a user export is there)."""
+    exp, search = built.exp, built.search
+    result = SearchResult(exp.id, _open_dashboard(search))
+    with nni_boundary.uploading(built.code):
+        return _run_in(built, result, resume, keep_open, export_dir, log)
+
+
+def _run_in(built: Built, result: SearchResult, resume: bool, keep_open: bool, export_dir: Path | None,
+            log) -> SearchResult:
+    from nas.deploy.export import auto_export_allowed, export
+
+    exp, search = built.exp, built.search
+    log(f"experiment {exp.id}: dashboard at {result.dashboard}")
+    # a multi-fidelity search has no fixed trial count: its lines count up, and the [rungs] lines say how far it is
+    watcher = TrialWatcher(search.workdir, exp.id, search.trials if built.rungs is None else 0, log,
+                           extra=lambda: built.retry.retries if built.retry is not None else 0)
+    watcher.start()
+    try:
+        nni_boundary.start(exp, search.port, resume)
+        nni_boundary.wait_completion(exp)
+        watcher.poll()
+        if built.rungs is not None:
+            from nas.schedule.rungs import outcome
+
+            result.outcome = outcome(built.rungs.ledger) if built.rungs.ledger.done() else None
+            result.spent_cpu_hours = built.tracker.spent_s / 3600
+            built.tracker.save()
+        result.accepted, result.rejected = built.gate.accepted, built.gate.rejected
+        result.replayed, result.repeats = built.replay.replayed, built.replay.repeats
+        nni_boundary.compact(Path(search.workdir), exp.id)
+        if export_dir is not None:
+            result.export_dir = export_dir / exp.id
+            if auto_export_allowed(result.export_dir):  # this search's own export, refreshed
+                result.exported = export(search.workdir, exp.id, result.export_dir, top_k=1, force=True,
+                                         written_by="search")
+            else:
+                result.kept_export = True
+        if keep_open:
+            log(f"search done; dashboard stays at {result.dashboard} (Ctrl-C to stop)")
+            while True:
+                time.sleep(3600)
+    except KeyboardInterrupt:
+        result.interrupted = True
+    finally:
+        watcher.stop_event.set()
+        if built.retry is not None:
+            built.retry.stopping = True  # the trials the stop cancels are no failures to retry
+        try:
+            exp.stop()
+        except Exception as e:  # stopping an experiment that never started raises inside NNI
+            print(f"warning: stopping the experiment: {e}", file=sys.stderr)
+    return result
+
+
+def _worker_data(data_dir: str, dataset: str) -> list[str] | None:
+    """What a remote machine must hold: MNIST its own way (its data_dir or lookup), another dataset
+    at the driver's paths."""
+    from nas.data.datasets import data_files
+
+    return None if dataset == "mnist" else [str(p) for p in data_files(Path(data_dir), dataset)]
+
+
+def random_id() -> str:
+    return "".join(secrets.choice(string.ascii_lowercase + string.digits) for _ in range(8))
+
+
+def search(search: SearchConfig, train: TrainConfig, results: str | Path = "results", exp_id: str | None = None,
+           data_dir: str | None = None, export_dir: str | Path | None = None, keep_open: bool = False,
+           log=print_flush) -> SearchResult:
+    """Launch a search into `<results>/searches/<id>` and export its best into `export_dir`
+    (default `<results>/exports`). `search.workdir` is set from `results`."""
+    from nas.data.datasets import load_input, resolve_data_dir
+
+    layout = Layout.at(results)
+    search = dataclasses.replace(search, workdir=str(layout.searches.resolve()),
+                                 concurrency=search.concurrency or default_threads(1))  # 0: one trial per core
+    rungs_from = ""
+    if search.schedule == "asha" and search.rungs == "auto":  # the record keeps the rungs it resolved to
+        from nas.studies.proxy import rungs_setting
+
+        rungs, rungs_from = rungs_setting(layout.proxy)
+        search = dataclasses.replace(search, rungs=rungs)
+    if search.strategy == "evolution" and not search.population:
+        # a budget in CPU-hours buys many candidates: the largest automatic population
+        planned = search.trials if not (search.schedule == "asha" and search.cpu_hours) else 60
+        search = dataclasses.replace(search, population=population_for(planned))
+    # the cores, shared by the trials (on remote machines each worker's wrapper sets its own share)
+    threads = 0 if search.machines else default_threads(search.concurrency)
+    if search.schedule == "flat":
+        train = dataclasses.replace(train, train_subset=search.train_subset, epochs=search.epochs, threads=threads)
+    else:  # each rung sets epochs, images and seed; the rest is the confirmation's recipe
+        train = dataclasses.replace(train, threads=threads)
+    exp_id = exp_id or random_id()
+    check_new_id(search.workdir, exp_id)
+    data_dir = str(resolve_data_dir(data_dir, dataset=train.dataset).resolve())
+    inp = load_input(data_dir, train.dataset)  # verify + cache once here, so trials never decode or download
+    search = dataclasses.replace(search, warm_start=_warm_start(search, inp))
+    if search.machines:  # every machine checked before anything is written
+        from nas.engine import machines
+
+        search = dataclasses.replace(search, machines=str(Path(search.machines).resolve()))
+        for m in machines.load(search.machines)[0]:
+            machines.check(m, _worker_data(data_dir, train.dataset))
+            machines.prepare(m)
+    export_dir = Path(export_dir or layout.exports).resolve()
+    built = build(search, train, data_dir, inp, exp_id, log=log)
+    save_record(search.workdir, exp_id, new_record(exp_id, search, train, data_dir, inp, str(export_dir)))
+    head = (f"search: {search.strategy} over '{search.space}'"
+            + (f" on {train.dataset}" if train.dataset != "mnist" else "") + f", budget {search.max_params:,} parameters"
+            + (f" / {search.max_flops:,} FLOPs" if search.max_flops else "")
+            + (f", at least {search.min_params:,}" if search.min_params else "")
+            + (f", fixed {search.fix}" if search.fix else ""))
+    if built.rungs is None:
+        log(head + f", {search.trials} trials x {train.epochs} epochs on "
+            f"{train.train_subset or 60000 - train.val_size:,} images")
+    else:
+        led = built.rungs.ledger
+        log(head + f"; {led.candidates} rung-0 candidates"
+            + (f" (sized to {search.cpu_hours:g} CPU-hours)" if search.cpu_hours else "")
+            + ", rungs " + " -> ".join(f"{r.epochs} ep x {r.images:,} img x {len(r.seeds)} seed(s)" for r in led.rungs)
+            + f", the best 1/{led.eta} promoted; controls: {', '.join(led.controls) or 'none'}"
+            + (f"; then {led.fresh} fresh seed(s) for the pick and the controls" if led.fresh else "")
+            + (f"; rungs {rungs_from}" if rungs_from else ""))
+    if search.warm_start != "none":
+        log(f"warm start: evolution's population opens with {search.warm_start.replace(',', ', ')}")
+    return _run(built, False, keep_open, export_dir, log)
+
+
+def _warm_start(search: SearchConfig, inp) -> str:
+    """The search's --warm-start resolved to names (nas.engine.experiment.warm_start_names) for the dataset's
+    input `inp` (nas.data.datasets.Input); one line if bad."""
+    from nas.engine.experiment import warm_start_names
+    from search_spaces import get_space
+
+    try:
+        fixed = get_space(search.space).parse_fixed(search.fix)
+    except ValueError as e:
+        raise ConfigError(str(e)) from None
+    return warm_start_names(search, fixed, inp)
+
+
+def resume(exp_id: str, results: str | Path = "results", trials: int | None = None, port: int | None = None,
+           host: str | None = None, keep_open: bool = False, log=print_flush) -> SearchResult:
+    """Continue a stopped or killed search up to its trial count (or a new total, `trials`);
+    its export goes where its launch sent it."""
+    from nas.data.datasets import load_uint8
+    from nas.engine.recovery import prepare
+
+    workdir = str(Layout.at(results).searches.resolve())
+    rec = load_record(workdir, exp_id)
+    register(workdir, exp_id)  # before anything changes: a folder NNI cannot resume fails here
+    load_uint8(rec["data_dir"], download=False, dataset=rec["train"].get("dataset", "mnist"))  # moved data fails here
+    total = rec["search"]["trials"]
+    if trials is not None:
+        done = sum(t.status in nni_boundary.FINISHED for t in read_trials(workdir, exp_id))
+        if trials < max(1, done):
+            raise ConfigError(f"--trials {trials} is below the {done} trials this experiment already ran")
+        total = trials
+    flat = rec["search"].get("schedule", "flat") == "flat"
+    listed = []
+    if rec["search"].get("machines"):  # the machines again, before anything changes
+        from nas.engine import machines
+
+        listed = machines.load(rec["search"]["machines"])[0]
+        for m in listed:
+            machines.check(m, _worker_data(rec["data_dir"], rec["train"].get("dataset", "mnist")))
+            machines.prepare(m)
+    p = prepare(workdir, exp_id, total if flat else None)
+    for m in listed:  # after the local manager is stopped: nothing can start new trials there now
+        stopped = machines.stop_leftovers(m, exp_id)
+        if stopped:
+            log(f"stopped {stopped} processes an earlier session left on {m.name}")
+    if p.stopped_manager:
+        log(f"stopped NNI manager {p.stopped_manager}, left running by a search that was killed")
+    log(f"resume: {len(p.finished)} finished trials kept"
+        + (f"; {len(p.interrupted_now)} interrupted ({', '.join(p.interrupted_now)}) marked USER_CANCELED"
+           if p.interrupted_now else "")
+        + (f"; {max(0, total - len(p.finished))} more to run" if flat else "; the schedule continues"))
+    built, rec = rebuild(workdir, exp_id, port, host, replay=p.finished, trials=trials, log=log)
+    export_dir = Path(rec.get("export_dir") or Layout.at(results).exports)
+    return _run(built, True, keep_open, export_dir, log)
+
+
+def view(exp_id: str, results: str | Path = "results", port: int | None = None, host: str | None = None,
+         seconds: float = 0, log=print_flush) -> str:
+    """Re-open the dashboard of a stopped search for `seconds` (0: until Ctrl-C); its URL."""
+    built, _ = rebuild(str(Layout.at(results).searches.resolve()), exp_id, port, host)
+    url = _open_dashboard(built.search)
+    with nni_boundary.uploading(built.code):  # a remote search's config names its staged code folder
+        built.exp.view(port=built.search.port, non_blocking=True)
+        log(f"experiment {exp_id}: dashboard at {url} " + (f"for {seconds:g}s" if seconds else "(Ctrl-C to stop)"))
+        try:
+            time.sleep(seconds) if seconds else threading.Event().wait()
+        except KeyboardInterrupt:
+            pass
+        finally:
+            built.exp.stop()
+    return url

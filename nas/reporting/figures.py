@@ -1,0 +1,159 @@
+"""The report's pictures (PNG, matplotlib without a screen), each legible at 1,000 pixels wide."""
+from __future__ import annotations
+
+import statistics
+from pathlib import Path
+
+from nas.results.decide import THRESHOLD
+from nas.results.store import Run, Search
+
+
+def _plt():
+    import matplotlib
+
+    matplotlib.use("Agg")  # files only, no screen
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def pareto_png(searches: list[Search], baselines: dict[str, Run], finalists: dict[str, Run], current: set[str],
+               out: Path) -> None:
+    """Parameters against test accuracy: every trial (its short proxy), baselines and finalists confirmed;
+    `current`: the names of the finalists that are the current picks."""
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(8, 5.5))
+    floor = 94.0
+    pts = [(t.final["params"], t.final["test_acc"]) for s in searches for t in s.succeeded
+           if t.final.get("test_acc") is not None]  # early-stopped trials have no test accuracy
+    shown = [(p, a) for p, a in pts if a >= floor]
+    ax.scatter([p for p, _ in shown], [a for _, a in shown], s=14, c="0.6",
+               label=f"search trials, proxy training ({len(pts)}; {len(pts) - len(shown)} below {floor:.0f}% not shown)")
+    front, best = [], -1.0
+    for p, a in sorted(pts):
+        if a > best:
+            front.append((p, a))
+            best = a
+    front = [(p, a) for p, a in front if a >= floor]
+    if front:
+        ax.step([p for p, _ in front], [a for _, a in front], where="post", c="0.4", lw=1, label="Pareto front of the trials")
+    for i, (name, run) in enumerate(baselines.items()):
+        if run.histories:  # labels below, alternately left and right: exp2-4 sit within 1,000 params
+            m = statistics.fmean(run.finals())
+            ax.scatter(run.config["params"], m, marker="s", s=50, c="tab:blue", zorder=3)
+            ax.annotate(name, (run.config["params"], m), textcoords="offset points", xytext=(5 if i % 2 else -5, -12),
+                        ha="left" if i % 2 else "right", fontsize=8)
+    for name, run in finalists.items():
+        if run.histories:  # earlier finalists unlabelled: at one budget they sit within a few hundred params
+            m = statistics.fmean(run.finals())
+            ax.scatter(run.config["params"], m, marker="*", s=140, zorder=4,
+                       **({"c": "tab:red"} if name in current else {"facecolors": "none", "edgecolors": "tab:red"}))
+            if name in current:
+                ax.annotate(name, (run.config["params"], m), textcoords="offset points", xytext=(6, 4), fontsize=8)
+    ax.scatter([], [], marker="s", c="tab:blue", label="hand-made baselines, 15 epochs, mean of seeds")
+    ax.scatter([], [], marker="*", s=140, c="tab:red", label="search finalists, 15 epochs, mean of seeds")
+    if any(n not in current and r.histories for n, r in finalists.items()):
+        ax.scatter([], [], marker="*", s=140, facecolors="none", edgecolors="tab:red", label="earlier finalists")
+    ax.axhline(THRESHOLD, ls="--", c="tab:green", lw=1, label=f"{THRESHOLD:.2f}%")
+    ax.set_xscale("log")
+    from matplotlib.ticker import FuncFormatter
+
+    for axis in (ax.xaxis.set_major_formatter, ax.xaxis.set_minor_formatter):
+        axis(FuncFormatter(lambda v, _: f"{v:,.0f}"))
+    ax.tick_params(axis="x", which="minor", labelsize=7)
+    ax.set_ylim(floor, 100)
+    ax.set_xlabel("parameters (fvcore)")
+    ax.set_ylabel("final test accuracy, %")
+    ax.set_title("Parameters against test accuracy")
+    ax.legend(fontsize=7, loc="lower right")
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(out, dpi=110)
+    plt.close(fig)
+
+
+def curves_png(finalists: dict[str, Run], out: Path, cols: int = 3) -> None:
+    """Per-epoch test accuracy of each finalist, one line per seed, with the 99.40% line: a grid of
+    at most `cols` panels a row, so that it reads at normal size."""
+    plt = _plt()
+    runs = [(n, r) for n, r in finalists.items() if r.histories]
+    cols = max(1, min(cols, len(runs)))
+    rows = max(1, -(-len(runs) // cols))
+    fig, axes = plt.subplots(rows, cols, figsize=(3.6 * cols, 2.9 * rows), squeeze=False)
+    for ax in axes.flat[len(runs):]:
+        ax.axis("off")
+    for ax, (name, run) in zip(axes.flat, runs):
+        for seed, h in sorted(run.histories.items()):
+            ax.plot([r["epoch"] for r in h], [r["test_acc"] for r in h], marker=".", lw=1, label=f"seed {seed}")
+        ax.axhline(THRESHOLD, ls="--", c="k", lw=1)
+        ax.axvspan(run.epochs - 2.5, run.epochs + 0.5, color="tab:green", alpha=0.08)
+        ax.set_ylim(min(98.8, min(run.late()) - 0.2), 99.8)
+        ax.set_title(f"{name}: {run.params:,} params", fontsize=9)
+        ax.set_xlabel("epoch")
+        ax.grid(alpha=0.3)
+    for row in axes:
+        row[0].set_ylabel("test accuracy, %")
+    axes[0][0].legend(fontsize=7, loc="lower right")
+    fig.suptitle("Test accuracy per epoch (the last 3 epochs shaded)", fontsize=10)
+    fig.tight_layout()
+    fig.savefig(out, dpi=100)
+    plt.close(fig)
+
+
+def misclassified_png(run: Run, out: Path, data_dir: str | None = None, seed: int | None = None, limit: int = 60) -> int:
+    """A grid of the test digits that `run`'s final model (seed 0 unless given) gets wrong; their count."""
+    import torch
+
+    from nas.data.datasets import load_splits
+    from search_spaces.blocks import build_network
+
+    seed = min(run.histories) if seed is None else seed
+    data = load_splits(data_dir, val_size=0, dataset=run.config["train"].get("dataset", "mnist"))
+    model = build_network(run.config["arch"], data.input.shape, data.input.classes)
+    model.load_state_dict(torch.load(run.path / f"seed{seed}" / "model.pt", weights_only=True))
+    model.eval()
+    with torch.no_grad():
+        pred = torch.cat([model(data.test_x[i:i + 2000]).argmax(1) for i in range(0, len(data.test_x), 2000)])
+    wrong = (pred != data.test_y).nonzero().flatten()
+    plt = _plt()
+    cols = 10
+    rows = max(1, -(-min(limit, len(wrong)) // cols))
+    fig, axes = plt.subplots(rows, cols, figsize=(cols * 1.1, rows * 1.3), squeeze=False)
+    for ax in axes.flat:
+        ax.axis("off")
+    for ax, i in zip(axes.flat, wrong[:limit].tolist()):
+        ax.imshow(data.test_x[i, 0].numpy(), cmap="gray_r")
+        ax.set_title(f"{data.test_y[i].item()} -> {pred[i].item()}", fontsize=8, color="tab:red")
+    fig.suptitle(f"{run.config['name'] or run.path.name}, seed {seed}: {len(wrong)} of {len(pred):,} test digits "
+                 f"wrong (true -> predicted)" + (f", first {limit} shown" if len(wrong) > limit else ""), fontsize=9)
+    fig.tight_layout()
+    fig.savefig(out, dpi=100)
+    plt.close(fig)
+    return len(wrong)
+
+
+def proxy_png(study: dict, out: Path) -> None:
+    """Each proxy's Spearman with the full-fidelity score against its cost (share of a full training),
+    one marker per way of reading it, with the seed-to-seed ceiling as a line."""
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(8, 5.5))
+    markers = {"val_acc last": "o", "val_acc best": "^", "val_loss last": "s", "val_loss best": "D"}
+    for reading, marker in markers.items():
+        rows = [r for r in study["rows"] if r.get("reading") == reading and r["spearman"] is not None]
+        ax.scatter([r["cost"] for r in rows], [r["spearman"] for r in rows], marker=marker, s=40, label=reading)
+        if reading == "val_acc last":
+            for r in rows:
+                ax.annotate(f"{r['epochs']}x{r['images'] // 1000}k", (r["cost"], r["spearman"]),
+                            textcoords="offset points", xytext=(5, -12), fontsize=8)
+    if study.get("ceiling_seed0_vs_seed1") is not None:
+        ax.axhline(study["ceiling_seed0_vs_seed1"], color="0.4", ls="--", lw=1,
+                   label="full run: seed 0 vs seed 1 (ceiling)")
+    ax.set_xscale("log")
+    ax.set_xlabel("cost of one proxy training (share of one full 15-epoch training, log scale)")
+    ax.set_ylabel("Spearman rho with the full-fidelity score")
+    ax.set_title(f"Which rung-0 proxy ranks like the full schedule ({study['complete']} architectures, 4k-8k)")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, loc="lower right")
+    fig.tight_layout()
+    fig.savefig(out, dpi=125)
+    plt.close(fig)

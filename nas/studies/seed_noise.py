@@ -1,0 +1,194 @@
+"""Seed noise at full fidelity: how far a network's late validation accuracy moves from seed to seed,
+and how many paired seeds a race needs to tell the leaders of the 8k search apart.
+
+The models: the 8k search w8k's two controls (exp3, exp4) and its best networks at the full rung so
+far (mean late validation of seeds 0 and 1), chosen on validation only. Each trains again under the
+full rung's recipe (15 epochs, 55,000 images, 5,000 held out) with seeds 100-107, apart from the
+race's seeds 0-4. No test image is evaluated: this study reads validation only, so it is no look at
+the test set, and it decides nothing: the search's race, fixed before it ran, picks.
+
+    python nas/studies/seed_noise.py select                  # here: the models, from w8k's run files
+    NAS_DEVICE=cuda python nas/studies/seed_noise.py train --jobs 16   # a GPU (or cpu, --jobs 2); resumable
+    python nas/studies/seed_noise.py table                   # results/seeds/table.md and study.json
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import platform
+import statistics
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+OUT = ROOT / "results" / "seeds"
+SEEDS = list(range(100, 108))
+SEARCH = "w8k"
+Z_ALPHA, Z_POWER = 1.2816, 0.8416   # one-sided alpha 0.1 (the race's level) and 80% power
+
+
+def select(leaders: int) -> None:
+    """models.json: the controls and the `leaders` best networks of w8k's full rung, on validation."""
+    from nas.nni_boundary import read_trials
+    from search_spaces.baselines import BASELINES
+    from search_spaces.choices import network_key
+
+    by_key: dict[str, dict] = {}
+    for t in read_trials(ROOT / "results" / "searches", SEARCH):
+        f = t.final
+        if t.status != "SUCCEEDED" or f.get("rung") != 1 or f.get("score") is None:
+            continue
+        m = by_key.setdefault(f["key"], {"arch": t.sample, "control": f.get("control"), "params": f["params"],
+                                         "scores": {}})
+        m["scores"][f["seed"]] = f["score"]
+    both = [m for m in by_key.values() if {0, 1} <= set(m["scores"])]
+    for m in both:
+        m["rung_mean"] = statistics.fmean(m["scores"][s] for s in (0, 1))
+    controls = [m for m in both if m["control"]]
+    searched = sorted((m for m in both if not m["control"]), key=lambda m: -m["rung_mean"])[:leaders]
+    seeded = {network_key(b["arch"]): n for n, b in BASELINES.items()}  # the warm start's reference models
+    models = {}
+    for m in controls + searched:
+        name = m["control"] or seeded.get(network_key(m["arch"])) or f"searched{m['params']}"
+        while name in models:  # two networks of one size
+            name += "b"
+        models[name] = {"arch": m["arch"], "params": m["params"], "control": bool(m["control"]),
+                        "rung_mean_seeds_0_1": round(m["rung_mean"], 3)}
+    OUT.mkdir(parents=True, exist_ok=True)
+    (OUT / "models.json").write_text(json.dumps(models, indent=1) + "\n")
+    for name, m in models.items():
+        print(f"{name:12s} {m['params']:6,d} params  rung mean {m['rung_mean_seeds_0_1']:.3f}")
+
+
+def _job(args: tuple) -> str:
+    name, arch, seed = args
+    import torch
+
+    from nas.config import TrainConfig
+    from nas.data.datasets import load_splits
+    from nas.training.loop import train
+    from search_spaces.blocks import build_network
+
+    cfg = TrainConfig(seed=seed, threads=1, device=os.environ.get("NAS_DEVICE", "cpu"))
+    torch.set_num_threads(1)
+    data = load_splits(None, cfg.val_size, cfg.split_seed, None)
+    model = build_network(arch, data.input.shape, data.input.classes)
+    history = train(model, data, replace(cfg, seed=seed), evaluate_test=False)
+    keep = ("epoch", "lr", "train_loss", "train_acc", "val_loss", "val_acc", "seconds")
+    record = {"model": name, "seed": seed, "device": cfg.device,
+              "gpu": torch.cuda.get_device_name() if cfg.device == "cuda" else None,
+              "cpu": _cpu(),
+              "history": [{k: r[k] for k in keep if k in r} for r in history]}
+    path = OUT / name / f"seed{seed}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(record, indent=1) + "\n")
+    tmp.replace(path)
+    return f"{name} seed {seed}: late val {statistics.fmean(r['val_acc'] for r in history[-3:]):.3f}"
+
+
+def _cpu() -> str:
+    for line in Path("/proc/cpuinfo").read_text().splitlines() if Path("/proc/cpuinfo").exists() else []:
+        if line.startswith("model name"):
+            return line.split(":", 1)[1].strip()
+    return platform.machine()
+
+
+def train_all(jobs: int, seeds: list[int]) -> None:
+    from nas.training.workers import map_in_workers
+
+    models = json.loads((OUT / "models.json").read_text())
+    todo = [(n, m["arch"], s) for s in seeds for n, m in models.items() if not (OUT / n / f"seed{s}.json").exists()]
+    print(f"{len(todo)} trainings to run, {jobs} at once", flush=True)
+    for line in map_in_workers(_job, todo, jobs):
+        print(line, flush=True)
+
+
+def _late(record: dict) -> float:
+    return statistics.fmean(r["val_acc"] for r in record["history"][-3:])
+
+
+def _ranks(xs: list[float]) -> list[float]:
+    order = sorted(range(len(xs)), key=lambda i: xs[i])
+    ranks = [0.0] * len(xs)
+    i = 0
+    while i < len(order):  # ties share their mean rank
+        j = i
+        while j + 1 < len(order) and xs[order[j + 1]] == xs[order[i]]:
+            j += 1
+        for k in range(i, j + 1):
+            ranks[order[k]] = (i + j) / 2
+        i = j + 1
+    return ranks
+
+
+def spearman(xs: list[float], ys: list[float]) -> float:
+    return statistics.correlation(_ranks(xs), _ranks(ys))
+
+
+def table() -> None:
+    """Per model: the mean and SD over fresh seeds of late validation; paired against exp3: the mean
+    gap, its SD and the paired seeds a one-sided test at alpha 0.1 needs to find that gap 80% of the
+    time. Then how well the full rung's two seeds predict two fresh ones, and how far the networks the
+    rung ranked best fall back on fresh seeds (the controls, chosen by no one, show the rest)."""
+    models = json.loads((OUT / "models.json").read_text())
+    records = {n: [json.loads(p.read_text()) for p in sorted((OUT / n).glob("seed*.json"))] for n in models}
+    scores = {n: {r["seed"]: _late(r) for r in rs} for n, rs in records.items()}
+    ref, both = scores["exp3"], SEEDS[:2]
+    rows, study = [], {"seeds": SEEDS, "models": {}}
+    for n, m in models.items():
+        s = scores[n]
+        common = sorted(set(s) & set(ref))
+        d = [s[k] - ref[k] for k in common]
+        entry = {"params": m["params"], "control": m["control"], "rung_mean_seeds_0_1": m["rung_mean_seeds_0_1"],
+                 "fresh_mean_seeds_100_101": statistics.fmean(s[k] for k in both),
+                 "seeds": len(s), "mean": statistics.fmean(s.values()), "sd": statistics.stdev(s.values())}
+        if n != "exp3" and len(d) > 1:
+            gap, sd = statistics.fmean(d), statistics.stdev(d)
+            entry.update(gap_to_exp3=gap, gap_sd=sd,
+                         # from 8 seeds only: two give no usable SD
+                         seeds_needed=math.ceil(((Z_ALPHA + Z_POWER) * sd / abs(gap)) ** 2) if gap and len(d) >= 5 else None)
+        study["models"][n] = entry
+        rows.append(f"| {n}{' (control)' if m['control'] else ''} | {m['params']:,} | {m['rung_mean_seeds_0_1']:.3f} | "
+                    f"{entry['fresh_mean_seeds_100_101']:.3f} | {entry['seeds']} | {entry['mean']:.3f} | {entry['sd']:.3f} | "
+                    + (f"{entry['gap_to_exp3']:+.3f} | {entry['gap_sd']:.3f} | {entry['seeds_needed'] or '-'} |"
+                       if "gap_to_exp3" in entry else "- | - | - |"))
+    e = study["models"]
+    rho = spearman([v["rung_mean_seeds_0_1"] for v in e.values()], [v["fresh_mean_seeds_100_101"] for v in e.values()])
+    searched = sorted((v for v in e.values() if not v["control"]), key=lambda v: -v["rung_mean_seeds_0_1"])[:4]
+    fall = lambda vs: statistics.fmean(v["fresh_mean_seeds_100_101"] - v["rung_mean_seeds_0_1"] for v in vs)
+    controls = [v for v in e.values() if v["control"]]
+    study.update(spearman_rung_vs_fresh=rho, models_compared=len(e),
+                 change_top4_searched=fall(searched), change_controls=fall(controls))
+    devices = {r["gpu"] or r["cpu"] for rs in records.values() for r in rs}
+    text = ("# Seed noise at full fidelity (validation only)\n\n"
+            f"`python nas/studies/seed_noise.py table`, from the run files beside it (`results/seeds/<model>/seed<S>.json`, "
+            f"trained on {', '.join(sorted(devices))}; the w8k column was trained on the CPU by the search). "
+            "Late validation = mean of the last 3 epochs' validation accuracy (the race's score). The models: the "
+            "w8k search's controls and every network with two seeds at its full rung by 01:00 on 2026-12-01, "
+            "best first; the 6 first trained fresh seeds 100-107, the others 100-101. 'seeds needed': paired "
+            "seeds for a one-sided test at alpha 0.1 to find the gap to exp3 80% of the time (models with 8 fresh seeds).\n\n"
+            "| model | params | w8k full rung, seeds 0-1 | fresh seeds 100-101 | fresh seeds | fresh mean | SD | "
+            "gap to exp3, paired | SD of the gap | seeds needed |\n"
+            "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n" + "\n".join(rows) + "\n\n"
+            f"- The full rung's two seeds against two fresh ones, over {len(e)} models: Spearman {rho:.2f}.\n"
+            f"- The 4 networks (not controls) the full rung ranked best moved by {study['change_top4_searched']:+.3f} points "
+            f"on fresh seeds; the two controls, which no ranking chose, by {study['change_controls']:+.3f}.\n")
+    (OUT / "table.md").write_text(text)
+    (OUT / "study.json").write_text(json.dumps(study, indent=1) + "\n")
+    print(text)
+
+
+if __name__ == "__main__":
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("step", choices=("select", "train", "table"))
+    p.add_argument("--jobs", type=int, default=2)
+    p.add_argument("--leaders", type=int, default=4, help="select: searched networks beside the controls")
+    p.add_argument("--seeds", default=",".join(map(str, SEEDS)), help="train: these seeds of every model")
+    a = p.parse_args()
+    {"select": lambda: select(a.leaders), "train": lambda: train_all(a.jobs, [int(s) for s in a.seeds.split(",")]),
+     "table": table}[a.step]()

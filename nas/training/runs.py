@@ -1,0 +1,186 @@
+"""Train one architecture for N epochs x M seeds into a run folder (what `nas train` and
+`nas baselines` do).
+
+A run folder holds everything needed to re-run it and to report on it:
+  config.json          the architecture, the resolved TrainConfig, seeds, params, FLOPs, versions
+  seed<S>/history.csv  one row per epoch: train / validation / test loss and accuracy, lr, seconds
+  seed<S>/history.json the same rows as JSON
+  seed<S>/model.pt     the final weights (state_dict of `build_network(arch)`)
+  seed<first>/model.onnx  the first seed's trained network as ONNX, checked against PyTorch (nas.deploy.onnx)
+  seed<S>/checkpoint.pt  the state after the last finished epoch (`--resume` continues from it)
+  summary.json         per seed: final and last-3-epoch test accuracy
+"""
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import shutil
+import subprocess
+from dataclasses import replace
+from pathlib import Path
+
+import torch
+
+from nas.atomic import json_text, save_torch, write_text
+from nas.budget import count
+from nas.config import TrainConfig, asdict, default_threads, with_recipe
+from nas.data.datasets import load_splits
+from nas.errors import ConfigError, RunError
+from nas.results.store import late
+from nas.training.loop import format_epoch, train
+from nas.training.workers import map_in_workers, print_flush
+
+
+def load_arch(spec: str) -> tuple[str, dict, dict]:
+    """(name, canonical arch, recipe overrides) for a baseline name or an arch.json path."""
+    from search_spaces import choices  # not search_spaces.mnist: training needs no NNI
+    from search_spaces.baselines import BASELINES
+
+    if spec in BASELINES:
+        b = BASELINES[spec]
+        return spec, choices.canonical(b["arch"]), dict(b["recipe"])
+    path = Path(spec)
+    if not path.exists():
+        raise ConfigError(f"{spec!r} is neither a baseline ({', '.join(BASELINES)}) nor an existing arch.json file")
+    try:
+        data = json.loads(path.read_text())
+    except ValueError as e:
+        raise ConfigError(f"{path}: not valid JSON ({e})") from None
+    arch = data.get("arch", data) if isinstance(data, dict) else None
+    if not isinstance(arch, dict):
+        raise ConfigError(f"{path}: expected a JSON object with the architecture's choices")
+    try:
+        arch = choices.canonical(choices.complete(arch))
+    except (ValueError, KeyError) as e:
+        raise ConfigError(f"{path}: {e}") from None
+    # an export knows its dataset: trained again, it trains on that one unless told otherwise
+    dataset = (data.get("input") or {}).get("dataset")
+    return path.parent.name or path.stem, arch, ({"dataset": dataset} if dataset else {})
+
+
+def _history_csv(history: list[dict]) -> str:
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=list(history[0]))
+    w.writeheader()
+    w.writerows(history)
+    return buf.getvalue()
+
+
+def _git_commit() -> str | None:
+    try:
+        return subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5,
+                              cwd=Path(__file__).parent).stdout.strip() or None
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+
+
+def _train_seed(arch: dict, cfg: TrainConfig, seed: int, out: Path, data_dir: str | None,
+                fresh: bool, prefix: str = "", log=print, data=None) -> dict:
+    """Train one seed into `out/seed<S>` (continuing its checkpoint unless `fresh`); its summary entry."""
+    from search_spaces.blocks import build_network
+
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    if data is None:  # a worker process loads its own copy (from the decode cache)
+        data = load_splits(data_dir, cfg.val_size, cfg.split_seed, cfg.train_subset or None, dataset=cfg.dataset)
+    folder = out / f"seed{seed}"
+    folder.mkdir(exist_ok=True)
+    ckpt = folder / "checkpoint.pt"
+    if fresh and ckpt.exists():
+        ckpt.unlink()
+    log(f"{prefix}seed {seed}\n{prefix}" + format_epoch({}, header=True))
+    model = build_network(arch, data.input.shape, data.input.classes)
+    history = train(model, data, replace(cfg, seed=seed), checkpoint=ckpt,
+                    on_epoch=lambda r: log(prefix + format_epoch(r)))
+    write_text(folder / "history.csv", _history_csv(history))
+    write_text(folder / "history.json", json_text(history, indent=1))
+    save_torch(model.state_dict(), folder / "model.pt")
+    return {"final_test_acc": history[-1]["test_acc"], "last3_test_acc": late(history, "test_acc"),
+            "final_val_acc": history[-1]["val_acc"], "best_test_acc": max(r["test_acc"] for r in history)}
+
+
+def _write_onnx(arch: dict, data, folder: Path) -> dict:
+    """The trained model.onnx of one seed, beside its weights, checked on 256 test images (nas.deploy.onnx)."""
+    from nas.deploy.onnx import write_onnx
+    from search_spaces.blocks import build_network
+
+    model = build_network(arch, data.input.shape, data.input.classes)
+    model.load_state_dict(torch.load(folder / "model.pt", weights_only=True))
+    return write_onnx(model, folder / "model.onnx", data.test_x[:256].to("cpu"), "test images", data.input)
+
+
+def _seed_job(args: tuple) -> dict:
+    """Entry point of a worker process (`jobs` > 1): one seed, its lines prefixed with the seed."""
+    arch, cfg, seed, out, data_dir, fresh = args
+    return _train_seed(arch, cfg, seed, out, data_dir, fresh, prefix=f"[seed {seed}] ", log=print_flush)
+
+
+def run(arch: dict, cfg: TrainConfig, seeds: list[int], out: str | os.PathLike, data_dir: str | None = None,
+        force: bool = False, resume: bool = False, name: str = "", log=print, jobs: int = 1,
+        source: str = "") -> dict:
+    """Train `arch` once per seed into run folder `out`; return the summary.
+
+    `jobs` > 1 trains that many seeds at once in worker processes, each with cores / jobs threads
+    (unless `cfg.threads` is set): on a 2-core CPU two 1-thread seeds finish in about 0.55x the time
+    of one 2-thread seed after another (bench/RESULTS.md). A seed's numbers depend on its thread
+    count in the last bits only; the count is recorded in config.json."""
+    from search_spaces.blocks import build_network
+
+    if jobs < 1:
+        raise ConfigError(f"--jobs must be at least 1, got {jobs}")
+    jobs = min(jobs, len(seeds))
+    cfg = replace(cfg, threads=cfg.threads or default_threads(jobs))
+    cfg, recipe = with_recipe(cfg, arch)  # a searched candidate's recipe labels (--search-recipe)
+    out = Path(out)
+    # the data first: the network is built for its input, and bad data fails before any write
+    data = load_splits(data_dir, cfg.val_size, cfg.split_seed, cfg.train_subset or None, dataset=cfg.dataset)
+    try:
+        params, flops = count(build_network(arch, data.input.shape, data.input.classes), data.input.shape)
+    except ValueError as e:
+        raise ConfigError(f"this architecture cannot take {cfg.dataset}'s {'x'.join(map(str, data.input.shape))} "
+                          f"images: {e}") from None
+    config = {"name": name, "source": source, "arch": arch, "train": asdict(replace(cfg, seed=0)), "seeds": seeds,
+              "input": asdict(data.input), "params": params, "flops": flops, "torch": torch.__version__, "git": _git_commit(),
+              "device_name": torch.cuda.get_device_name(0) if cfg.device == "cuda" else None}
+    cfg_path = out / "config.json"
+    if cfg_path.exists():
+        if resume:
+            old = json.loads(cfg_path.read_text())
+            # keys added to TrainConfig later are absent from older runs, which ran their default
+            defaults = asdict(TrainConfig())
+            same = lambda t: {k: v for k, v in {**defaults, **t}.items() if k != "threads"}  # noqa: E731
+            was = same(old["train"])["device"]
+            if was != cfg.device:  # a checkpoint's tensors and RNG state belong to the device it ran on
+                raise RunError(f"{out} holds a run trained on {was}; resume it with device={was} "
+                               f"(NAS_DEVICE={was} or --set device={was})")
+            if (old["arch"], same(old["train"])) != (config["arch"], same(config["train"])):
+                raise RunError(f"{out} holds a run with another architecture or recipe; cannot resume it")
+            # the commit that started the run stays; the ones that continued it are listed after it
+            config["git"], config["resumed_git"] = old.get("git"), [*old.get("resumed_git", []), config["git"]]
+        elif not force:
+            raise RunError(f"{out} already holds a run; pass --resume to continue it or --force to replace it")
+    out.mkdir(parents=True, exist_ok=True)
+    if force and not resume:  # a replaced run keeps nothing of the old one (seed folders included)
+        for old in out.glob("seed*"):
+            if old.is_dir():
+                shutil.rmtree(old)
+        (out / "summary.json").unlink(missing_ok=True)
+    write_text(cfg_path, json.dumps(config, indent=2) + "\n")
+    log(f"{name or 'run'}: {params:,} parameters, {flops:,} FLOPs, {len(data.train_x):,} training images, "
+        f"{len(data.val_x):,} validation, seeds {seeds} ({jobs} at once, {cfg.threads} threads each) -> {out}")
+    if recipe:
+        log("its recipe labels set " + ", ".join(f"{k}={v}" for k, v in recipe.items()))
+    fresh = not resume  # a new or replaced run never continues a checkpoint it finds
+    if jobs == 1:
+        results = [_train_seed(arch, cfg, seed, out, data_dir, fresh, log=log, data=data) for seed in seeds]
+    else:
+        results = map_in_workers(_seed_job, [(arch, cfg, s, out, data_dir, fresh) for s in seeds], jobs)
+    summary = {"name": name, "params": params, "flops": flops,
+               "seeds": {str(s): r for s, r in zip(seeds, results)},
+               "onnx": _write_onnx(arch, data, out / f"seed{seeds[0]}")}
+    log(f"wrote {out / f'seed{seeds[0]}' / 'model.onnx'} (onnxruntime matches PyTorch on "
+        f"{summary['onnx']['checked_on']}: largest logit difference {summary['onnx']['max_abs_diff']:.1e})")
+    write_text(out / "summary.json", json_text(summary))
+    return summary
