@@ -20,6 +20,7 @@ from pathlib import Path
 
 from nas.config import SearchConfig, TrainConfig, make
 from nas.errors import ConfigError
+from nas.facts import RESULTS_ROOT
 from nas.deploy.predict import PredictResult
 from nas.results.store import Layout
 from nas.engine.launch import SearchResult
@@ -50,7 +51,7 @@ def _as_dict(recipe: TrainConfig | dict | None) -> dict:
     return dict(vars(recipe)) if isinstance(recipe, TrainConfig) else dict(recipe or {})
 
 
-def search(*, results: str | Path = "results", id: str | None = None, dataset: str | None = None,
+def search(*, results: str | Path = RESULTS_ROOT, id: str | None = None, dataset: str | None = None,
            data_dir: str | None = None, export_dir: str | Path | None = None, recipe: TrainConfig | dict | None = None,
            keep_open: bool = False, log=print_flush, **options) -> SearchResult:
     """Launch a search (an NNI experiment, dashboard included) into `<results>/searches/<id>` and
@@ -67,7 +68,7 @@ def search(*, results: str | Path = "results", id: str | None = None, dataset: s
     return run_search(cfg, train_cfg, results, id, data_dir, export_dir, keep_open, log=log)
 
 
-def resume(id: str, *, results: str | Path = "results", trials: int | None = None, port: int | None = None,
+def resume(id: str, *, results: str | Path = RESULTS_ROOT, trials: int | None = None, port: int | None = None,
            host: str | None = None, keep_open: bool = False, log=print_flush) -> SearchResult:
     """Continue a stopped or killed search (to a new total of `trials` if given)."""
     from nas.engine.launch import resume as run_resume
@@ -75,7 +76,7 @@ def resume(id: str, *, results: str | Path = "results", trials: int | None = Non
     return run_resume(id, results, trials, port, host, keep_open, log=log)
 
 
-def export(id: str, *, results: str | Path = "results", top_k: int = 3, out: str | Path | None = None,
+def export(id: str, *, results: str | Path = RESULTS_ROOT, top_k: int = 3, out: str | Path | None = None,
            force: bool = False) -> list[dict]:
     """Write the top-k architectures of a search (arch.json, model.py, model.onnx, table.txt) into
     `out` (default `<results>/exports/<id>`); their entries, best first, each with its `path`."""
@@ -88,7 +89,7 @@ def export(id: str, *, results: str | Path = "results", top_k: int = 3, out: str
 
 
 def train(arch: str, *, seeds: list[int] = (0,), epochs: int | None = None, dataset: str | None = None,
-          data_dir: str | None = None, out: str | Path | None = None, results: str | Path = "results",
+          data_dir: str | None = None, out: str | Path | None = None, results: str | Path = RESULTS_ROOT,
           recipe: TrainConfig | dict | None = None, arch_recipe: bool = True, jobs: int = 1, force: bool = False,
           resume: bool = False, log=print) -> TrainResult:
     """Train `arch` (a baseline name or an exported arch.json) once per seed into a run folder
@@ -107,7 +108,7 @@ def train(arch: str, *, seeds: list[int] = (0,), epochs: int | None = None, data
 
 
 def baselines(names: list[str] = ("exp1", "exp2", "exp3", "exp4"), *, own_recipe: bool = False,
-              out: str | Path | None = None, results: str | Path = "results", **kw) -> list[TrainResult]:
+              out: str | Path | None = None, results: str | Path = RESULTS_ROOT, **kw) -> list[TrainResult]:
     """Train the hand-made models (search_spaces/baselines.py), each into `<out>/<name>`; `kw` as for
     `train`. `own_recipe`: each with its recipe from the seed write-up instead of `recipe`."""
     from search_spaces.baselines import BASELINES
@@ -119,7 +120,7 @@ def baselines(names: list[str] = ("exp1", "exp2", "exp3", "exp4"), *, own_recipe
     return [train(n, out=parent / n, results=results, arch_recipe=own_recipe, **kw) for n in names]
 
 
-def report(*, results: str | Path = "results", data_dir: str | None = None, pictures: bool = True) -> Path:
+def report(*, results: str | Path = RESULTS_ROOT, data_dir: str | None = None, pictures: bool = True) -> Path:
     """Regenerate `<results>/README.md` (and its pictures) from the run files; its path."""
     from nas.reporting.report import write_report
 

@@ -20,16 +20,15 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import signal
 import sys
 from pathlib import Path
 
 from nas.config import DATASETS, SearchConfig, TrainConfig, make
 from nas.errors import ConfigError, NasError
+from nas.facts import CONTROL_RULE, RESULTS_ENV, RESULTS_ROOT, results_root
 from nas.results.store import Layout
 
-RESULTS_ENV = "NAS_RESULTS"
 NEEDS_NNI = ("search", "resume", "view")  # the commands that start an NNI experiment
 
 
@@ -37,9 +36,9 @@ def _with_results(add_parser):
     """Every command takes --results (after the command's name, like its other options)."""
     def add(*args, **kwargs):
         p = add_parser(*args, **kwargs)
-        p.add_argument("--results", default=os.environ.get(RESULTS_ENV, "results"),
+        p.add_argument("--results", default=results_root(),
                        help=f"results root: searches/, exports/, rerank/, recipe/, runs/ ... "
-                            f"(default: ${RESULTS_ENV}, else %(default)s)")
+                            f"(default: ${RESULTS_ENV}, else {RESULTS_ROOT})")
         return p
     return add
 
@@ -93,7 +92,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--eta", type=int, default=d.eta, help="asha: promote the best 1/eta of a rung (default %(default)s)")
     s.add_argument("--controls", default=d.controls,
                    help="asha: hand-made models raced at the last rung: baseline names or arch.json paths, "
-                        "auto (exp3,exp4 above 6,000 parameters, else lqznt4k) or none (default %(default)s)")
+                        f"auto ({CONTROL_RULE}) or none (default %(default)s)")
     s.add_argument("--warm-start", default=d.warm_start,
                    help="evolution: reference models that open the population: baseline names or arch.json paths, "
                         "auto (the baselines within budget that are not controls) or none (default %(default)s)")

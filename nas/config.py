@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from nas.errors import ConfigError
-
-
+from nas.facts import (ALPHA, ETA, FRESH_SEEDS, FULL_IMAGES, FULL_RUNG, LATE_EPOCHS, RACE_CAP, RACE_MIN,
+                       TRAIN_IMAGES, VAL_IMAGES)
 
 DATASETS = ("mnist", "fashion-mnist", "kmnist", "idx", "cifar10")  # what nas.data.datasets reads
 
@@ -38,7 +38,7 @@ class TrainConfig:
     augment: bool = True              # random rotation + translation of every training batch
     max_degrees: float = 7.0          # augment: rotation range, +- degrees
     max_shift: float = 2.0            # augment: translation range, +- pixels
-    val_size: int = 5000              # images of the 60k training set held out for validation (0: none)
+    val_size: int = VAL_IMAGES        # images of the training set held out for validation (0: none)
     split_seed: int = 0               # which images form the validation split
     train_subset: int = 0             # train on the first N training images only (0: all); proxy trials
     seed: int = 0                     # weights, batch order, augmentation
@@ -69,8 +69,9 @@ class TrainConfig:
         for name in ("val_size", "train_subset", "threads", "seed", "split_seed"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"{name} must be 0 or more, got {getattr(self, name)}")
-        if self.val_size >= 60000:
-            raise ConfigError(f"val_size must be below 60000, got {self.val_size}")
+        images = TRAIN_IMAGES.get(self.dataset)
+        if images and self.val_size >= images:
+            raise ConfigError(f"val_size must be below {images} ({self.dataset}'s training images), got {self.val_size}")
         if not self.lr > 0:
             raise ConfigError(f"lr must be positive, got {self.lr}")
         if not 0 <= self.ema < 1:
@@ -101,14 +102,14 @@ class SearchConfig:
     rungs: str = "auto"               # asha: EPOCHSxIMAGES[:SEEDS][/READING] per rung, cheapest first, the last the
                                       # full schedule; auto: from the finished proxy study (nas.studies.proxy), else
                                       # PROVISIONAL_RUNGS
-    eta: int = 3                      # asha: the best 1/eta of a rung go on to the next
+    eta: int = ETA                    # asha: the best 1/eta of a rung go on to the next
     cpu_hours: float = 0.0            # asha: size the number of rung-0 candidates to this budget (0: --trials)
-    controls: str = "auto"            # asha: hand-made models raced at the last rung (auto: exp3,exp4 above 6,000
-                                      # parameters, else the search's earlier finalist at the budget; "none")
-    race_cap: int = 5                 # asha: most seeds any entrant trains at the last rung
-    race_min: int = 3                 # asha: seeds the leader and the controls train at least
-    alpha: float = 0.1                # asha: level of the race's one-sided paired t-test (0.1 or 0.05)
-    fresh_seeds: int = 3              # asha: seeds after the race, new to every entrant, that the pick and the
+    controls: str = "auto"            # asha: hand-made models raced at the last rung (auto: nas.facts.CONTROL_RULE;
+                                      # "none")
+    race_cap: int = RACE_CAP          # asha: most seeds any entrant trains at the last rung
+    race_min: int = RACE_MIN          # asha: seeds the leader and the controls train at least
+    alpha: float = ALPHA              # asha: level of the race's one-sided paired t-test (0.1 or 0.05)
+    fresh_seeds: int = FRESH_SEEDS    # asha: seeds after the race, new to every entrant, that the pick and the
                                       # controls train: the gap there is free of the race's selection (0: none)
     machines: str = ""                # a --machines file: trials run on those machines over SSH (nas.engine.machines)
     warm_start: str = "auto"          # evolution: reference models that open the population (baseline names or
@@ -143,7 +144,6 @@ class SearchConfig:
 
 
 STRATEGIES = ("random", "evolution", "tpe")
-FULL_RUNG = "15x55000:2"                     # the last rung: the confirmation's schedule, 2 seeds
 PROVISIONAL_RUNGS = "2x20000," + FULL_RUNG   # until a finished proxy study chooses the first rungs
 READINGS = {"val_acc_last": "val_acc last", "val_acc_best": "val_acc best", "val_loss_last": "val_loss last",
             "val_loss_best": "val_loss best", "late": "late"}
@@ -168,16 +168,17 @@ def parse_rungs(text: str) -> list:
             n_seeds = int(seeds) if seeds else 1
         except ValueError:
             raise ConfigError(f"rung {part!r} must read EPOCHSxIMAGES[:SEEDS][/READING], e.g. 2x20000 or 15x55000:2") from None
-        if epochs < 1 or not 1 <= images <= 55000 or n_seeds < 1:
-            raise ConfigError(f"rung {part!r}: epochs and seeds must be at least 1, images 1..55000")
+        if epochs < 1 or not 1 <= images <= FULL_IMAGES or n_seeds < 1:
+            raise ConfigError(f"rung {part!r}: epochs and seeds must be at least 1, images 1..{FULL_IMAGES}")
         last = i == len(parts) - 1
         if reading and (reading not in READINGS or (last and reading != "late")):
             raise ConfigError(f"rung {part!r}: reading must be one of {', '.join(k for k in READINGS if k != 'late')}"
                               " (the last rung reads late)")
         rungs.append(Rung(epochs, images, tuple(range(n_seeds)),
                           "late" if last else READINGS[reading or "val_acc_last"]))
-    if rungs[-1].epochs < 3:
-        raise ConfigError("the last rung needs at least 3 epochs (its score is the mean of the last 3)")
+    if rungs[-1].epochs < LATE_EPOCHS:
+        raise ConfigError(f"the last rung needs at least {LATE_EPOCHS} epochs (its score is the mean of the last "
+                          f"{LATE_EPOCHS})")
     return rungs
 
 

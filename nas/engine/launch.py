@@ -16,6 +16,7 @@ from pathlib import Path
 from nas import nni_boundary
 from nas.config import SearchConfig, TrainConfig, default_threads
 from nas.errors import ConfigError
+from nas.facts import RESULTS_ROOT, epoch_images
 from nas.engine.experiment import (Built, build, check_new_id, check_port_free, dashboard_url, new_record, population_for,
                             rebuild, register)
 from nas.results.store import Layout, load_record, read_trials, save_record
@@ -158,7 +159,7 @@ def random_id() -> str:
     return "".join(secrets.choice(string.ascii_lowercase + string.digits) for _ in range(8))
 
 
-def search(search: SearchConfig, train: TrainConfig, results: str | Path = "results", exp_id: str | None = None,
+def search(search: SearchConfig, train: TrainConfig, results: str | Path = RESULTS_ROOT, exp_id: str | None = None,
            data_dir: str | None = None, export_dir: str | Path | None = None, keep_open: bool = False,
            log=print_flush) -> SearchResult:
     """Launch a search into `<results>/searches/<id>` and export its best into `export_dir`
@@ -205,8 +206,9 @@ def search(search: SearchConfig, train: TrainConfig, results: str | Path = "resu
             + (f", at least {search.min_params:,}" if search.min_params else "")
             + (f", fixed {search.fix}" if search.fix else ""))
     if built.rungs is None:
+        images = epoch_images(train.dataset, train.val_size, train.train_subset)
         log(head + f", {search.trials} trials x {train.epochs} epochs on "
-            f"{train.train_subset or 60000 - train.val_size:,} images")
+            + (f"{images:,} images" if images else "all training images"))
     else:
         led = built.rungs.ledger
         log(head + f"; {led.candidates} rung-0 candidates"
@@ -233,7 +235,7 @@ def _warm_start(search: SearchConfig, inp) -> str:
     return warm_start_names(search, fixed, inp)
 
 
-def resume(exp_id: str, results: str | Path = "results", trials: int | None = None, port: int | None = None,
+def resume(exp_id: str, results: str | Path = RESULTS_ROOT, trials: int | None = None, port: int | None = None,
            host: str | None = None, keep_open: bool = False, log=print_flush) -> SearchResult:
     """Continue a stopped or killed search up to its trial count (or a new total, `trials`);
     its export goes where its launch sent it."""
@@ -275,7 +277,7 @@ def resume(exp_id: str, results: str | Path = "results", trials: int | None = No
     return _run(built, True, keep_open, export_dir, log)
 
 
-def view(exp_id: str, results: str | Path = "results", port: int | None = None, host: str | None = None,
+def view(exp_id: str, results: str | Path = RESULTS_ROOT, port: int | None = None, host: str | None = None,
          seconds: float = 0, log=print_flush) -> str:
     """Re-open the dashboard of a stopped search for `seconds` (0: until Ctrl-C); its URL."""
     built, _ = rebuild(str(Layout.at(results).searches.resolve()), exp_id, port, host)

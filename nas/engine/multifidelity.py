@@ -26,6 +26,7 @@ from nni.nas.execution.event import ModelEventType
 from nni.nas.space import ModelStatus
 from nni.nas.strategy.middleware import StrategyMiddleware
 
+from nas import facts
 from nas.schedule.rungs import Job, Ledger
 
 _log = logging.getLogger("nas.engine.multifidelity")
@@ -221,12 +222,6 @@ PRIOR_S_PER_IMAGE_EPOCH = 1 / 1500  # one thread, before the search has measured
 from nas.results.store import RUNGS_FILE  # noqa: E402  (the report reads it too)
 
 
-def default_controls(max_params: int) -> list[str]:
-    """The hand-made models a search at this budget races: exp3 and exp4 for 8k-class budgets (though
-    above 8k), the earlier 4k finalist below."""
-    return ["exp3", "exp4"] if max_params > 6000 else ["lqznt4k"]
-
-
 def resolve_controls(text: str, max_params: int, fixed: dict, search_recipe: bool = False) -> dict[str, dict]:
     """name -> full sample of each control ("auto", "none", or comma-separated baseline names or
     arch.json paths). A control outside the search's fixed labels cannot be frozen by the space, nor
@@ -235,7 +230,7 @@ def resolve_controls(text: str, max_params: int, fixed: dict, search_recipe: boo
     from nas.training.runs import load_arch
     from search_spaces.choices import RECIPE_CHOICES, complete, recipe_labels
 
-    names = default_controls(max_params) if text == "auto" else [] if text in ("none", "") else \
+    names = facts.default_controls(max_params) if text == "auto" else [] if text in ("none", "") else \
         [n.strip() for n in text.split(",") if n.strip()]
     # pinned recipe labels (--search-recipe --fix lr_x=2) are the search's recipe: the controls train with it too
     pinned = {k: v for k, v in fixed.items() if k in RECIPE_CHOICES}
@@ -408,7 +403,7 @@ def build_rungs(search, train, data_dir: str, workdir, exp_id: str, fixed: dict,
 
     from nas.config import asdict, parse_rungs
     from nas.engine.trial import evaluate_model
-    from nas.schedule.rungs import FULL_IMAGES
+    from nas.facts import FULL_IMAGES
     from search_spaces.choices import network_key
 
     rungs = parse_rungs(search.rungs)

@@ -4,7 +4,7 @@ from __future__ import annotations
 import statistics
 from pathlib import Path
 
-from nas.results.decide import THRESHOLD
+from nas.facts import THRESHOLD
 from nas.results.store import Run, Search
 
 

@@ -2,9 +2,9 @@
 
 `nas finalist`, `nas report` and the scripts in results/ all call these; nothing re-implements them.
 
-The protocol is fixed before any run: all 60,000 training images, at most 15 epochs, seeds 0-4;
-"consistently >= 99.40%" means the test accuracy of each of the last 3 epochs of every seed is
->= 99.40%. A run that does not follow it is shown but never called consistent. Choices are made
+The protocol (nas/facts.py) is fixed before any run: all the training images, at most
+PROTOCOL_EPOCHS epochs, PROTOCOL_SEEDS; "consistently >= THRESHOLD" means the test accuracy of each
+of the last LATE_EPOCHS epochs of every seed is >= THRESHOLD. A run that does not follow it is shown but never called consistent. Choices are made
 on the validation split only; the test accuracy plays no part in them.
 """
 from __future__ import annotations
@@ -16,21 +16,16 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from nas.errors import ExportError
+from nas.facts import (LATE_EPOCHS, LATE_MEAN_GOALS, LATE_READINGS, MEAN_TARGET_20K, PROTOCOL_EPOCHS,
+                       PROTOCOL_SEEDS, RACE_MIN, THRESHOLD)
 from nas.results.store import Layout, Run, Search, load_rerank, load_studies, recipe_of, rerank_seeds, study_trial
 
-THRESHOLD = 99.40          # test accuracy, %
-PROTOCOL_SEEDS = [0, 1, 2, 3, 4]
-PROTOCOL_EPOCHS = 15
-BUDGETS = {"s20k": 20000, "s8k": 8000, "s4k": 4000}
-MEAN_TARGET_20K = 99.60    # the 20k target is a mean, not a consistency
-RACE_MIN_SEEDS = 3         # a multi-fidelity pick beats a control: higher paired late-validation mean over >= 3 seeds
-LATE_MEAN_GOALS = {4000: 99.30}  # a budget whose search's pick is judged by late test mean, not consistency
 
 
 def follows_protocol(run: Run) -> bool:
     t = run.config["train"]
     return (t["val_size"] == 0 and t["train_subset"] == 0 and t["epochs"] <= PROTOCOL_EPOCHS
-            and sorted(run.config["seeds"]) == PROTOCOL_SEEDS)
+            and sorted(run.config["seeds"]) == list(PROTOCOL_SEEDS))
 
 
 def consistent(run: Run) -> bool:
@@ -39,7 +34,7 @@ def consistent(run: Run) -> bool:
 
 def finished_misses(run: Run) -> list[float]:
     """Late test accuracies below the line, of the seeds that trained every epoch."""
-    return [a for h in run.histories.values() if len(h) == run.epochs for a in (r["test_acc"] for r in h[-3:])
+    return [a for h in run.histories.values() if len(h) == run.epochs for a in (r["test_acc"] for r in h[-LATE_EPOCHS:])
             if a < THRESHOLD]
 
 
@@ -54,16 +49,16 @@ def verdict(run: Run) -> str:
         part = f"{done} of {len(run.config['seeds']) * run.epochs} seed-epochs"
         if decided_miss(run):
             below = finished_misses(run)
-            return (f"**not consistent** (decided before the run is complete, {part}): {len(below)} last-3-epoch "
+            return (f"**not consistent** (decided before the run is complete, {part}): {len(below)} last-{LATE_EPOCHS}-epoch "
                     f"test accuracies of the finished seeds below {THRESHOLD:.2f}% (lowest {min(below):.2f}%)")
         return f"incomplete ({part})"
     low = min(run.late())
     if not follows_protocol(run):
-        return f"not under the protocol (reference only); lowest last-3 test accuracy {low:.2f}%"
+        return f"not under the protocol (reference only); lowest last-{LATE_EPOCHS} test accuracy {low:.2f}%"
     if low >= THRESHOLD:
-        return f"**consistent**: all 15 last-3-epoch test accuracies >= {THRESHOLD:.2f}% (lowest {low:.2f}%)"
+        return f"**consistent**: all {LATE_READINGS} last-{LATE_EPOCHS}-epoch test accuracies >= {THRESHOLD:.2f}% (lowest {low:.2f}%)"
     below = sum(a < THRESHOLD for a in run.late())
-    return f"**not consistent**: {below} of 15 last-3-epoch test accuracies below {THRESHOLD:.2f}% (lowest {low:.2f}%)"
+    return f"**not consistent**: {below} of {LATE_READINGS} last-{LATE_EPOCHS}-epoch test accuracies below {THRESHOLD:.2f}% (lowest {low:.2f}%)"
 
 
 def target_met(budget: int, run: Run) -> tuple[bool | None, str]:
@@ -84,8 +79,8 @@ def target_met(budget: int, run: Run) -> tuple[bool | None, str]:
 
 def beats_control(gap: float, seeds: int, params: int | None, control_params: int | None) -> bool:
     """A multi-fidelity pick beats a control in its race: a higher paired late-validation mean over at
-    least RACE_MIN_SEEDS shared seeds, with fewer parameters. Significance is the race's verdict, apart."""
-    return (gap > 0 and seeds >= RACE_MIN_SEEDS and params is not None and control_params is not None
+    least RACE_MIN shared seeds, with fewer parameters. Significance is the race's verdict, apart."""
+    return (gap > 0 and seeds >= RACE_MIN and params is not None and control_params is not None
             and params < control_params)
 
 
@@ -98,7 +93,7 @@ def search_goal(max_params: int, run: Run) -> tuple[bool, str]:
         return ok, f"late test mean >= {goal:.2f}%: {'yes' if ok else 'no'} ({m:.2f}%)"
     ok, late = consistent(run), run.late()
     below = sum(a < THRESHOLD for a in late)
-    return ok, (f"consistent: {'yes' if ok else 'no'} ({below} of {len(late)} last-3-epoch test accuracies below "
+    return ok, (f"consistent: {'yes' if ok else 'no'} ({below} of {len(late)} last-{LATE_EPOCHS}-epoch test accuracies below "
                 f"{THRESHOLD:.2f}%, lowest {min(late):.2f}%)")
 
 

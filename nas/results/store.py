@@ -20,8 +20,8 @@ from pathlib import Path
 
 from nas import nni_boundary
 from nas.errors import ExperimentError
+from nas.facts import LATE_EPOCHS, epoch_images
 
-LATE_EPOCHS = 3   # the late window: scores and verdicts read each seed's last 3 epochs
 RECORD = "nas.json"
 # how and on what a run trained, not its recipe
 RUN_KEYS = ("threads", "seed", "eval_batch", "val_size", "split_seed", "train_subset", "device")
@@ -312,7 +312,7 @@ class Search:
     @property
     def epoch_images(self) -> int:
         t = self.record["train"]
-        return t["train_subset"] or 60000 - t["val_size"]
+        return epoch_images(t.get("dataset", "mnist"), t["val_size"], t["train_subset"]) or 0
 
     @property
     def proxy_images(self) -> int:

@@ -25,13 +25,14 @@ import math
 import statistics
 from dataclasses import dataclass, field
 
-FULL_IMAGES = 55000  # the whole training split (60,000 less the 5,000 validation images)
+from nas.facts import ALPHA, ETA, LATE_EPOCHS, RACE_CAP, RACE_MIN
+
 
 
 @dataclass(frozen=True)
 class Rung:
     epochs: int
-    images: int                  # training images (FULL_IMAGES: all of the training split)
+    images: int                  # training images (nas.facts.FULL_IMAGES: all of the training split)
     seeds: tuple[int, ...] = (0,)
     reading: str = "val_acc last"  # how a training is scored: val_acc|val_loss, last|best; "late" at the last rung
 
@@ -50,7 +51,7 @@ class Job:
         return self.key.startswith("control:")
 
 
-def read(history: list[dict], reading: str, late_epochs: int = 3) -> float:
+def read(history: list[dict], reading: str, late_epochs: int = LATE_EPOCHS) -> float:
     """A training's score, higher is better: `late` is the mean validation accuracy of the last
     epochs (the verdicts' window); the others read accuracy or (negated) loss at the last or best epoch."""
     if reading == "late":
@@ -93,7 +94,7 @@ def separated(a: dict[int, float], b: dict[int, float], alpha: float) -> int:
     return 1 if t > crit else -1 if t < -crit else 0
 
 
-def interval(values: list[float], alpha: float = 0.1) -> tuple[float, float]:
+def interval(values: list[float], alpha: float = ALPHA) -> tuple[float, float]:
     """(mean, half-width of the two-sided 1 - 2*alpha t interval); half-width nan under 2 values."""
     mean = statistics.fmean(values)
     if len(values) < 2:
@@ -109,12 +110,12 @@ class Ledger:
     """Scores by job, what has been submitted, and the controls; all the state a search keeps.
     Rebuilt on resume from the trials' final results (each carries key, rung and seed)."""
     rungs: list[Rung]
-    eta: int = 3
-    race_cap: int = 5              # most seeds any entrant trains at the last rung
-    race_min: int = 3              # the leader and the controls train at least this many
+    eta: int = ETA
+    race_cap: int = RACE_CAP            # most seeds any entrant trains at the last rung
+    race_min: int = RACE_MIN            # the leader and the controls train at least this many
     fresh: int = 0                 # after the race, the pick and the controls train this many seeds
                                    # no entrant has trained: gaps there are free of the race's selection
-    alpha: float = 0.1             # the paired test's level
+    alpha: float = ALPHA           # the paired test's level
     controls: tuple[str, ...] = ()
     candidates: int = 0            # rung-0 candidates planned (the budget may lower it as it learns)
     scores: dict[Job, float] = field(default_factory=dict)

@@ -40,13 +40,12 @@ from pathlib import Path
 from nas.atomic import json_text, write_text
 from nas.config import TrainConfig, default_threads, make
 from nas.errors import ConfigError
-from nas.results.store import LATE_EPOCHS, late
+from nas.facts import FULL_EPOCHS, FULL_IMAGES, FULL_RUNG, FULL_SEEDS, LATE_EPOCHS
+from nas.results.store import late
 from nas.training.workers import map_in_workers, print_flush
 
 ARCHS, SAMPLE_SEED = 30, 0
 MIN_PARAMS, MAX_PARAMS = 4000, 8000
-FULL_SEEDS = (0, 1)
-FULL_EPOCHS, FULL_IMAGES = 15, 55000
 PROXIES = [(1, 20000), (2, 20000), (4, 20000), (1, 55000), (2, 55000), (4, 55000), (2, 10000)]  # (epochs, images)
 EARLY_EPOCHS = (1, 2, 3, 5)      # the full run's own seed-0 accuracy at these epochs
 TOP, KEEP = 5, 1 / 3             # recall of the full top 5 in the proxy's top third
@@ -350,7 +349,7 @@ def schedule_from_study(study: dict) -> list[dict]:
 def rungs_setting(root: Path) -> tuple[str, str]:
     """(the --rungs text for a search, where it came from): the rungs the finished study chose,
     then the full schedule; the provisional default while the study is missing or unfinished."""
-    from nas.config import FULL_RUNG, PROVISIONAL_RUNGS
+    from nas.config import PROVISIONAL_RUNGS
 
     path = root / "study.json"
     if not path.exists():

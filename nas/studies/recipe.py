@@ -26,7 +26,8 @@ from pathlib import Path
 
 from nas.config import TrainConfig, asdict, make
 from nas.errors import ConfigError
-from nas.results.store import LATE_EPOCHS, Run, finished
+from nas.facts import LATE_EPOCHS
+from nas.results.store import Run, finished
 
 NAME = re.compile(r"^[A-Za-z0-9._-]+$")
 SPLIT_KEYS = ("val_size", "split_seed", "train_subset")  # which images train and which score a run

@@ -30,7 +30,8 @@ from pathlib import Path
 
 from nas.config import TrainConfig, default_threads
 from nas.errors import ConfigError
-from nas.results.store import LATE_EPOCHS, Run, Search, finished
+from nas.facts import LATE_EPOCHS
+from nas.results.store import Run, Search, finished
 from nas.training.workers import map_in_workers, print_flush
 
 
