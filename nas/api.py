@@ -19,12 +19,16 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 from nas.config import SearchConfig, TrainConfig, make
+from nas.deploy.export import export as run_export
+from nas.deploy.predict import PredictResult, predict as run_predict
+from nas.engine.launch import SearchResult, resume as run_resume, search as run_search
 from nas.errors import ConfigError
 from nas.facts import RESULTS_ROOT
-from nas.deploy.predict import PredictResult
-from nas.results.store import Layout
-from nas.engine.launch import SearchResult
+from nas.reporting.report import write_report
+from nas.results.store import Layout, load_record
+from nas.training.runs import load_arch, run
 from nas.training.workers import print_flush
+from search_spaces.baselines import BASELINES
 
 __all__ = ["search", "resume", "export", "train", "baselines", "report", "predict", "SearchResult", "TrainResult",
            "PredictResult"]
@@ -57,8 +61,6 @@ def search(*, results: str | Path = RESULTS_ROOT, id: str | None = None, dataset
     """Launch a search (an NNI experiment, dashboard included) into `<results>/searches/<id>` and
     export its best into `<results>/exports/<id>`. `options`: SearchConfig keys; `recipe`: how
     candidates train (TrainConfig keys)."""
-    from nas.engine.launch import search as run_search
-
     known = {f.name for f in fields(SearchConfig)} - {"workdir"}
     unknown = sorted(set(options) - known)
     if unknown:
@@ -71,8 +73,6 @@ def search(*, results: str | Path = RESULTS_ROOT, id: str | None = None, dataset
 def resume(id: str, *, results: str | Path = RESULTS_ROOT, trials: int | None = None, port: int | None = None,
            host: str | None = None, keep_open: bool = False, log=print_flush) -> SearchResult:
     """Continue a stopped or killed search (to a new total of `trials` if given)."""
-    from nas.engine.launch import resume as run_resume
-
     return run_resume(id, results, trials, port, host, keep_open, log=log)
 
 
@@ -80,9 +80,6 @@ def export(id: str, *, results: str | Path = RESULTS_ROOT, top_k: int = 3, out: 
            force: bool = False) -> list[dict]:
     """Write the top-k architectures of a search (arch.json, model.py, model.onnx, table.txt) into
     `out` (default `<results>/exports/<id>`); their entries, best first, each with its `path`."""
-    from nas.deploy.export import export as run_export
-    from nas.results.store import load_record
-
     layout = Layout.at(results)
     load_record(layout.searches, id)  # a clear error for an unknown id
     return run_export(str(layout.searches.resolve()), id, Path(out or layout.exports / id), top_k, force)
@@ -95,8 +92,6 @@ def train(arch: str, *, seeds: list[int] = (0,), epochs: int | None = None, data
     """Train `arch` (a baseline name or an exported arch.json) once per seed into a run folder
     (default `<results>/runs/<name>`). `recipe`: TrainConfig keys, over (`arch_recipe`) a baseline's
     own recipe from the seed write-up, or an export's dataset."""
-    from nas.training.runs import load_arch, run
-
     name, parsed, known = load_arch(arch)
     cfg = make(TrainConfig, {**(known if arch_recipe else {}), **_as_dict(recipe)}, epochs=epochs, dataset=dataset)
     folder = Path(out or Layout.at(results).runs / name)
@@ -111,8 +106,6 @@ def baselines(names: list[str] = ("exp1", "exp2", "exp3", "exp4"), *, own_recipe
               out: str | Path | None = None, results: str | Path = RESULTS_ROOT, **kw) -> list[TrainResult]:
     """Train the hand-made models (search_spaces/baselines.py), each into `<out>/<name>`; `kw` as for
     `train`. `own_recipe`: each with its recipe from the seed write-up instead of `recipe`."""
-    from search_spaces.baselines import BASELINES
-
     for n in names:  # every name checked before any training
         if n not in BASELINES:
             raise ConfigError(f"unknown baseline {n!r}; choose from {', '.join(BASELINES)}")
@@ -122,14 +115,10 @@ def baselines(names: list[str] = ("exp1", "exp2", "exp3", "exp4"), *, own_recipe
 
 def report(*, results: str | Path = RESULTS_ROOT, data_dir: str | None = None, pictures: bool = True) -> Path:
     """Regenerate `<results>/README.md` (and its pictures) from the run files; its path."""
-    from nas.reporting.report import write_report
-
     return write_report(results, data_dir, pictures=pictures)
 
 
 def predict(model, images: list, *, weights=None, invert: bool = False) -> PredictResult:
     """Classify PNG/JPEG files or IDX image files with a model.onnx, a run folder, or an exported
     model.py with `weights`; `.predictions` (class, name, probability per image) and `.errors`."""
-    from nas.deploy.predict import predict as run_predict
-
     return run_predict(model, images, weights, invert)

@@ -7,14 +7,14 @@ import math
 import os
 from pathlib import Path
 
-import torch
-
 
 def _tmp(path: Path) -> Path:
     return path.with_name(f".{path.name}.{os.getpid()}.tmp")
 
 
 def save_torch(obj, path: str | os.PathLike) -> None:
+    import torch  # here, not at the top: the command line imports this module before it parses
+
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = _tmp(path)

@@ -3,7 +3,10 @@ from __future__ import annotations
 
 import pytest
 
-from nas.schedule.rungs import Job, Ledger, Rung, candidates_for, outcome, planned_image_epochs, read, separated
+from nas.schedule.ledger import Ledger, outcome
+from nas.schedule.plan import candidates_for, planned_image_epochs
+from nas.schedule.race import separated
+from nas.schedule.rungs import Job, Rung, read
 
 RUNGS = [Rung(1, 20000), Rung(4, 20000), Rung(15, 55000, (0, 1))]
 

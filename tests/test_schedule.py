@@ -11,7 +11,8 @@ from nas.engine.multifidelity import OVERHEAD_S, Tracker, resolve_controls, rest
 from nas.config import PROVISIONAL_RUNGS, SearchConfig, parse_rungs
 from nas.errors import ConfigError
 from nas.nni_boundary import Trial
-from nas.schedule.rungs import Job, Ledger, Rung
+from nas.schedule.ledger import Ledger
+from nas.schedule.rungs import Job, Rung
 from search_spaces.baselines import BASELINES
 from search_spaces.choices import complete, network_key
 

@@ -146,7 +146,7 @@ def test_sep_labels_off_are_the_networks_from_before_them():
 
 
 def test_a_search_recorded_before_the_sep_labels_resumes_in_its_own_space():
-    from nas.engine.experiment import recorded_choices
+    from nas.results.store import recorded_choices
 
     from search_spaces.choices import ADDED_LATER
 

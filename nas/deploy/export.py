@@ -28,18 +28,19 @@ from fvcore.nn import flop_count_table
 import torch
 
 from nas.budget import count, flop_analysis
-from nas.errors import ExportError
+from nas.config import asdict
+from nas.data.datasets import MNIST_INPUT
 from nas.deploy.onnx import check_images, write_onnx
-from nas.results.store import distinct, load_rungs, rank, read_trials
+from nas.errors import ExportError
+from nas.results.store import distinct, load_record, load_rungs, rank, read_trials, recorded_input
+from search_spaces.blocks import build_network
+import search_spaces.blocks as blocks
 
 
 def model_source(arch: dict, inp=None) -> str:
     """A self-contained PyTorch file that rebuilds `arch` for the dataset's input `inp`
     (nas.data.datasets.Input, MNIST's by default): the searched blocks, copied verbatim, and the input's shape,
     classes and normalisation."""
-    import search_spaces.blocks as blocks
-    from nas.data.datasets import MNIST_INPUT
-
     inp = inp or MNIST_INPUT
     code = Path(blocks.__file__).read_text()
     return ("# Exported architecture: needs torch only, not NNI. Use it with\n"
@@ -112,11 +113,7 @@ def export(workdir: str, exp_id: str, out: str | os.PathLike, top_k: int = 1, fo
     """Export the top-k trials of an experiment into `out` (one folder, written atomically).
     `written_by` ("export" or "search") is recorded in summary.json: a search or resume refreshes
     only the exports it wrote itself (see `auto_export_allowed`)."""
-    from nas.config import asdict
-    from nas.engine.experiment import recorded_input
-    from nas.results.store import load_record
     from search_spaces import choices  # the labels alone: no NNI import
-    from search_spaces.blocks import build_network
 
     record = load_record(workdir, exp_id)
     inp = recorded_input(record)

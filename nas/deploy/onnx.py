@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from nas.data.datasets import DataError, Input, load_splits
 from nas.errors import ExportError
 
 OPSET = 18
@@ -31,8 +32,6 @@ CHECK_IMAGES = 256
 def check_images(inp, data_dir: str | None = None) -> tuple[torch.Tensor, str]:
     """(images, where from): the first 256 normalised test images of the dataset, or seeded random
     ones of its shape when its files are not here."""
-    from nas.data.datasets import DataError, load_splits
-
     try:
         data = load_splits(data_dir, val_size=0, download=False, dataset=inp.dataset)
         return data.test_x[:CHECK_IMAGES], "test images"
@@ -57,7 +56,6 @@ def read_input(path: str | os.PathLike):
 
     import onnx
 
-    from nas.data.datasets import Input
 
     props = {p.key: p.value for p in onnx.load(str(path), load_external_data=False).metadata_props}
     if META_KEY not in props:

@@ -26,7 +26,9 @@ import torch
 import torch.nn.functional as F
 
 from nas.data.datasets import CLASS_NAMES, Input, normalise, read_idx
+from nas.deploy.onnx import read_input, run_onnx
 from nas.errors import DataError, NasError
+from search_spaces.blocks import build_network
 
 
 class ModelError(NasError):
@@ -56,8 +58,6 @@ class Model:
 
     def logits(self, x: torch.Tensor) -> np.ndarray:
         if self.kind == "onnx":
-            from nas.deploy.onnx import run_onnx
-
             return run_onnx(self.run, x.numpy())
         with torch.no_grad():
             return self.run(x).numpy()
@@ -69,8 +69,6 @@ def load_model(spec: str | os.PathLike, weights: str | os.PathLike | None = None
     if not path.exists():
         raise ModelError(f"{path}: no such model (give a model.onnx, a run folder or an exported model.py)")
     if path.suffix == ".onnx":
-        from nas.deploy.onnx import read_input
-
         try:
             inp = read_input(path)
         except Exception as e:
@@ -87,7 +85,6 @@ def load_model(spec: str | os.PathLike, weights: str | os.PathLike | None = None
         state = path / f"seed{seed}" / "model.pt"
         if weights is None and not state.exists():
             raise ModelError(f"{state}: the run has no trained weights yet")
-        from search_spaces.blocks import build_network
 
         inp = Input.from_dict(run.get("input"))
         net = build_network(run["arch"], inp.shape, inp.classes)

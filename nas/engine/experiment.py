@@ -19,7 +19,7 @@ from nas import nni_boundary
 from nas.budget import Budget, Gate, count
 from nas.config import SearchConfig, TrainConfig, asdict, make
 from nas.errors import ConfigError, ExperimentError
-from nas.results.store import load_record, record_path, save_record
+from nas.results.store import load_record, record_path, recorded_choices, recorded_input, save_record
 
 if TYPE_CHECKING:
     from nas.data.datasets import Input
@@ -235,21 +235,6 @@ def new_record(exp_id: str, search: SearchConfig, train: TrainConfig, data_dir: 
     return {"id": exp_id, "search": asdict(search), "train": asdict(train), "data_dir": data_dir,
             "input": asdict(inp), "export_dir": export_dir, "strategy_hears_metrics": True,
             "choices": search_choices(search.search_recipe)}
-
-
-def recorded_input(rec: dict) -> Input:
-    """The nas.data.datasets.Input of a recorded search (MNIST's for a record from before datasets)."""
-    from nas.data.datasets import Input
-
-    return Input.from_dict(rec.get("input"))
-
-
-def recorded_choices(rec: dict) -> dict[str, list]:
-    """The space of a recorded search: its record's choices, or, for a record from before they were
-    kept, the space all such searches explored."""
-    from search_spaces.choices import LEGACY_CHOICES
-
-    return rec.get("choices") or LEGACY_CHOICES
 
 
 def register(workdir: str | os.PathLike, exp_id: str) -> bool:

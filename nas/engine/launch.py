@@ -35,7 +35,7 @@ class SearchResult:
     export_dir: Path | None = None
     kept_export: bool = False      # the export folder held a user's `nas export`, left alone
     interrupted: bool = False
-    outcome: dict | None = None    # a multi-fidelity search's race: nas.schedule.rungs.outcome (pick, gaps, controls)
+    outcome: dict | None = None    # a multi-fidelity search's race: nas.schedule.ledger.outcome (pick, gaps, controls)
     spent_cpu_hours: float | None = None
 
 
@@ -115,7 +115,7 @@ def _run_in(built: Built, result: SearchResult, resume: bool, keep_open: bool, e
         nni_boundary.wait_completion(exp)
         watcher.poll()
         if built.rungs is not None:
-            from nas.schedule.rungs import outcome
+            from nas.schedule.ledger import outcome
 
             result.outcome = outcome(built.rungs.ledger) if built.rungs.ledger.done() else None
             result.spent_cpu_hours = built.tracker.spent_s / 3600

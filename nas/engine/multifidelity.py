@@ -27,7 +27,8 @@ from nni.nas.space import ModelStatus
 from nni.nas.strategy.middleware import StrategyMiddleware
 
 from nas import facts
-from nas.schedule.rungs import Job, Ledger
+from nas.schedule.ledger import Ledger
+from nas.schedule.rungs import Job
 
 _log = logging.getLogger("nas.engine.multifidelity")
 ENDED = (ModelStatus.Trained, ModelStatus.Failed, ModelStatus.Interrupted, ModelStatus.Invalid)
@@ -281,7 +282,7 @@ class Tracker:
         """Plan as many rung-0 candidates as the budget allows at the measured cost and promotion
         shares; once the budget is spent, the strategy has stopped or the race has begun, start no
         more (what has started finishes its schedule)."""
-        from nas.schedule.rungs import candidates_for
+        from nas.schedule.plan import candidates_for
 
         if not self.cpu_hours:
             return
@@ -297,7 +298,7 @@ class Tracker:
         import json
 
         from nas.atomic import write_text
-        from nas.schedule.rungs import outcome
+        from nas.schedule.ledger import outcome
 
         led = self.ledger
         doc = {"rungs": [dict(epochs=r.epochs, images=r.images, seeds=list(r.seeds), reading=r.reading)
@@ -314,7 +315,7 @@ class Tracker:
 
     def planned_s(self) -> float:
         """CPU-seconds the whole schedule takes at the measured cost and promotion shares."""
-        from nas.schedule.rungs import planned_image_epochs
+        from nas.schedule.plan import planned_image_epochs
 
         led = self.ledger
         return planned_image_epochs(led.rungs, led.candidates, led.eta, led.race_cap, len(led.controls),

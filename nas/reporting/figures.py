@@ -4,8 +4,10 @@ from __future__ import annotations
 import statistics
 from pathlib import Path
 
+from nas.data.datasets import load_splits
 from nas.facts import THRESHOLD
 from nas.results.store import Run, Search
+from search_spaces.blocks import build_network
 
 
 def _plt():
@@ -104,8 +106,6 @@ def misclassified_png(run: Run, out: Path, data_dir: str | None = None, seed: in
     """A grid of the test digits that `run`'s final model (seed 0 unless given) gets wrong; their count."""
     import torch
 
-    from nas.data.datasets import load_splits
-    from search_spaces.blocks import build_network
 
     seed = min(run.histories) if seed is None else seed
     data = load_splits(data_dir, val_size=0, dataset=run.config["train"].get("dataset", "mnist"))

@@ -13,15 +13,20 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
-from nas.results import decide
+from nas.atomic import write_text
+from nas.config import DATASETS, TrainConfig
+from nas.data.datasets import NAMES
+from nas.errors import ConfigError, ExportError
+from nas.facts import (BUDGETS, BUDGET_TARGETS, LATE_EPOCHS, LATE_MEAN_GOALS, LATE_READINGS, PROTOCOL_EPOCHS,
+                       PROTOCOL_SEEDS, RACE_MIN, RESULTS_ROOT, THRESHOLD, TRAIN_IMAGES)
 from nas.reporting import figures
+from nas.results import decide
 from nas.results.decide import Finalist
-from nas.config import TrainConfig
-from nas.errors import ExportError
-from nas.facts import (BUDGET_TARGETS, BUDGETS, LATE_EPOCHS, LATE_MEAN_GOALS, LATE_READINGS, PROTOCOL_EPOCHS, PROTOCOL_SEEDS,
-                       RACE_MIN, RESULTS_ROOT, THRESHOLD, TRAIN_IMAGES)
 from nas.results.store import (Layout, Run, Search, load_rerank, load_rungs, load_studies, recipe_of, rerank_seeds,
-                         study_trial)
+                               study_trial)
+from nas.studies.proxy import schedule_from_study
+from nas.training.runs import load_arch
+from search_spaces.choices import network_key
 
 SEED_TARGETS = {  # the seed's own words and numbers (../shared/seed), quoted
     "exp1": ("To create a simple model architecture under 20k parameters with no data augmentation or "
@@ -83,8 +88,6 @@ def load_inputs(layout: Layout) -> Inputs:
 
 def write_report(root: str | Path = RESULTS_ROOT, data_dir: str | None = None, pictures: bool = True) -> Path:
     """Regenerate `<root>/README.md` (and the PNGs under `<root>/figures/`) from the run files."""
-    from nas.atomic import write_text
-
     inp = load_inputs(Layout.at(root))
     L = header() + summary(inp)
     for i, name in enumerate(SEED_TARGETS, 1):
@@ -100,9 +103,6 @@ def write_report(root: str | Path = RESULTS_ROOT, data_dir: str | None = None, p
     L += rerunning()
     write_text(inp.layout.root / "README.md", "\n".join(L))
     return inp.layout.root / "README.md"
-
-
-# ---------------------------------------------------------------- small pieces
 
 
 def mean_std(xs: list[float]) -> tuple[float, float]:
@@ -148,9 +148,6 @@ def training_cost(runs: list[Run]) -> str:
         parts.append(f"{sum(r.train_seconds for r in gpu) / 3600:.2f} hours of training on {', '.join(names)}, "
                      "several at once")
     return "; ".join(parts)
-
-
-# ---------------------------------------------------------------- tables
 
 
 def results_table(run: Run) -> list[str]:
@@ -263,9 +260,6 @@ def search_table(searches: list[Search]) -> list[str]:
                      + (f"{b.val_acc:.2f}% | {b.final['params']:,}" if b else "- | -")
                      + f" | {s.cpu_hours:.2f} | {s.wall_hours:.2f} |")
     return lines
-
-
-# ---------------------------------------------------------------- sections
 
 
 def header() -> list[str]:
@@ -395,8 +389,9 @@ def searches_analysis(searches: list[Search]) -> list[str]:
     blind = [s for s in searches if s.blind]
     if blind:
         L.append("- Strategies that learnt from fewer trials than they ran (column *strategy learnt from*): "
-                 + ", ".join(f"`{s.id}` ({learnt_from(s)})" for s in blind) + ". Until 2026-11-25 the `Replay` "
-                 "middleware (nas/engine/replay.py, used for resume) kept NNI's model events from reaching the strategy, "
+                 + ", ".join(f"`{s.id}` ({learnt_from(s)})" for s in blind) + ". In these searches the `Replay` "
+                 "middleware (nas/engine/replay.py, used for resume) kept NNI's model events from reaching the strategy "
+                 "(fixed since: CHANGELOG.md), "
                  "so evolution and TPE never heard a trained trial's score: evolution bred from the candidates the "
                  "budget gate had rejected (score 0) or crashed when there were none (`s20k-evolution`), and TPE "
                  "sampled from its prior. Those searches are random searches in effect; their trials and "
@@ -533,7 +528,6 @@ def proxy_step(inp: Inputs) -> list[str]:
     st = inp.proxy
     if st is None:
         return []
-    from nas.studies.proxy import schedule_from_study
 
     L = ["## Step 9: which short training ranks like the full one (the proxy study)", "", "### Target",
          "Choose the multi-fidelity search's rung-0 proxy from evidence (nas/studies/proxy.py states the rules, fixed "
@@ -582,10 +576,6 @@ def _short(key: str, trials: list, seeds: dict | None = None) -> str:
 def warm_seeds(search: dict) -> dict[str, str]:
     """network key -> name of each reference model a search's evolution started from (`--warm-start`;
     an arch.json path that is not on this machine is left out)."""
-    from nas.errors import ConfigError
-    from nas.training.runs import load_arch
-    from search_spaces.choices import network_key
-
     out = {}
     for spec in (search.get("warm_start") or "none").split(","):
         try:
@@ -612,8 +602,6 @@ def multi_step(inp: Inputs) -> list[str]:
 def _confirmation(inp: Inputs, key: str) -> tuple[str, Run] | None:
     """(name, run) of a complete run under the default recipe that trained the network `key`: a
     hand-made baseline or a budget's finalist."""
-    from search_spaces.choices import network_key
-
     runs = [(n, r) for n, r in list(inp.base.items()) + list(inp.finalists.items())
             if r is not None and r.complete and not r.recipe]
     return next(((n, r) for n, r in runs if network_key(r.config["arch"]) == key), None)
@@ -657,9 +645,6 @@ def multi_analysis(inp: Inputs) -> list[str]:
 def race_on_test(inp: Inputs, s: Search) -> list[str]:
     """The race's pick and its controls side by side under the protocol, once the pick is confirmed:
     what the race said on validation against what the test set says (each confirmation one look)."""
-    from nas.training.runs import load_arch
-    from search_spaces.choices import network_key
-
     o = (load_rungs(s.folder, s.id) or {}).get("outcome")
     if not o:
         return []
@@ -794,9 +779,6 @@ def datasets_step(inp: Inputs) -> list[str]:
     """Each other dataset with a folder under the results root (results/<dataset>/, e.g. by
     results/run_fashion_mnist.sh): its search's race, then its pick and the hand-made baselines under
     one protocol on that dataset's test set."""
-    from nas.config import DATASETS
-    from nas.data.datasets import NAMES
-
     L: list[str] = []
     for name in DATASETS[1:]:
         layout = Layout.at(inp.layout.root / name)

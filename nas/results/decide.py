@@ -16,10 +16,10 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from nas.errors import ExportError
-from nas.facts import (LATE_EPOCHS, LATE_MEAN_GOALS, LATE_READINGS, MEAN_TARGET_20K, PROTOCOL_EPOCHS,
-                       PROTOCOL_SEEDS, RACE_MIN, THRESHOLD)
-from nas.results.store import Layout, Run, Search, load_rerank, load_studies, recipe_of, rerank_seeds, study_trial
-
+from nas.facts import (LATE_EPOCHS, LATE_MEAN_GOALS, LATE_READINGS, MEAN_TARGET_20K, PROTOCOL_EPOCHS, PROTOCOL_SEEDS,
+                       RACE_MIN, THRESHOLD)
+from nas.results.store import (Layout, Run, Search, load_rerank, load_rungs, load_studies, recipe_of, records,
+                               rerank_seeds, study_trial)
 
 
 def follows_protocol(run: Run) -> bool:
@@ -106,9 +106,6 @@ def final_model(runs: dict[str, Run]):
     return max(done, key=lambda nr: statistics.fmean(nr[1].finals()), default=None)
 
 
-# ---------------------------------------------------------------- the finalist
-
-
 @dataclass(frozen=True)
 class Finalist:
     """What `nas finalist` picks at a budget: an exported architecture and the recipe to train it with."""
@@ -172,8 +169,6 @@ def raced_pick(layout: Layout, budget: int) -> Finalist | None:
     """The pick of a finished multi-fidelity search at this budget (the best race mean if there are
     several): its race decided it on validation at the full schedule, against the hand-made
     controls, so it supersedes the flat searches' rule below. None without such a search."""
-    from nas.results.store import load_rungs, records
-
     found = []
     for exp_id, rec in records(layout.searches).items():
         if rec["search"].get("schedule") != "asha" or rec["search"]["max_params"] != budget:
@@ -232,9 +227,6 @@ def is_pick(run: Run, pick: Finalist | None) -> bool:
     """Is this confirmation run the current pick's architecture trained with its recipe?"""
     return (pick is not None and Path(run.config.get("source", "")).resolve() == pick.arch.resolve()
             and run.recipe == recipe_of(pick.recipe))
-
-
-# ---------------------------------------------------------------- what was tried
 
 
 @dataclass

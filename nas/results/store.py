@@ -19,7 +19,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from nas import nni_boundary
-from nas.errors import ExperimentError
+from nas.atomic import write_text
+from nas.config import TrainConfig, asdict
+from nas.errors import ExperimentError, ExportError
 from nas.facts import LATE_EPOCHS, epoch_images
 
 RECORD = "nas.json"
@@ -50,8 +52,6 @@ class Layout:
 def recipe_of(train: dict) -> dict:
     """A recipe as the TrainConfig keys that differ from the defaults (a key added to TrainConfig
     after a run was made counts as its default, which is what the run used)."""
-    from nas.config import TrainConfig, asdict
-
     defaults = asdict(TrainConfig())
     return {k: v for k, v in train.items() if k in defaults and k not in RUN_KEYS and v != defaults[k]}
 
@@ -132,9 +132,6 @@ def finished(run_dir: Path, seeds: list[int]) -> bool:
     return run is not None and run.finished(seeds)
 
 
-# ---------------------------------------------------------------- searches
-
-
 def record_path(workdir: str | os.PathLike, exp_id: str) -> Path:
     return Path(workdir).resolve() / exp_id / RECORD
 
@@ -158,17 +155,28 @@ def load_record(workdir: str | os.PathLike, exp_id: str) -> dict:
 
 
 def save_record(workdir: str | os.PathLike, exp_id: str, record: dict) -> Path:
-    from nas.atomic import write_text
-
     path = record_path(workdir, exp_id)
     write_text(path, json.dumps(record, indent=2))
     return path
 
 
+def recorded_input(rec: dict):
+    """The nas.data.datasets.Input of a recorded search (MNIST's for a record from before datasets)."""
+    from nas.data.datasets import Input  # torch: the command line imports this module before parsing
+
+    return Input.from_dict(rec.get("input"))
+
+
+def recorded_choices(rec: dict) -> dict[str, list]:
+    """The space of a recorded search: its record's choices, or, for a record from before they were
+    kept, the space all such searches explored."""
+    from search_spaces.choices import LEGACY_CHOICES  # torch, as above
+
+    return rec.get("choices") or LEGACY_CHOICES
+
+
 def read_trials(workdir: str | os.PathLike, exp_id: str) -> list:
     """The search's trials (nni_boundary.Trial), a missing database as an ExportError."""
-    from nas.errors import ExportError
-
     try:
         return nni_boundary.read_trials(workdir, exp_id)
     except nni_boundary.NoDatabase as e:
@@ -288,8 +296,9 @@ class Search:
     @property
     def heard(self) -> int | None:
         """How many trained trials the strategy heard the score of (None: random does not learn).
-        Until 2026-11-25 evolution and TPE heard none (CHANGELOG.md). Evolution logs what it
-        hears; TPE does not, so it counts as hearing when its record says it ran with the fix."""
+        Searches recorded before the `Replay` middleware passed NNI's model events on heard none
+        (CHANGELOG.md). Evolution logs what it hears; TPE does not, so it counts as hearing when its
+        record says it ran with the fix."""
         ok = len(self.succeeded)
         if self.strategy == "random":
             return None
@@ -324,9 +333,6 @@ class Search:
         """Trial seconds x threads per trial (NNI's start-up is extra)."""
         threads = self.record["train"].get("threads") or 1
         return sum(t.final.get("seconds", 0) for t in self.succeeded) * threads / 3600
-
-
-# ---------------------------------------------------------------- second stages
 
 
 def load_rerank(rerank_dir: Path, exp_id: str) -> dict | None:

@@ -38,11 +38,18 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from nas.atomic import json_text, write_text
-from nas.config import TrainConfig, default_threads, make
+from nas.budget import count
+from nas.config import PROVISIONAL_RUNGS, TrainConfig, default_threads, make
+from nas.data.datasets import load_splits, load_uint8, resolve_data_dir
 from nas.errors import ConfigError
 from nas.facts import FULL_EPOCHS, FULL_IMAGES, FULL_RUNG, FULL_SEEDS, LATE_EPOCHS
+from nas.process import prepare_process
+from nas.reporting.figures import proxy_png
 from nas.results.store import late
+from nas.training.loop import train
 from nas.training.workers import map_in_workers, print_flush
+from search_spaces.blocks import build_network
+from search_spaces.choices import CHOICES, canonical, network_key
 
 ARCHS, SAMPLE_SEED = 30, 0
 MIN_PARAMS, MAX_PARAMS = 4000, 8000
@@ -69,10 +76,6 @@ class Job:
 
 def sample_archs(n: int, seed: int, lo: int, hi: int) -> dict:
     """{id: canonical arch} of `n` distinct random networks with BN on and lo..hi parameters."""
-    from nas.budget import count
-    from search_spaces.blocks import build_network
-    from search_spaces.choices import CHOICES, canonical, network_key
-
     rng, out, seen = random.Random(seed), {}, set()
     while len(out) < n:
         arch = canonical({**{k: rng.choice(v) for k, v in CHOICES.items()}, "bn": True})
@@ -121,10 +124,6 @@ def _train_job(args: tuple) -> str:
     """One training into its folder (a worker process); continues its checkpoint if there is one."""
     import torch
 
-    from nas.data.datasets import load_splits
-    from nas.process import prepare_process
-    from nas.training.loop import train
-    from search_spaces.blocks import build_network
 
     prepare_process()
     arch, job, cfg, folder, data_dir = args
@@ -144,8 +143,6 @@ def _train_job(args: tuple) -> str:
 
 def run(root: Path, jobs: int = 2, data_dir: str | None = None, log=print_flush) -> dict:
     """Train what is missing (resuming interrupted trainings), then analyse; the study's table."""
-    from nas.data.datasets import load_uint8, resolve_data_dir
-
     if jobs < 1:
         raise ConfigError(f"--jobs must be at least 1, got {jobs}")
     root.mkdir(parents=True, exist_ok=True)
@@ -170,8 +167,6 @@ def run(root: Path, jobs: int = 2, data_dir: str | None = None, log=print_flush)
         map_in_workers(_train_job, args, min(jobs, len(args)))
     return analyse(root)
 
-
-# --- analysis ---
 
 def ranks(values: list[float]) -> list[float]:
     """1-based ranks, ties sharing their mean rank."""
@@ -248,8 +243,6 @@ def analyse(root: Path) -> dict:
     """Write `study.json` and `proxy.png` from the finished trainings; return the table. Uses the
     architectures whose full runs (both seeds) have finished; with none, only counts."""
     archs = json.loads((root / "archs.json").read_text())["archs"]
-    from nas.budget import count
-    from search_spaces.blocks import build_network
 
     full, per_seed, early, readings, seconds = {}, {s: {} for s in FULL_SEEDS}, {}, {}, {}
     elsewhere = full_elsewhere = 0  # trainings that ran on a GPU: their scores count, their seconds do not
@@ -309,8 +302,6 @@ def analyse(root: Path) -> dict:
                        "late_epochs": LATE_EPOCHS, "top": TOP, "keep": KEEP}}
     write_text(root / "study.json", json_text(study))
     if len(ids) >= 3:
-        from nas.reporting.figures import proxy_png
-
         proxy_png(study, root / "proxy.png")
     return study
 
@@ -349,8 +340,6 @@ def schedule_from_study(study: dict) -> list[dict]:
 def rungs_setting(root: Path) -> tuple[str, str]:
     """(the --rungs text for a search, where it came from): the rungs the finished study chose,
     then the full schedule; the provisional default while the study is missing or unfinished."""
-    from nas.config import PROVISIONAL_RUNGS
-
     path = root / "study.json"
     if not path.exists():
         return PROVISIONAL_RUNGS, "provisional (no proxy study)"

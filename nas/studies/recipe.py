@@ -24,10 +24,12 @@ import re
 import statistics
 from pathlib import Path
 
+from nas.atomic import write_text
 from nas.config import TrainConfig, asdict, make
 from nas.errors import ConfigError
 from nas.facts import LATE_EPOCHS
 from nas.results.store import Run, finished
+from nas.training.runs import load_arch, run
 
 NAME = re.compile(r"^[A-Za-z0-9._-]+$")
 SPLIT_KEYS = ("val_size", "split_seed", "train_subset")  # which images train and which score a run
@@ -50,9 +52,6 @@ def study(arch_spec: str, variants: list[tuple[str, dict]], seeds: list[int], ou
     """Train `arch_spec` under each variant into `out/<variant>`, score each on validation, write
     `out/study.json` and `out/pick.json` (the best variant's overrides); return the study's dict.
     `dataset`: what every variant trains on (default: an export's own, else mnist)."""
-    from nas.atomic import write_text
-    from nas.training.runs import load_arch, run
-
     names = [n for n, _ in variants]
     if not variants or len(set(names)) != len(names):
         raise ConfigError(f"need at least one variant and distinct names, got {names}")

@@ -28,10 +28,13 @@ import statistics
 from dataclasses import asdict, replace
 from pathlib import Path
 
+from nas.atomic import write_text
 from nas.config import TrainConfig, default_threads
+from nas.deploy.export import export
 from nas.errors import ConfigError
 from nas.facts import LATE_EPOCHS
 from nas.results.store import Run, Search, finished
+from nas.training.runs import run
 from nas.training.workers import map_in_workers, print_flush
 
 
@@ -46,8 +49,6 @@ def candidates(trials: list, within: float, top: int) -> list:
 
 def _candidate_job(args: tuple) -> None:
     """One candidate's training (in a worker process when several run at once)."""
-    from nas.training.runs import run
-
     arch, cfg, seeds, out, data_dir, resume, name, source, in_worker, seed_jobs = args
     run(arch, cfg, seeds, out, data_dir, resume=resume, name=name, source=source, jobs=seed_jobs,
         log=(lambda line: print_flush(f"[{name}] {line}")) if in_worker else print)
@@ -56,9 +57,6 @@ def _candidate_job(args: tuple) -> None:
 def rerank(workdir: str, exp_id: str, exports: Path, out: Path, cfg: TrainConfig, within: float = 0.2,
            top: int = 4, seeds: list[int] | tuple = (0,), jobs: int = 1, data_dir: str | None = None) -> dict:
     """Train the candidates of `exp_id` into `out/<trial>` and write `out/rerank.json`; return its dict."""
-    from nas.atomic import write_text
-    from nas.deploy.export import export
-
     seeds = list(seeds)
     if cfg.val_size <= 0:
         raise ConfigError("a re-rank scores on the validation split: val_size must be above 0")

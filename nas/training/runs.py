@@ -27,16 +27,18 @@ from nas.atomic import json_text, save_torch, write_text
 from nas.budget import count
 from nas.config import TrainConfig, asdict, default_threads, with_recipe
 from nas.data.datasets import load_splits
+from nas.deploy.onnx import write_onnx
 from nas.errors import ConfigError, RunError
 from nas.results.store import late
 from nas.training.loop import format_epoch, train
 from nas.training.workers import map_in_workers, print_flush
+from search_spaces.baselines import BASELINES
+from search_spaces.blocks import build_network
 
 
 def load_arch(spec: str) -> tuple[str, dict, dict]:
     """(name, canonical arch, recipe overrides) for a baseline name or an arch.json path."""
     from search_spaces import choices  # not search_spaces.mnist: training needs no NNI
-    from search_spaces.baselines import BASELINES
 
     if spec in BASELINES:
         b = BASELINES[spec]
@@ -79,8 +81,6 @@ def _git_commit() -> str | None:
 def _train_seed(arch: dict, cfg: TrainConfig, seed: int, out: Path, data_dir: str | None,
                 fresh: bool, prefix: str = "", log=print, data=None) -> dict:
     """Train one seed into `out/seed<S>` (continuing its checkpoint unless `fresh`); its summary entry."""
-    from search_spaces.blocks import build_network
-
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     if data is None:  # a worker process loads its own copy (from the decode cache)
@@ -103,9 +103,6 @@ def _train_seed(arch: dict, cfg: TrainConfig, seed: int, out: Path, data_dir: st
 
 def _write_onnx(arch: dict, data, folder: Path) -> dict:
     """The trained model.onnx of one seed, beside its weights, checked on 256 test images (nas.deploy.onnx)."""
-    from nas.deploy.onnx import write_onnx
-    from search_spaces.blocks import build_network
-
     model = build_network(arch, data.input.shape, data.input.classes)
     model.load_state_dict(torch.load(folder / "model.pt", weights_only=True))
     return write_onnx(model, folder / "model.onnx", data.test_x[:256].to("cpu"), "test images", data.input)
@@ -126,8 +123,6 @@ def run(arch: dict, cfg: TrainConfig, seeds: list[int], out: str | os.PathLike, 
     (unless `cfg.threads` is set): on a 2-core CPU two 1-thread seeds finish in about 0.55x the time
     of one 2-thread seed after another (bench/RESULTS.md). A seed's numbers depend on its thread
     count in the last bits only; the count is recorded in config.json."""
-    from search_spaces.blocks import build_network
-
     if jobs < 1:
         raise ConfigError(f"--jobs must be at least 1, got {jobs}")
     jobs = min(jobs, len(seeds))
