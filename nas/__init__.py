@@ -13,7 +13,7 @@ The package's rooms, each a sub-package with one job (data flows down this list,
     deploy/        exports, ONNX files, predicting with a trained network
     reporting/     the results report and its figures
     studies/       proxy, recipe, re-rank and seed-noise studies
-    api.py, cli.py the Python functions and the command line over all of it
+    api.py, cli/   the Python functions and the command line over all of it
 
 `from nas import search, train, predict, ...` gives the functions of `nas.api` (imported on first
 use). Importing the package changes nothing in the process; entry points call

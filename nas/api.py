@@ -1,6 +1,6 @@
 """The tool as Python functions: what the `nas` commands do, with the same options as keyword
 arguments, returning plain result objects instead of printing tables. The command line
-(nas/cli.py) parses its arguments, calls these, and prints what they return.
+(nas/cli/) parses its arguments, calls these, and prints what they return.
 
     from nas.api import search, train, predict
     found = search(dataset="fashion-mnist", max_params=20000, cpu_hours=1.0, results="my-results")

@@ -1,0 +1,220 @@
+"""What each command does once parsed: call the library (nas.api and the studies) and print what it
+returns. The heavy imports happen here, inside each command, after the parser has accepted the line."""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from nas.config import TrainConfig, make
+from nas.errors import ConfigError
+from nas.results.store import Layout
+
+
+def _seeds(text: str) -> list[int]:
+    try:
+        seeds = [int(s) for s in text.split(",") if s.strip()]
+    except ValueError:
+        raise ConfigError(f"--seeds expects comma-separated integers, got {text!r}") from None
+    if not seeds or min(seeds) < 0:
+        raise ConfigError(f"--seeds expects non-negative integers, got {text!r}")
+    return seeds
+
+
+def _train_config(args, base: dict | None = None, **forced) -> TrainConfig:
+    return make(TrainConfig, base, args.set, args.config, epochs=args.epochs, dataset=args.dataset, **forced)
+
+
+def _print_exported(exported: list, out: Path, raced: bool = False) -> None:
+    for e in exported:
+        m = e["metrics"]
+        print(f"rank {e['rank']}: trial {e['trial']}  val {m.get('default', 0):.2f}%  {e['params']:,} params  "
+              f"{e['flops']:,} FLOPs\n  arch {e['arch']}\n  -> {e['path']}/arch.json, model.py, model.onnx, table.txt")
+    if raced:  # the race already compared it on validation: what is left is the one look at the test set
+        print(f"confirm it once under the protocol: nas train {out}/rank1_*/arch.json --epochs 15 --seeds 0,1,2,3,4 "
+              "--set val_size=0 --jobs 2")
+    else:
+        print(f"train it: nas train {out}/rank1_*/arch.json --epochs 15 --seeds 0,1,2")
+
+
+def _print_search(r, results: str) -> None:
+    if r.interrupted:
+        print(f"interrupted; stopping the experiment (continue it with `nas resume {r.id} --results {results}`)",
+              file=sys.stderr)
+        return
+    print(f"budget gate: {r.accepted} candidates accepted, {r.rejected} rejected before training")
+    if r.replayed:
+        print(f"{r.replayed} candidates proposed again were answered from their finished trials, not re-trained")
+    if r.repeats:
+        print(f"{r.repeats} candidates were networks already trained in this search (they differed in labels "
+              "the network ignores); answered from those trials, not re-trained")
+    if r.outcome is not None:
+        print(_race_lines(r.outcome, r.spent_cpu_hours))
+    if r.kept_export:
+        print(f"kept {r.export_dir} (written by `nas export`); refresh it with "
+              f"`nas export {r.id} --results {results} --force`")
+    elif r.exported:
+        _print_exported(r.exported, r.export_dir, raced=r.outcome is not None)
+
+
+def _race_lines(o: dict, spent: float | None) -> str:
+    """The search's verdict: the pick with its interval, the gap to the runner-up and to each control."""
+    def gap(v: dict) -> str:
+        return (f"{v['gap']:+.3f} points (90% interval +-{v['gap_half_width']:.3f}) over seeds "
+                f"{','.join(map(str, v['seeds']))}: {v['verdict']}")
+
+    lines = [f"pick: late-validation mean {o['mean']:.3f}% (90% interval +-{o['half_width']:.3f}) over seeds "
+             f"{','.join(map(str, o['seeds']))}" + (f"; {spent:.2f} CPU-hours spent" if spent is not None else "")]
+    if o["runner_up"]:
+        lines.append(f"  vs runner-up: {gap(o['runner_up'])}")
+    for name, v in o["controls"].items():
+        lines.append(f"  vs control {name}: {gap(v)}")
+    if fresh := o.get("fresh"):  # seeds the race never saw: its choice does not flatter the pick there
+        lines.append(f"on fresh seeds: late-validation mean {fresh['mean']:.3f}% (90% interval "
+                     f"+-{fresh['half_width']:.3f})")
+        for name, v in fresh["controls"].items():
+            lines.append(f"  vs control {name}: {gap(v)}")
+    return "\n".join(lines)
+
+
+def cmd_search(args) -> None:
+    from nas import api
+
+    options = dict(space=args.space, strategy=args.strategy, max_params=args.max_params,
+                   max_flops=args.max_flops, min_params=args.min_params, fix=args.fix, trials=args.trials,
+                   concurrency=args.concurrency, port=args.port, host=args.host, seed=args.seed, epochs=args.epochs,
+                   train_subset=args.train_subset, early_stop=args.early_stop, schedule=args.schedule,
+                   cpu_hours=args.cpu_hours, rungs=args.rungs, eta=args.eta, controls=args.controls,
+                   race_cap=args.race_cap, race_min=args.race_min, alpha=args.alpha, fresh_seeds=args.fresh_seeds,
+                   machines=args.machines,
+                   search_recipe=args.search_recipe, warm_start=args.warm_start)
+    _print_search(api.search(results=args.results, id=args.id, data_dir=args.data_dir, export_dir=args.export_dir,
+                             recipe=_train_config(args), keep_open=args.keep_open,
+                             **{k: v for k, v in options.items() if v is not None}), args.results)
+
+
+def cmd_resume(args) -> None:
+    from nas import api
+
+    _print_search(api.resume(args.id, results=args.results, trials=args.trials, port=args.port, host=args.host,
+                             keep_open=args.keep_open), args.results)
+
+
+def cmd_view(args) -> None:
+    from nas.engine.launch import view
+
+    view(args.id, args.results, args.port, args.host, args.seconds)
+
+
+def cmd_export(args) -> None:
+    from nas import api
+
+    out = Path(args.out or Layout.at(args.results).exports / args.id)
+    _print_exported(api.export(args.id, results=args.results, top_k=args.top_k, out=out, force=args.force), out)
+
+
+def cmd_train(args) -> None:
+    from nas import api
+    from nas.training.runs import load_arch
+
+    # the command line's recipe: the arch's own (a baseline's, an export's dataset) < --config < --set
+    api.train(args.arch, seeds=_seeds(args.seeds), data_dir=args.data_dir, out=args.out, results=args.results,
+              recipe=_train_config(args, load_arch(args.arch)[2]), arch_recipe=False, jobs=args.jobs,
+              force=args.force, resume=args.resume)
+
+
+def cmd_baselines(args) -> None:
+    from nas import api
+    from search_spaces.baselines import BASELINES
+
+    names = [n.strip() for n in args.names.split(",") if n.strip()]
+    unknown = [n for n in names if n not in BASELINES]
+    if unknown:  # every name checked before any training
+        raise ConfigError(f"unknown baseline {unknown[0]!r}; choose from {', '.join(BASELINES)}")
+    for n in names:  # each with its own recipe (--own-recipe) under this command's --config / --set
+        base = BASELINES[n]["recipe"] if args.own_recipe and n in BASELINES else None
+        api.baselines([n], own_recipe=False, seeds=_seeds(args.seeds), data_dir=args.data_dir, out=args.out,
+                      results=args.results, recipe=_train_config(args, base), jobs=args.jobs, force=args.force,
+                      resume=args.resume)
+
+
+def cmd_predict(args) -> None:
+    from nas import api
+
+    r = api.predict(args.model, args.images, weights=args.weights, invert=args.invert)
+    for p in r.predictions:
+        print(f"{p.source}: {p.label}" + (f" {p.name}" if p.name != str(p.label) else "") + f"  p={p.probability:.3f}")
+    for line in r.errors:
+        print(f"error: {line}", file=sys.stderr)
+    if r.errors:
+        raise SystemExit(2)
+
+
+def cmd_report(args) -> None:
+    from nas import api
+
+    path = api.report(results=args.results, data_dir=args.data_dir, pictures=not args.no_pictures)
+    print(f"wrote {path}" + ("" if args.no_pictures else f" and {Path(args.results) / 'figures'}/*.png"))
+
+
+def cmd_finalist(args) -> None:
+    from nas.results.decide import choose_finalist
+
+    f = choose_finalist(Layout.at(args.results), args.max_params)
+    if not args.recipe:
+        print(f.arch)
+    elif f.study is not None:
+        print(f.variant, f.study / "pick.json")
+
+
+def cmd_rerank(args) -> None:
+    from nas.studies.rerank import rerank
+    from nas.results.store import load_record
+
+    layout = Layout.at(args.results)
+    searched = load_record(layout.searches, args.id)["train"]  # also: a clear error for an unknown id
+    # the confirmation recipe, held out on the validation split the search scored on
+    cfg = _train_config(args, {k: searched[k] for k in ("val_size", "split_seed", "dataset") if k in searched})
+    r = rerank(str(layout.searches.resolve()), args.id, layout.exports, layout.rerank / args.id,
+               cfg, args.within, args.top, _seeds(args.seeds), args.jobs, args.data_dir)
+    for c in r["candidates"]:
+        print(f"{c['trial']}  {c['params']:>6,} params  proxy {c['proxy_val_acc']:.2f}%  last-3 val "
+              f"{' / '.join(f'{v:.2f}' for v in c['late_val_acc'])}  score {c['score']:.3f}")
+    print(f"pick: {r['pick']} (written to {layout.rerank / args.id / 'rerank.json'})")
+
+
+def cmd_recipe(args) -> None:
+    from nas.studies.recipe import parse_variant, study
+    from nas.training.runs import load_arch
+
+    variants = [parse_variant(v) for v in args.variant]  # all checked before any training
+    out = Path(args.out or Layout.at(args.results).recipe / load_arch(args.arch)[0])
+    r = study(args.arch, variants, _seeds(args.seeds), out, args.jobs, args.epochs, args.data_dir, args.dataset)
+    for v in r["variants"]:
+        late = "; ".join(" / ".join(f"{a:.2f}" for a in seed) for seed in v["late_val_acc"])
+        print(f"{v['variant']:<12} last-3 val {late}  score {v['score']:.3f}")
+    print(f"pick: {r['pick']} (written to {out / 'pick.json'})")
+
+
+def cmd_proxy_study(args) -> None:
+    from nas.studies import proxy
+
+    root = Layout.at(args.results).proxy
+    if args.analyse and not (root / "archs.json").exists():
+        raise ConfigError(f"no proxy study in {root}: run `nas proxy-study --results {args.results}` first")
+    study = proxy.analyse(root) if args.analyse else proxy.run(root, args.jobs, args.data_dir)
+    print(f"{study['complete']} of {study['archs']} architectures have both full runs; ceiling (seed 0 vs 1) "
+          f"rho {study['ceiling_seed0_vs_seed1'] if study['ceiling_seed0_vs_seed1'] is None else round(study['ceiling_seed0_vs_seed1'], 2)}")
+    for r in study["rows"]:
+        if r["spearman"] is not None:
+            cost = "free" if r["cost"] is None else f"{r['cost']:.3f}"
+            print(f"{r['proxy']:<40} rho {r['spearman']:+.2f}  cost {cost}")
+    rungs = proxy.schedule_from_study(study)
+    if rungs:
+        print("rungs before the full one: " + "; ".join(f"{r['epochs']} ep x {r['images']:,} img ({r['reading']})"
+                                                       for r in rungs))
+    print(f"wrote {root / 'study.json'}")
+
+
+COMMANDS = {"search": cmd_search, "proxy-study": cmd_proxy_study, "view": cmd_view, "resume": cmd_resume, "export": cmd_export,
+            "train": cmd_train, "baselines": cmd_baselines, "rerank": cmd_rerank, "recipe": cmd_recipe,
+            "report": cmd_report, "finalist": cmd_finalist, "predict": cmd_predict}
