@@ -349,7 +349,7 @@ def searches_step(inp: Inputs, pictures: bool) -> list[str]:
     searches = inp.searches
     L = ["## Step 5: searches", "", "### Target",
          "NNI searches with two strategies at budgets of 20,000, 8,000 and 4,000 parameters "
-         "(`bash results/run_searches.sh`). Each trial trains a short proxy of the recipe and is scored on "
+         "(`bash experiments/searches.sh`). Each trial trains a short proxy of the recipe and is scored on "
          "the validation split; the budget gate (fvcore) rejects a candidate over budget before it trains.",
          "", "### Results", ""]
     if searches:
@@ -409,7 +409,7 @@ def budget_step(i: int, label: str, budget: int, inp: Inputs) -> list[str]:
               f"{inp.no_pick[label]}." + (" The runs below are the earlier finalists'." if runs else ""), ""]
     elif not runs or runs[0][0] not in current:
         L += ["### Results", "", "The current pick of `nas finalist --max-params "
-              f"{budget}`{_pick_words(pick)} is not confirmed yet (`bash results/run_confirmations.sh`).", ""]
+              f"{budget}`{_pick_words(pick)} is not confirmed yet (`bash experiments/confirmations.sh`).", ""]
     for name, run in runs:
         L += finalist_block(name, run, name in current, budget, pick, runs, current, inp)
     tried = decide.what_was_tried(budget, runs, inp.searches, inp.layout, inp.studies)
@@ -425,7 +425,7 @@ def _how_chosen(run: Run, meta: dict, pick: Finalist, rr: dict | None, is_curren
                f"`{rr['experiment']}` (`nas rerank`, first table) trained its {len(rr['candidates'])} candidates "
                f"under the default recipe for {rr['train']['epochs']} epochs with {_seed_words(rr)}; its best, "
                f"`{top['trial']}`, scored {top['score']:.3f} ({rr['rule']}). The recipe study of `{meta.get('trial')}` "
-               f"(`nas recipe`, second table; `bash results/run_recipe.sh`) trained that candidate under "
+               f"(`nas recipe`, second table; `bash experiments/recipe.sh`) trained that candidate under "
                f"each recipe variant with the same seeds, epochs and validation split; its pick `{pick.variant}` "
                f"({recipe_words(pick.recipe)}) scored {pick.score:.3f}, above the re-rank's best, so the "
                f"finalist is `{meta.get('trial')}` trained with that recipe; the test accuracy plays no part")
@@ -777,7 +777,7 @@ def race_block(s: Search) -> list[str]:
 
 def datasets_step(inp: Inputs) -> list[str]:
     """Each other dataset with a folder under the results root (results/<dataset>/, e.g. by
-    results/run_fashion_mnist.sh): its search's race, then its pick and the hand-made baselines under
+    experiments/fashion_mnist.sh): its search's race, then its pick and the hand-made baselines under
     one protocol on that dataset's test set."""
     L: list[str] = []
     for name in DATASETS[1:]:
@@ -791,7 +791,7 @@ def datasets_step(inp: Inputs) -> list[str]:
         L += [f"## {NAMES[name]}", "", "### Target",
               f"The tool on another dataset: a search{budget}, chosen on validation; then its pick and the four "
               "hand-made models trained under one recipe (the tool's default, on every training image) and read "
-              f"once on the test set. Commands: `results/run_{name.replace('-', '_')}.sh`.", "", "### Results", ""]
+              f"once on the test set. Commands: `experiments/{name.replace('-', '_')}.sh`.", "", "### Results", ""]
         for s in multi:
             L += race_block(s)
         rows = [(f"pick `{n.removeprefix('pick-')}`", r) for n, r in picks] + [(f"`{n}`", r) for n, r in base]
@@ -875,5 +875,5 @@ def rerunning() -> list[str]:
             "- One confirmation: the command line is in each run's section above; e.g. "
             "`nas train results/exports/<id>/rank1_<trial>/arch.json --epochs 15 --seeds 0,1,2,3,4 --set val_size=0 "
             "--jobs 2 --out results/confirm/<label> --force` (`--resume` continues an interrupted one).",
-            "- Searches: `bash results/run_searches.sh` (resumes what was interrupted); confirmations: "
-            "`bash results/run_confirmations.sh`.", ""]
+            "- Searches: `bash experiments/searches.sh` (resumes what was interrupted); confirmations: "
+            "`bash experiments/confirmations.sh`.", ""]
