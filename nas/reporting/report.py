@@ -691,12 +691,13 @@ def seed_noise(path: Path) -> list[str]:
     m = st["models"]
     long = {n: v for n, v in m.items() if v["seeds"] >= 5}
     sds = [v["sd"] for v in long.values()]
-    two = f"seeds {st['seeds'][0]}-{st['seeds'][1]}"
+    two = f"seeds {st['seeds'][0]}-{st['seeds'][1]}" if len(st.get("seeds", [])) > 1 else "seeds"
     if "change_top4_all_seeds" in st:
         warm = st.get("top4_warm_start") or []
         fall = (f"the 4 it ranked best (controls aside: " + ", ".join(f"`{n}`" for n in st["top4"])
-                + (f"; " + " and ".join(f"`{n}`" for n in warm) + " are reference designs the warm start began "
-                   "from, not searched networks" if warm else "")
+                + (f"; " + " and ".join(f"`{n}`" for n in warm)
+                   + (" are reference designs" if len(warm) > 1 else " is a reference design")
+                   + " the warm start began from, not searched networks" if warm else "")
                 + f") moved {st['change_top4_searched']:+.3f} points on fresh {two} and "
                 f"{st['change_top4_all_seeds']:+.3f} over all their fresh seeds, the controls "
                 f"{st['change_controls']:+.3f} and {st['change_controls_all_seeds']:+.3f}: the 4 fell "
