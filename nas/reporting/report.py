@@ -694,8 +694,8 @@ def seed_noise(path: Path) -> list[str]:
     two = f"seeds {st['seeds'][0]}-{st['seeds'][1]}" if len(st.get("seeds", [])) > 1 else "seeds"
     if "change_top4_all_seeds" in st:
         warm = st.get("top4_warm_start") or []
-        fall = (f"the 4 it ranked best (controls aside: " + ", ".join(f"`{n}`" for n in st["top4"])
-                + (f"; " + " and ".join(f"`{n}`" for n in warm)
+        fall = ("the 4 it ranked best (controls aside: " + ", ".join(f"`{n}`" for n in st["top4"])
+                + ("; " + " and ".join(f"`{n}`" for n in warm)
                    + (" are reference designs" if len(warm) > 1 else " is a reference design")
                    + " the warm start began from, not searched networks" if warm else "")
                 + f") moved {st['change_top4_searched']:+.3f} points on fresh {two} and "
