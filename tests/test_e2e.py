@@ -73,6 +73,7 @@ def test_search_dashboard_export_view(tmp_path, data_dir):
         assert len(trials) == 2 and {t["status"] for t in trials} == {"SUCCEEDED"}
         finals = [json.loads(json.loads(t["finalMetricData"][0]["data"])) for t in trials]
         assert all(0 < f["params"] <= 8000 and f["flops"] > 0 and 0 <= f["default"] <= 100 for f in finals)
+        assert all("test_acc" not in f for f in finals)  # a trial selects: it evaluates no test image
         # the trials started through nas.nni_boundary.trial_entry (its mark), and in this order
         assert all(0 < f["imports_s"] <= f["evaluator_in_s"] <= f["startup_s"] for f in finals)
         assert rest(port, "check-status")["status"] in ("DONE", "RUNNING", "NO_MORE_TRIAL")

@@ -35,6 +35,7 @@ def test_study_trains_each_variant_and_picks_on_late_validation(tmp_path, data_d
     for v in r["variants"]:  # the score is the mean of the last 3 validation accuracies the run wrote
         hist = json.loads((out / v["variant"] / "seed0" / "history.json").read_text())
         assert len(hist) == 3 and v["late_val_acc"] == [[h["val_acc"] for h in hist]]
+        assert all(h["test_acc"] is None and h["test_loss"] is None for h in hist)  # no test image evaluated
         assert v["score"] == pytest.approx(statistics.fmean(v["late_val_acc"][0]))
         train = json.loads((out / v["variant"] / "config.json").read_text())["train"]
         assert all(train[k] == x for k, x in v["overrides"].items())  # the run used the variant's recipe

@@ -324,6 +324,15 @@ def test_seed_noise_study_is_reported_with_its_numbers(tmp_path):
     assert "`exp3` is 99.268 +- 0.083" in text and "`a` is 99.100 +- 0.140" in text
     assert "`b`" not in text  # two seeds give no usable spread
     assert "SD 0.08-0.14" in text and "Spearman 0.78" in text and "-0.071" in text
+    # the study says both falls, on the first two fresh seeds and on all, and names the warm-start designs
+    path.write_text(json.dumps({"models": m, "models_compared": 3, "spearman_rung_vs_fresh": 0.78, "seeds": [100, 101, 102],
+                                "top4": ["a", "b"], "top4_warm_start": ["a"], "change_top4_searched": -0.071,
+                                "change_controls": -0.033, "change_top4_all_seeds": -0.044,
+                                "change_controls_all_seeds": -0.039}))
+    text = "\n".join(seed_noise(path))
+    assert "moved -0.071 points on fresh seeds 100-101 and -0.044 over all their fresh seeds" in text
+    assert "the controls -0.033 and -0.039" in text and "`a` are reference designs" not in text
+    assert "`a` is a reference design the warm start began from" in text
 
 
 def test_an_unfinished_race_and_a_spent_budget_are_reported(tmp_path):
@@ -433,3 +442,16 @@ def test_the_analysis_says_per_control_whether_the_pick_beats_it(tmp_path):
     doc["outcome"] = None  # an unfinished race: no analysis
     (tmp_path / "m" / "rungs.json").write_text(json.dumps(doc))
     assert multi_analysis(inp) == []
+
+
+def test_looks_section_counts_the_test_values_old_selection_files_hold(tmp_path):
+    root = tmp_path / "results"
+    layout = Layout.at(root)
+    write_run(layout.rerank / "s" / "A", {0: [98.0, 98.5], 1: [98.1, 98.6]})  # an old re-rank: test every epoch
+    new = write_run(layout.rerank / "s" / "B", {0: [98.0, 98.5]})  # a new one: no test image evaluated
+    hist = new.path / "seed0" / "history.json"
+    hist.write_text(json.dumps([{**r, "test_loss": None, "test_acc": None} for r in json.loads(hist.read_text())]))
+    text = write_report(root, pictures=False).read_text()
+    looks = text[text.index("## Looks at the test set"):]
+    assert "| re-rank trainings (`rerank/*/*/seed*/history.json`) | 2 | 3 | 4 |" in looks
+    assert "No rule reads them" in looks and "| recipe-study trainings" not in looks  # no recipe folder, no row

@@ -38,6 +38,10 @@ def test_rerank_trains_the_candidates_and_ranks_them_on_late_validation(tmp_path
     for c in r["candidates"]:  # the score is the mean of the last 3 validation accuracies the run wrote
         hist = json.loads((out / c["trial"] / "seed0" / "history.json").read_text())
         assert len(hist) == 3 and c["late_val_acc"] == [h["val_acc"] for h in hist]
+        assert all(h["test_acc"] is None and h["test_loss"] is None for h in hist)  # no test image evaluated
+        summary = json.loads((out / c["trial"] / "summary.json").read_text())
+        assert not any("test" in k for s in summary["seeds"].values() for k in s)
+        assert summary["onnx"]["checked_on"].endswith("validation images")
         assert c["score"] == pytest.approx(statistics.fmean(c["late_val_acc"]))
         assert json.loads((out / c["trial"] / "config.json").read_text())["train"]["val_size"] == 1000
     scores = {c["trial"]: c["score"] for c in r["candidates"]}

@@ -2,9 +2,9 @@
 validation split and report to NNI.
 
 Each epoch reports the validation accuracy (%) as an intermediate result; the final result has the
-validation accuracy as its default metric, plus parameters, FLOPs, train and test accuracy and
-seconds, so the dashboard's trial table shows all of them. The test accuracy is reported, never
-used to choose anything.
+validation accuracy as its default metric, plus parameters, FLOPs, train accuracy and seconds, so
+the dashboard's trial table shows all of them. A trial evaluates no test image: it selects, and
+selection reads validation only.
 
 Early stopping (`nas search --early-stop`): NNI 3.0's own MedianStop middleware cannot stop a trial
 (its engine has no way to kill a model), so the rule runs here, in the trial: after each epoch but the
@@ -15,7 +15,6 @@ the same epoch stops and reports what it has (with `early_stopped` set to the ep
 from __future__ import annotations
 
 import json
-import math
 import os
 import statistics
 import time
@@ -108,9 +107,9 @@ def evaluate_model(model: torch.nn.Module, config: dict, data_dir: str | None = 
 
     clock: dict = {}
     try:
-        # a multi-fidelity job is selection (rungs, race, controls): it never reads the test set; a
-        # single-rung search reports its trials' last-epoch test accuracy, read by no rule
-        train(model, data, cfg, on_epoch=report, clock=clock, evaluate_test=False if job is not None else "last")
+        # a trial is selection (a flat search's proxy; a multi-fidelity job's rungs, race, controls):
+        # it never reads the test set
+        train(model, data, cfg, on_epoch=report, clock=clock, evaluate_test=False)
     except _Stop:
         stopped = history[-1]["epoch"]
     except Exception as e:
@@ -122,9 +121,6 @@ def evaluate_model(model: torch.nn.Module, config: dict, data_dir: str | None = 
     result = {"default": last["val_acc"], "val_acc": last["val_acc"], "best_val_acc": max(r["val_acc"] for r in history),
               "params": params, "flops": flops, "input": list(data.input.shape), "classes": data.input.classes,
               "train_acc": last["train_acc"],
-              # measured at the last epoch only; a trial that stopped early or a multi-fidelity job has
-              # none (JSON has no NaN)
-              "test_acc": last["test_acc"] if math.isfinite(last["test_acc"]) else None,
               "epochs": len(history), "seconds": round(time.perf_counter() - t0, 2),
               # what a budget in CPU-hours counts: unlike the wall seconds, other load does not inflate it
               "cpu_seconds": round(time.process_time() - cpu0, 2),

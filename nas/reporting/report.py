@@ -676,13 +676,26 @@ def seed_noise(path: Path) -> list[str]:
     m = st["models"]
     long = {n: v for n, v in m.items() if v["seeds"] >= 5}
     sds = [v["sd"] for v in long.values()]
-    return ["Seed noise at the full rung (`results/seeds/table.md`, from `python nas/studies/seed_noise.py`; "
+    two = f"seeds {st['seeds'][0]}-{st['seeds'][1]}" if len(st.get("seeds", [])) > 1 else "seeds"
+    if "change_top4_all_seeds" in st:
+        warm = st.get("top4_warm_start") or []
+        fall = ("the 4 it ranked best (controls aside: " + ", ".join(f"`{n}`" for n in st["top4"])
+                + ("; " + " and ".join(f"`{n}`" for n in warm)
+                   + (" are reference designs" if len(warm) > 1 else " is a reference design")
+                   + " the warm start began from, not searched networks" if warm else "")
+                + f") moved {st['change_top4_searched']:+.3f} points on fresh {two} and "
+                f"{st['change_top4_all_seeds']:+.3f} over all their fresh seeds, the controls "
+                f"{st['change_controls']:+.3f} and {st['change_controls_all_seeds']:+.3f}: the 4 fell "
+                f"{st['change_controls'] - st['change_top4_searched']:.3f} points further than the controls on two "
+                f"seeds, {st['change_controls_all_seeds'] - st['change_top4_all_seeds']:.3f} over all.")
+    else:
+        fall = (f"the 4 it ranked best (controls aside) moved {st['change_top4_searched']:+.3f} points on fresh "
+                f"{two}, the controls {st['change_controls']:+.3f}.")
+    return ["Seed noise at the full rung (`results/seeds/table.md`, from `python -m nas.studies.seed_noise table`; "
             "validation only, it decides nothing): over 8 fresh seeds the late validation of "
             + ", ".join(f"`{n}` is {v['mean']:.3f} +- {v['sd']:.3f}" for n, v in long.items())
             + f" (SD {min(sds):.2f}-{max(sds):.2f}). On {st['models_compared']} networks the full rung's two seeds "
-            f"rank like two fresh ones with Spearman {st['spearman_rung_vs_fresh']:.2f}; the 4 it ranked best "
-            f"(controls aside) moved {st['change_top4_searched']:+.3f} points on fresh seeds, the controls "
-            f"{st['change_controls']:+.3f}: a leader's own race seeds flatter it.", ""]
+            f"rank like two fresh ones with Spearman {st['spearman_rung_vs_fresh']:.2f}; " + fall, ""]
 
 
 def _overrun(doc: dict) -> str:
@@ -839,13 +852,54 @@ def _dataset_analysis(picks: list, base: list, multi: list) -> list[str]:
     return L + [""]
 
 
+def _trials_with_test(searches: list[Search]) -> tuple[int, int, int]:
+    """(trials holding a test value, trials, test values) of some searches' NNI records."""
+    held = sum(t.final.get("test_acc") is not None for s in searches for t in s.trials)
+    return held, sum(len(s.trials) for s in searches), held
+
+
+def _trainings_with_test(folder: Path) -> tuple[int, int, int]:
+    """(seed trainings holding a test value, seed trainings, test values) of the run folders two
+    levels below `folder` (<search or study>/<candidate or variant>)."""
+    histories = [h for p in sorted(folder.glob("*/*/config.json")) if (r := Run.load(p.parent))
+                 for h in r.histories.values()]
+    values = [sum(r.get("test_acc") is not None for r in h) for h in histories]
+    return sum(v > 0 for v in values), len(histories), sum(values)
+
+
+def selection_test_values(inp: Inputs) -> list[tuple[str, tuple[int, int, int]]]:
+    """What the files of selection (search trials, re-rank and recipe-study trainings) hold of the
+    test set, counted per kind: written before these stopped evaluating it; no rule reads them."""
+    rows = [("flat-search trials (`searches/*`, NNI's records)", _trials_with_test(inp.searches)),
+            ("multi-fidelity trials (`searches/*`, NNI's records)", _trials_with_test(inp.multi)),
+            ("re-rank trainings (`rerank/*/*/seed*/history.json`)", _trainings_with_test(inp.layout.rerank)),
+            ("recipe-study trainings (`recipe/*/*/seed*/history.json`)", _trainings_with_test(inp.layout.recipe))]
+    for name in DATASETS[1:]:
+        other = Layout.at(inp.layout.root / name)
+        if other.searches.is_dir():
+            found = Search.load_all(other.searches) + Search.load_all(other.searches, "asha")
+            rows.append((f"{NAMES[name]} search trials (`{name}/searches/*`)", _trials_with_test(found)))
+    return [(kind, n) for kind, n in rows if n[1]]
+
+
 def looks_section(inp: Inputs) -> list[str]:
-    """How often each budget's test set has been read under the protocol: every confirmation is a look."""
+    """How often each budget's test set has been read under the protocol (every confirmation is a
+    look), and the test values the files of selection hold from before it stopped reading any."""
     L = ["## Looks at the test set", "",
-         "Every confirmation under the protocol reads the test set once; selection never does. Per budget:", "",
-         "| budget | confirmations (looks) | runs |", "| --- | --- | --- |"]
+         "Every confirmation under the protocol reads the test set once; no rule of selection reads it. Per budget:",
+         "", "| budget | confirmations (looks) | runs |", "| --- | --- | --- |"]
     for label, runs in inp.by_budget.items():
         L.append(f"| {label} | {len(runs)} | " + ", ".join(f"`{n}`" for n, _ in runs) + " |")
+    rows = selection_test_values(inp)
+    if any(n[0] for _, n in rows):
+        L += ["", "Search trials, re-rank trainings and recipe-study trainings evaluate no test image now. Files "
+                  "written before they stopped still hold test values, kept as they were: a search trial its last "
+                  "epoch's, a re-rank or recipe-study training every epoch's. No rule reads them: the finalist, the race and the re-rank and recipe "
+                  "scores read validation (nas/results/decide.py reads test accuracy only from confirmation and "
+                  "baseline runs); the report shows them only in the grey points of pareto.png and says where "
+                  "they are. Counted from the files:", "",
+              "| files | trainings holding a test value | trainings | test values |", "| --- | --- | --- | --- |"]
+        L += [f"| {kind} | {held:,} | {total:,} | {values:,} |" for kind, (held, total, values) in rows]
     return L + [""]
 
 

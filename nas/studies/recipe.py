@@ -5,7 +5,8 @@ the chosen models all miss a target by a few test images, the recipe is the leve
 model at once; this module chooses it the way the re-rank chooses a network: each variant (a named
 set of `TrainConfig` overrides) trains the same architecture for the full schedule with each seed,
 the validation split held out, and is scored by the mean validation accuracy of its last 3 epochs
-averaged over the seeds (`nas.studies.rerank.score`). The test accuracy the runs record is never read here.
+averaged over the seeds (`nas.results.store.score`). The trainings evaluate no test image
+(`nas.training.runs.run(evaluate_test=False)`).
 
     nas recipe results/exports/s8k-evolution-exp3/rank1_qV4oL/arch.json --out results/recipe/qV4oL \
         --seeds 0,1 --jobs 2 --variant lr0.1:lr=0.1 --variant aug-light:max_degrees=5,max_shift=1 \
@@ -76,7 +77,7 @@ def study(arch_spec: str, variants: list[tuple[str, dict]], seeds: list[int], ou
             print(f"recipe {vname}: done", flush=True)
             continue
         run(arch, cfg, seeds, run_dir, data_dir, resume=(run_dir / "config.json").exists(),
-            name=f"{name} ({vname})", source=arch_spec, jobs=jobs)
+            name=f"{name} ({vname})", source=arch_spec, jobs=jobs, evaluate_test=False)
     rows = []
     for vname, overrides in variants:
         done = Run.load(out / vname)

@@ -7,8 +7,8 @@ validation accuracy is within `within` points of the best (at most `top` of them
 validation split held out as in the search, and ranks them by the mean validation accuracy of their
 last 3 epochs (averaged over the seeds): the late-epoch window the consistency verdict looks at. A
 single seed's number moves by about 0.05-0.1 points from seed to seed, as much as the gaps between
-the best candidates, so `--seeds 0,1` buys a steadier pick for twice the cost. The test accuracy the
-runs record is never read here. `nas finalist` then picks the re-rank's winner for that search.
+the best candidates, so `--seeds 0,1` buys a steadier pick for twice the cost. The trainings
+evaluate no test image (`nas.training.runs.run(evaluate_test=False)`). `nas finalist` then picks the re-rank's winner for that search.
 
     nas rerank s8k-evolution-edge --workdir results/searches --seeds 0,1 --jobs 2
         # -> results/rerank/s8k-evolution-edge/<trial>/   one `nas train` run folder per candidate
@@ -51,7 +51,7 @@ def _candidate_job(args: tuple) -> None:
     """One candidate's training (in a worker process when several run at once)."""
     arch, cfg, seeds, out, data_dir, resume, name, source, in_worker, seed_jobs = args
     run(arch, cfg, seeds, out, data_dir, resume=resume, name=name, source=source, jobs=seed_jobs,
-        log=(lambda line: print_flush(f"[{name}] {line}")) if in_worker else print)
+        evaluate_test=False, log=(lambda line: print_flush(f"[{name}] {line}")) if in_worker else print)
 
 
 def rerank(workdir: str, exp_id: str, exports: Path, out: Path, cfg: TrainConfig, within: float = 0.2,

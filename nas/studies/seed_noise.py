@@ -5,11 +5,12 @@ The models: the 8k search w8k's two controls (exp3, exp4) and its best networks 
 far (mean late validation of seeds 0 and 1), chosen on validation only. Each trains again under the
 full rung's recipe (15 epochs, 55,000 images, 5,000 held out) with seeds 100-107, apart from the
 race's seeds 0-4. No test image is evaluated: this study reads validation only, so it is no look at
-the test set, and it decides nothing: the search's race, fixed before it ran, picks.
+the test set, and it decides nothing: the search's race, fixed before it ran, picks. Everything is
+read and written below one results root (`--results`, default `$NAS_RESULTS`, else ./results):
 
-    python nas/studies/seed_noise.py select                  # here: the models, from w8k's run files
-    NAS_DEVICE=cuda python nas/studies/seed_noise.py train --jobs 16   # a GPU (or cpu, --jobs 2); resumable
-    python nas/studies/seed_noise.py table                   # results/seeds/table.md and study.json
+    python -m nas.studies.seed_noise select                  # <root>/seeds/models.json, from w8k's run files
+    NAS_DEVICE=cuda python -m nas.studies.seed_noise train --jobs 16   # a GPU (or cpu, --jobs 2); resumable
+    python -m nas.studies.seed_noise table                   # <root>/seeds/table.md and study.json
 """
 from __future__ import annotations
 
@@ -19,26 +20,31 @@ import math
 import os
 import platform
 import statistics
-import sys
 from dataclasses import replace
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-OUT = ROOT / "results" / "seeds"
+from nas.config import TrainConfig
+from nas.data.datasets import load_splits
+from nas.errors import ConfigError, ExperimentError
+from nas.facts import LATE_EPOCHS, results_root
+from nas.nni_boundary import read_trials
+from nas.results.store import load_record
+from nas.training.loop import train
+from nas.training.runs import load_arch
+from nas.training.workers import map_in_workers
+from search_spaces.baselines import BASELINES
+from search_spaces.blocks import build_network
+from search_spaces.choices import network_key
+
 SEEDS = list(range(100, 108))
 SEARCH = "w8k"
 Z_ALPHA, Z_POWER = 1.2816, 0.8416   # one-sided alpha 0.1 (the race's level) and 80% power
 
 
-def select(leaders: int) -> None:
+def select(root: Path, leaders: int) -> None:
     """models.json: the controls and the `leaders` best networks of w8k's full rung, on validation."""
-    from nas.nni_boundary import read_trials
-    from search_spaces.baselines import BASELINES
-    from search_spaces.choices import network_key
-
     by_key: dict[str, dict] = {}
-    for t in read_trials(ROOT / "results" / "searches", SEARCH):
+    for t in read_trials(root / "searches", SEARCH):
         f = t.final
         if t.status != "SUCCEEDED" or f.get("rung") != 1 or f.get("score") is None:
             continue
@@ -58,20 +64,17 @@ def select(leaders: int) -> None:
             name += "b"
         models[name] = {"arch": m["arch"], "params": m["params"], "control": bool(m["control"]),
                         "rung_mean_seeds_0_1": round(m["rung_mean"], 3)}
-    OUT.mkdir(parents=True, exist_ok=True)
-    (OUT / "models.json").write_text(json.dumps(models, indent=1) + "\n")
+    out = root / "seeds"
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "models.json").write_text(json.dumps(models, indent=1) + "\n")
     for name, m in models.items():
         print(f"{name:12s} {m['params']:6,d} params  rung mean {m['rung_mean_seeds_0_1']:.3f}")
 
 
 def _job(args: tuple) -> str:
-    name, arch, seed = args
+    name, arch, seed, out = args
     import torch
 
-    from nas.config import TrainConfig
-    from nas.data.datasets import load_splits
-    from nas.training.loop import train
-    from search_spaces.blocks import build_network
 
     cfg = TrainConfig(seed=seed, threads=1, device=os.environ.get("NAS_DEVICE", "cpu"))
     torch.set_num_threads(1)
@@ -83,12 +86,12 @@ def _job(args: tuple) -> str:
               "gpu": torch.cuda.get_device_name() if cfg.device == "cuda" else None,
               "cpu": _cpu(),
               "history": [{k: r[k] for k in keep if k in r} for r in history]}
-    path = OUT / name / f"seed{seed}.json"
+    path = out / name / f"seed{seed}.json"
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps(record, indent=1) + "\n")
     tmp.replace(path)
-    return f"{name} seed {seed}: late val {statistics.fmean(r['val_acc'] for r in history[-3:]):.3f}"
+    return f"{name} seed {seed}: late val {statistics.fmean(r['val_acc'] for r in history[-LATE_EPOCHS:]):.3f}"
 
 
 def _cpu() -> str:
@@ -98,18 +101,17 @@ def _cpu() -> str:
     return platform.machine()
 
 
-def train_all(jobs: int, seeds: list[int]) -> None:
-    from nas.training.workers import map_in_workers
-
-    models = json.loads((OUT / "models.json").read_text())
-    todo = [(n, m["arch"], s) for s in seeds for n, m in models.items() if not (OUT / n / f"seed{s}.json").exists()]
+def train_all(root: Path, jobs: int, seeds: list[int]) -> None:
+    out = root / "seeds"
+    models = json.loads((out / "models.json").read_text())
+    todo = [(n, m["arch"], s, out) for s in seeds for n, m in models.items() if not (out / n / f"seed{s}.json").exists()]
     print(f"{len(todo)} trainings to run, {jobs} at once", flush=True)
     for line in map_in_workers(_job, todo, jobs):
         print(line, flush=True)
 
 
 def _late(record: dict) -> float:
-    return statistics.fmean(r["val_acc"] for r in record["history"][-3:])
+    return statistics.fmean(r["val_acc"] for r in record["history"][-LATE_EPOCHS:])
 
 
 def _ranks(xs: list[float]) -> list[float]:
@@ -130,13 +132,37 @@ def spearman(xs: list[float], ys: list[float]) -> float:
     return statistics.correlation(_ranks(xs), _ranks(ys))
 
 
-def table() -> None:
+def warm_start_names(root: Path, models: dict) -> list[str]:
+    """The models that are reference designs w8k's evolution began from (its `--warm-start`), not
+    networks the search found; none when its record is not under `root`."""
+    try:
+        specs = (load_record(root / "searches", SEARCH)["search"].get("warm_start") or "none").split(",")
+    except ExperimentError:
+        return []
+    keys = set()
+    for spec in specs:
+        try:
+            keys.add(network_key(load_arch(spec)[1]))
+        except ConfigError:  # "none", or a path elsewhere
+            continue
+    return [n for n, m in models.items() if network_key(m["arch"]) in keys]
+
+
+def _names(names: list[str]) -> str:
+    """'a', 'a and b', 'a, b and c'."""
+    return f"{', '.join(names[:-1])} and {names[-1]}" if len(names) > 1 else "".join(names)
+
+
+def table(root: Path) -> None:
     """Per model: the mean and SD over fresh seeds of late validation; paired against exp3: the mean
     gap, its SD and the paired seeds a one-sided test at alpha 0.1 needs to find that gap 80% of the
     time. Then how well the full rung's two seeds predict two fresh ones, and how far the networks the
-    rung ranked best fall back on fresh seeds (the controls, chosen by no one, show the rest)."""
-    models = json.loads((OUT / "models.json").read_text())
-    records = {n: [json.loads(p.read_text()) for p in sorted((OUT / n).glob("seed*.json"))] for n in models}
+    rung ranked best fall back on fresh seeds (the controls, chosen by no one, show the rest): on the
+    first two fresh seeds and on every fresh seed each trained, naming those of the four that are the
+    warm start's reference designs."""
+    out = root / "seeds"
+    models = json.loads((out / "models.json").read_text())
+    records = {n: [json.loads(p.read_text()) for p in sorted((out / n).glob("seed*.json"))] for n in models}
     scores = {n: {r["seed"]: _late(r) for r in rs} for n, rs in records.items()}
     ref, both = scores["exp3"], SEEDS[:2]
     rows, study = [], {"seeds": SEEDS, "models": {}}
@@ -159,16 +185,22 @@ def table() -> None:
                        if "gap_to_exp3" in entry else "- | - | - |"))
     e = study["models"]
     rho = spearman([v["rung_mean_seeds_0_1"] for v in e.values()], [v["fresh_mean_seeds_100_101"] for v in e.values()])
-    searched = sorted((v for v in e.values() if not v["control"]), key=lambda v: -v["rung_mean_seeds_0_1"])[:4]
-    fall = lambda vs: statistics.fmean(v["fresh_mean_seeds_100_101"] - v["rung_mean_seeds_0_1"] for v in vs)
-    controls = [v for v in e.values() if v["control"]]
-    study.update(spearman_rung_vs_fresh=rho, models_compared=len(e),
-                 change_top4_searched=fall(searched), change_controls=fall(controls))
+    top4 = sorted((n for n, v in e.items() if not v["control"]), key=lambda n: -e[n]["rung_mean_seeds_0_1"])[:4]
+    controls = [n for n, v in e.items() if v["control"]]
+    warm = [n for n in top4 if n in warm_start_names(root, models)]
+    two = lambda ns: statistics.fmean(e[n]["fresh_mean_seeds_100_101"] - e[n]["rung_mean_seeds_0_1"] for n in ns)  # noqa: E731
+    every = lambda ns: statistics.fmean(e[n]["mean"] - e[n]["rung_mean_seeds_0_1"] for n in ns)  # noqa: E731
+    fresh_all = sorted({e[n]["seeds"] for n in top4 + controls})
+    study.update(spearman_rung_vs_fresh=rho, models_compared=len(e), top4=top4, top4_warm_start=warm,
+                 change_top4_searched=two(top4), change_controls=two(controls),
+                 fresh_seeds_per_model=fresh_all, change_top4_all_seeds=every(top4), change_controls_all_seeds=every(controls))
     devices = {r["gpu"] or r["cpu"] for rs in records.values() for r in rs}
+    pair = f"{both[0]}-{both[-1]}"
+    seeds_all = f"all {fresh_all[0]} fresh seeds" if len(fresh_all) == 1 else "all the fresh seeds each trained"
     text = ("# Seed noise at full fidelity (validation only)\n\n"
-            f"`python nas/studies/seed_noise.py table`, from the run files beside it (`results/seeds/<model>/seed<S>.json`, "
+            f"`python -m nas.studies.seed_noise table`, from the run files beside it (`{out.as_posix()}/<model>/seed<S>.json`, "
             f"trained on {', '.join(sorted(devices))}; the w8k column was trained on the CPU by the search). "
-            "Late validation = mean of the last 3 epochs' validation accuracy (the race's score). The models: the "
+            f"Late validation = mean of the last {LATE_EPOCHS} epochs' validation accuracy (the race's score). The models: the "
             "w8k search's controls and every network with two seeds at its full rung by 01:00 on 2026-12-01, "
             "best first; the 6 first trained fresh seeds 100-107, the others 100-101. 'seeds needed': paired "
             "seeds for a one-sided test at alpha 0.1 to find the gap to exp3 80% of the time (models with 8 fresh seeds).\n\n"
@@ -176,19 +208,31 @@ def table() -> None:
             "gap to exp3, paired | SD of the gap | seeds needed |\n"
             "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n" + "\n".join(rows) + "\n\n"
             f"- The full rung's two seeds against two fresh ones, over {len(e)} models: Spearman {rho:.2f}.\n"
-            f"- The 4 networks (not controls) the full rung ranked best moved by {study['change_top4_searched']:+.3f} points "
-            f"on fresh seeds; the two controls, which no ranking chose, by {study['change_controls']:+.3f}.\n")
-    (OUT / "table.md").write_text(text)
-    (OUT / "study.json").write_text(json.dumps(study, indent=1) + "\n")
+            f"- The 4 networks (not controls) the full rung ranked best ({', '.join(top4)}"
+            + (f"; {_names(warm)} {'are reference designs' if len(warm) > 1 else 'is a reference design'} the "
+               "warm start began from, not networks the search found" if warm else "")
+            + f") moved by {study['change_top4_searched']:+.3f} points on fresh seeds {pair} and by "
+            f"{study['change_top4_all_seeds']:+.3f} over {seeds_all}; the two controls, which "
+            f"no ranking chose, by {study['change_controls']:+.3f} on seeds {pair} and "
+            f"{study['change_controls_all_seeds']:+.3f} over {seeds_all}.\n")
+    (out / "table.md").write_text(text)
+    (out / "study.json").write_text(json.dumps(study, indent=1) + "\n")
     print(text)
 
 
-if __name__ == "__main__":
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(prog="python -m nas.studies.seed_noise", description=__doc__.splitlines()[0])
     p.add_argument("step", choices=("select", "train", "table"))
+    p.add_argument("--results", default=None, help="the results root (default $NAS_RESULTS, else ./results)")
     p.add_argument("--jobs", type=int, default=2)
     p.add_argument("--leaders", type=int, default=4, help="select: searched networks beside the controls")
     p.add_argument("--seeds", default=",".join(map(str, SEEDS)), help="train: these seeds of every model")
-    a = p.parse_args()
-    {"select": lambda: select(a.leaders), "train": lambda: train_all(a.jobs, [int(s) for s in a.seeds.split(",")]),
-     "table": table}[a.step]()
+    a = p.parse_args(argv)
+    root = Path(a.results or results_root())
+    {"select": lambda: select(root, a.leaders),
+     "train": lambda: train_all(root, a.jobs, [int(s) for s in a.seeds.split(",")]),
+     "table": lambda: table(root)}[a.step]()
+
+
+if __name__ == "__main__":
+    main()

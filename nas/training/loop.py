@@ -108,11 +108,12 @@ def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch: int = 20
 
 def train(model: nn.Module, data: Splits, cfg: TrainConfig,
           on_epoch: Callable[[dict], None] | None = None,
-          checkpoint: str | os.PathLike | None = None, evaluate_test: bool | str = True,
+          checkpoint: str | os.PathLike | None = None, evaluate_test: bool = True,
           clock: dict | None = None) -> list[dict]:
     """Train `model` in place; return one record per epoch (losses, accuracies in %, seconds).
-    `evaluate_test`: True (every epoch), "last" (the last epoch only: a search trial reports the
-    test accuracy once, so it does not pay 10,000 test images every epoch) or False.
+    `evaluate_test`: True evaluates the test set every epoch (a confirmation, a baseline); False
+    evaluates no test image (anything that selects: search trials, re-ranks, recipe studies), and
+    the records' `test_loss` and `test_acc` are NaN (null in JSON).
     `clock`, if given, receives the wall-clock times (time.time()) of the first and the last
     optimiser step, as `first_step` and `last_step` (the benchmark's trial-overhead marks)."""
     n = len(data.train_x)
@@ -175,8 +176,7 @@ def train(model: nn.Module, data: Splits, cfg: TrainConfig,
                 raise Diverged(f"training diverged: loss is {train_loss} in epoch {epoch} (lr {cfg.lr})")
             val_loss, val_acc = evaluate(scored, data.val_x, data.val_y, cfg.eval_batch)
             test_loss, test_acc = (evaluate(scored, data.test_x, data.test_y, cfg.eval_batch)
-                                   if evaluate_test is True or (evaluate_test == "last" and epoch == cfg.epochs)
-                                   else (float("nan"), float("nan")))
+                                   if evaluate_test else (float("nan"), float("nan")))
             record = dict(epoch=epoch, lr=opt.param_groups[0]["lr"], train_loss=train_loss,
                           train_acc=100.0 * correct.item() / n, val_loss=val_loss, val_acc=val_acc,
                           test_loss=test_loss, test_acc=test_acc, seconds=time.perf_counter() - t0)

@@ -1,14 +1,21 @@
 """Train one architecture for N epochs x M seeds into a run folder (what `nas train` and
-`nas baselines` do).
+`nas baselines` do, and each training of a re-rank and a recipe study).
+
+A confirmation or a baseline evaluates the test set every epoch (`evaluate_test=True`: the look). A
+re-rank's or recipe study's training selects, so it evaluates no test image (`evaluate_test=False`):
+its histories hold test_loss and test_acc as null, its summary no test value, and its ONNX check
+runs on validation images.
 
 A run folder holds everything needed to re-run it and to report on it:
   config.json          the architecture, the resolved TrainConfig, seeds, params, FLOPs, versions
   seed<S>/history.csv  one row per epoch: train / validation / test loss and accuracy, lr, seconds
+                       (test nan in the CSV, null in JSON, where the run evaluates no test image)
   seed<S>/history.json the same rows as JSON
   seed<S>/model.pt     the final weights (state_dict of `build_network(arch)`)
   seed<first>/model.onnx  the first seed's trained network as ONNX, checked against PyTorch (nas.deploy.onnx)
   seed<S>/checkpoint.pt  the state after the last finished epoch (`--resume` continues from it)
-  summary.json         per seed: final and last-3-epoch test accuracy
+  summary.json         per seed: final validation accuracy, and final, best and last-3-epoch test
+                       accuracy where the run evaluates the test set
 """
 from __future__ import annotations
 
@@ -79,7 +86,7 @@ def _git_commit() -> str | None:
 
 
 def _train_seed(arch: dict, cfg: TrainConfig, seed: int, out: Path, data_dir: str | None,
-                fresh: bool, prefix: str = "", log=print, data=None) -> dict:
+                fresh: bool, prefix: str = "", log=print, data=None, evaluate_test: bool = True) -> dict:
     """Train one seed into `out/seed<S>` (continuing its checkpoint unless `fresh`); its summary entry."""
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
@@ -92,32 +99,40 @@ def _train_seed(arch: dict, cfg: TrainConfig, seed: int, out: Path, data_dir: st
         ckpt.unlink()
     log(f"{prefix}seed {seed}\n{prefix}" + format_epoch({}, header=True))
     model = build_network(arch, data.input.shape, data.input.classes)
-    history = train(model, data, replace(cfg, seed=seed), checkpoint=ckpt,
+    history = train(model, data, replace(cfg, seed=seed), checkpoint=ckpt, evaluate_test=evaluate_test,
                     on_epoch=lambda r: log(prefix + format_epoch(r)))
     write_text(folder / "history.csv", _history_csv(history))
     write_text(folder / "history.json", json_text(history, indent=1))
     save_torch(model.state_dict(), folder / "model.pt")
+    if not evaluate_test:
+        return {"final_val_acc": history[-1]["val_acc"]}
     return {"final_test_acc": history[-1]["test_acc"], "last3_test_acc": late(history, "test_acc"),
             "final_val_acc": history[-1]["val_acc"], "best_test_acc": max(r["test_acc"] for r in history)}
 
 
-def _write_onnx(arch: dict, data, folder: Path) -> dict:
-    """The trained model.onnx of one seed, beside its weights, checked on 256 test images (nas.deploy.onnx)."""
+def _write_onnx(arch: dict, data, folder: Path, evaluate_test: bool = True) -> dict:
+    """The trained model.onnx of one seed, beside its weights, checked on 256 test images (nas.deploy.onnx);
+    on 256 validation images where the run evaluates no test image."""
     model = build_network(arch, data.input.shape, data.input.classes)
     model.load_state_dict(torch.load(folder / "model.pt", weights_only=True))
-    return write_onnx(model, folder / "model.onnx", data.test_x[:256].to("cpu"), "test images", data.input)
+    images, which = (data.test_x, "test images") if evaluate_test else (data.val_x, "validation images")
+    return write_onnx(model, folder / "model.onnx", images[:256].to("cpu"), which, data.input)
 
 
 def _seed_job(args: tuple) -> dict:
     """Entry point of a worker process (`jobs` > 1): one seed, its lines prefixed with the seed."""
-    arch, cfg, seed, out, data_dir, fresh = args
-    return _train_seed(arch, cfg, seed, out, data_dir, fresh, prefix=f"[seed {seed}] ", log=print_flush)
+    arch, cfg, seed, out, data_dir, fresh, evaluate_test = args
+    return _train_seed(arch, cfg, seed, out, data_dir, fresh, prefix=f"[seed {seed}] ", log=print_flush,
+                       evaluate_test=evaluate_test)
 
 
 def run(arch: dict, cfg: TrainConfig, seeds: list[int], out: str | os.PathLike, data_dir: str | None = None,
         force: bool = False, resume: bool = False, name: str = "", log=print, jobs: int = 1,
-        source: str = "") -> dict:
+        source: str = "", evaluate_test: bool = True) -> dict:
     """Train `arch` once per seed into run folder `out`; return the summary.
+
+    `evaluate_test`: True for a confirmation or a baseline (the test set every epoch); False for a
+    training that selects (a re-rank's, a recipe study's), which evaluates no test image.
 
     `jobs` > 1 trains that many seeds at once in worker processes, each with cores / jobs threads
     (unless `cfg.threads` is set): on a 2-core CPU two 1-thread seeds finish in about 0.55x the time
@@ -137,7 +152,8 @@ def run(arch: dict, cfg: TrainConfig, seeds: list[int], out: str | os.PathLike, 
         raise ConfigError(f"this architecture cannot take {cfg.dataset}'s {'x'.join(map(str, data.input.shape))} "
                           f"images: {e}") from None
     config = {"name": name, "source": source, "arch": arch, "train": asdict(replace(cfg, seed=0)), "seeds": seeds,
-              "input": asdict(data.input), "params": params, "flops": flops, "torch": torch.__version__, "git": _git_commit(),
+              "input": asdict(data.input), "params": params, "flops": flops,
+              "evaluate_test": evaluate_test, "torch": torch.__version__, "git": _git_commit(),
               "device_name": torch.cuda.get_device_name(0) if cfg.device == "cuda" else None}
     cfg_path = out / "config.json"
     if cfg_path.exists():
@@ -169,12 +185,13 @@ def run(arch: dict, cfg: TrainConfig, seeds: list[int], out: str | os.PathLike, 
         log("its recipe labels set " + ", ".join(f"{k}={v}" for k, v in recipe.items()))
     fresh = not resume  # a new or replaced run never continues a checkpoint it finds
     if jobs == 1:
-        results = [_train_seed(arch, cfg, seed, out, data_dir, fresh, log=log, data=data) for seed in seeds]
+        results = [_train_seed(arch, cfg, seed, out, data_dir, fresh, log=log, data=data, evaluate_test=evaluate_test)
+                   for seed in seeds]
     else:
-        results = map_in_workers(_seed_job, [(arch, cfg, s, out, data_dir, fresh) for s in seeds], jobs)
+        results = map_in_workers(_seed_job, [(arch, cfg, s, out, data_dir, fresh, evaluate_test) for s in seeds], jobs)
     summary = {"name": name, "params": params, "flops": flops,
                "seeds": {str(s): r for s, r in zip(seeds, results)},
-               "onnx": _write_onnx(arch, data, out / f"seed{seeds[0]}")}
+               "onnx": _write_onnx(arch, data, out / f"seed{seeds[0]}", evaluate_test)}
     log(f"wrote {out / f'seed{seeds[0]}' / 'model.onnx'} (onnxruntime matches PyTorch on "
         f"{summary['onnx']['checked_on']}: largest logit difference {summary['onnx']['max_abs_diff']:.1e})")
     write_text(out / "summary.json", json_text(summary))
