@@ -169,7 +169,7 @@ def test_search_hours_count_only_while_a_trial_runs():
 
 
 def test_a_gpu_run_is_the_same_recipe_and_says_where_it_ran(tmp_path):
-    from nas.reporting.report import results_table, training_cost
+    from nas.reporting.tables import results_table, training_cost
     from nas.results.store import recipe_of
 
     cpu = write_run(tmp_path / "cpu", {s: GOOD for s in range(5)})
@@ -286,7 +286,7 @@ def test_the_proxy_study_says_how_a_full_trainings_cpu_cost_was_found(tmp_path):
 
 def test_a_pick_that_is_a_warm_start_seed_is_named_as_such(tmp_path):
     """A search that ends picking a reference it started from must say so, not pass it off as found."""
-    from nas.reporting.report import race_block
+    from nas.reporting.races import race_block
     from nas.results.store import Search
     from search_spaces.baselines import BASELINES
     from search_spaces.choices import network_key
@@ -311,7 +311,7 @@ def test_a_pick_that_is_a_warm_start_seed_is_named_as_such(tmp_path):
 
 
 def test_seed_noise_study_is_reported_with_its_numbers(tmp_path):
-    from nas.reporting.report import seed_noise
+    from nas.reporting.races import seed_noise
 
     path = tmp_path / "seeds" / "study.json"
     assert seed_noise(path) == []  # no study, no lines
@@ -336,7 +336,7 @@ def test_seed_noise_study_is_reported_with_its_numbers(tmp_path):
 
 
 def test_an_unfinished_race_and_a_spent_budget_are_reported(tmp_path):
-    from nas.reporting.report import race_block
+    from nas.reporting.races import race_block
     from nas.results.store import Search
 
     job = lambda key, rung, seed: dict(key=key, rung=rung, seed=seed, score=99.0)  # noqa: E731
@@ -359,7 +359,7 @@ def test_an_unfinished_race_and_a_spent_budget_are_reported(tmp_path):
 
 def test_the_race_table_keeps_the_fresh_seeds_apart(tmp_path):
     """Each entrant's own mean is over the race's seeds; the fresh seeds after it get their own line."""
-    from nas.reporting.report import race_block
+    from nas.reporting.races import race_block
     from nas.results.store import Search
 
     job = lambda key, seed, score: dict(key=key, rung=1, seed=seed, score=score)  # noqa: E731
@@ -414,7 +414,7 @@ def test_the_analysis_says_per_control_whether_the_pick_beats_it(tmp_path):
     from types import SimpleNamespace
 
     from nas.nni_boundary import Trial
-    from nas.reporting.report import multi_analysis
+    from nas.reporting.races import multi_analysis
     from nas.results.store import Search
     from search_spaces.choices import network_key
 
