@@ -24,16 +24,16 @@ from typing import Callable
 
 from nni.nas.execution.event import ModelEventType
 from nni.nas.space import ModelStatus
-from nni.nas.strategy.middleware import StrategyMiddleware
 
 from nas import facts
+from nas.nni_boundary.middleware import ChainMiddleware
 from nas.schedule.rungs import Job, Ledger
 
 _log = logging.getLogger("nas.engine.multifidelity")
 ENDED = (ModelStatus.Trained, ModelStatus.Failed, ModelStatus.Interrupted, ModelStatus.Invalid)
 
 
-class Rungs(StrategyMiddleware):
+class Rungs(ChainMiddleware):
     """ASHA, controls and the race over NNI's engine (see the module docstring).
 
     `evaluator_for(job, sample)`: the evaluator a job trains with; `key`: a sample's network key;
@@ -55,12 +55,12 @@ class Rungs(StrategyMiddleware):
 
     # -------- wiring
 
-    def _initialize_engine(self, engine) -> None:
+    def on_engine(self, engine) -> None:
         engine.register_model_event_callback(ModelEventType.FinalMetric, self._on_final)
         engine.register_model_event_callback(ModelEventType.IntermediateMetric, self._on_intermediate)
         engine.register_model_event_callback(ModelEventType.TrainingEnd, self._on_end)
 
-    def _cleanup(self) -> None:
+    def on_cleanup(self) -> None:
         pass  # the chain's `after` detaches it once the schedule is done (`detach`)
 
     def detach(self) -> None:
