@@ -6,6 +6,8 @@ experiment runs from, and the trial's own folder.
 - `take_own_parameters`: NNI hands a trial whichever parameters were queued first, not its own.
 - `uploading`: NNI refuses a NAS `trial_code_directory` other than the current folder.
 - `trial_output_dir`: the running trial's own folder (NNI_OUTPUT_DIR).
+
+NNI is imported inside the functions: the boundary is imported on the command line's light path.
 """
 from __future__ import annotations
 
