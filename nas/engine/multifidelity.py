@@ -66,8 +66,7 @@ class Rungs(ChainMiddleware):
         self._ended: dict[int, object] = {}    # id -> end status of a training whose final result is late
         self._waiting: dict[str, list] = {}    # candidate key -> rung-0 models awaiting more seeds
 
-    # wiring
-
+    # wiring: our callbacks on the engine below (NNI's hooks: nas.nni_boundary.middleware)
     def on_engine(self, engine) -> None:
         engine.register_model_event_callback(ModelEventType.FinalMetric, self._on_final)
         engine.register_model_event_callback(ModelEventType.IntermediateMetric, self._on_intermediate)
@@ -88,7 +87,6 @@ class Rungs(ChainMiddleware):
         return {}
 
     # what the strategy above sees
-
     def list_models(self, status=None):
         for model in list(self._upper.values()):
             if status is None or model.status == status:
@@ -125,7 +123,6 @@ class Rungs(ChainMiddleware):
                     self._submit(job, self.model_space.freeze(model.sample))
 
     # scheduling
-
     def _submit(self, job: Job, model) -> None:
         model.evaluator = self.evaluator_for(job, model.sample)
         self.ledger.submit(job)
@@ -164,7 +161,6 @@ class Rungs(ChainMiddleware):
             time.sleep(poll)
 
     # events from the engine (NNI's listener thread)
-
     def _on_intermediate(self, event) -> None:
         if id(event.model) in self._upper:
             event.prevent_default()
