@@ -20,18 +20,18 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import json
 import os
 import platform
 import signal
-import sqlite3
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
+from nas import nni_boundary  # noqa: E402
 from record import publish  # noqa: E402
 
 SEARCH = ["--strategy", "evolution", "--max-params", "20000", "--min-params", "12000", "--fix", "bn=true",
@@ -39,32 +39,27 @@ SEARCH = ["--strategy", "evolution", "--max-params", "20000", "--min-params", "1
           "--set", "dropout_masks=pcg64"]
 
 
-def measure(db: Path, target: float) -> dict:
+def measure(workdir: Path, exp_id: str, target: float) -> dict:
     """Times (s since the experiment started) of the first result >= target and of the best result."""
-    con = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
-    try:
-        start = min(r[0] for r in con.execute("SELECT startTime FROM ExperimentProfile"))
-        rows = con.execute("SELECT timestamp, trialJobId, type, data FROM MetricData ORDER BY timestamp").fetchall()
-        submitted = con.execute("SELECT trialJobId, MIN(timestamp) FROM TrialJobEvent GROUP BY trialJobId").fetchall()
-        finished = con.execute("SELECT trialJobId, MAX(timestamp) FROM TrialJobEvent "
-                               "WHERE event IN ('SUCCEEDED', 'FAILED', 'USER_CANCELED') GROUP BY trialJobId").fetchall()
-    finally:
-        con.close()
+    start = nni_boundary.experiment_started_ms(workdir, exp_id)
+    submitted, finished = {}, {}  # trial id -> its first event; -> its last end
+    for tid, event, ts in nni_boundary.trial_events(workdir, exp_id):  # in time order
+        submitted.setdefault(tid, ts)
+        if event in ("SUCCEEDED", "FAILED", "USER_CANCELED"):
+            finished[tid] = ts
     out = {"start": start / 1000, "hit_s": None, "hit_trial": None, "hit_epoch": None, "best": 0.0, "best_s": None,
            "trials_started": len(submitted), "trials_finished": len(finished)}
-    for ts, tid, kind, data in rows:
-        value = json.loads(data)
-        value = json.loads(value) if isinstance(value, str) else value
-        acc = value.get("default") if isinstance(value, dict) else value
+    for m in nni_boundary.metrics(workdir, exp_id):
+        ts, value = m.timestamp, m.value  # a bare number comes as {"default": number}
+        acc = value.get("default")
         if not isinstance(acc, (int, float)):
             continue
         if acc > out["best"]:
             out.update(best=acc, best_s=(ts - start) / 1000)
         if acc >= target and out["hit_s"] is None:
-            epoch = value.get("epoch", value.get("epochs")) if isinstance(value, dict) else None
-            out.update(hit_s=(ts - start) / 1000, hit_trial=tid, hit_epoch=epoch,
-                       trials_started_by_hit=sum(t <= ts for _, t in submitted),
-                       trials_finished_by_hit=sum(t <= ts for _, t in finished))
+            out.update(hit_s=(ts - start) / 1000, hit_trial=m.trial_id, hit_epoch=value.get("epoch", value.get("epochs")),
+                       trials_started_by_hit=sum(t <= ts for t in submitted.values()),
+                       trials_finished_by_hit=sum(t <= ts for t in finished.values()))
     return out
 
 
@@ -76,12 +71,11 @@ def run_search(exp_id: str, workdir: Path, target: float, minutes: float, port: 
     workdir.mkdir(parents=True, exist_ok=True)
     log = open(workdir / f"{exp_id}.out", "a")
     proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT, start_new_session=True)
-    db = workdir / exp_id / "db" / "nni.sqlite"
     t0 = time.time()
     try:
         while proc.poll() is None:
             time.sleep(10)
-            if db.exists() and measure(db, target)["hit_s"] is not None:
+            if nni_boundary.has_database(workdir, exp_id) and measure(workdir, exp_id, target)["hit_s"] is not None:
                 print("target reached; stopping the search", flush=True)
                 break
             if time.time() - t0 > minutes * 60:
@@ -108,7 +102,7 @@ def main() -> None:
     load = os.getloadavg()[0]
     if not args.measure:
         run_search(args.id, workdir, args.target, args.minutes, args.port)
-    m = measure(workdir / args.id / "db" / "nni.sqlite", args.target)
+    m = measure(workdir, args.id, args.target)
     when = datetime.date.today().isoformat()
     lines = [f"## {when} — search to {args.target:.2f}% validation, {platform.machine()}, {os.cpu_count()} cores, "
              f"load average before: {load:.1f}", "",

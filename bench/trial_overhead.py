@@ -25,7 +25,6 @@ import argparse
 import datetime
 import os
 import platform
-import sqlite3
 import statistics
 import subprocess
 import sys
@@ -62,6 +61,7 @@ VARIANTS = {  # name -> environment of the search (NNI's manager and trials inhe
 
 
 def run_search(workdir: Path, name: str, env_vars: dict, trials: int, port: int, extra: list | None = None) -> dict:
+    from nas import nni_boundary
     from nas.results.store import read_trials
 
     env = dict(os.environ, PYTHONUNBUFFERED="1", **env_vars)
@@ -81,12 +81,11 @@ def run_search(workdir: Path, name: str, env_vars: dict, trials: int, port: int,
     watcher.join()
     if proc.returncode != 0:
         raise SystemExit(f"search failed ({name}):\n{output}")
-    con = sqlite3.connect(workdir / "searches" / exp_id / "db" / "nni.sqlite")
     events = {}
-    for tid, event, ts in con.execute("SELECT trialJobId, event, timestamp FROM TrialJobEvent ORDER BY timestamp"):
+    for tid, event, ts in nni_boundary.trial_events(workdir / "searches", exp_id):
         events.setdefault(tid, {}).setdefault(event, ts / 1000)
-    final_at = {tid: ts / 1000 for tid, ts in con.execute("SELECT trialJobId, timestamp FROM MetricData WHERE type='FINAL'")}
-    con.close()
+    final_at = {m.trial_id: m.timestamp / 1000 for m in nni_boundary.metrics(workdir / "searches", exp_id)
+                if m.kind == "FINAL"}
     rows = []
     for t in read_trials(workdir / "searches", exp_id):
         if t.status != "SUCCEEDED":

@@ -13,16 +13,22 @@ import re
 import socket
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from nas import nni_boundary
 from nas.budget import Budget, Gate, count
 from nas.config import SearchConfig, TrainConfig, asdict, make
+from nas.data.datasets import MNIST_INPUT, Input
+from nas.engine import machines
 from nas.errors import ConfigError, ExperimentError
 from nas.results.store import load_record, record_path, recorded_choices, recorded_input, save_record
+from nas.training.runs import load_arch
+from search_spaces import get_space
+from search_spaces.baselines import BASELINES
+from search_spaces.blocks import build_network
+from search_spaces.choices import RECIPE_CHOICES, complete, recipe_labels, search_choices
 
-if TYPE_CHECKING:
-    from nas.data.datasets import Input
+# NNI, and the modules of this package that import it (multifidelity, replay, retry, trial), are
+# imported inside the functions: `nas export` and `nas report` import this module without NNI
 
 TRIAL_ENTRY_ENV = "NAS_TRIAL_ENTRY"  # light (nas.nni_boundary.trial_entry, the default) | nni (NNI's own)
 
@@ -47,7 +53,7 @@ def population_for(trials: int) -> int:
 
 def make_strategy(name: str, trials: int, seed: int, population: int = 0, seeds: list[dict] | None = None):
     """NNI's strategy `name`; `seeds` (evolution only): full samples that open its population."""
-    from nni.nas import strategy
+    from nni.nas import strategy  # here: NNI (see the imports)
 
     if name == "random":
         return strategy.Random(dedup=True, seed=seed)
@@ -66,12 +72,7 @@ def warm_start_names(search: SearchConfig, fixed: dict, inp=None) -> str:
     (search_spaces.baselines) that pass the search's budget gate, agree with its fixed labels and are
     not its controls, comma-separated ("none" if there are none, or for a strategy other than
     evolution). A reference outside the budget is refused with one line."""
-    from nas.engine.multifidelity import resolve_controls
-    from nas.data.datasets import MNIST_INPUT
-    from nas.training.runs import load_arch
-    from search_spaces.baselines import BASELINES
-    from search_spaces.blocks import build_network
-    from search_spaces.choices import complete, recipe_labels
+    from nas.engine.multifidelity import resolve_controls  # here: it imports NNI (see the imports)
 
     inp = inp or MNIST_INPUT
     text = search.warm_start.strip()
@@ -108,18 +109,12 @@ def warm_start_names(search: SearchConfig, fixed: dict, inp=None) -> str:
 
 def warm_start_samples(text: str) -> list[dict]:
     """The full samples of a resolved warm start (`warm_start_names`), in its order."""
-    from nas.training.runs import load_arch
-    from search_spaces.choices import complete
-
     return [] if text in ("none", "") else [complete(load_arch(spec)[1]) for spec in text.split(",")]
 
 
 def check_budget_reachable(space_module, budget: Budget, fixed: dict | None = None, inp=None) -> None:
     """Refuse a budget that no candidate of the space can meet, instead of searching forever.
     `inp`: the dataset's nas.data.datasets.Input (default MNIST's)."""
-    from nas.data.datasets import MNIST_INPUT
-    from search_spaces.blocks import build_network
-
     inp = inp or MNIST_INPUT
     try:
         net = build_network(space_module.smallest_arch(fixed), inp.shape, inp.classes)
@@ -159,15 +154,14 @@ def build(search: SearchConfig, train: TrainConfig, data_dir: str, inp: Input, e
     in `data_dir`). `replay`: trials finished in earlier sessions, answered
     from their records if proposed again; `choices`: the labels' values (a resumed search: its own);
     `log`: where a multi-fidelity search prints its progress lines."""
+    # here: NNI, and the modules that import it (see the imports)
     from nni.nas.evaluator import FunctionalEvaluator
     from nni.nas.experiment import NasExperiment
     from nni.nas.strategy.middleware import Filter
 
-    from nas.engine.trial import evaluate_model
     from nas.engine.replay import Replay
     from nas.engine.retry import RetryOnce
-    from search_spaces import get_space
-    from search_spaces.choices import RECIPE_CHOICES, search_choices
+    from nas.engine.trial import evaluate_model
 
     try:
         space_module = get_space(search.space)
@@ -193,7 +187,7 @@ def build(search: SearchConfig, train: TrainConfig, data_dir: str, inp: Input, e
     gate_filter = Filter(gate, metric_for_invalid=None if search.strategy == "evolution" else 0.0, patience=2000)
     rungs = tracker = None
     if search.schedule == "asha":
-        from nas.engine.multifidelity import build_rungs
+        from nas.engine.multifidelity import build_rungs  # here: it imports NNI (see the imports)
 
         rungs, answered, tracker = build_rungs(search, train, data_dir, search.workdir, exp_id, fixed, replay or [], log)
         repeat = Replay(answered, key=space_module.network_key)
@@ -219,8 +213,6 @@ def build(search: SearchConfig, train: TrainConfig, data_dir: str, inp: Input, e
         nni_boundary.use_trial_entry(exp, "nas.nni_boundary.trial_entry", f"http://127.0.0.1:{search.port}")  # NNI listens on all addresses
     code = None
     if search.machines:
-        from nas.engine import machines
-
         listed, manager_ip = machines.load(search.machines)
         code = machines.stage_code(Path(search.workdir) / exp_id)
         machines.configure(exp, listed, manager_ip, code, search.port)
@@ -230,8 +222,6 @@ def build(search: SearchConfig, train: TrainConfig, data_dir: str, inp: Input, e
 def new_record(exp_id: str, search: SearchConfig, train: TrainConfig, data_dir: str, inp: Input, export_dir: str) -> dict:
     """What `resume` and `view` rebuild the search from: everything its launch was given, and the
     dataset's input `inp` (what an export's model takes)."""
-    from search_spaces.choices import search_choices
-
     return {"id": exp_id, "search": asdict(search), "train": asdict(train), "data_dir": data_dir,
             "input": asdict(inp), "export_dir": export_dir, "strategy_hears_metrics": True,
             "choices": search_choices(search.search_recipe)}

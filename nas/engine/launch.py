@@ -15,12 +15,19 @@ from pathlib import Path
 
 from nas import nni_boundary
 from nas.config import SearchConfig, TrainConfig, default_threads
+from nas.data.datasets import data_files, load_input, load_uint8, resolve_data_dir
+from nas.deploy.export import auto_export_allowed, export
+from nas.engine import machines
+from nas.engine.experiment import (Built, build, check_new_id, check_port_free, dashboard_url, new_record, population_for,
+                                   rebuild, register, warm_start_names)
+from nas.engine.recovery import prepare
 from nas.errors import ConfigError
 from nas.facts import RESULTS_ROOT, epoch_images
-from nas.engine.experiment import (Built, build, check_new_id, check_port_free, dashboard_url, new_record, population_for,
-                            rebuild, register)
 from nas.results.store import Layout, load_record, read_trials, save_record
+from nas.schedule.ledger import outcome
+from nas.studies.proxy import rungs_setting
 from nas.training.workers import print_flush
+from search_spaces import get_space
 
 
 @dataclass
@@ -102,8 +109,6 @@ def _run(built: Built, resume: bool, keep_open: bool, export_dir: Path | None, l
 
 def _run_in(built: Built, result: SearchResult, resume: bool, keep_open: bool, export_dir: Path | None,
             log) -> SearchResult:
-    from nas.deploy.export import auto_export_allowed, export
-
     exp, search = built.exp, built.search
     log(f"experiment {exp.id}: dashboard at {result.dashboard}")
     # a multi-fidelity search has no fixed trial count: its lines count up, and the [rungs] lines say how far it is
@@ -115,8 +120,6 @@ def _run_in(built: Built, result: SearchResult, resume: bool, keep_open: bool, e
         nni_boundary.wait_completion(exp)
         watcher.poll()
         if built.rungs is not None:
-            from nas.schedule.ledger import outcome
-
             result.outcome = outcome(built.rungs.ledger) if built.rungs.ledger.done() else None
             result.spent_cpu_hours = built.tracker.spent_s / 3600
             built.tracker.save()
@@ -150,8 +153,6 @@ def _run_in(built: Built, result: SearchResult, resume: bool, keep_open: bool, e
 def _worker_data(data_dir: str, dataset: str) -> list[str] | None:
     """What a remote machine must hold: MNIST its own way (its data_dir or lookup), another dataset
     at the driver's paths."""
-    from nas.data.datasets import data_files
-
     return None if dataset == "mnist" else [str(p) for p in data_files(Path(data_dir), dataset)]
 
 
@@ -164,15 +165,11 @@ def search(search: SearchConfig, train: TrainConfig, results: str | Path = RESUL
            log=print_flush) -> SearchResult:
     """Launch a search into `<results>/searches/<id>` and export its best into `export_dir`
     (default `<results>/exports`). `search.workdir` is set from `results`."""
-    from nas.data.datasets import load_input, resolve_data_dir
-
     layout = Layout.at(results)
     search = dataclasses.replace(search, workdir=str(layout.searches.resolve()),
                                  concurrency=search.concurrency or default_threads(1))  # 0: one trial per core
     rungs_from = ""
     if search.schedule == "asha" and search.rungs == "auto":  # the record keeps the rungs it resolved to
-        from nas.studies.proxy import rungs_setting
-
         rungs, rungs_from = rungs_setting(layout.proxy)
         search = dataclasses.replace(search, rungs=rungs)
     if search.strategy == "evolution" and not search.population:
@@ -191,8 +188,6 @@ def search(search: SearchConfig, train: TrainConfig, results: str | Path = RESUL
     inp = load_input(data_dir, train.dataset)  # verify + cache once here, so trials never decode or download
     search = dataclasses.replace(search, warm_start=_warm_start(search, inp))
     if search.machines:  # every machine checked before anything is written
-        from nas.engine import machines
-
         search = dataclasses.replace(search, machines=str(Path(search.machines).resolve()))
         for m in machines.load(search.machines)[0]:
             machines.check(m, _worker_data(data_dir, train.dataset))
@@ -225,9 +220,6 @@ def search(search: SearchConfig, train: TrainConfig, results: str | Path = RESUL
 def _warm_start(search: SearchConfig, inp) -> str:
     """The search's --warm-start resolved to names (nas.engine.experiment.warm_start_names) for the dataset's
     input `inp` (nas.data.datasets.Input); one line if bad."""
-    from nas.engine.experiment import warm_start_names
-    from search_spaces import get_space
-
     try:
         fixed = get_space(search.space).parse_fixed(search.fix)
     except ValueError as e:
@@ -239,9 +231,6 @@ def resume(exp_id: str, results: str | Path = RESULTS_ROOT, trials: int | None =
            host: str | None = None, keep_open: bool = False, log=print_flush) -> SearchResult:
     """Continue a stopped or killed search up to its trial count (or a new total, `trials`);
     its export goes where its launch sent it."""
-    from nas.data.datasets import load_uint8
-    from nas.engine.recovery import prepare
-
     workdir = str(Layout.at(results).searches.resolve())
     rec = load_record(workdir, exp_id)
     register(workdir, exp_id)  # before anything changes: a folder NNI cannot resume fails here
@@ -255,8 +244,6 @@ def resume(exp_id: str, results: str | Path = RESULTS_ROOT, trials: int | None =
     flat = rec["search"].get("schedule", "flat") == "flat"
     listed = []
     if rec["search"].get("machines"):  # the machines again, before anything changes
-        from nas.engine import machines
-
         listed = machines.load(rec["search"]["machines"])[0]
         for m in listed:
             machines.check(m, _worker_data(rec["data_dir"], rec["train"].get("dataset", "mnist")))

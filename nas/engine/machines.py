@@ -30,9 +30,12 @@ import json
 import shlex
 import shutil
 import subprocess
+import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
+from nas import nni_boundary
+from nas.data.datasets import FILES
 from nas.errors import ConfigError, ExperimentError
 
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
@@ -70,8 +73,6 @@ def load(path: str | Path) -> tuple[list[Machine], str]:
         raise ConfigError(f"cannot read machines file {path}: {e.strerror}") from None
     try:
         if path.suffix == ".toml":
-            import tomllib
-
             doc = tomllib.loads(text)
         else:
             doc = json.loads(text)
@@ -138,8 +139,6 @@ def check(m: Machine, data_files: list[str] | None = None) -> None:
     """Refuse a machine that cannot run trials, in one line: unreachable, key refused, no Python,
     dependencies or NNI's version wrong, data folder incomplete. `data_files`: for a dataset other
     than MNIST, the driver's files, which every machine reads at the same paths."""
-    from nas.data.datasets import FILES
-
     probe = ("import importlib.metadata as m, json\n"
              "out = {}\n"
              f"for p in {list(NEEDS)!r}:\n"
@@ -217,9 +216,7 @@ def stage_code(folder: Path) -> Path:
 def configure(exp, machines: list[Machine], manager_ip: str, code: Path, port: int) -> None:
     """Point the NNI experiment at the machines: one NNI worker per trial slot, trials started by
     the worker's wrapper, the staged code uploaded."""
-    from nni.experiment.config import RemoteConfig, RemoteMachineConfig
-
-    from nas import nni_boundary
+    from nni.experiment.config import RemoteConfig, RemoteMachineConfig  # here: this module imports without NNI
 
     workers = [RemoteMachineConfig(host=m.host, port=m.port, user=m.user, ssh_key_file=m.key,
                                    python_path=str(Path(m.wrapper).parent))

@@ -17,24 +17,38 @@ trials finished are not submitted again.
 """
 from __future__ import annotations
 
+import dataclasses
+import json
 import logging
 import threading
 import time
+from pathlib import Path
 from typing import Callable
 
+from nni.nas.evaluator import FunctionalEvaluator
 from nni.nas.execution.event import ModelEventType
 from nni.nas.space import ModelStatus
-from nni.nas.strategy.middleware import StrategyMiddleware
 
 from nas import facts
-from nas.schedule.ledger import Ledger
+from nas.atomic import write_text
+from nas.config import asdict, parse_rungs
+from nas.engine.trial import evaluate_model
+from nas.errors import ConfigError
+from nas.facts import FULL_IMAGES
+from nas.nni_boundary import Trial
+from nas.nni_boundary.middleware import ChainMiddleware
+from nas.results.store import RUNGS_FILE  # the report reads it too
+from nas.schedule.ledger import Ledger, outcome
+from nas.schedule.plan import candidates_for, planned_image_epochs
 from nas.schedule.rungs import Job
+from nas.training.runs import load_arch
+from search_spaces.choices import RECIPE_CHOICES, complete, network_key, recipe_labels
 
 _log = logging.getLogger("nas.engine.multifidelity")
 ENDED = (ModelStatus.Trained, ModelStatus.Failed, ModelStatus.Interrupted, ModelStatus.Invalid)
 
 
-class Rungs(StrategyMiddleware):
+class Rungs(ChainMiddleware):
     """ASHA, controls and the race over NNI's engine (see the module docstring).
 
     `evaluator_for(job, sample)`: the evaluator a job trains with; `key`: a sample's network key;
@@ -54,14 +68,13 @@ class Rungs(StrategyMiddleware):
         self._ended: dict[int, object] = {}    # id -> end status of a training whose final result is late
         self._waiting: dict[str, list] = {}    # candidate key -> rung-0 models awaiting more seeds
 
-    # -------- wiring
-
-    def _initialize_engine(self, engine) -> None:
+    # wiring: our callbacks on the engine below (NNI's hooks: nas.nni_boundary.middleware)
+    def on_engine(self, engine) -> None:
         engine.register_model_event_callback(ModelEventType.FinalMetric, self._on_final)
         engine.register_model_event_callback(ModelEventType.IntermediateMetric, self._on_intermediate)
         engine.register_model_event_callback(ModelEventType.TrainingEnd, self._on_end)
 
-    def _cleanup(self) -> None:
+    def on_cleanup(self) -> None:
         pass  # the chain's `after` detaches it once the schedule is done (`detach`)
 
     def detach(self) -> None:
@@ -75,8 +88,7 @@ class Rungs(StrategyMiddleware):
     def state_dict(self) -> dict:
         return {}
 
-    # -------- what the strategy above sees
-
+    # what the strategy above sees
     def list_models(self, status=None):
         for model in list(self._upper.values()):
             if status is None or model.status == status:
@@ -112,8 +124,7 @@ class Rungs(StrategyMiddleware):
                 for job in jobs[1:]:  # further rung-0 seeds train copies of the strategy's model
                     self._submit(job, self.model_space.freeze(model.sample))
 
-    # -------- scheduling
-
+    # scheduling
     def _submit(self, job: Job, model) -> None:
         model.evaluator = self.evaluator_for(job, model.sample)
         self.ledger.submit(job)
@@ -151,8 +162,7 @@ class Rungs(StrategyMiddleware):
                     return
             time.sleep(poll)
 
-    # -------- events from the engine (NNI's listener thread)
-
+    # events from the engine (NNI's listener thread)
     def _on_intermediate(self, event) -> None:
         if id(event.model) in self._upper:
             event.prevent_default()
@@ -216,21 +226,16 @@ class Rungs(StrategyMiddleware):
         self.dispatch_model_event(ModelEventType.TrainingEnd, model=model, status=status)
 
 
-# ---------------------------------------------------------------- building it for a search
+# building it for a search
 
 OVERHEAD_S = 7.0          # a trial's start and hand-over, per trial (bench/RESULTS.md: trial overhead)
 PRIOR_S_PER_IMAGE_EPOCH = 1 / 1500  # one thread, before the search has measured its own (bench: ~8k models)
-from nas.results.store import RUNGS_FILE  # noqa: E402  (the report reads it too)
 
 
 def resolve_controls(text: str, max_params: int, fixed: dict, search_recipe: bool = False) -> dict[str, dict]:
     """name -> full sample of each control ("auto", "none", or comma-separated baseline names or
     arch.json paths). A control outside the search's fixed labels cannot be frozen by the space, nor
     one with recipe labels by a space without them (`search_recipe`: the search has them)."""
-    from nas.errors import ConfigError
-    from nas.training.runs import load_arch
-    from search_spaces.choices import RECIPE_CHOICES, complete, recipe_labels
-
     names = facts.default_controls(max_params) if text == "auto" else [] if text in ("none", "") else \
         [n.strip() for n in text.split(",") if n.strip()]
     # pinned recipe labels (--search-recipe --fix lr_x=2) are the search's recipe: the controls train with it too
@@ -282,8 +287,6 @@ class Tracker:
         """Plan as many rung-0 candidates as the budget allows at the measured cost and promotion
         shares; once the budget is spent, the strategy has stopped or the race has begun, start no
         more (what has started finishes its schedule)."""
-        from nas.schedule.plan import candidates_for
-
         if not self.cpu_hours:
             return
         led = self.ledger
@@ -295,11 +298,6 @@ class Tracker:
         led.candidates = max(len(led.started), n)
 
     def save(self) -> None:
-        import json
-
-        from nas.atomic import write_text
-        from nas.schedule.ledger import outcome
-
         led = self.ledger
         doc = {"rungs": [dict(epochs=r.epochs, images=r.images, seeds=list(r.seeds), reading=r.reading)
                          for r in led.rungs],
@@ -315,8 +313,6 @@ class Tracker:
 
     def planned_s(self) -> float:
         """CPU-seconds the whole schedule takes at the measured cost and promotion shares."""
-        from nas.schedule.plan import planned_image_epochs
-
         led = self.ledger
         return planned_image_epochs(led.rungs, led.candidates, led.eta, led.race_cap, len(led.controls),
                                     self.shares(), led.fresh) * self.rate()
@@ -376,8 +372,6 @@ def restore(ledger: Ledger, trials: list, tracker: Tracker | None = None) -> lis
     """Put the ended trials of earlier sessions into the ledger (and the tracker's costs); return what
     `Replay` answers the strategy's re-proposals with: one record per rung-0 candidate, scored with
     its rung score, or failed."""
-    from nas.nni_boundary import Trial
-
     for t in trials:
         job = job_of(t.final)
         if job is None:
@@ -397,16 +391,6 @@ def restore(ledger: Ledger, trials: list, tracker: Tracker | None = None) -> lis
 def build_rungs(search, train, data_dir: str, workdir, exp_id: str, fixed: dict, finished: list, log=None):
     """(the Rungs middleware, Replay's records, the tracker) of a multi-fidelity search; `finished`:
     the ended trials of earlier sessions (a resume)."""
-    import dataclasses
-    from pathlib import Path
-
-    from nni.nas.evaluator import FunctionalEvaluator
-
-    from nas.config import asdict, parse_rungs
-    from nas.engine.trial import evaluate_model
-    from nas.facts import FULL_IMAGES
-    from search_spaces.choices import network_key
-
     rungs = parse_rungs(search.rungs)
     controls = resolve_controls(search.controls, search.max_params, fixed, search.search_recipe)
     ledger = Ledger(rungs, eta=search.eta, race_cap=search.race_cap, race_min=search.race_min,

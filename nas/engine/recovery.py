@@ -16,6 +16,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+import psutil
+
 from nas import nni_boundary
 from nas.errors import ExperimentError
 from nas.results.store import read_trials
@@ -34,8 +36,6 @@ class Prepared:
 
 def stop_orphaned_manager(exp_id: str, timeout: float = 15.0) -> int | None:
     """Stop the NNI manager of `exp_id` (and its trials) if its search process is gone."""
-    import psutil
-
     for proc in nni_boundary.managers(exp_id):
         try:
             parent = proc.parent()

@@ -4,7 +4,7 @@ is answered from that result instead of being trained again.
 Results come from the trials of earlier sessions (a resumed search: its strategy restarts from its
 last checkpoint and proposes the same candidates again) and from this session's (evolution's
 mutation changes labels a network ignores, and would train the same network twice). Public NNI API
-only (nni.nas.strategy.middleware).
+only (NNI's hooks: nas.nni_boundary.middleware).
 """
 from __future__ import annotations
 
@@ -14,7 +14,8 @@ from dataclasses import dataclass
 
 from nni.nas.execution.event import ModelEventType
 from nni.nas.space import ModelStatus
-from nni.nas.strategy.middleware import StrategyMiddleware
+
+from nas.nni_boundary.middleware import ChainMiddleware
 
 _log = logging.getLogger("nas.engine.replay")
 
@@ -30,7 +31,7 @@ class _Record:
     succeeded: bool
 
 
-class Replay(StrategyMiddleware):
+class Replay(ChainMiddleware):
     """Answers a candidate whose network already has a result, instead of training it again.
 
     Placed last in the strategy chain (after the budget gate). Results come from two places: the
@@ -42,6 +43,10 @@ class Replay(StrategyMiddleware):
     passes its space's `canonical`, because a strategy (evolution's mutation, above all) changes labels
     the network ignores (the width of a conv beyond a stage's depth) and would otherwise train the same
     network again."""
+
+    # the strategy's callbacks reach the engine too, as NNI's Filter and Deduplication do it; they
+    # stay here as well, for the replayed models' events
+    callbacks_reach_engine = True
 
     def __init__(self, finished: list, key=None, patience: int = 1000):
         super().__init__()
@@ -65,10 +70,10 @@ class Replay(StrategyMiddleware):
         except (KeyError, ValueError):  # not a sample of this space as we know it: compare it whole
             return _sample_key(sample)
 
-    def _initialize_engine(self, engine) -> None:
+    def on_engine(self, engine) -> None:
         engine.register_model_event_callback(ModelEventType.TrainingEnd, self._remember)
 
-    def _cleanup(self) -> None:
+    def on_cleanup(self) -> None:
         self.engine.unregister_model_event_callback(ModelEventType.TrainingEnd, self._remember)
 
     def _remember(self, event) -> None:
@@ -77,16 +82,6 @@ class Replay(StrategyMiddleware):
         if event.status == ModelStatus.Trained and model.metric is not None and model.sample:
             self.records.setdefault(self._key(model.sample),
                                     _Record(list(model.metrics.intermediates), model.metric, True))
-
-    # Callbacks must reach the engine too, as NNI's Filter and Deduplication do it: the base class
-    # keeps them on this middleware, and the strategy above would never hear a trial's score.
-    def register_model_event_callback(self, event_type, callback) -> None:
-        super().register_model_event_callback(event_type, callback)
-        self.engine.register_model_event_callback(event_type, callback)
-
-    def unregister_model_event_callback(self, event_type, callback) -> None:
-        super().unregister_model_event_callback(event_type, callback)
-        self.engine.unregister_model_event_callback(event_type, callback)
 
     def list_models(self, status=None):
         """The engine's models plus the replayed ones (strategies wait on and rank what they submitted)."""

@@ -3,7 +3,8 @@
 
 A failure the trial reported itself (an exception: its final result says `failed`) is not retried:
 it would fail again. Everything above (Replay, the multi-fidelity schedule, the strategy) sees one
-model: the retry's events are passed up as the original's. Public NNI API only.
+model: the retry's events are passed up as the original's. Public NNI API only (NNI's hooks:
+nas.nni_boundary.middleware).
 """
 from __future__ import annotations
 
@@ -11,10 +12,11 @@ import threading
 
 from nni.nas.execution.event import ModelEventType
 from nni.nas.space import ModelStatus
-from nni.nas.strategy.middleware import StrategyMiddleware
+
+from nas.nni_boundary.middleware import ChainMiddleware
 
 
-class RetryOnce(StrategyMiddleware):
+class RetryOnce(ChainMiddleware):
     def __init__(self, log=None, on_retry=None):
         super().__init__()
         self.log = log
@@ -28,12 +30,12 @@ class RetryOnce(StrategyMiddleware):
         self.stopping = False                  # set by the search before it stops the experiment
         self.grace_s = 5.0                     # how long a failed trial's own final result may lag its end
 
-    def _initialize_engine(self, engine) -> None:
+    def on_engine(self, engine) -> None:
         for kind, fn in ((ModelEventType.IntermediateMetric, self._pass), (ModelEventType.FinalMetric, self._final),
                          (ModelEventType.TrainingEnd, self._end)):
             engine.register_model_event_callback(kind, fn)
 
-    def _cleanup(self) -> None:
+    def on_cleanup(self) -> None:
         pass  # NNI cleans up once the strategy has submitted its last trial; trials still end after that
 
     def load_state_dict(self, state_dict: dict) -> None:

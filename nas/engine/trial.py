@@ -28,8 +28,10 @@ from nas.atomic import write_text
 from nas.budget import count
 from nas.config import TrainConfig, make, with_recipe
 from nas.data.datasets import load_splits
-from nas.training.loop import train
 from nas.nni_boundary.trial_entry import IMPORTED_AT
+from nas.results.store import read_trials
+from nas.schedule.rungs import read
+from nas.training.loop import train
 
 
 MEDIAN_MIN_TRIALS = 5
@@ -51,8 +53,6 @@ def median_rule(finished: list[list[float]], epoch: int, best_so_far: float) -> 
 
 def finished_curves(workdir: str, exp_id: str) -> list[list[float]]:
     """Per-epoch validation accuracies of the experiment's succeeded trials, from NNI's database."""
-    from nas.results.store import read_trials
-
     return [[m.get("default", 0.0) for m in t.intermediates]
             for t in read_trials(workdir, exp_id) if t.status == "SUCCEEDED"]
 
@@ -134,8 +134,6 @@ def evaluate_model(model: torch.nn.Module, config: dict, data_dir: str | None = 
     if recipe:  # what this candidate's recipe labels set, for the dashboard
         result["recipe"] = recipe
     if job is not None:
-        from nas.schedule.rungs import read
-
         result.update(job, score=read(history, job["reading"]))
     result["reported_at"] = round(time.time(), 3)  # after the last epoch's evaluation; NNI's latency follows
     nni.report_final_result(result)

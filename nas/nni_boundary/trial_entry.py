@@ -22,6 +22,9 @@ import runpy
 import sys
 import time
 
+from nas import nni_boundary
+from nas.process import quiet_known_warnings
+
 IMPORTED_AT = "NAS_TRIAL_IMPORTED_AT"
 
 
@@ -31,9 +34,6 @@ def main(argv: list[str]) -> None:
         manager, argv = argv[1], argv[2:]
     if len(argv) < 2 or argv[0] != "-m":
         sys.exit("usage: python -m nas.nni_boundary.trial_entry [--manager URL] -m MODULE [ARGS...]")
-    from nas import nni_boundary
-    from nas.process import quiet_known_warnings
-
     nni_boundary.lighten_nni_import()
     nni_boundary.import_nni_lightly()
     quiet_known_warnings()
