@@ -45,3 +45,27 @@ def test_the_late_window_and_threshold_have_one_home():
         text = path.read_text()
         assert not re.search(r"^\s*(LATE_EPOCHS|THRESHOLD|FULL_IMAGES|PROTOCOL_SEEDS|RACE_CAP)\s*=", text, re.M), path
         assert "[-3:]" not in text and "99.40" not in text.replace("99.40%", ""), path
+
+
+# nas/'s rooms, each importing only rooms above it (README's Layout lists them in this order)
+ROOMS = ("facts", "errors", "atomic", "schedule", "config", "data", "nni_boundary", "process", "results", "budget",
+         "deploy", "training", "studies", "reporting", "engine", "api", "cli", "__init__", "__main__")
+
+
+def test_each_room_imports_only_rooms_above_it():
+    import re
+    from pathlib import Path
+
+    root = Path(nas.__file__).parent
+    found = set()
+    for path in root.rglob("*.py"):
+        rel = path.relative_to(root).parts
+        room = rel[0] if len(rel) > 1 else rel[0].removesuffix(".py")
+        found.add(room)
+        for m in re.finditer(r"^\s*(?:from nas\.(\w+)[\w.]* import|import nas\.(\w+)|from nas import ([\w, ]+))",
+                             path.read_text(), re.M):
+            targets = [m.group(1) or m.group(2)] if not m.group(3) else [n.strip() for n in m.group(3).split(",")]
+            for other in targets:
+                if other != room:
+                    assert ROOMS.index(other) < ROOMS.index(room), f"{path.relative_to(root)} imports nas.{other}"
+    assert found <= set(ROOMS), found - set(ROOMS)

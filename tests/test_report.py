@@ -455,3 +455,15 @@ def test_looks_section_counts_the_test_values_old_selection_files_hold(tmp_path)
     looks = text[text.index("## Looks at the test set"):]
     assert "| re-rank trainings (`rerank/*/*/seed*/history.json`) | 2 | 3 | 4 |" in looks
     assert "No rule reads them" in looks and "| recipe-study trainings" not in looks  # no recipe folder, no row
+
+
+def test_the_pareto_picture_is_left_out_where_nothing_has_a_test_accuracy(tmp_path):
+    # searches since trials stopped reading the test set record no test accuracy: no picture, no crash
+    from types import SimpleNamespace
+
+    from nas.reporting.figures import pareto_png
+
+    trial = SimpleNamespace(final={"params": 5000, "default": 97.0})
+    search = SimpleNamespace(succeeded=[trial])
+    assert pareto_png([search], {}, {}, set(), tmp_path / "pareto.png") is False
+    assert not (tmp_path / "pareto.png").exists()

@@ -7,7 +7,8 @@ import json
 
 import pytest
 
-from nas.engine.multifidelity import OVERHEAD_S, Tracker, resolve_controls, restore
+from nas.engine.controls import resolve_controls
+from nas.engine.tracker import OVERHEAD_S, Tracker, restore
 from nas.config import PROVISIONAL_RUNGS, SearchConfig, parse_rungs
 from nas.errors import ConfigError
 from nas.nni_boundary import Trial

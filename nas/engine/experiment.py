@@ -17,8 +17,9 @@ from pathlib import Path
 from nas import nni_boundary
 from nas.budget import Budget, Gate, count
 from nas.config import SearchConfig, TrainConfig, asdict, make
-from nas.data.datasets import MNIST_INPUT, Input
+from nas.data.datasets import Input, MNIST_INPUT
 from nas.engine import machines
+from nas.engine.controls import resolve_controls
 from nas.errors import ConfigError, ExperimentError
 from nas.results.store import load_record, record_path, recorded_choices, recorded_input, save_record
 from nas.training.runs import load_arch
@@ -41,7 +42,7 @@ class Built:
     replay: object
     search: SearchConfig
     rungs: object = None     # nas.engine.multifidelity.Rungs of a multi-fidelity search
-    tracker: object = None   # ... and its nas.engine.multifidelity.Tracker
+    tracker: object = None   # ... and its nas.engine.tracker.Tracker
     code: Path | None = None  # remote searches: the staged code NNI uploads (the driver runs in it)
     retry: object = None      # nas.engine.retry.RetryOnce (told when the search stops)
 
@@ -72,8 +73,6 @@ def warm_start_names(search: SearchConfig, fixed: dict, inp=None) -> str:
     (search_spaces.baselines) that pass the search's budget gate, agree with its fixed labels and are
     not its controls, comma-separated ("none" if there are none, or for a strategy other than
     evolution). A reference outside the budget is refused with one line."""
-    from nas.engine.multifidelity import resolve_controls  # here: it imports NNI (see the imports)
-
     inp = inp or MNIST_INPUT
     text = search.warm_start.strip()
     if text in ("none", ""):

@@ -8,6 +8,7 @@ lighter import, a quiet banner and log, and a strategy checkpoint torch >= 2.6 l
 - `silence_banner`: NNI prints a banner listing every address of the machine.
 - `quiet_gate_rejections`: evolution warns once per candidate the budget gate rejects.
 - `allow_full_torch_load`: NNI reloads its strategy checkpoint with a bare torch.load().
+- `quiet_known_warnings`: NNI 3.0 and fvcore warn about torch 2.14 at every import.
 
 None needs NNI to import: what uses NNI imports it inside the function.
 """
@@ -21,6 +22,18 @@ import types
 import warnings
 
 NNI_VERSION = "3.0"
+
+# Known-harmless noise on torch 2.14: NNI 3.0 warns about every torch class it does not know
+# (torch.nn.Buffer...), and fvcore's import calls the deprecated torch.jit.script.
+KNOWN_WARNINGS = (
+    (".*is found to be not a nn.Module.*", RuntimeWarning),
+    (".*torch.jit.script.*is deprecated.*", FutureWarning),
+)
+
+
+def quiet_known_warnings() -> None:
+    for message, category in KNOWN_WARNINGS:
+        warnings.filterwarnings("ignore", message=message, category=category)
 
 
 class NNIVersionError(ImportError):

@@ -23,7 +23,7 @@ import sys
 import time
 
 from nas import nni_boundary
-from nas.process import quiet_known_warnings
+from nas.nni_boundary.patches import quiet_known_warnings
 
 IMPORTED_AT = "NAS_TRIAL_IMPORTED_AT"
 

@@ -20,14 +20,17 @@ def _plt():
 
 
 def pareto_png(searches: list[Search], baselines: dict[str, Run], finalists: dict[str, Run], current: set[str],
-               out: Path) -> None:
-    """Parameters against test accuracy: every trial (its short proxy), baselines and finalists confirmed;
-    `current`: the names of the finalists that are the current picks."""
-    plt = _plt()
-    fig, ax = plt.subplots(figsize=(8, 5.5))
+               out: Path) -> bool:
+    """Parameters against test accuracy: every trial that recorded one (its short proxy; trials no
+    longer evaluate the test set), baselines and finalists confirmed; `current`: the names of the
+    finalists that are the current picks. False, and no file, where there is nothing to draw."""
     floor = 94.0
     pts = [(t.final["params"], t.final["test_acc"]) for s in searches for t in s.succeeded
            if t.final.get("test_acc") is not None]  # early-stopped trials have no test accuracy
+    if not pts and not any(r.histories for r in (*baselines.values(), *finalists.values())):
+        return False
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(8, 5.5))
     shown = [(p, a) for p, a in pts if a >= floor]
     ax.scatter([p for p, _ in shown], [a for _, a in shown], s=14, c="0.6",
                label=f"search trials, proxy training ({len(pts)}; {len(pts) - len(shown)} below {floor:.0f}% not shown)")
@@ -72,6 +75,7 @@ def pareto_png(searches: list[Search], baselines: dict[str, Run], finalists: dic
     fig.tight_layout()
     fig.savefig(out, dpi=110)
     plt.close(fig)
+    return True
 
 
 def curves_png(finalists: dict[str, Run], out: Path, cols: int = 3) -> None:
@@ -130,30 +134,3 @@ def misclassified_png(run: Run, out: Path, data_dir: str | None = None, seed: in
     fig.savefig(out, dpi=100)
     plt.close(fig)
     return len(wrong)
-
-
-def proxy_png(study: dict, out: Path) -> None:
-    """Each proxy's Spearman with the full-fidelity score against its cost (share of a full training),
-    one marker per way of reading it, with the seed-to-seed ceiling as a line."""
-    plt = _plt()
-    fig, ax = plt.subplots(figsize=(8, 5.5))
-    markers = {"val_acc last": "o", "val_acc best": "^", "val_loss last": "s", "val_loss best": "D"}
-    for reading, marker in markers.items():
-        rows = [r for r in study["rows"] if r.get("reading") == reading and r["spearman"] is not None]
-        ax.scatter([r["cost"] for r in rows], [r["spearman"] for r in rows], marker=marker, s=40, label=reading)
-        if reading == "val_acc last":
-            for r in rows:
-                ax.annotate(f"{r['epochs']}x{r['images'] // 1000}k", (r["cost"], r["spearman"]),
-                            textcoords="offset points", xytext=(5, -12), fontsize=8)
-    if study.get("ceiling_seed0_vs_seed1") is not None:
-        ax.axhline(study["ceiling_seed0_vs_seed1"], color="0.4", ls="--", lw=1,
-                   label="full run: seed 0 vs seed 1 (ceiling)")
-    ax.set_xscale("log")
-    ax.set_xlabel("cost of one proxy training (share of one full 15-epoch training, log scale)")
-    ax.set_ylabel("Spearman rho with the full-fidelity score")
-    ax.set_title(f"Which rung-0 proxy ranks like the full schedule ({study['complete']} architectures, 4k-8k)")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8, loc="lower right")
-    fig.tight_layout()
-    fig.savefig(out, dpi=125)
-    plt.close(fig)

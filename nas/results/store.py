@@ -183,7 +183,7 @@ def read_trials(workdir: str | os.PathLike, exp_id: str) -> list:
         raise ExportError(str(e)) from None
 
 
-RUNGS_FILE = "rungs.json"  # a multi-fidelity search's schedule, scores and race (nas.engine.multifidelity.Tracker)
+RUNGS_FILE = "rungs.json"  # a multi-fidelity search's schedule, scores and race (nas.engine.tracker.Tracker)
 
 
 def load_rungs(workdir: str | os.PathLike, exp_id: str) -> dict | None:

@@ -44,7 +44,6 @@ from nas.data.datasets import load_splits, load_uint8, resolve_data_dir
 from nas.errors import ConfigError
 from nas.facts import FULL_EPOCHS, FULL_IMAGES, FULL_RUNG, FULL_SEEDS, LATE_EPOCHS
 from nas.process import prepare_process
-from nas.reporting.figures import proxy_png
 from nas.results.store import late
 from nas.training.loop import train
 from nas.training.workers import map_in_workers, print_flush
@@ -350,3 +349,34 @@ def rungs_setting(root: Path) -> tuple[str, str]:
                "val_loss best": "/val_loss_best"}
     first = ",".join(f"{r['epochs']}x{r['images']}{reading[r['reading']]}" for r in schedule_from_study(study))
     return (f"{first},{FULL_RUNG}" if first else PROVISIONAL_RUNGS), f"chosen by the proxy study ({path})"
+
+
+def proxy_png(study: dict, out: Path) -> None:
+    """Each proxy's Spearman with the full-fidelity score against its cost (share of a full training),
+    one marker per way of reading it, with the seed-to-seed ceiling as a line."""
+    import matplotlib  # here: only the picture needs it
+
+    matplotlib.use("Agg")  # files only, no screen
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(8, 5.5))
+    markers = {"val_acc last": "o", "val_acc best": "^", "val_loss last": "s", "val_loss best": "D"}
+    for reading, marker in markers.items():
+        rows = [r for r in study["rows"] if r.get("reading") == reading and r["spearman"] is not None]
+        ax.scatter([r["cost"] for r in rows], [r["spearman"] for r in rows], marker=marker, s=40, label=reading)
+        if reading == "val_acc last":
+            for r in rows:
+                ax.annotate(f"{r['epochs']}x{r['images'] // 1000}k", (r["cost"], r["spearman"]),
+                            textcoords="offset points", xytext=(5, -12), fontsize=8)
+    if study.get("ceiling_seed0_vs_seed1") is not None:
+        ax.axhline(study["ceiling_seed0_vs_seed1"], color="0.4", ls="--", lw=1,
+                   label="full run: seed 0 vs seed 1 (ceiling)")
+    ax.set_xscale("log")
+    ax.set_xlabel("cost of one proxy training (share of one full 15-epoch training, log scale)")
+    ax.set_ylabel("Spearman rho with the full-fidelity score")
+    ax.set_title(f"Which rung-0 proxy ranks like the full schedule ({study['complete']} architectures, 4k-8k)")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, loc="lower right")
+    fig.tight_layout()
+    fig.savefig(out, dpi=125)
+    plt.close(fig)
