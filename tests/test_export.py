@@ -112,3 +112,24 @@ def test_distinct_keeps_the_best_trial_of_each_network():
               Trial("c", "SUCCEEDED", {**exp3, "c1_1": 14}, final={"default": 98.9, "params": 8500}),
               Trial("d", "SUCCEEDED", {**exp3, "dropout": 0.1}, final={"default": 99.1, "params": 8880})]
     assert [t.id for t in distinct(rank(trials))] == ["d", "a", "c"]
+
+
+@pytest.mark.slow
+def test_a_committed_search_exports_as_it_did_when_it_was_recorded(tmp_path):
+    """NNI's records of the committed searches name the module paths of the day they ran (before the
+    package had sub-packages); exporting one again from a copy gives the architectures it gave then."""
+    import json
+    import shutil
+    from pathlib import Path
+
+    from nas.api import export
+
+    committed = Path(__file__).resolve().parents[1] / "results"
+    shutil.copytree(committed / "searches" / "s8k-evolution-sep", tmp_path / "searches" / "s8k-evolution-sep")
+    found = export("s8k-evolution-sep", results=tmp_path, top_k=2, out=tmp_path / "out")
+    assert [e["trial"] for e in found] == ["TfDX7", "jrJf4"]
+    for e in found:
+        then = json.loads(next((committed / "exports" / "s8k-evolution-sep").glob(f"rank*_{e['trial']}/arch.json"))
+                          .read_text())
+        now = json.loads((Path(e["path"]) / "arch.json").read_text())
+        assert now["arch"] == then["arch"] and now["params"] == then["params"]
