@@ -18,6 +18,7 @@ from typing import Any
 from nas.errors import ConfigError
 from nas.facts import (ALPHA, ETA, FRESH_SEEDS, FULL_IMAGES, FULL_RUNG, LATE_EPOCHS, RACE_CAP, RACE_MIN,
                        TRAIN_IMAGES, VAL_IMAGES)
+from nas.schedule.rungs import Rung
 
 DATASETS = ("mnist", "fashion-mnist", "kmnist", "idx", "cifar10")  # what nas.data.datasets reads
 
@@ -154,8 +155,6 @@ def parse_rungs(text: str) -> list:
     training images, then optionally ':' and the number of seeds and '/' and how a rung is read
     (val_acc_last, the default below the last rung; val_acc_best, val_loss_last, val_loss_best; the
     last rung always reads "late", the mean validation accuracy of its last 3 epochs)."""
-    from nas.schedule.rungs import Rung
-
     rungs = []
     parts = [p.strip() for p in text.split(",") if p.strip()]
     if len(parts) < 2:
@@ -251,7 +250,7 @@ def asdict(cfg) -> dict:
 def with_recipe(cfg: TrainConfig, arch: dict) -> tuple[TrainConfig, dict]:
     """(`cfg` changed by a candidate's recipe labels, the fields they set) (search_spaces.choices.
     RECIPE_CHOICES: `nas search --search-recipe`); (`cfg` itself, {}) for an architecture without them."""
-    from search_spaces.choices import recipe_overrides
+    from search_spaces.choices import recipe_overrides  # here: the space imports torch; the command line reads this module
 
     changes = recipe_overrides(arch, asdict(cfg))
     return (dataclasses.replace(cfg, **changes) if changes else cfg), changes

@@ -24,17 +24,18 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from fvcore.nn import flop_count_table
 import torch
+from fvcore.nn import flop_count_table
 
+import search_spaces.blocks as blocks
 from nas.budget import count, flop_analysis
 from nas.config import asdict
 from nas.data.datasets import MNIST_INPUT
 from nas.deploy.onnx import check_images, write_onnx
 from nas.errors import ExportError
 from nas.results.store import distinct, load_record, load_rungs, rank, read_trials, recorded_input
+from search_spaces import choices
 from search_spaces.blocks import build_network
-import search_spaces.blocks as blocks
 
 
 def model_source(arch: dict, inp=None) -> str:
@@ -113,8 +114,6 @@ def export(workdir: str, exp_id: str, out: str | os.PathLike, top_k: int = 1, fo
     """Export the top-k trials of an experiment into `out` (one folder, written atomically).
     `written_by` ("export" or "search") is recorded in summary.json: a search or resume refreshes
     only the exports it wrote itself (see `auto_export_allowed`)."""
-    from search_spaces import choices  # the labels alone: no NNI import
-
     record = load_record(workdir, exp_id)
     inp = recorded_input(record)
     if top_k < 1:

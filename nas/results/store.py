@@ -219,7 +219,7 @@ def rank(trials: list, rungs: dict | None = None) -> list:
 def distinct(ranked: list) -> list:
     """The first trial of each network (samples that differ only in labels the network ignores
     are one network)."""
-    from search_spaces import choices
+    from search_spaces import choices  # torch, as above
 
     seen, out = set(), []
     for t in ranked:

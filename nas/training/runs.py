@@ -39,14 +39,13 @@ from nas.errors import ConfigError, RunError
 from nas.results.store import late
 from nas.training.loop import format_epoch, train
 from nas.training.workers import map_in_workers, print_flush
+from search_spaces import choices
 from search_spaces.baselines import BASELINES
 from search_spaces.blocks import build_network
 
 
 def load_arch(spec: str) -> tuple[str, dict, dict]:
     """(name, canonical arch, recipe overrides) for a baseline name or an arch.json path."""
-    from search_spaces import choices  # not search_spaces.mnist: training needs no NNI
-
     if spec in BASELINES:
         b = BASELINES[spec]
         return spec, choices.canonical(b["arch"]), dict(b["recipe"])
