@@ -204,7 +204,7 @@ def prepare(m: Machine) -> None:
 def stage_code(folder: Path) -> Path:
     """A folder holding only what a trial imports from this project (nas/, search_spaces/): what NNI
     uploads to every worker (no results, no virtual environment, no data)."""
-    root = Path(__file__).resolve().parent.parent
+    root = Path(__file__).resolve().parents[2]  # nas/engine/machines.py -> the project
     code = folder / "code"
     if code.exists():
         shutil.rmtree(code)
