@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import torchvision.io as tio
 
-from nas.data.datasets import DEBIAN_FASHION, load_uint8
+from nas.data.datasets import load_uint8
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 
@@ -23,9 +23,7 @@ def session() -> str:
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not (DEBIAN_FASHION / "train-images-idx3-ubyte.gz").exists(),
-                    reason="Debian's dataset-fashion-mnist is not installed (.ci/run installs it)")
-def test_readme_python_session_runs(tmp_path, monkeypatch):
+def test_readme_python_session_runs(tmp_path, monkeypatch, fashion_dir):
     from test_e2e import free_port
 
     code = session()
@@ -38,7 +36,7 @@ def test_readme_python_session_runs(tmp_path, monkeypatch):
     for old, new in tiny.items():
         assert old in code, f"README's session changed: {old!r} is gone"
         code = code.replace(old, new)
-    raw = load_uint8(DEBIAN_FASHION, dataset="fashion-mnist")
+    raw = load_uint8(fashion_dir, dataset="fashion-mnist")
     monkeypatch.chdir(tmp_path)  # results="my-results" and "shoe.png" resolve here
     tio.write_png(raw["test_x"][0][None], "shoe.png")  # the first test image: an ankle boot
     out = io.StringIO()

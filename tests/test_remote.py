@@ -23,16 +23,13 @@ from test_e2e import free_port, listeners, nas, rest, wait_for_line
 
 pytestmark = pytest.mark.slow
 
-SSHD = "/usr/sbin/sshd"
 TINY = ["--schedule", "flat", "--epochs", "1", "--train-subset", "768", "--max-params", "8000",
         "--set", "val_size=500", "--set", "eval_batch=5000"]
 
 
 @pytest.fixture(scope="module")
-def sshd(tmp_path_factory):
+def sshd(tmp_path_factory, sshd_binary):
     """An OpenSSH server on a free loopback port that accepts one key made here; (port, key, known_hosts)."""
-    if not Path(SSHD).exists():
-        pytest.fail(f"{SSHD} not found: install Debian's openssh-server (.ci/run does)")
     d = tmp_path_factory.mktemp("sshd")
     for name in ("key", "hostkey"):
         subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(d / name)], check=True)
@@ -42,7 +39,7 @@ def sshd(tmp_path_factory):
         f"AuthorizedKeysFile {d / 'key.pub'}\nPermitRootLogin prohibit-password\nPasswordAuthentication no\n"
         "UsePAM no\nStrictModes no\nSubsystem sftp /usr/lib/openssh/sftp-server\n")
     Path("/run/sshd").mkdir(exist_ok=True)  # privilege separation folder
-    proc = subprocess.Popen([SSHD, "-D", "-f", str(d / "sshd_config"), "-E", str(d / "sshd.log")])
+    proc = subprocess.Popen([str(sshd_binary), "-D", "-f", str(d / "sshd_config"), "-E", str(d / "sshd.log")])
     deadline = time.time() + 20
     while True:
         try:
