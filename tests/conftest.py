@@ -65,7 +65,11 @@ def private_cache(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def small_splits(data_dir):
-    """2,000 real training images, 1,000 validation, the full test set."""
+    """2,000 real training images, 1,000 validation, the first 2,000 test images (the test set is
+    evaluated after every epoch: all 10,000 would cost more than the training itself)."""
+    from dataclasses import replace
+
     from nas.data.datasets import load_splits
 
-    return load_splits(data_dir, val_size=1000, train_subset=2000)
+    s = load_splits(data_dir, val_size=1000, train_subset=2000)
+    return replace(s, test_x=s.test_x[:2000], test_y=s.test_y[:2000])

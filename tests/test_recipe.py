@@ -27,6 +27,7 @@ def test_a_variant_is_the_overrides_that_differ_from_the_defaults():
             parse_variant(bad)
 
 
+@pytest.mark.slow  # three trainings of three epochs
 def test_study_trains_each_variant_and_picks_on_late_validation(tmp_path, data_dir, capsys):
     out = tmp_path / "study"
     small = {"train_subset": 600, "val_size": 1000, "threads": 1}

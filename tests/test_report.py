@@ -141,6 +141,7 @@ def test_report_numbers_come_from_the_run_files(tmp_path):
     assert (res / "figures" / "curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+@pytest.mark.slow  # trains a real model
 def test_misclassified_grid_counts_the_real_models_errors(tmp_path, data_dir):
     from nas.training.runs import run as train_run
 
