@@ -183,6 +183,7 @@ def test_report_shows_a_baseline_under_another_recipe_beside_its_default_run(tmp
             "(lowest late test accuracy 99.38%") in text
 
 
+@pytest.mark.slow  # two trainings through the study
 def test_a_tie_goes_to_the_smaller_change_of_the_defaults(tmp_path, data_dir):
     # the same recipe twice, once spelt as a change (lr=0.05 is the default, so no change) and once
     # as a real change listed first that trains identically: equal scores, and the defaults win

@@ -237,6 +237,7 @@ def test_a_missed_target_says_its_best_result_and_what_was_tried(tmp_path):
     assert "### What was tried" not in step7
 
 
+@pytest.mark.slow  # the whole committed report, its figures' data from MNIST
 def test_report_regenerates_the_committed_one_byte_for_byte(tmp_path, data_dir, monkeypatch):
     """The golden file: the committed results/README.md is what `nas report` writes from the
     committed run files (here from a copy, so nothing of the repository is touched)."""

@@ -42,6 +42,7 @@ def test_force_replaces_the_whole_run(tmp_path, data_dir):
     assert list(json.loads((out / "summary.json").read_text())["seeds"]) == ["2"]
 
 
+@pytest.mark.slow  # a training, then three resumes
 def test_resume_accepts_older_runs_but_not_another_recipe(tmp_path, data_dir):
     from dataclasses import replace
 
