@@ -1,7 +1,10 @@
-"""End to end, all real: `nas search` launches an NNI experiment of two trials on loopback, the
-dashboard's REST API lists both trials with their parameter counts, nothing listens beyond
-127.0.0.1, the best architecture is exported and rebuilt, `export` refuses to overwrite, `view`
-re-opens the stopped experiment, and everything stops cleanly."""
+"""End to end, all real. One shared search (fixture `soak`: 30 trials on loopback, kept open)
+answers several tests: every trial runs to the end two at a time, the dashboard's REST API lists
+them with their parameter counts, nothing listens beyond 127.0.0.1, the best architecture is
+exported and rebuilt, `export` refuses to overwrite, unknown ids are one line, `view` re-opens the
+stopped experiment, and everything stops cleanly. Other tests: refusals before anything starts,
+kills and resumes of searches and trainings, diverging trials under a slow NNI manager, a search
+of training recipes."""
 from __future__ import annotations
 
 import json
@@ -229,8 +232,9 @@ def test_search_killed_at_random_moments_resumes_to_its_trial_count(tmp_path, da
     none lost or trained twice, nothing of the experiment is left running, and export sees them all.
     Then `resume --trials` below the count is refused, and above it the search goes on to the new
     count (NNI 3.0 alone hangs on a resume; see nni_boundary.skip_hpo_commands_on_resume).
-    (This also answers what test_stopped_search_resumes_to_new_trials asked of a Ctrl-C'd search:
-    a clean stop and its resume are checked by the shared `soak` search and test_asha's SIGTERM.)"""
+    (What the removed test_stopped_search_resumes_to_new_trials asked is answered here and elsewhere:
+    a clean Ctrl-C stop is the end of the shared `soak` search, and the resume of a search stopped
+    cleanly mid-run is test_asha's SIGTERM.)"""
     import random
 
     from nas.results.store import read_trials
