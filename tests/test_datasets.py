@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 import torch
 
-from nas.data.datasets import DEBIAN_FASHION, DataError, load_input, load_splits, load_uint8, statistics
+from nas.data.datasets import DataError, load_input, load_splits, load_uint8, statistics
 from search_spaces.blocks import build_network
 from search_spaces.baselines import EXP3, LQZNT
 
@@ -170,16 +170,11 @@ def test_a_cifar10_folder_loads_as_3x32x32_and_a_bad_one_fails_in_one_line(tmp_p
         _read_cifar_batch(folder / "test_batch")
 
 
-needs_fashion = pytest.mark.skipif(not (DEBIAN_FASHION / "train-images-idx3-ubyte.gz").exists(),
-                                   reason="Debian's dataset-fashion-mnist is not installed (.ci/run installs it)")
-
-
-@needs_fashion
-def test_fashion_mnist_is_refused_as_mnist_and_accepted_as_itself(tmp_path):
-    r = nas("train", "exp3", "--epochs", "1", "--data-dir", str(DEBIAN_FASHION), "--out", str(tmp_path / "no"))
+def test_fashion_mnist_is_refused_as_mnist_and_accepted_as_itself(tmp_path, fashion_dir):
+    r = nas("train", "exp3", "--epochs", "1", "--data-dir", str(fashion_dir), "--out", str(tmp_path / "no"))
     assert r.returncode == 2 and r.stderr.count("\n") == 1 and "differ from MNIST" in r.stderr
     assert not (tmp_path / "no").exists()
-    s = load_splits(DEBIAN_FASHION, val_size=5000, dataset="fashion-mnist")
+    s = load_splits(fashion_dir, val_size=5000, dataset="fashion-mnist")
     assert s.input.classes == 10 and s.input.mean == (0.286,) and s.input.std == (0.353,)
     assert torch.bincount(s.test_y).tolist() == [1000] * 10
     assert load_splits(None, dataset="fashion-mnist").input == s.input  # found where Debian puts it

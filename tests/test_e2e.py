@@ -1,11 +1,13 @@
-"""End to end, all real: `nas search` launches an NNI experiment of two trials on loopback, the
-dashboard's REST API lists both trials with their parameter counts, nothing listens beyond
-127.0.0.1, the best architecture is exported and rebuilt, `export` refuses to overwrite, `view`
-re-opens the stopped experiment, and everything stops cleanly."""
+"""End to end, all real. One shared search (fixture `soak`: 30 trials on loopback, kept open)
+answers several tests: every trial runs to the end two at a time, the dashboard's REST API lists
+them with their parameter counts, nothing listens beyond 127.0.0.1, the best architecture is
+exported and rebuilt, `export` refuses to overwrite, unknown ids are one line, `view` re-opens the
+stopped experiment, and everything stops cleanly. Other tests: refusals before anything starts,
+kills and resumes of searches and trainings, diverging trials under a slow NNI manager, a search
+of training recipes."""
 from __future__ import annotations
 
 import json
-import re
 import os
 import signal
 import socket
@@ -13,6 +15,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from types import SimpleNamespace
 
 import psutil
 import pytest
@@ -54,73 +57,115 @@ def wait_for_line(proc, text: str, timeout: float) -> list[str]:
     raise AssertionError(f"never saw {text!r}; output:\n" + "\n".join(lines) + proc.stderr.read())
 
 
-def test_search_dashboard_export_view(tmp_path, data_dir):
-    port = free_port()
-    work, exports = tmp_path / "res" / "searches", tmp_path / "exports"
+@pytest.fixture(scope="module")
+def soak(tmp_path_factory, data_dir):
+    """One real search answers several tests: 30 trials, two at a time, with --early-stop, kept open
+    after it ends so the dashboard can be asked, then stopped with Ctrl-C. It yields what was seen
+    while it ran (its lines, the dashboard's answers, who listened) and where it wrote."""
+    tmp = tmp_path_factory.mktemp("shared-search")  # a name without the id: the id checks below stay honest
+    port, res = free_port(), tmp / "res"
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "nas", "search", "--schedule", "flat", "--trials", "2", "--epochs", "1", "--train-subset", "1000",
-         "--max-params", "8000", "--port", str(port), "--results", str(work.parent), "--export-dir", str(exports),
-         "--data-dir", str(data_dir), "--keep-open", "--set", "val_size=1000"],
+        [sys.executable, "-m", "nas", "search", "--schedule", "flat", "--id", "soak", "--trials", "30",
+         "--concurrency", "2", "--epochs", "2", "--early-stop", "--train-subset", "768", "--max-params", "8000",
+         "--port", str(port), "--results", str(res), "--export-dir", str(tmp / "exports"), "--data-dir", str(data_dir),
+         "--keep-open", "--set", "val_size=500", "--set", "eval_batch=5000"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    seen = SimpleNamespace(tmp=tmp, port=port, res=res, work=res / "searches", exports=tmp / "exports", exp_id="soak",
+                           env=env)
     try:
-        out = wait_for_line(proc, "search done", timeout=600)
-        exp_id = next(l.split()[1].rstrip(":") for l in out if l.startswith("experiment "))
-        assert f"dashboard at http://127.0.0.1:{port}" in "\n".join(out)
-
-        # the dashboard's REST API answers on loopback and lists both trials with their counts
-        trials = rest(port, "trial-jobs")
-        assert len(trials) == 2 and {t["status"] for t in trials} == {"SUCCEEDED"}
-        finals = [json.loads(json.loads(t["finalMetricData"][0]["data"])) for t in trials]
-        assert all(0 < f["params"] <= 8000 and f["flops"] > 0 and 0 <= f["default"] <= 100 for f in finals)
-        assert all("test_acc" not in f for f in finals)  # a trial selects: it evaluates no test image
-        # the trials started through nas.nni_boundary.trial_entry (its mark), and in this order
-        assert all(0 < f["imports_s"] <= f["evaluator_in_s"] <= f["startup_s"] for f in finals)
-        assert rest(port, "check-status")["status"] in ("DONE", "RUNNING", "NO_MORE_TRIAL")
-
-        # nothing but loopback listens on the dashboard port
-        assert listeners(port) == {"127.0.0.1"}
-
-        # the best architecture was exported; its model file rebuilds it with the recorded count
-        arch_files = list((exports / exp_id).glob("rank1_*/arch.json"))
-        assert len(arch_files) == 1
-        entry = json.loads(arch_files[0].read_text())
-        best = max(finals, key=lambda f: (f["default"], -f["params"]))
-        assert entry["params"] == best["params"] and entry["metrics"]["default"] == best["default"]
-        check = subprocess.run([sys.executable, str(arch_files[0].parent / "model.py")],
-                               capture_output=True, text=True, check=True)
-        assert f"{entry['params']} parameters" in check.stdout
+        seen.lines = wait_for_line(proc, "search done", timeout=1500)
+        seen.trial_jobs = rest(port, "trial-jobs")
+        seen.status = rest(port, "check-status")["status"]
+        seen.listening = listeners(port)
     finally:
         proc.send_signal(signal.SIGINT)
         proc.wait(timeout=120)
-    assert proc.returncode == 0
-    assert not listeners(port), "the dashboard outlived the search"
+    seen.returncode, seen.listening_after = proc.returncode, listeners(port)
+    return seen
 
-    # export again: refused without --force (one line, exit 2), then the top 2 with --force
-    again = nas("export", exp_id, "--results", str(work.parent), "--out", str(exports / exp_id))
+
+def test_thirty_trials_at_concurrency_two_run_to_the_end(soak):
+    """NNI's tracker has searches that stall after a few trials at concurrency > 1: this one must
+    run all 30 trials, two at a time, and report every one. With --early-stop on, trials below the
+    finished trials' median after epoch 1 stop there and still report a result."""
+    from nas.results.store import read_trials
+
+    trials = read_trials(soak.work, "soak")
+    assert len(trials) == 30 and all(t.status == "SUCCEEDED" for t in trials), [t.status for t in trials]
+    assert len([l for l in soak.lines if l.startswith("trial ")]) == 30
+    # every trial recorded the sample it really trained, and that sample has the params it reported
+    from nas.nni_boundary import _param_count
+    assert all(t.sample_from == "trial" and _param_count(t.sample, t.final) == t.final["params"] for t in trials)
+    # two at a time, really: some trial started before the previous one ended
+    spans = sorted((t.final["first_step_at"], t.final["last_step_at"]) for t in trials)
+    assert any(b[0] < a[1] for a, b in zip(spans, spans[1:]))
+    stopped = [t for t in trials if t.final.get("early_stopped")]
+    assert stopped and len(stopped) < 25  # some stop, and not before the median exists
+    assert all(t.final["early_stopped"] == 1 == len(t.intermediates) for t in stopped)
+    assert all(len(t.intermediates) == 2 for t in trials if t not in stopped)
+
+
+def test_dashboard_lists_every_trial_on_loopback_only_and_stops_with_the_search(soak):
+    """`nas search` says where its dashboard is; the dashboard's REST API lists every trial with its
+    parameter count, nothing listens beyond 127.0.0.1, and Ctrl-C stops it all cleanly."""
+    assert f"dashboard at http://127.0.0.1:{soak.port}" in "\n".join(soak.lines)
+    assert len(soak.trial_jobs) == 30 and {t["status"] for t in soak.trial_jobs} == {"SUCCEEDED"}
+    finals = [json.loads(json.loads(t["finalMetricData"][0]["data"])) for t in soak.trial_jobs]
+    assert all(0 < f["params"] <= 8000 and f["flops"] > 0 and 0 <= f["default"] <= 100 for f in finals)
+    assert all("test_acc" not in f for f in finals)  # a trial selects: it evaluates no test image
+    # the trials started through nas.nni_boundary.trial_entry (its mark), and in this order
+    assert all(0 < f["imports_s"] <= f["evaluator_in_s"] <= f["startup_s"] for f in finals)
+    assert soak.status in ("DONE", "RUNNING", "NO_MORE_TRIAL")
+    assert soak.listening == {"127.0.0.1"}  # nothing but loopback listens on the dashboard port
+    assert soak.returncode == 0
+    assert not soak.listening_after, "the dashboard outlived the search"
+
+
+def test_search_exports_its_best_and_export_never_overwrites_silently(soak):
+    """The search exported its best trial (by validation, then fewer parameters), whose model.py
+    rebuilds it with the recorded count; `nas export` again is refused without --force (one line,
+    exit 2) and writes the top 2 with it."""
+    finals = [json.loads(json.loads(t["finalMetricData"][0]["data"])) for t in soak.trial_jobs]
+    out = soak.exports / "soak"
+    arch_files = list(out.glob("rank1_*/arch.json"))
+    assert len(arch_files) == 1
+    entry = json.loads(arch_files[0].read_text())
+    best = max(finals, key=lambda f: (f["default"], -f["params"]))
+    assert entry["params"] == best["params"] and entry["metrics"]["default"] == best["default"]
+    check = subprocess.run([sys.executable, str(arch_files[0].parent / "model.py")],
+                           capture_output=True, text=True, check=True)
+    assert f"{entry['params']} parameters" in check.stdout
+
+    again = nas("export", "soak", "--results", str(soak.res), "--out", str(out))
     assert again.returncode == 2 and again.stderr.strip().count("\n") == 0 and "--force" in again.stderr
-    forced = nas("export", exp_id, "--results", str(work.parent), "--out", str(exports / exp_id), "--top-k", "2", "--force")
+    forced = nas("export", "soak", "--results", str(soak.res), "--out", str(out), "--top-k", "2", "--force")
     assert forced.returncode == 0, forced.stderr
-    summary = json.loads((exports / exp_id / "summary.json").read_text())
-    assert summary["trials"] == 2 and len(summary["ranking"]) == 2
-    assert len(list((exports / exp_id).glob("rank*_*/model.py"))) == 2
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["trials"] == 30 and len(summary["ranking"]) == 30
+    assert len(list(out.glob("rank*_*/model.py"))) == 2
 
-    # an unknown id is one clear line for view, resume and export
+
+def test_an_unknown_id_is_one_clear_line(soak):
+    """view, resume and export of an id the results root lacks: one line naming the ids it has."""
     for cmd in ("view", "resume", "export"):
-        bad = nas(cmd, "nosuchid", "--results", str(work.parent))
-        assert bad.returncode == 2 and "no experiment 'nosuchid'" in bad.stderr and exp_id in bad.stderr
+        bad = nas(cmd, "nosuchid", "--results", str(soak.res))
+        assert bad.returncode == 2 and "no experiment 'nosuchid'" in bad.stderr and "known: soak" in bad.stderr
 
-    # view re-opens the stopped experiment's dashboard on loopback, also under a home whose NNI
-    # manifest has never heard of it (a cloned results folder, another machine)
-    fresh = dict(env, HOME=str(tmp_path / "fresh-home"))
-    view = subprocess.Popen([sys.executable, "-m", "nas", "view", exp_id, "--results", str(work.parent), "--port", str(port),
+
+def test_view_reopens_a_stopped_experiment_under_a_home_that_never_saw_it(soak):
+    """`nas view` re-opens the stopped experiment's dashboard on loopback, also under a home whose
+    NNI manifest has never heard of it (a cloned results folder, another machine)."""
+    fresh = dict(soak.env, HOME=str(soak.tmp / "fresh-home"))
+    port = free_port()
+    view = subprocess.Popen([sys.executable, "-m", "nas", "view", "soak", "--results", str(soak.res), "--port", str(port),
                              "--seconds", "60"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=fresh)
     try:
         wait_for_line(view, "dashboard at", timeout=120)
         deadline = time.time() + 60
         while True:
             try:
-                assert len(rest(port, "trial-jobs")) == 2
+                assert len(rest(port, "trial-jobs")) == 30
                 break
             except OSError:
                 assert time.time() < deadline
@@ -130,8 +175,8 @@ def test_search_dashboard_export_view(tmp_path, data_dir):
         view.send_signal(signal.SIGINT)
         view.wait(timeout=60)
     assert view.returncode == 0
-    manifest = json.loads((tmp_path / "fresh-home" / "nni-experiments" / ".experiment").read_text())
-    assert manifest[exp_id]["logDir"] == str(work.resolve())
+    manifest = json.loads((soak.tmp / "fresh-home" / "nni-experiments" / ".experiment").read_text())
+    assert manifest["soak"]["logDir"] == str(soak.work.resolve())
 
 
 def test_port_in_use_is_refused(tmp_path, data_dir):
@@ -158,45 +203,6 @@ def test_bad_fixed_label_is_refused_before_anything_is_written(tmp_path, data_di
     assert r.stderr.strip().count("\n") == 0 and not (tmp_path / "res" / "searches").exists()
 
 
-def test_stopped_search_resumes_to_new_trials(tmp_path, data_dir):
-    """Ctrl-C a search after its first trial, then `nas resume`: the finished trial is kept and the
-    search goes on to run new ones (NNI 3.0 alone hangs here; see nni_boundary.skip_hpo_commands_on_resume)."""
-    from nas.results.store import read_trials
-
-    work = tmp_path / "res" / "searches"
-    env = dict(os.environ, PYTHONUNBUFFERED="1")
-    common = ["--results", str(work.parent)]  # resume exports where the launch said
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "nas", "search", "--schedule", "flat", "--trials", "4", "--epochs", "1", "--train-subset", "500",
-         "--max-params", "8000", "--port", str(free_port()), "--data-dir", str(data_dir),
-         "--set", "val_size=500", *common, "--export-dir", str(tmp_path / "exports")], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
-    out = wait_for_line(proc, "trial   1/4", timeout=300)
-    exp_id = next(l.split()[1].rstrip(":") for l in out if l.startswith("experiment "))
-    proc.send_signal(signal.SIGINT)
-    proc.wait(timeout=120)
-    before = {t.id: t.final for t in read_trials(work, exp_id) if t.status == "SUCCEEDED"}
-    assert before and len(before) < 4
-
-    resumed = nas("resume", exp_id, "--port", str(free_port()), *common, timeout=400, env=env)
-    assert resumed.returncode == 0, resumed.stderr
-    after = {t.id: t.final for t in read_trials(work, exp_id) if t.status == "SUCCEEDED"}
-    assert all(after[k] == v for k, v in before.items())  # nothing finished was lost or redone
-    assert len(after) == 4  # the search went on to its trial count
-    assert "rank 1:" in resumed.stdout
-
-    short = nas("resume", exp_id, "--trials", "3", *common, timeout=120, env=env)
-    assert short.returncode == 2 and "below the 4 trials" in short.stderr
-    longer = nas("resume", exp_id, "--trials", "5", "--port", str(free_port()), *common, timeout=400, env=env)
-    assert longer.returncode == 0, longer.stderr
-    more = {t.id: t.final for t in read_trials(work, exp_id) if t.status == "SUCCEEDED"}
-    assert len(more) == 5 and all(more[k] == v for k, v in after.items())
-    record = json.loads((work / exp_id / "nas.json").read_text())
-    assert record["search"]["trials"] == 5
-    from search_spaces.choices import CHOICES
-
-    assert record["choices"] == json.loads(json.dumps(CHOICES))  # the space a later resume rebuilds
-
-
 def _search_with_node_preload(tmp_path, data_dir, js: str):
     """A one-trial search whose NNI manager (a node process) first runs `js` (NODE_OPTIONS)."""
     preload = tmp_path / "preload.js"
@@ -205,14 +211,6 @@ def _search_with_node_preload(tmp_path, data_dir, js: str):
     return nas("search", "--schedule", "flat", "--trials", "1", "--epochs", "1", "--train-subset", "500",
                "--max-params", "8000", "--port", str(free_port()), "--data-dir", str(data_dir),
                "--set", "val_size=500", "--results", str(tmp_path / "res"), timeout=400, env=env)
-
-
-def test_slow_manager_start(tmp_path, data_dir):
-    """A manager that takes 8 s to answer (a cold disk on a machine just started) still runs the
-    search: NNI 3.0 alone gives up after 3 s with a traceback (nni_boundary.start)."""
-    r = _search_with_node_preload(tmp_path, data_dir, "const t = Date.now() + 8000; while (Date.now() < t) {}\n")
-    assert r.returncode == 0, r.stderr
-    assert "rank 1:" in r.stdout
 
 
 def test_dead_manager_is_one_line_error(tmp_path, data_dir):
@@ -231,12 +229,21 @@ def _samples(trials) -> list[str]:
 def test_search_killed_at_random_moments_resumes_to_its_trial_count(tmp_path, data_dir):
     """SIGKILL `nas search` (its NNI manager and a trial live on, holding the port), resume, SIGKILL
     the resumed search at a random moment, resume again: in the end exactly --trials trials finished,
-    none lost or trained twice, nothing of the experiment is left running, and export sees them all."""
+    none lost or trained twice, nothing of the experiment is left running, and export sees them all.
+    Then `resume --trials` below the count is refused, and above it the search goes on to the new
+    count (NNI 3.0 alone hangs on a resume; see nni_boundary.skip_hpo_commands_on_resume).
+    (What the removed test_stopped_search_resumes_to_new_trials asked is answered here and elsewhere:
+    a clean Ctrl-C stop is the end of the shared `soak` search, and the resume of a search stopped
+    cleanly mid-run is test_asha's SIGTERM.)"""
     import random
 
     from nas.results.store import read_trials
 
-    rng = random.Random(int(os.environ.get("NAS_TEST_SEED", "0")) or None)
+    # seeded, so a failure replays: NAS_TEST_SEED=<n> picks another moment, NAS_TEST_SEED=random a fresh one
+    seed = os.environ.get("NAS_TEST_SEED", "1")
+    seed = random.randrange(1, 2**31) if seed == "random" else int(seed)
+    print(f"NAS_TEST_SEED={seed}")  # shown with a failure's captured output
+    rng = random.Random(seed)
     work, port = tmp_path / "res" / "searches", free_port()
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     common = ["--results", str(work.parent), "--port", str(port)]  # resume exports where the launch said
@@ -267,20 +274,39 @@ def test_search_killed_at_random_moments_resumes_to_its_trial_count(tmp_path, da
     assert len(set(_samples(trials))) == 5                      # ...or trained twice
     assert all(t.status in ("SUCCEEDED", "USER_CANCELED") for t in trials)
     assert all("interrupted" in t.reason for t in trials if t.status == "USER_CANCELED")
+    assert "rank 1:" in final.stdout
     summary = json.loads((tmp_path / "exports" / "k9" / "summary.json").read_text())
     assert summary["trials"] == len(trials) and summary["succeeded"] == 5
     from nas.nni_boundary import managers as _managers
 
     assert not _managers("k9") and not listeners(port)
 
+    # a new trial count: below the finished ones is refused, above them the search goes on
+    short = nas("resume", "k9", "--trials", "4", *common, timeout=120, env=env)
+    assert short.returncode == 2 and "below the 5 trials" in short.stderr
+    longer = nas("resume", "k9", "--trials", "6", *common, timeout=400, env=env)
+    assert longer.returncode == 0, longer.stderr
+    more = {t.id: t.final for t in read_trials(work, "k9") if t.status == "SUCCEEDED"}
+    assert len(more) == 6 and all(more[k] == v for k, v in done.items())
+    record = json.loads((work / "k9" / "nas.json").read_text())
+    assert record["search"]["trials"] == 6
+    from search_spaces.choices import CHOICES
 
-def test_diverging_trials_fail_with_their_reason(tmp_path, data_dir):
-    """A trial whose loss turns NaN is marked FAILED with the reason; the search still runs every trial."""
+    assert record["choices"] == json.loads(json.dumps(CHOICES))  # the space a later resume rebuilds
+
+
+def test_diverging_trials_fail_with_their_reason_under_a_slow_manager(tmp_path, data_dir):
+    """A trial whose loss turns NaN is marked FAILED with the reason; the search still runs every trial.
+    The same search's NNI manager takes 8 s to answer (a cold disk on a machine just started): the
+    search still runs, where NNI 3.0 alone gives up after 3 s with a traceback (nni_boundary.start)."""
+    preload = tmp_path / "preload.js"
+    preload.write_text("const t = Date.now() + 8000; while (Date.now() < t) {}\n")
     r = nas("search", "--schedule", "flat", "--trials", "2", "--epochs", "1", "--train-subset", "300", "--port", str(free_port()),
             "--results", str(tmp_path / "res"), "--export-dir", str(tmp_path / "exports"), "--data-dir", str(data_dir),
             "--set", "val_size=300", "--set", "lr=1e6", "--set", "schedule=constant", "--set", "augment=false",
             "--fix", "bn=false",  # BatchNorm can keep even this LR finite for one epoch
-            timeout=400)
+            timeout=400, env=dict(os.environ, NODE_OPTIONS=f"--require {preload}"))
+    assert "did not answer" not in r.stderr, r.stderr  # the slow manager was waited for
     lines = [l for l in r.stdout.splitlines() if l.startswith("trial ")]
     failed = [l for l in lines if "FAILED" in l]
     assert len(lines) == 2 and failed  # both trials ran; at least one diverged
@@ -289,6 +315,7 @@ def test_diverging_trials_fail_with_their_reason(tmp_path, data_dir):
         assert r.returncode == 2 and r.stderr.strip().count("\n") == 0 and "training diverged" in r.stderr
     else:
         assert r.returncode == 0, r.stderr
+        assert "rank 1:" in r.stdout
         summary = json.loads(next((tmp_path / "exports").glob("*/summary.json")).read_text())
         assert len(summary["failed"]) == len(failed)
         assert all("training diverged" in f["reason"] for f in summary["failed"])
@@ -296,10 +323,10 @@ def test_diverging_trials_fail_with_their_reason(tmp_path, data_dir):
 
 def test_killed_training_resumes_to_identical_weights(tmp_path, data_dir):
     """SIGKILL `nas train` after its second epoch, `--resume` it: the final weights are bitwise those
-    of an uninterrupted run."""
+    of an uninterrupted run (3 epochs: one left to resume is enough)."""
     import torch
 
-    args = ["train", "exp4", "--epochs", "4", "--data-dir", str(data_dir), "--set", "train_subset=1500",
+    args = ["train", "exp4", "--epochs", "3", "--data-dir", str(data_dir), "--set", "train_subset=1500",
             "--set", "val_size=500", "--set", "threads=1"]
     whole = nas(*args, "--out", str(tmp_path / "whole"), timeout=600)
     assert whole.returncode == 0, whole.stderr
@@ -325,80 +352,34 @@ def test_killed_training_resumes_to_identical_weights(tmp_path, data_dir):
     b = torch.load(run / "seed0" / "model.pt")
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
     h = json.loads((run / "seed0" / "history.json").read_text())
-    assert [r["epoch"] for r in h] == [1, 2, 3, 4]
+    assert [r["epoch"] for r in h] == [1, 2, 3]
 
 
-def test_thirty_trials_at_concurrency_two_run_to_the_end(tmp_path, data_dir):
-    """NNI's tracker has searches that stall after a few trials at concurrency > 1: this one must
-    run all 30 trials, two at a time, and report every one. With --early-stop on, trials below the
-    finished trials' median after epoch 1 stop there and still report a result."""
-    from nas.results.store import read_trials
-
-    work = tmp_path / "res" / "searches"
-    r = nas("search", "--schedule", "flat", "--id", "soak", "--trials", "30", "--concurrency", "2", "--epochs", "2", "--early-stop",
-            "--train-subset", "768", "--port", str(free_port()), "--results", str(work.parent),
-            "--export-dir", str(tmp_path / "exports"), "--data-dir", str(data_dir),
-            "--set", "val_size=500", "--set", "eval_batch=5000", timeout=1500)
-    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
-    trials = read_trials(work, "soak")
-    assert len(trials) == 30 and all(t.status == "SUCCEEDED" for t in trials), [t.status for t in trials]
-    assert len([l for l in r.stdout.splitlines() if l.startswith("trial ")]) == 30
-    # every trial recorded the sample it really trained, and that sample has the params it reported
-    from nas.nni_boundary import _param_count
-    assert all(t.sample_from == "trial" and _param_count(t.sample, t.final) == t.final["params"] for t in trials)
-    # two at a time, really: some trial started before the previous one ended
-    spans = sorted((t.final["first_step_at"], t.final["last_step_at"]) for t in trials)
-    assert any(b[0] < a[1] for a, b in zip(spans, spans[1:]))
-    stopped = [t for t in trials if t.final.get("early_stopped")]
-    assert stopped and len(stopped) < 25  # some stop, and not before the median exists
-    assert all(t.final["early_stopped"] == 1 == len(t.intermediates) for t in stopped)
-    assert all(len(t.intermediates) == 2 for t in trials if t not in stopped)
-
-
-@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM])
-def test_killed_parallel_training_leaves_no_worker_behind(tmp_path, data_dir, sig):
-    """SIGKILL or SIGTERM `nas train --jobs 2`: its two seed workers die with it (they would otherwise
-    train on and write into the run folder), and `--resume` finishes the run."""
+def test_killed_parallel_training_leaves_no_worker_behind(tmp_path, data_dir):
+    """SIGKILL `nas train --jobs 2`, then SIGTERM its `--resume`: each time its two seed workers die
+    with it (they would otherwise train on and write into the run folder); SIGTERM is a clean stop that
+    says how to continue, and a last `--resume` finishes the run."""
     args = ["train", "exp3", "--epochs", "2", "--seeds", "0,1", "--jobs", "2", "--data-dir", str(data_dir),
             "--set", "train_subset=2560", "--set", "val_size=500", "--out", str(tmp_path / "run")]
-    proc = subprocess.Popen([sys.executable, "-m", "nas", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, env=dict(os.environ, PYTHONUNBUFFERED="1"))
-    wait_for_line(proc, "[seed 1]", timeout=300)  # both workers are up and training
-    workers = psutil.Process(proc.pid).children(recursive=True)
-    assert len([w for w in workers if "spawn_main" in " ".join(w.cmdline())]) == 2
-    proc.send_signal(sig)
-    code = proc.wait(timeout=30)
-    _, alive = psutil.wait_procs(workers, timeout=15)
-    assert not alive
-    if sig == signal.SIGTERM:  # a clean stop that says how to continue
-        assert code == 130 and "--resume" in proc.stderr.read()
+
+    def stop_while_training(sig, *extra) -> tuple[int, str]:
+        proc = subprocess.Popen([sys.executable, "-m", "nas", *args, *extra], stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True, env=dict(os.environ, PYTHONUNBUFFERED="1"))
+        wait_for_line(proc, "[seed 1]", timeout=300)  # both workers are up and training
+        workers = psutil.Process(proc.pid).children(recursive=True)
+        assert len([w for w in workers if "spawn_main" in " ".join(w.cmdline())]) == 2
+        proc.send_signal(sig)
+        code = proc.wait(timeout=30)
+        _, alive = psutil.wait_procs(workers, timeout=15)
+        assert not alive, f"{sig!r} left workers behind"
+        return code, proc.stderr.read()
+
+    stop_while_training(signal.SIGKILL)
+    code, err = stop_while_training(signal.SIGTERM, "--resume")
+    assert code == 130 and "--resume" in err  # a clean stop that says how to continue
     resumed = nas(*args, "--resume", timeout=600)
     assert resumed.returncode == 0, resumed.stderr
     assert sorted(json.loads((tmp_path / "run" / "summary.json").read_text())["seeds"]) == ["0", "1"]
-
-
-def test_evolution_search_runs_to_the_end(tmp_path, data_dir):
-    """Regularized evolution waits on its last models through every middleware's list_models (the
-    budget gate, Replay): the search must end normally and export. Its population opens with the
-    warm start's reference model, trained as the first trial."""
-    # one trial at a time (the default was 1 when this was written): with two, the last two end after
-    # the strategy has stopped listening, and it hears only the first two
-    r = nas("search", "--schedule", "flat", "--strategy", "evolution", "--trials", "4", "--concurrency", "1",
-            "--epochs", "1", "--train-subset", "768", "--warm-start", "era7918",
-            "--max-params", "8000", "--port", str(free_port()), "--results", str(tmp_path / "res"),
-            "--export-dir", str(tmp_path / "exports"), "--data-dir", str(data_dir), "--set", "val_size=500",
-            "--set", "eval_batch=5000", timeout=900)
-    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-3000:]
-    trials = [l for l in r.stdout.splitlines() if l.startswith("trial ")]
-    assert len(trials) == 4 and "rank 1:" in r.stdout
-    assert "warm start" in r.stdout and "params   7,918" in trials[0]  # era7918 first
-    # the strategy must learn from the trained trials (a middleware that swallowed the engine's events
-    # once left evolution and TPE blind), and not from the gate's rejections, which would push trained
-    # individuals out of its population. The last trial may end after the strategy has stopped.
-    log = next((tmp_path / "res" / "searches").glob("*/log/experiment.log")).read_text()
-    learnt = [float(m) for m in re.findall(r"\[Metric\] ([0-9.]+) Sample", log)]
-    assert len(learnt) >= 3 and all(m > 0 for m in learnt), learnt
-    assert "has no metric" not in r.stdout + r.stderr  # gate rejections are expected, not warnings
 
 
 def test_recipe_search_trains_each_candidate_with_its_recipe_and_exports_it(tmp_path, data_dir):

@@ -22,7 +22,7 @@ from search_spaces.choices import canonical
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory, data_dir):
     out = tmp_path_factory.mktemp("run") / "exp3"
-    run(canonical(EXP3), TrainConfig(epochs=1, train_subset=3000, val_size=500), [0], out, str(data_dir),
+    run(canonical(EXP3), TrainConfig(epochs=1, train_subset=1000, val_size=500), [0], out, str(data_dir),
         log=lambda *a: None)
     return out
 

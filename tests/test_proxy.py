@@ -46,6 +46,7 @@ def test_schedule_takes_the_cheapest_near_best_rung0_and_a_middle_rung_only_if_i
     assert proxy.schedule_from_study({"rows": [_row(4, 55000, 0.9, 0.27)]}) == []
 
 
+@pytest.mark.slow  # trains a study in worker processes, twice
 def test_a_tiny_study_trains_resumes_and_analyses(tmp_path, data_dir, monkeypatch):
     """Real trainings at tiny sizes: 4 architectures of 1k-3k parameters, proxies of 1 epoch on 256 and on 512 images,
     "full" runs of 2 epochs on 512 images, seeds 0 and 1."""

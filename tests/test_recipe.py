@@ -27,6 +27,7 @@ def test_a_variant_is_the_overrides_that_differ_from_the_defaults():
             parse_variant(bad)
 
 
+@pytest.mark.slow  # three trainings of three epochs
 def test_study_trains_each_variant_and_picks_on_late_validation(tmp_path, data_dir, capsys):
     out = tmp_path / "study"
     small = {"train_subset": 600, "val_size": 1000, "threads": 1}
@@ -183,6 +184,7 @@ def test_report_shows_a_baseline_under_another_recipe_beside_its_default_run(tmp
             "(lowest late test accuracy 99.38%") in text
 
 
+@pytest.mark.slow  # two trainings through the study
 def test_a_tie_goes_to_the_smaller_change_of_the_defaults(tmp_path, data_dir):
     # the same recipe twice, once spelt as a change (lr=0.05 is the default, so no change) and once
     # as a real change listed first that trains identically: equal scores, and the defaults win

@@ -141,6 +141,7 @@ def test_report_numbers_come_from_the_run_files(tmp_path):
     assert (res / "figures" / "curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+@pytest.mark.slow  # trains a real model
 def test_misclassified_grid_counts_the_real_models_errors(tmp_path, data_dir):
     from nas.training.runs import run as train_run
 
@@ -236,6 +237,7 @@ def test_a_missed_target_says_its_best_result_and_what_was_tried(tmp_path):
     assert "### What was tried" not in step7
 
 
+@pytest.mark.slow  # the whole committed report, its figures' data from MNIST
 def test_report_regenerates_the_committed_one_byte_for_byte(tmp_path, data_dir, monkeypatch):
     """The golden file: the committed results/README.md is what `nas report` writes from the
     committed run files (here from a copy, so nothing of the repository is touched)."""

@@ -26,6 +26,7 @@ def test_candidates_are_the_trials_near_the_best_proxy_score():
     assert candidates([], 0.2, 4) == []
 
 
+@pytest.mark.slow  # eight trainings, four in nested worker processes
 def test_rerank_trains_the_candidates_and_ranks_them_on_late_validation(tmp_path, data_dir, capsys):
     res = tmp_path / "results"
     # B (no BatchNorm) and A are within 0.2 points; C is not. A's export exists, B's does not yet.

@@ -19,6 +19,7 @@ def _quiet(*_):
     pass
 
 
+@pytest.mark.slow  # four trainings, two in worker processes
 def test_parallel_seeds_match_sequential_seeds(tmp_path, data_dir):
     seq = run(ARCH, CFG, [0, 1], tmp_path / "seq", str(data_dir), log=_quiet, jobs=1)
     par = run(ARCH, CFG, [0, 1], tmp_path / "par", str(data_dir), log=_quiet, jobs=2)
@@ -30,6 +31,7 @@ def test_parallel_seeds_match_sequential_seeds(tmp_path, data_dir):
     assert json.loads((tmp_path / "par" / "config.json").read_text())["train"]["threads"] == 1
 
 
+@pytest.mark.slow  # three trainings
 def test_force_replaces_the_whole_run(tmp_path, data_dir):
     out = tmp_path / "run"
     run(ARCH, CFG, [0, 1], out, str(data_dir), log=_quiet)
@@ -40,6 +42,7 @@ def test_force_replaces_the_whole_run(tmp_path, data_dir):
     assert list(json.loads((out / "summary.json").read_text())["seeds"]) == ["2"]
 
 
+@pytest.mark.slow  # a training, then three resumes
 def test_resume_accepts_older_runs_but_not_another_recipe(tmp_path, data_dir):
     from dataclasses import replace
 
@@ -61,6 +64,7 @@ def test_resume_accepts_older_runs_but_not_another_recipe(tmp_path, data_dir):
         run(ARCH, CFG, [0], out, str(data_dir), log=_quiet, resume=True)
 
 
+@pytest.mark.slow  # a fresh interpreter trains
 def test_training_needs_no_nni(tmp_path, data_dir):
     """`nas train` on a machine without NNI (a GPU machine that only confirms): run in a fresh
     interpreter where importing nni fails, it trains and writes its run folder; `nas search` there

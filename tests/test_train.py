@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import subprocess
 import sys
+from dataclasses import replace
 
 import pytest
 import torch
@@ -17,6 +18,15 @@ from search_spaces.blocks import build_network
 QUICK = TrainConfig(epochs=2, batch_size=64, lr=0.05, threads=2)
 
 
+@pytest.fixture(scope="module")
+def tiny_splits(small_splits):
+    """1,024 training images (8 steps of 128 an epoch), 500 validation, 500 test: enough for tests
+    that compare trainings with each other bit for bit rather than judge how well they learn."""
+    s = small_splits
+    return replace(s, train_x=s.train_x[:1024], train_y=s.train_y[:1024], val_x=s.val_x[:500], val_y=s.val_y[:500],
+                   test_x=s.test_x[:500], test_y=s.test_y[:500])
+
+
 def test_training_learns_and_reports_every_epoch(small_splits):
     seen = []
     hist = train(build_network(BASELINES["exp3"]["arch"]), small_splits, QUICK, on_epoch=seen.append)
@@ -27,13 +37,13 @@ def test_training_learns_and_reports_every_epoch(small_splits):
         assert all(math.isfinite(r[k]) for k in ("train_loss", "val_loss", "test_loss", "seconds"))
 
 
-def test_same_seed_same_weights_other_seed_other_weights(small_splits):
+def test_same_seed_same_weights_other_seed_other_weights(tiny_splits):
     cfg = TrainConfig(epochs=1, batch_size=128, threads=2, train_subset=0)
     arch = BASELINES["exp4"]["arch"]  # BN + dropout + augmentation: every source of randomness
     a, b, c = build_network(arch), build_network(arch), build_network(arch)
-    ha = train(a, small_splits, cfg)
-    hb = train(b, small_splits, cfg)
-    train(c, small_splits, TrainConfig(epochs=1, batch_size=128, threads=2, seed=1))
+    ha = train(a, tiny_splits, cfg)
+    hb = train(b, tiny_splits, cfg)
+    train(c, tiny_splits, TrainConfig(epochs=1, batch_size=128, threads=2, seed=1))
     timeless = lambda h: [{k: v for k, v in r.items() if k != "seconds"} for r in h]  # noqa: E731
     assert timeless(ha) == timeless(hb)  # every loss and accuracy of the epoch, not only one
     for (k, va), vb, vc in zip(a.state_dict().items(), b.state_dict().values(), c.state_dict().values()):
@@ -41,14 +51,16 @@ def test_same_seed_same_weights_other_seed_other_weights(small_splits):
     assert not all(torch.equal(va, vc) for va, vc in zip(a.state_dict().values(), c.state_dict().values()))
 
 
-@pytest.mark.parametrize("schedule, masks, ema", [("onecycle", "torch", 0.0), ("step", "torch", 0.0),
-                                                  ("onecycle", "pcg64", 0.0), ("onecycle", "torch", 0.9)])
-def test_resume_from_checkpoint_is_bitwise_identical(small_splits, tmp_path, schedule, masks, ema):
+@pytest.mark.parametrize("schedule, masks, ema", [  # the first in the fast subset, the other three with the slow tests
+    ("onecycle", "torch", 0.0), pytest.param("step", "torch", 0.0, marks=pytest.mark.slow),
+    pytest.param("onecycle", "pcg64", 0.0, marks=pytest.mark.slow),
+    pytest.param("onecycle", "torch", 0.9, marks=pytest.mark.slow)])
+def test_resume_from_checkpoint_is_bitwise_identical(tiny_splits, tmp_path, schedule, masks, ema):
     cfg = TrainConfig(epochs=3, batch_size=128, threads=2, schedule=schedule, step_epochs=1, dropout_masks=masks,
                       ema=ema)
     arch = BASELINES["exp4"]["arch"]
     full = build_network(arch)
-    h_full = train(full, small_splits, cfg)
+    h_full = train(full, tiny_splits, cfg)
     # "kill" after epoch 2: a run configured for 2 epochs leaves the same checkpoint as epoch 2 of 3
     # would, except the OneCycle schedule depends on the total, so stop by raising from the callback
     ckpt = tmp_path / "ckpt.pt"
@@ -61,9 +73,9 @@ def test_resume_from_checkpoint_is_bitwise_identical(small_splits, tmp_path, sch
             raise Killed
 
     with pytest.raises(Killed):
-        train(build_network(arch), small_splits, cfg, on_epoch=kill_after_2, checkpoint=ckpt)
+        train(build_network(arch), tiny_splits, cfg, on_epoch=kill_after_2, checkpoint=ckpt)
     resumed = build_network(arch)
-    h_res = train(resumed, small_splits, cfg, checkpoint=ckpt)
+    h_res = train(resumed, tiny_splits, cfg, checkpoint=ckpt)
     assert len(h_res) == 3
     assert [r["val_acc"] for r in h_res] == [r["val_acc"] for r in h_full]
     for (k, va), vb in zip(full.state_dict().items(), resumed.state_dict().values()):
@@ -85,13 +97,13 @@ def test_a_one_step_onecycle_warmup_is_a_clear_error(small_splits):
         train(build_network(BASELINES["exp2"]["arch"]), tiny, TrainConfig(epochs=1, threads=2))
 
 
-def test_a_training_that_selects_evaluates_no_test_image(small_splits):
+def test_a_training_that_selects_evaluates_no_test_image(tiny_splits):
     from dataclasses import replace
 
     cfg = TrainConfig(epochs=2, batch_size=128, threads=2)
-    every = train(build_network(BASELINES["exp3"]["arch"]), small_splits, cfg)
+    every = train(build_network(BASELINES["exp3"]["arch"]), tiny_splits, cfg)
     # test images it could not evaluate: a look at them would fail
-    blind = replace(small_splits, test_x=small_splits.test_x[:, :, :1, :1])
+    blind = replace(tiny_splits, test_x=tiny_splits.test_x[:, :, :1, :1])
     none = train(build_network(BASELINES["exp3"]["arch"]), blind, cfg, evaluate_test=False)
     assert all(math.isnan(r["test_acc"]) and math.isnan(r["test_loss"]) for r in none)
     assert [r["val_acc"] for r in none] == [r["val_acc"] for r in every]
@@ -132,19 +144,19 @@ def test_weight_average_follows_the_ramped_decay_and_copies_counts():
         WeightAverage(live, decay=1.0)
 
 
-def test_ema_scores_the_average_and_leaves_the_training_path_alone(small_splits):
+def test_ema_scores_the_average_and_leaves_the_training_path_alone(tiny_splits):
     from nas.training.loop import evaluate
 
     arch = BASELINES["exp4"]["arch"]  # BN + dropout: running statistics are averaged too
     plain, averaged = build_network(arch), build_network(arch)
     cfg = TrainConfig(epochs=2, batch_size=128, threads=2)
-    hp = train(plain, small_splits, cfg)
-    ha = train(averaged, small_splits, TrainConfig(epochs=2, batch_size=128, threads=2, ema=0.99))
+    hp = train(plain, tiny_splits, cfg)
+    ha = train(averaged, tiny_splits, TrainConfig(epochs=2, batch_size=128, threads=2, ema=0.99))
     # the average draws no random numbers and changes no step: the trained path is the same
     assert [r["train_loss"] for r in ha] == [r["train_loss"] for r in hp]
     # what was scored is the average, and it is what the model holds at the end
     assert ha[-1]["val_acc"] != hp[-1]["val_acc"] or ha[-1]["val_loss"] != hp[-1]["val_loss"]
-    assert evaluate(averaged, small_splits.val_x, small_splits.val_y)[1] == ha[-1]["val_acc"]
+    assert evaluate(averaged, tiny_splits.val_x, tiny_splits.val_y)[1] == ha[-1]["val_acc"]
     assert not all(torch.equal(a, b) for a, b in zip(plain.state_dict().values(), averaged.state_dict().values()))
 
 
