@@ -1,4 +1,4 @@
-"""End to end, all real. One shared search (fixture `soak`: 30 trials on loopback, kept open)
+"""End to end, all real. One shared search (fixture `soak`: 12 trials on loopback, kept open)
 answers several tests: every trial runs to the end two at a time, the dashboard's REST API lists
 them with their parameter counts, nothing listens beyond 127.0.0.1, the best architecture is
 exported and rebuilt, `export` refuses to overwrite, unknown ids are one line, `view` re-opens the
@@ -21,6 +21,7 @@ import psutil
 import pytest
 
 pytestmark = pytest.mark.slow
+SOAK_TRIALS = 12  # six rounds of two: NNI 3.0 stalled within the first few at concurrency 2
 
 
 def free_port() -> int:
@@ -59,14 +60,14 @@ def wait_for_line(proc, text: str, timeout: float) -> list[str]:
 
 @pytest.fixture(scope="module")
 def soak(tmp_path_factory, data_dir):
-    """One real search answers several tests: 30 trials, two at a time, with --early-stop, kept open
+    """One real search answers several tests: 12 trials, two at a time, with --early-stop, kept open
     after it ends so the dashboard can be asked, then stopped with Ctrl-C. It yields what was seen
     while it ran (its lines, the dashboard's answers, who listened) and where it wrote."""
     tmp = tmp_path_factory.mktemp("shared-search")  # a name without the id: the id checks below stay honest
     port, res = free_port(), tmp / "res"
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "nas", "search", "--schedule", "flat", "--id", "soak", "--trials", "30",
+        [sys.executable, "-m", "nas", "search", "--schedule", "flat", "--id", "soak", "--trials", str(SOAK_TRIALS),
          "--concurrency", "2", "--epochs", "2", "--early-stop", "--train-subset", "768", "--max-params", "8000",
          "--port", str(port), "--results", str(res), "--export-dir", str(tmp / "exports"), "--data-dir", str(data_dir),
          "--keep-open", "--set", "val_size=500", "--set", "eval_batch=5000"],
@@ -85,15 +86,15 @@ def soak(tmp_path_factory, data_dir):
     return seen
 
 
-def test_thirty_trials_at_concurrency_two_run_to_the_end(soak):
+def test_every_trial_at_concurrency_two_runs_to_the_end(soak):
     """NNI's tracker has searches that stall after a few trials at concurrency > 1: this one must
-    run all 30 trials, two at a time, and report every one. With --early-stop on, trials below the
+    run all its trials, two at a time, and report every one. With --early-stop on, trials below the
     finished trials' median after epoch 1 stop there and still report a result."""
     from nas.results.store import read_trials
 
     trials = read_trials(soak.work, "soak")
-    assert len(trials) == 30 and all(t.status == "SUCCEEDED" for t in trials), [t.status for t in trials]
-    assert len([l for l in soak.lines if l.startswith("trial ")]) == 30
+    assert len(trials) == SOAK_TRIALS and all(t.status == "SUCCEEDED" for t in trials), [t.status for t in trials]
+    assert len([l for l in soak.lines if l.startswith("trial ")]) == SOAK_TRIALS
     # every trial recorded the sample it really trained, and that sample has the params it reported
     from nas.nni_boundary import _param_count
     assert all(t.sample_from == "trial" and _param_count(t.sample, t.final) == t.final["params"] for t in trials)
@@ -101,7 +102,7 @@ def test_thirty_trials_at_concurrency_two_run_to_the_end(soak):
     spans = sorted((t.final["first_step_at"], t.final["last_step_at"]) for t in trials)
     assert any(b[0] < a[1] for a, b in zip(spans, spans[1:]))
     stopped = [t for t in trials if t.final.get("early_stopped")]
-    assert stopped and len(stopped) < 25  # some stop, and not before the median exists
+    assert stopped and len(stopped) < SOAK_TRIALS - 1  # some stop, and not before the median exists
     assert all(t.final["early_stopped"] == 1 == len(t.intermediates) for t in stopped)
     assert all(len(t.intermediates) == 2 for t in trials if t not in stopped)
 
@@ -110,7 +111,7 @@ def test_dashboard_lists_every_trial_on_loopback_only_and_stops_with_the_search(
     """`nas search` says where its dashboard is; the dashboard's REST API lists every trial with its
     parameter count, nothing listens beyond 127.0.0.1, and Ctrl-C stops it all cleanly."""
     assert f"dashboard at http://127.0.0.1:{soak.port}" in "\n".join(soak.lines)
-    assert len(soak.trial_jobs) == 30 and {t["status"] for t in soak.trial_jobs} == {"SUCCEEDED"}
+    assert len(soak.trial_jobs) == SOAK_TRIALS and {t["status"] for t in soak.trial_jobs} == {"SUCCEEDED"}
     finals = [json.loads(json.loads(t["finalMetricData"][0]["data"])) for t in soak.trial_jobs]
     assert all(0 < f["params"] <= 8000 and f["flops"] > 0 and 0 <= f["default"] <= 100 for f in finals)
     assert all("test_acc" not in f for f in finals)  # a trial selects: it evaluates no test image
@@ -142,7 +143,7 @@ def test_search_exports_its_best_and_export_never_overwrites_silently(soak):
     forced = nas("export", "soak", "--results", str(soak.res), "--out", str(out), "--top-k", "2", "--force")
     assert forced.returncode == 0, forced.stderr
     summary = json.loads((out / "summary.json").read_text())
-    assert summary["trials"] == 30 and len(summary["ranking"]) == 30
+    assert summary["trials"] == SOAK_TRIALS and len(summary["ranking"]) == SOAK_TRIALS
     assert len(list(out.glob("rank*_*/model.py"))) == 2
 
 
@@ -165,7 +166,7 @@ def test_view_reopens_a_stopped_experiment_under_a_home_that_never_saw_it(soak):
         deadline = time.time() + 60
         while True:
             try:
-                assert len(rest(port, "trial-jobs")) == 30
+                assert len(rest(port, "trial-jobs")) == SOAK_TRIALS
                 break
             except OSError:
                 assert time.time() < deadline
