@@ -110,11 +110,11 @@ def searches_step(inp: Inputs, pictures: bool) -> list[str]:
         L.append("No search recorded yet.")
     if pictures and searches:
         inp.layout.figures.mkdir(exist_ok=True)
-    if pictures and searches and figures.pareto_png(searches, {n: r for n, r in inp.base.items() if r}, inp.finalists,
-                                                    inp.current, inp.layout.figures / "pareto.png"):
-        L += ["", "![Parameters against test accuracy](figures/pareto.png)", "",
-              "Grey: every successful trial at its proxy training (test accuracy reported by the trial, never "
-              "used to choose). Squares and stars: mean final test accuracy of the 5 confirmation seeds."]
+        if figures.pareto_png(searches, {n: r for n, r in inp.base.items() if r}, inp.finalists, inp.current,
+                              inp.layout.figures / "pareto.png"):
+            L += ["", "![Parameters against test accuracy](figures/pareto.png)", "",
+                  "Grey: every successful trial at its proxy training (test accuracy reported by the trial, never "
+                  "used to choose). Squares and stars: mean final test accuracy of the 5 confirmation seeds."]
     return L + ["", "### Analysis"] + searches_analysis(searches) + [""]
 
 

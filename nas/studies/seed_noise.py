@@ -28,7 +28,8 @@ from nas.data.datasets import load_splits
 from nas.errors import ConfigError, ExperimentError
 from nas.facts import LATE_EPOCHS, results_root
 from nas.nni_boundary import read_trials
-from nas.results.store import load_record
+from nas.results.store import load_record, score
+from nas.studies.proxy import spearman
 from nas.training.loop import train
 from nas.training.runs import load_arch
 from nas.training.workers import map_in_workers
@@ -91,7 +92,7 @@ def _job(args: tuple) -> str:
     tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps(record, indent=1) + "\n")
     tmp.replace(path)
-    return f"{name} seed {seed}: late val {statistics.fmean(r['val_acc'] for r in history[-LATE_EPOCHS:]):.3f}"
+    return f"{name} seed {seed}: late val {score(history):.3f}"
 
 
 def _cpu() -> str:
@@ -108,28 +109,6 @@ def train_all(root: Path, jobs: int, seeds: list[int]) -> None:
     print(f"{len(todo)} trainings to run, {jobs} at once", flush=True)
     for line in map_in_workers(_job, todo, jobs):
         print(line, flush=True)
-
-
-def _late(record: dict) -> float:
-    return statistics.fmean(r["val_acc"] for r in record["history"][-LATE_EPOCHS:])
-
-
-def _ranks(xs: list[float]) -> list[float]:
-    order = sorted(range(len(xs)), key=lambda i: xs[i])
-    ranks = [0.0] * len(xs)
-    i = 0
-    while i < len(order):  # ties share their mean rank
-        j = i
-        while j + 1 < len(order) and xs[order[j + 1]] == xs[order[i]]:
-            j += 1
-        for k in range(i, j + 1):
-            ranks[order[k]] = (i + j) / 2
-        i = j + 1
-    return ranks
-
-
-def spearman(xs: list[float], ys: list[float]) -> float:
-    return statistics.correlation(_ranks(xs), _ranks(ys))
 
 
 def warm_start_names(root: Path, models: dict) -> list[str]:
@@ -163,7 +142,7 @@ def table(root: Path) -> None:
     out = root / "seeds"
     models = json.loads((out / "models.json").read_text())
     records = {n: [json.loads(p.read_text()) for p in sorted((out / n).glob("seed*.json"))] for n in models}
-    scores = {n: {r["seed"]: _late(r) for r in rs} for n, rs in records.items()}
+    scores = {n: {r["seed"]: score(r["history"]) for r in rs} for n, rs in records.items()}
     ref, both = scores["exp3"], SEEDS[:2]
     rows, study = [], {"seeds": SEEDS, "models": {}}
     for n, m in models.items():
