@@ -117,7 +117,7 @@ def _run_in(built: Built, result: SearchResult, resume: bool, keep_open: bool, e
     watcher.start()
     try:
         nni_boundary.start(exp, search.port, resume)
-        nni_boundary.wait_completion(exp)
+        nni_boundary.wait_completion(exp, built.retry.outstanding if built.retry is not None else None)
         watcher.poll()
         if built.rungs is not None:
             result.outcome = outcome(built.rungs.ledger) if built.rungs.ledger.done() else None

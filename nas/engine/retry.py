@@ -26,6 +26,8 @@ class RetryOnce(ChainMiddleware):
                                                # and drops the events of a model nobody else holds (random's)
         self._retried: set[int] = set()        # ids of models already retried
         self._said_failed: set[int] = set()    # ids of models whose trial reported its own failure
+        self._open: set[int] = set()           # ids of models submitted whose end has not been passed up
+        self._lock = threading.Lock()
         self.retries = 0
         self.stopping = False                  # set by the search before it stops the experiment
         self.grace_s = 5.0                     # how long a failed trial's own final result may lag its end
@@ -51,7 +53,16 @@ class RetryOnce(ChainMiddleware):
 
     def submit_models(self, *models) -> None:
         self._keep.extend(models)
+        with self._lock:
+            self._open.update(id(m) for m in models)
         self.engine.submit_models(*models)
+
+    def outstanding(self) -> int:
+        """How many submitted models have not ended yet, as seen from above: a model being retried, or
+        waiting out its grace period, counts until its retry ends. The search waits on this, not on
+        NNI's trial statistics (nni_boundary.wait_completion)."""
+        with self._lock:
+            return len(self._open)
 
     def _above(self, model):
         return self._origin.get(id(model), model)
@@ -94,4 +105,6 @@ class RetryOnce(ChainMiddleware):
                 self.on_retry(self.retries)
             self.engine.submit_models(copy)
             return
+        with self._lock:
+            self._open.discard(id(top))
         self.dispatch_model_event(ModelEventType.TrainingEnd, model=top, status=status)

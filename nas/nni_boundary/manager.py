@@ -130,8 +130,34 @@ def managers(exp_id: str) -> list:
     return found
 
 
-def wait_completion(exp) -> None:
+def wait_completion(exp, outstanding=None, idle_s: float = 10.0) -> None:
     """Block until the experiment's last trial ends: NNI 3.0's `start` returns once the strategy has
     submitted its last trial, and only the private `_wait_completion` waits for the rest.
-    Proved by test_e2e.py::test_search_dashboard_export_view (every trial reported)."""
-    exp._wait_completion()
+
+    NNI's wait ends only after 7 s without a running trial (a new submission can take 5 s to show in
+    its statistics). Given `outstanding` (a callable: how many submitted models have not ended, counted
+    on the exact instances submitted; nas.engine.retry.RetryOnce), wait on that instead, polling every
+    0.2 s; as a guard against a lost event, also stop once NNI's statistics have shown no running
+    trial for `idle_s`, or NNI calls the experiment over. Reads the engine's private `nodejs_binding`.
+    Proved by test_e2e.py (every trial reported, resumes) and test_remote.py (retries)."""
+    import time
+
+    from nni.nas.space import ModelStatus
+
+    engine = exp._engine
+    if outstanding is None or engine is None:
+        exp._wait_completion()
+        return
+    idle_since = None
+    while outstanding():
+        binding = engine.nodejs_binding
+        if binding.get_status() in ("DONE", "STOPPED", "ERROR"):
+            return
+        running = any(engine._interpret_trial_job_status(s["trialJobStatus"]) == ModelStatus.Training
+                      for s in binding.get_job_statistics())
+        now = time.monotonic()
+        idle_since = None if running else (idle_since or now)
+        if idle_since is not None and now - idle_since > idle_s:
+            logging.getLogger("nas").warning("%d submitted trials never reported an end; NNI runs none", outstanding())
+            return
+        time.sleep(0.2)
