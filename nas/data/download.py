@@ -1,0 +1,201 @@
+"""Downloads of the named datasets' files (MNIST, Fashion-MNIST, KMNIST, CIFAR-10), with a progress
+line, a stall timeout and one-line errors that say which files to place where.
+
+The mirrors and checksums are torchvision's (its dataset classes publish them); only the transfer is
+done here, with the standard library, so that a download can never hang silently: each read waits at
+most the stall timeout (60 s, or $NAS_DOWNLOAD_STALL_S) for a byte. A file is written under a
+temporary name and renamed only once complete and checked, so a partial download never counts as
+present. $NAS_DATA_MIRRORS (comma-separated base URLs) replaces the published mirrors: a local copy
+of the files, or a test's server.
+"""
+from __future__ import annotations
+
+import hashlib
+import http.client
+import os
+import shutil
+import socket
+import sys
+import tarfile
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TextIO
+
+from nas.errors import DataError
+
+STALL_S = 60.0               # seconds without a byte before a download is given up
+STALL_ENV = "NAS_DOWNLOAD_STALL_S"
+MIRRORS_ENV = "NAS_DATA_MIRRORS"
+PROGRESS_EVERY = {True: 0.5, False: 10.0}  # seconds between progress lines: on a terminal, else in a log
+CHUNK = 1 << 16
+TORCHVISION = {"mnist": "MNIST", "fashion-mnist": "FashionMNIST", "kmnist": "KMNIST", "cifar10": "CIFAR10"}
+CIFAR_ARCHIVE_FOLDER = "cifar-10-batches-py"
+
+
+class DownloadInterrupted(DataError):
+    """Ctrl-C or SIGTERM during a download: nothing was trained, so nothing can be resumed."""
+
+
+@dataclass(frozen=True)
+class Source:
+    """Where a dataset's files are published: base URLs tried in order, and each file's md5."""
+    mirrors: tuple[str, ...]
+    files: tuple[tuple[str, str], ...]  # (file name, md5 of the file as published)
+
+    @property
+    def names(self) -> list[str]:
+        return [name for name, _ in self.files]
+
+
+def source(dataset: str) -> Source:
+    """The published files of a named dataset; $NAS_DATA_MIRRORS replaces their mirrors."""
+    import torchvision.datasets
+
+    cls = getattr(torchvision.datasets, TORCHVISION[dataset])
+    if dataset == "cifar10":
+        mirrors, files = (cls.url.rsplit("/", 1)[0] + "/",), ((cls.filename, cls.tgz_md5),)
+    else:
+        mirrors, files = tuple(cls.mirrors), tuple(cls.resources)
+    given = [m.strip() for m in os.environ.get(MIRRORS_ENV, "").split(",") if m.strip()]
+    if given:
+        mirrors = tuple(m if m.endswith("/") else m + "/" for m in given)
+    return Source(mirrors, files)
+
+
+def stall_seconds() -> float:
+    raw = os.environ.get(STALL_ENV)
+    if not raw:
+        return STALL_S
+    try:
+        value = float(raw)
+    except ValueError:
+        value = 0.0
+    if value <= 0:
+        raise DataError(f"${STALL_ENV} must be a positive number of seconds, got {raw!r}")
+    return value
+
+
+def _mb(n: int) -> str:
+    return f"{n / 1e6:.1f}"
+
+
+class _Progress:
+    """One line of progress (bytes / total), overwritten on a terminal, else at most every 10 s."""
+
+    def __init__(self, what: str, total: int, out: TextIO):
+        self.what, self.total, self.out = what, total, out
+        self.tty = out.isatty()
+        self.every = PROGRESS_EVERY[self.tty]
+        self.last = time.monotonic()
+
+    def show(self, done: int, final: bool = False) -> None:
+        now = time.monotonic()
+        if not final and now - self.last < self.every:
+            return
+        self.last = now
+        total = f"{_mb(self.total)} MB" if self.total else "? MB"
+        line = f"{self.what}: {_mb(done)} / {total}" + (" done" if final else "")
+        if self.tty:
+            self.out.write(f"\r{line}" + ("\n" if final else ""))
+        else:
+            self.out.write(line + "\n")
+        self.out.flush()
+
+
+def _why(e: BaseException, url: str, stall_s: float) -> str:
+    """A failed request in a few words: what a user offline, or on a stalled network, reads."""
+    reason = e.reason if isinstance(e, urllib.error.URLError) and not isinstance(e, urllib.error.HTTPError) else e
+    host = urllib.request.urlparse(url).netloc
+    if isinstance(e, urllib.error.HTTPError):
+        return f"HTTP {e.code} from {url}"
+    if isinstance(reason, (TimeoutError, socket.timeout)):
+        return f"no byte for {stall_s:g} s from {url}"
+    if isinstance(reason, ConnectionRefusedError):
+        return f"connection refused by {host}"
+    if isinstance(reason, socket.gaierror):
+        return f"host {host.split(':')[0]} not found (offline, or no DNS)"
+    if isinstance(reason, http.client.HTTPException):
+        return f"{host} closed the connection ({type(reason).__name__})"
+    if isinstance(reason, OSError) and reason.strerror:
+        return f"{reason.strerror.lower()} ({host})"
+    return f"{str(reason)[:80] or type(reason).__name__} ({url})"
+
+
+def _fetch_one(url: str, dest: Path, md5: str, what: str, stall_s: float, out: TextIO) -> str | None:
+    """Download `url` to `dest` through a temporary file: None when done, else why it failed."""
+    part = dest.with_name(dest.name + ".part")
+    done, total = 0, 0
+    out.write(f"{what}: downloading {url} into {dest.parent} (gives up after {stall_s:g} s without a byte)\n")
+    out.flush()
+    try:
+        with urllib.request.urlopen(url, timeout=stall_s) as response, open(part, "wb") as f:
+            total = int(response.headers.get("Content-Length") or 0)
+            progress, digest = _Progress(what, total, out), hashlib.md5()
+            while chunk := response.read(CHUNK):
+                f.write(chunk)
+                digest.update(chunk)
+                done += len(chunk)
+                progress.show(done)
+        if total and done != total:
+            return f"{urllib.request.urlparse(url).netloc} closed the connection after {done:,} of {total:,} bytes"
+        if digest.hexdigest() != md5:
+            return f"{url}: md5 {digest.hexdigest()}, expected {md5} (a damaged or different file)"
+        progress.show(done, final=True)
+        os.replace(part, dest)
+        return None
+    except (urllib.error.URLError, http.client.HTTPException, OSError) as e:
+        return _why(e, url, stall_s) + (f" after {done:,} bytes" if done else "")
+    except KeyboardInterrupt:
+        of = f" of {total:,}" if total else ""
+        raise DownloadInterrupted(f"{what}: download interrupted after {done:,}{of} bytes (the partial file is "
+                                  "removed); nothing was trained: run the same command to download again") from None
+    finally:
+        part.unlink(missing_ok=True)
+
+
+def fetch(label: str, folder: Path, src: Source, stall_s: float | None = None, out: TextIO | None = None) -> None:
+    """Every file of `src` that `folder` lacks, each from the first mirror that serves it whole.
+    One line of DataError when a file cannot be had: why, and which files to place where."""
+    stall_s = stall_seconds() if stall_s is None else stall_s
+    out = out or sys.stderr
+    for name, md5 in src.files:
+        if (folder / name).is_file():
+            continue
+        reasons = []
+        for mirror in src.mirrors:
+            why = _fetch_one(mirror + name, folder / name, md5, f"{label} {name}", stall_s, out)
+            if why is None:
+                break
+            reasons.append(why)
+        else:
+            lacking = [n for n in src.names if not (folder / n).is_file()]
+            raise DataError(f"{label}: could not download {name} ({'; '.join(reasons)}): place "
+                            f"{', '.join(lacking)} in {folder} (published at {src.mirrors[0]}), or give "
+                            "--data-dir a folder that holds them")
+
+
+def extract_cifar(archive: Path, folder: Path) -> Path:
+    """CIFAR-10's archive unpacked to `folder`/cifar-10-batches-py, through a temporary folder so that
+    a half-unpacked one never counts as present; the archive's own members only, no links."""
+    target = folder / CIFAR_ARCHIVE_FOLDER
+    tmp = folder / (CIFAR_ARCHIVE_FOLDER + ".part")
+    shutil.rmtree(tmp, ignore_errors=True)
+    try:
+        with tarfile.open(archive, "r:gz") as tar:
+            members = [m for m in tar.getmembers() if m.isfile() and Path(m.name).parts[:1] == (CIFAR_ARCHIVE_FOLDER,)]
+            if not members:
+                raise DataError(f"{archive}: holds no {CIFAR_ARCHIVE_FOLDER} folder (not CIFAR-10's python archive)")
+            tar.extractall(tmp, members=members, filter="data")
+    except (tarfile.TarError, EOFError, OSError) as e:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise DataError(f"{archive}: not a readable .tar.gz ({str(e)[:80]}); remove it and download again") from None
+    except KeyboardInterrupt:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise DownloadInterrupted(f"CIFAR-10: unpacking {archive} interrupted; nothing was trained: run the same "
+                                  "command to unpack it again") from None
+    os.replace(tmp / CIFAR_ARCHIVE_FOLDER, target)
+    shutil.rmtree(tmp, ignore_errors=True)
+    return target
