@@ -35,7 +35,7 @@ import torch
 
 from nas.atomic import save_torch
 from nas.config import DATASETS
-from nas.data.download import TORCHVISION, extract_cifar, fetch, source
+from nas.data.download import extract_cifar, fetch, source
 from nas.data.formats import (CIFAR_FILES, CIFAR_FOLDER, FILES, IDX_NAMES, idx_paths, read_any_idx, read_cifar,
                               read_idx)
 from nas.errors import DataError
@@ -57,6 +57,7 @@ ENV_CACHE = "NAS_CACHE_DIR"
 # the team's offline copy beside the project (machines without internet); users download instead
 TEAM_COPY = Path(__file__).resolve().parents[3] / "shared" / "data" / "mnist"
 DEBIAN_FASHION = Path("/usr/share/datasets/fashion-mnist")
+TORCHVISION = {"mnist": "MNIST", "fashion-mnist": "FashionMNIST", "kmnist": "KMNIST"}  # its download's subfolder
 
 
 @dataclass(frozen=True)
@@ -119,7 +120,7 @@ def _layouts(folder: Path, dataset: str) -> list[Path]:
     """The folder and where torchvision's download left the files below it (earlier caches)."""
     if dataset == "cifar10":
         return [folder, folder / CIFAR_FOLDER]
-    return [folder, folder / TORCHVISION[dataset] / "raw"] if dataset != "idx" else [folder]
+    return [folder, folder / TORCHVISION[dataset] / "raw"] if dataset in TORCHVISION else [folder]
 
 
 def _inventory(folder: Path, dataset: str) -> tuple[list[str], list[str]]:

@@ -1,8 +1,8 @@
 """Downloads of the named datasets' files (MNIST, Fashion-MNIST, KMNIST, CIFAR-10), with a progress
 line, a stall timeout and one-line errors that say which files to place where.
 
-The mirrors and checksums are torchvision's (its dataset classes publish them); only the transfer is
-done here, with the standard library, so that a download can never hang silently: each read waits at
+The mirrors and checksums are torchvision's; the transfer is done here, with the standard library,
+so that a download can never hang silently: each read waits at
 most the stall timeout (60 s, or $NAS_DOWNLOAD_STALL_S) for a byte. A file is written under a
 temporary name and renamed only once complete and checked, so a partial download never counts as
 present. $NAS_DATA_MIRRORS (comma-separated base URLs) replaces the published mirrors: a local copy
@@ -31,7 +31,6 @@ STALL_ENV = "NAS_DOWNLOAD_STALL_S"
 MIRRORS_ENV = "NAS_DATA_MIRRORS"
 PROGRESS_EVERY = {True: 0.5, False: 10.0}  # seconds between progress lines: on a terminal, else in a log
 CHUNK = 1 << 16
-TORCHVISION = {"mnist": "MNIST", "fashion-mnist": "FashionMNIST", "kmnist": "KMNIST", "cifar10": "CIFAR10"}
 CIFAR_ARCHIVE_FOLDER = "cifar-10-batches-py"
 
 
@@ -50,19 +49,35 @@ class Source:
         return [name for name, _ in self.files]
 
 
+# Each named dataset's published files: mirrors and the md5 of each file as published (torchvision's
+# lists, as of torchvision 0.29; its module is not imported for them: that takes seconds).
+SOURCES = {
+    "mnist": Source(("https://ossci-datasets.s3.amazonaws.com/mnist/", "http://yann.lecun.com/exdb/mnist/"), (
+        ("train-images-idx3-ubyte.gz", "f68b3c2dcbeaaa9fbdd348bbdeb94873"),
+        ("train-labels-idx1-ubyte.gz", "d53e105ee54ea40749a09fcbcd1e9432"),
+        ("t10k-images-idx3-ubyte.gz", "9fb629c4189551a2d022fa330f9573f3"),
+        ("t10k-labels-idx1-ubyte.gz", "ec29112dd5afa0611ce80d1b7f02629c"))),
+    "fashion-mnist": Source(("http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",), (
+        ("train-images-idx3-ubyte.gz", "8d4fb7e6c68d591d4c3dfef9ec88bf0d"),
+        ("train-labels-idx1-ubyte.gz", "25c81989df183df01b3e8a0aad5dffbe"),
+        ("t10k-images-idx3-ubyte.gz", "bef4ecab320f06d8554ea6380940ec79"),
+        ("t10k-labels-idx1-ubyte.gz", "bb300cfdad3c16e7a12a480ee83cd310"))),
+    "kmnist": Source(("http://codh.rois.ac.jp/kmnist/dataset/kmnist/",), (
+        ("train-images-idx3-ubyte.gz", "bdb82020997e1d708af4cf47b453dcf7"),
+        ("train-labels-idx1-ubyte.gz", "e144d726b3acfaa3e44228e80efcd344"),
+        ("t10k-images-idx3-ubyte.gz", "5c965bf0a639b31b8f53240b1b52f4d7"),
+        ("t10k-labels-idx1-ubyte.gz", "7320c461ea6c1c855c0b718fb2a4b134"))),
+    "cifar10": Source(("https://www.cs.toronto.edu/~kriz/",), (
+        ("cifar-10-python.tar.gz", "c58f30108f718f92721af3b95e74349a"),)),
+}
+
+
 def source(dataset: str) -> Source:
     """The published files of a named dataset; $NAS_DATA_MIRRORS replaces their mirrors."""
-    import torchvision.datasets
-
-    cls = getattr(torchvision.datasets, TORCHVISION[dataset])
-    if dataset == "cifar10":
-        mirrors, files = (cls.url.rsplit("/", 1)[0] + "/",), ((cls.filename, cls.tgz_md5),)
-    else:
-        mirrors, files = tuple(cls.mirrors), tuple(cls.resources)
     given = [m.strip() for m in os.environ.get(MIRRORS_ENV, "").split(",") if m.strip()]
-    if given:
-        mirrors = tuple(m if m.endswith("/") else m + "/" for m in given)
-    return Source(mirrors, files)
+    if not given:
+        return SOURCES[dataset]
+    return Source(tuple(m if m.endswith("/") else m + "/" for m in given), SOURCES[dataset].files)
 
 
 def stall_seconds() -> float:
@@ -78,8 +93,8 @@ def stall_seconds() -> float:
     return value
 
 
-def _mb(n: int) -> str:
-    return f"{n / 1e6:.1f}"
+def _size(n: int) -> str:
+    return f"{n / 1e6:.1f} MB" if n >= 1e6 else f"{n / 1e3:.1f} kB"
 
 
 class _Progress:
@@ -96,8 +111,7 @@ class _Progress:
         if not final and now - self.last < self.every:
             return
         self.last = now
-        total = f"{_mb(self.total)} MB" if self.total else "? MB"
-        line = f"{self.what}: {_mb(done)} / {total}" + (" done" if final else "")
+        line = f"{self.what}: {_size(done)} / {_size(self.total) if self.total else '?'}" + (" done" if final else "")
         if self.tty:
             self.out.write(f"\r{line}" + ("\n" if final else ""))
         else:
@@ -134,7 +148,7 @@ def _fetch_one(url: str, dest: Path, md5: str, what: str, stall_s: float, out: T
         with urllib.request.urlopen(url, timeout=stall_s) as response, open(part, "wb") as f:
             total = int(response.headers.get("Content-Length") or 0)
             progress, digest = _Progress(what, total, out), hashlib.md5()
-            while chunk := response.read(CHUNK):
+            while chunk := response.read1(CHUNK):  # what has come, so a stall keeps the count
                 f.write(chunk)
                 digest.update(chunk)
                 done += len(chunk)
@@ -149,9 +163,7 @@ def _fetch_one(url: str, dest: Path, md5: str, what: str, stall_s: float, out: T
     except (urllib.error.URLError, http.client.HTTPException, OSError) as e:
         return _why(e, url, stall_s) + (f" after {done:,} bytes" if done else "")
     except KeyboardInterrupt:
-        of = f" of {total:,}" if total else ""
-        raise DownloadInterrupted(f"{what}: download interrupted after {done:,}{of} bytes (the partial file is "
-                                  "removed); nothing was trained: run the same command to download again") from None
+        raise KeyboardInterrupt(f"after {done:,}" + (f" of {total:,}" if total else "") + " bytes") from None
     finally:
         part.unlink(missing_ok=True)
 
@@ -161,20 +173,26 @@ def fetch(label: str, folder: Path, src: Source, stall_s: float | None = None, o
     One line of DataError when a file cannot be had: why, and which files to place where."""
     stall_s = stall_seconds() if stall_s is None else stall_s
     out = out or sys.stderr
-    for name, md5 in src.files:
-        if (folder / name).is_file():
-            continue
-        reasons = []
-        for mirror in src.mirrors:
-            why = _fetch_one(mirror + name, folder / name, md5, f"{label} {name}", stall_s, out)
-            if why is None:
-                break
-            reasons.append(why)
-        else:
-            lacking = [n for n in src.names if not (folder / n).is_file()]
-            raise DataError(f"{label}: could not download {name} ({'; '.join(reasons)}): place "
-                            f"{', '.join(lacking)} in {folder} (published at {src.mirrors[0]}), or give "
-                            "--data-dir a folder that holds them")
+    name = src.names[0]
+    try:
+        for name, md5 in src.files:
+            if (folder / name).is_file():
+                continue
+            reasons = []
+            for mirror in src.mirrors:
+                why = _fetch_one(mirror + name, folder / name, md5, f"{label} {name}", stall_s, out)
+                if why is None:
+                    break
+                reasons.append(why)
+            else:
+                lacking = [n for n in src.names if not (folder / n).is_file()]
+                raise DataError(f"{label}: could not download {name} ({'; '.join(reasons)}): place "
+                                f"{', '.join(lacking)} in {folder} (from {src.mirrors[0]}), or give "
+                                "--data-dir a folder that holds them")
+    except KeyboardInterrupt as e:  # Ctrl-C, or SIGTERM through the command line's handler
+        raise DownloadInterrupted(f"{label} {name}: download interrupted{' ' + str(e) if str(e) else ''} (the "
+                                  "partial file is removed); nothing was trained: run the same command to "
+                                  "download again") from None
 
 
 def extract_cifar(archive: Path, folder: Path) -> Path:
