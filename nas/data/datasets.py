@@ -127,8 +127,6 @@ def _inventory(folder: Path, dataset: str) -> tuple[list[str], list[str]]:
     """(present, missing): the dataset's file names a folder holds and lacks. IDX names stand for
     the file gzip'd or not: the present ones as found, the missing ones as `name[.gz]` for a user's
     folder and as published (`.gz`) for a named dataset."""
-    if not folder.is_dir():
-        return [], []
     if dataset == "cifar10":
         return ([n for n in CIFAR_FILES if (folder / n).is_file()],
                 [n for n in CIFAR_FILES if not (folder / n).is_file()])
@@ -184,6 +182,9 @@ def resolve_data_dir(data_dir: str | os.PathLike | None = None, download: bool =
     if present:  # a partial folder is damage, not a fresh start: nothing is downloaded over it
         raise DataError(f"{name}: {where} lacks {', '.join(missing)} (it holds {', '.join(present)}; all "
                         f"{len(present) + len(missing)} files are needed{'; ' + hint if hint else ''})")
+    if not download and not folder.is_dir():  # the cache folder of a machine that must not download
+        raise DataError(f"{name}: folder {folder} does not exist; it would hold {', '.join(missing)}"
+                        f"{'; ' + hint if hint else ''}")
     if dataset == "idx" or not download:
         raise DataError(f"{name}: {folder} holds none of its files, {', '.join(missing)} ({_contents(folder)}"
                         f"{'; ' + hint if hint else ''})")

@@ -105,6 +105,8 @@ class _Progress:
         self.tty = out.isatty()
         self.every = PROGRESS_EVERY[self.tty]
         self.last = time.monotonic()
+        self.open_line = False  # a terminal line overwritten in place, not yet ended
+        self.width = 0
 
     def show(self, done: int, final: bool = False) -> None:
         now = time.monotonic()
@@ -113,10 +115,18 @@ class _Progress:
         self.last = now
         line = f"{self.what}: {_size(done)} / {_size(self.total) if self.total else '?'}" + (" done" if final else "")
         if self.tty:
-            self.out.write(f"\r{line}" + ("\n" if final else ""))
+            self.out.write(f"\r{line.ljust(self.width)}" + ("\n" if final else ""))  # covers a longer line
+            self.width = len(line)
+            self.open_line = not final
         else:
             self.out.write(line + "\n")
         self.out.flush()
+
+    def end(self) -> None:
+        """End an overwritten line, so that what is printed next starts on its own."""
+        if self.open_line:
+            self.out.write("\n")
+            self.open_line = False
 
 
 def _why(e: BaseException, url: str, stall_s: float) -> str:
@@ -141,7 +151,7 @@ def _why(e: BaseException, url: str, stall_s: float) -> str:
 def _fetch_one(url: str, dest: Path, md5: str, what: str, stall_s: float, out: TextIO) -> str | None:
     """Download `url` to `dest` through a temporary file: None when done, else why it failed."""
     part = dest.with_name(dest.name + ".part")
-    done, total = 0, 0
+    done, total, progress = 0, 0, None
     out.write(f"{what}: downloading {url} into {dest.parent} (gives up after {stall_s:g} s without a byte)\n")
     out.flush()
     try:
@@ -165,6 +175,8 @@ def _fetch_one(url: str, dest: Path, md5: str, what: str, stall_s: float, out: T
     except KeyboardInterrupt:
         raise KeyboardInterrupt(f"after {done:,}" + (f" of {total:,}" if total else "") + " bytes") from None
     finally:
+        if progress is not None:
+            progress.end()
         part.unlink(missing_ok=True)
 
 
