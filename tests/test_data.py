@@ -89,7 +89,7 @@ def _bad_shape(b):
     ("t10k-labels-idx1-ubyte.gz", _bad_label, "label 42 at index 123 is out of range"),
     ("train-labels-idx1-ubyte.gz", _bad_magic, "IDX magic"),
     ("train-images-idx3-ubyte.gz", _bad_shape, "shape (59999, 28, 28), expected (60000, 28, 28)"),
-    ("t10k-labels-idx1-ubyte.gz", "delete", "file not found"),
+    ("t10k-labels-idx1-ubyte.gz", "delete", "lacks t10k-labels-idx1-ubyte.gz"),
     ("t10k-labels-idx1-ubyte.gz", "garbage", "not a valid gzip file"),
 ])
 def test_damaged_files_fail_with_one_line_naming_the_file(data_dir, tmp_path, name, damage, expected):

@@ -165,9 +165,9 @@ def test_a_cifar10_folder_loads_as_3x32x32_and_a_bad_one_fails_in_one_line(tmp_p
     assert "CIFAR-10" in str(err.value) and "data_batch_3" in str(err.value) and "label 12" in str(err.value)
     (folder / "test_batch").write_bytes(pickle.dumps({"data": os.getcwd}))  # a function: refused, never looked up
     with pytest.raises(DataError, match="not a CIFAR-10 batch"):
-        from nas.data.datasets import _read_cifar_batch
+        from nas.data.formats import read_cifar_batch
 
-        _read_cifar_batch(folder / "test_batch")
+        read_cifar_batch(folder / "test_batch")
 
 
 def test_fashion_mnist_is_refused_as_mnist_and_accepted_as_itself(tmp_path, fashion_dir):

@@ -24,6 +24,7 @@ import sys
 
 from nas.cli.commands import COMMANDS
 from nas.cli.parser import build_parser
+from nas.data.download import DownloadInterrupted
 from nas.errors import NasError
 
 NEEDS_NNI = ("search", "resume", "view")  # the commands that start an NNI experiment
@@ -56,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
         COMMANDS[args.command](args)
     except NasError as e:
         print(f"error: {e}", file=sys.stderr)
-        return 2
+        return 130 if isinstance(e, DownloadInterrupted) else 2  # an interrupted download trained nothing
     except KeyboardInterrupt:  # search and resume handle it themselves; this is a training command
         again = "the same command" if args.command in ("rerank", "recipe") else "the same command with --resume"
         print(f"interrupted; every finished epoch is checkpointed: run {again} to continue", file=sys.stderr)

@@ -2,18 +2,22 @@
 
 Datasets (`--dataset`): `mnist` (the default), `fashion-mnist` and `kmnist` (four IDX files each,
 checked against known checksums), `idx` (any folder of the four IDX files: structural checks only;
-the number of classes comes from the labels) and `cifar10` (its `cifar-10-batches-py` folder).
+the number of classes comes from the labels) and `cifar10` (its `cifar-10-batches-py` folder, or the
+published `cifar-10-python.tar.gz` beside it, unpacked on first use).
 
 Where the files come from, in order: the `data_dir` argument (the CLI's `--data-dir`); for mnist the
 `NAS_MNIST_DIR` environment variable and the team's offline copy `../shared/data/mnist`; for
 fashion-mnist Debian's `dataset-fashion-mnist` package when installed; else
-`~/.cache/nas/<dataset>`, where torchvision's own code downloads them (with its mirrors and checksums)
-when they are absent. `idx` never downloads.
+`~/.cache/nas/<dataset>`. A named dataset's files are downloaded (download.py: progress line, stall
+timeout) when its folder holds none of them: into that cache folder, or into a folder given that
+exists. A folder given that does not exist is refused, never created; a folder holding some of the
+files is refused, naming those it lacks. `idx` never downloads.
 
-Every file is checked before anything trains on it: gzip integrity, IDX magic number, shape, label
-range and, for the named datasets, a checksum. A problem raises `DataError` with one line that names
-the dataset, the file and what is wrong. Decoded uint8 tensors are cached, keyed by the dataset and
-the sha256 of its files, so each trial process loads its data in well under a second.
+Every file is checked before anything trains on it (formats.py): gzip integrity, IDX magic number,
+shape, label range and, for the named datasets, a checksum. A problem raises `DataError` with one
+line that names the dataset, the file or folder and what is wrong. Decoded uint8 tensors are cached,
+keyed by the dataset and the sha256 of its files, so each trial process loads its data in well under
+a second.
 
 Normalisation statistics (per channel) are computed from the training file, rounded to 4 decimals
 (MNIST's come out as the familiar 0.1307 / 0.3081, so MNIST runs are bitwise what they were).
@@ -22,12 +26,8 @@ Normalisation statistics (per channel) are computed from the training file, roun
 """
 from __future__ import annotations
 
-import gzip
 import hashlib
 import os
-import pickle
-import struct
-import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -35,17 +35,13 @@ import torch
 
 from nas.atomic import save_torch
 from nas.config import DATASETS
+from nas.data.download import extract_cifar, fetch, source
+from nas.data.formats import (CIFAR_FILES, CIFAR_FOLDER, FILES, IDX_NAMES, idx_paths, read_any_idx, read_cifar,
+                              read_idx)
 from nas.errors import DataError
 
 NAMES = {"mnist": "MNIST", "fashion-mnist": "Fashion-MNIST", "kmnist": "KMNIST", "idx": "IDX dataset",
          "cifar10": "CIFAR-10"}
-IDX_NAMES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
-FILES = {  # MNIST: name -> (IDX magic, shape, md5 of the uncompressed bytes)
-    "train-images-idx3-ubyte.gz": (0x803, (60000, 28, 28), "6bbc9ace898e44ae57da46a324031adb"),
-    "train-labels-idx1-ubyte.gz": (0x801, (60000,), "a25bea736e30d166cdddb491f175f624"),
-    "t10k-images-idx3-ubyte.gz": (0x803, (10000, 28, 28), "2646ac647ad5339dbf082846283269ea"),
-    "t10k-labels-idx1-ubyte.gz": (0x801, (10000,), "27ae3e4e09519cfbb04c329615203637"),
-}
 # md5 of the uncompressed files where known: Fashion-MNIST's from Debian's dataset-fashion-mnist
 # 0.0~git20200523.55506a9-1, which re-compresses the files (so torchvision's .gz md5s miss them;
 # its first training labels are 9 0 0 3 0 2 7 2 5 5, 6,000 per class, as published). KMNIST is
@@ -55,15 +51,13 @@ DECODED_MD5 = {"fashion-mnist": {"train-images-idx3-ubyte": "f4a8712d7a061bf5bd6
                                  "t10k-images-idx3-ubyte": "8181f5470baa50b63fa0f6fddb340f0a",
                                  "t10k-labels-idx1-ubyte": "15d484375f8d13e6eb1aabb0c3f46965"},
                "kmnist": {}}
-TORCHVISION = {"mnist": "MNIST", "fashion-mnist": "FashionMNIST", "kmnist": "KMNIST", "cifar10": "CIFAR10"}
-CIFAR_FOLDER = "cifar-10-batches-py"
-CIFAR_TRAIN = tuple(f"data_batch_{i}" for i in range(1, 6))
 MEAN, STD = 0.1307, 0.3081  # MNIST's statistics as computed below (a blank MNIST pixel, in tests and benches)
 ENV_DIR = "NAS_MNIST_DIR"
 ENV_CACHE = "NAS_CACHE_DIR"
 # the team's offline copy beside the project (machines without internet); users download instead
 TEAM_COPY = Path(__file__).resolve().parents[3] / "shared" / "data" / "mnist"
 DEBIAN_FASHION = Path("/usr/share/datasets/fashion-mnist")
+TORCHVISION = {"mnist": "MNIST", "fashion-mnist": "FashionMNIST", "kmnist": "KMNIST"}  # its download's subfolder
 
 
 @dataclass(frozen=True)
@@ -116,128 +110,101 @@ def default_cache_dir() -> Path:
     return Path(os.environ.get(ENV_CACHE) or Path.home() / ".cache" / "nas")
 
 
-def _idx_paths(folder: Path) -> dict[str, Path] | None:
-    """The four IDX files of a folder (each gzip'd or not), or None when one is missing."""
-    found = {}
-    for base in IDX_NAMES:
-        for name in (base + ".gz", base):
-            if (folder / name).exists():
-                found[base] = folder / name
-                break
-        else:
-            return None
-    return found
-
-
 def _has_files(folder: Path, dataset: str = "mnist") -> bool:
     if dataset == "cifar10":
-        return all((folder / n).exists() for n in (*CIFAR_TRAIN, "test_batch"))
-    return _idx_paths(folder) is not None
+        return all((folder / n).is_file() for n in CIFAR_FILES)
+    return len(idx_paths(folder)) == len(IDX_NAMES)
 
 
 def _layouts(folder: Path, dataset: str) -> list[Path]:
-    """The folder and where torchvision's download leaves the files below it."""
+    """The folder and where torchvision's download left the files below it (earlier caches)."""
     if dataset == "cifar10":
         return [folder, folder / CIFAR_FOLDER]
-    return [folder, folder / TORCHVISION.get(dataset, "") / "raw"]
+    return [folder, folder / TORCHVISION[dataset] / "raw"] if dataset in TORCHVISION else [folder]
+
+
+def _inventory(folder: Path, dataset: str) -> tuple[list[str], list[str]]:
+    """(present, missing): the dataset's file names a folder holds and lacks. IDX names stand for
+    the file gzip'd or not: the present ones as found, the missing ones as `name[.gz]` for a user's
+    folder and as published (`.gz`) for a named dataset."""
+    if dataset == "cifar10":
+        return ([n for n in CIFAR_FILES if (folder / n).is_file()],
+                [n for n in CIFAR_FILES if not (folder / n).is_file()])
+    found = idx_paths(folder)
+    suffix = "[.gz]" if dataset == "idx" else ".gz"
+    return [found[b].name for b in IDX_NAMES if b in found], [b + suffix for b in IDX_NAMES if b not in found]
+
+
+def _contents(folder: Path) -> str:
+    """What a folder holds instead, in a few names: the hint that it is the wrong one."""
+    names = sorted(p.name + ("/" if p.is_dir() else "") for p in folder.iterdir() if not p.name.startswith("."))
+    if not names:
+        return "it is empty"
+    return "it holds " + ", ".join(names[:4]) + (f" and {len(names) - 4} more" if len(names) > 4 else "")
 
 
 def resolve_data_dir(data_dir: str | os.PathLike | None = None, download: bool = True,
                      dataset: str = "mnist") -> Path:
-    """The folder holding the dataset's files; downloads them with torchvision when allowed and absent."""
+    """The folder holding the dataset's files. A named dataset's files are downloaded when allowed
+    and the folder holds none of them: into the default cache folder, or into a folder given that
+    exists; a folder given that does not exist is refused, never created."""
     check_dataset(dataset)
-    chosen = data_dir
+    name = NAMES[dataset]
+    chosen, given_as = data_dir, "--data-dir"
     if not chosen and dataset == "mnist":
-        chosen = os.environ.get(ENV_DIR) or (TEAM_COPY if _has_files(TEAM_COPY) else None)
+        if os.environ.get(ENV_DIR):
+            chosen, given_as = os.environ[ENV_DIR], f"${ENV_DIR}"
+        elif _has_files(TEAM_COPY):
+            chosen = TEAM_COPY
     if not chosen and dataset == "fashion-mnist" and _has_files(DEBIAN_FASHION):
         chosen = DEBIAN_FASHION
     if not chosen and dataset == "idx":
-        raise DataError("--dataset idx needs --data-dir: a folder with the four IDX files")
-    folder = Path(chosen).expanduser() if chosen else default_cache_dir() / dataset
-    for candidate in _layouts(folder, dataset):
+        raise DataError(f"--dataset idx needs --data-dir: a folder with the four IDX files "
+                        f"({', '.join(n + '[.gz]' for n in IDX_NAMES)})")
+    cache = default_cache_dir() / dataset
+    folder = Path(chosen).expanduser() if chosen else cache
+    if chosen and not folder.exists():
+        tail = ("" if dataset == "idx" else f"; nothing is downloaded into a folder that does not exist: create "
+                f"it, or leave out {given_as} to download into {cache}")
+        raise DataError(f"{name}: folder {folder} ({given_as}) does not exist{tail}")
+    if chosen and not folder.is_dir():
+        raise DataError(f"{name}: {folder} ({given_as}) is a file; give the folder that holds the dataset's files")
+    layouts = _layouts(folder, dataset)
+    for candidate in layouts:
         if _has_files(candidate, dataset):
             return candidate
-    wanted = (*CIFAR_TRAIN, "test_batch") if dataset == "cifar10" else [n + ".gz" for n in IDX_NAMES]
-    present = [n for n in wanted if (folder / n).exists() or (folder / n.removesuffix(".gz")).exists()]
-    if not download or dataset == "idx" or present:  # a partial folder is damage, not a fresh start
-        missing = next(n for n in wanted if n not in present)
-        hint = f"give --data-dir or set {ENV_DIR}" if dataset == "mnist" else "give --data-dir"
-        raise DataError(f"{NAMES[dataset]}: {folder / missing}: file not found ({hint})")
+    if dataset == "cifar10":  # the archive as published, placed by the user or left by a download
+        archive = folder / source(dataset).names[0]
+        if archive.is_file() and not (folder / CIFAR_FOLDER).exists():
+            return extract_cifar(archive, folder)
+    where, (present, missing) = max(((c, _inventory(c, dataset)) for c in layouts), key=lambda f: len(f[1][0]))
+    hint = f"give --data-dir or set ${ENV_DIR}" if dataset == "mnist" and not chosen else ""
+    if present:  # a partial folder is damage, not a fresh start: nothing is downloaded over it
+        raise DataError(f"{name}: {where} lacks {', '.join(missing)} (it holds {', '.join(present)}; all "
+                        f"{len(present) + len(missing)} files are needed{'; ' + hint if hint else ''})")
+    if not download and not folder.is_dir():  # the cache folder of a machine that must not download
+        raise DataError(f"{name}: folder {folder} does not exist; it would hold {', '.join(missing)}"
+                        f"{'; ' + hint if hint else ''}")
+    if dataset == "idx" or not download:
+        raise DataError(f"{name}: {folder} holds none of its files, {', '.join(missing)} ({_contents(folder)}"
+                        f"{'; ' + hint if hint else ''})")
+    folder.mkdir(parents=True, exist_ok=True)  # only ever the cache folder: a folder given exists
     return _download(folder, dataset)
 
 
 def _download(folder: Path, dataset: str) -> Path:
-    """Fetch a dataset with torchvision's own code (mirrors + md5 checks) into `folder`."""
-    import torchvision.datasets
-
-    cls = getattr(torchvision.datasets, TORCHVISION[dataset])
-    folder.mkdir(parents=True, exist_ok=True)
-    try:
-        cls(str(folder), train=True, download=True)
-        cls(str(folder), train=False, download=True)
-    except Exception as e:  # network errors come in many types; the user needs one line
-        raise DataError(f"{NAMES[dataset]} not found in {folder} and the download failed: {e!s:.200}") from None
-    for candidate in _layouts(folder, dataset):
-        if _has_files(candidate, dataset):
-            return candidate
-    raise DataError(f"{NAMES[dataset]}: the download into {folder} did not leave its files")
-
-
-def _read_bytes(path: Path) -> bytes:
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        raise DataError(f"{path}: file not found") from None
-    if path.suffix != ".gz":
-        return data
-    try:
-        return gzip.decompress(data)
-    except EOFError:
-        raise DataError(f"{path}: truncated gzip stream (download it again)") from None
-    except (OSError, zlib.error) as e:
-        raise DataError(f"{path}: not a valid gzip file ({e})") from None
-
-
-def read_idx(path: Path, magic: int, shape: tuple[int, ...] | None, md5: str | None,
-             max_label: int | None = 9, name: str = "MNIST", gz_md5: str | None = None) -> torch.Tensor:
-    """Decode one IDX file (gzip'd or not) into a uint8 tensor, checking everything that can be
-    checked. `shape` None: read it from the header (1 dim for labels, 3 for images). `md5`: of the
-    uncompressed bytes; `gz_md5`, of the file as torchvision downloads it: either matching will do."""
-    raw = _read_bytes(path)
-    ndim = len(shape) if shape is not None else (3 if magic == 0x803 else 1)
-    if len(raw) < 4 + 4 * ndim:
-        raise DataError(f"{path}: too short for an IDX header ({len(raw)} bytes)")
-    got_magic = struct.unpack(">I", raw[:4])[0]
-    if got_magic != magic:
-        raise DataError(f"{path}: IDX magic {got_magic:#x}, expected {magic:#x} (wrong or corrupt file)")
-    dims = struct.unpack(f">{ndim}I", raw[4:4 + 4 * ndim])
-    if shape is not None and dims != shape:
-        raise DataError(f"{path}: shape {dims}, expected {shape}")
-    body = raw[4 + 4 * ndim:]
-    expected = 1
-    for d in dims:
-        expected *= d
-    if len(body) != expected or expected == 0:
-        raise DataError(f"{path}: {len(body)} data bytes, header promises {expected} (truncated or padded)")
-    data = torch.frombuffer(bytearray(body), dtype=torch.uint8).reshape(dims)
-    if ndim == 1 and max_label is not None and int(data.max()) > max_label:
-        bad = int((data > max_label).nonzero()[0])
-        raise DataError(f"{path}: label {int(data[bad])} at index {bad} is out of range 0..{max_label}")
-    if md5 is not None or gz_md5 is not None:
-        decoded = hashlib.md5(raw).hexdigest()
-        if decoded != md5 and (gz_md5 is None or hashlib.md5(path.read_bytes()).hexdigest() != gz_md5):
-            want = f"expected {md5}" if md5 else f"the .gz file's md5 is not torchvision's {gz_md5}"
-            raise DataError(f"{path}: contents differ from {name} (md5 {decoded}, {want}); another dataset? "
-                            "name it with --dataset")
-    return data
+    """Fetch a dataset's published files into `folder` (CIFAR-10's archive, then unpacked)."""
+    src = source(dataset)
+    fetch(NAMES[dataset], folder, src)
+    if dataset == "cifar10":
+        return extract_cifar(folder / src.names[0], folder)
+    return folder
 
 
 def _read_named_idx(folder: Path, dataset: str) -> dict[str, torch.Tensor]:
     """Fashion-MNIST or KMNIST: MNIST's shapes and label range, and their own checksums."""
-    import torchvision.datasets
-
-    gz_md5s = dict(getattr(torchvision.datasets, TORCHVISION[dataset]).resources)
-    paths = _idx_paths(folder)
+    gz_md5s = dict(source(dataset).files)
+    paths = idx_paths(folder)
     out = {}
     for key, base, (magic, shape, _) in zip(("train_x", "train_y", "test_x", "test_y"), IDX_NAMES, FILES.values()):
         decoded, gz = DECODED_MD5[dataset].get(base), gz_md5s[base + ".gz"]
@@ -245,79 +212,11 @@ def _read_named_idx(folder: Path, dataset: str) -> dict[str, torch.Tensor]:
     return out
 
 
-def _read_any_idx(folder: Path) -> dict[str, torch.Tensor]:
-    """Any four IDX files: images N x H x W, labels N, the same H x W for both splits, labels
-    0..K-1 with every class present in the training labels."""
-    paths = _idx_paths(folder)
-    out = {key: read_idx(paths[base], 0x803 if "images" in base else 0x801, None, None, None, NAMES["idx"])
-           for key, base in zip(("train_x", "train_y", "test_x", "test_y"), IDX_NAMES)}
-    for split in ("train", "test"):
-        x, y = out[f"{split}_x"], out[f"{split}_y"]
-        if len(x) != len(y):
-            raise DataError(f"{paths[IDX_NAMES[0 if split == 'train' else 2]]}: {len(x)} images but "
-                            f"{len(y)} labels in {paths[IDX_NAMES[1 if split == 'train' else 3]].name}")
-    if out["train_x"].shape[1:] != out["test_x"].shape[1:]:
-        raise DataError(f"{paths[IDX_NAMES[2]]}: images of {tuple(out['test_x'].shape[1:])}, the training "
-                        f"images are {tuple(out['train_x'].shape[1:])}")
-    classes = int(out["train_y"].max()) + 1
-    seen = torch.bincount(out["train_y"].long(), minlength=classes)
-    if classes < 2 or int((seen == 0).sum()):
-        gap = int((seen == 0).nonzero()[0]) if classes >= 2 else 1
-        raise DataError(f"{paths[IDX_NAMES[1]]}: label {gap} never occurs (labels must be 0..K-1, K >= 2, each present)")
-    if int(out["test_y"].max()) >= classes:
-        bad = int((out["test_y"] >= classes).nonzero()[0])
-        raise DataError(f"{paths[IDX_NAMES[3]]}: label {int(out['test_y'][bad])} at index {bad} is out of "
-                        f"range 0..{classes - 1} (the training labels' range)")
-    return out
-
-
-class _ArraysOnly(pickle.Unpickler):
-    """CIFAR's batches are pickles: let them build numpy arrays and nothing else."""
-    ALLOWED = {("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
-               ("numpy", "ndarray"), ("numpy", "dtype"), ("numpy.core.multiarray", "scalar"),
-               ("numpy._core.multiarray", "scalar"), ("_codecs", "encode")}
-
-    def find_class(self, module, name):
-        if (module, name) not in self.ALLOWED:
-            raise pickle.UnpicklingError(f"refuses {module}.{name}")
-        return super().find_class(module, name)
-
-
-def _read_cifar_batch(path: Path) -> tuple[torch.Tensor, torch.Tensor]:
-    import numpy as np
-
-    try:
-        with open(path, "rb") as f:
-            batch = _ArraysOnly(f, encoding="latin1").load()
-    except FileNotFoundError:
-        raise DataError(f"{path}: file not found") from None
-    except Exception as e:
-        raise DataError(f"{path}: not a CIFAR-10 batch ({e!s:.100})") from None
-    if not isinstance(batch, dict) or "data" not in batch or "labels" not in batch:
-        raise DataError(f"{path}: not a CIFAR-10 batch (no 'data' and 'labels')")
-    data, labels = np.asarray(batch["data"]), np.asarray(batch["labels"])
-    if data.dtype != np.uint8 or data.ndim != 2 or data.shape[1] != 3 * 32 * 32:
-        raise DataError(f"{path}: data of shape {data.shape} and type {data.dtype}, expected (N, 3072) uint8")
-    if labels.shape != (len(data),):
-        raise DataError(f"{path}: {len(labels)} labels for {len(data)} images")
-    if len(labels) and (labels.min() < 0 or labels.max() > 9):
-        bad = int(np.nonzero((labels < 0) | (labels > 9))[0][0])
-        raise DataError(f"{path}: label {int(labels[bad])} at index {bad} is out of range 0..9")
-    return torch.from_numpy(data.reshape(-1, 3, 32, 32).copy()), torch.from_numpy(labels.astype(np.uint8))
-
-
-def _read_cifar(folder: Path) -> dict[str, torch.Tensor]:
-    train = [_read_cifar_batch(folder / n) for n in CIFAR_TRAIN]
-    test_x, test_y = _read_cifar_batch(folder / "test_batch")
-    return {"train_x": torch.cat([x for x, _ in train]), "train_y": torch.cat([y for _, y in train]),
-            "test_x": test_x, "test_y": test_y}
-
-
 def data_files(folder: Path, dataset: str) -> list[Path]:
     """The files of a resolved dataset folder (resolve_data_dir) that hold its data."""
     if dataset == "cifar10":
-        return [folder / n for n in (*CIFAR_TRAIN, "test_batch")]
-    return list(_idx_paths(folder).values())
+        return [folder / n for n in CIFAR_FILES]
+    return list(idx_paths(folder).values())
 
 
 def statistics(train_x: torch.Tensor) -> tuple[tuple[float, ...], tuple[float, ...]]:
@@ -350,16 +249,16 @@ def load_uint8(data_dir: str | os.PathLike | None = None, download: bool = True,
             arrays = [read_idx(folder / name, *spec) for name, spec in FILES.items()]
             out = dict(zip(["train_x", "train_y", "test_x", "test_y"], arrays))
         elif dataset == "cifar10":
-            out = _read_cifar(folder)
+            out = read_cifar(folder)
         elif dataset == "idx":
-            out = _read_any_idx(folder)
+            out = read_any_idx(idx_paths(folder), NAMES[dataset])
         else:
             out = _read_named_idx(folder, dataset)
     except DataError as e:
         raise DataError(f"{NAMES[dataset]}: {e}") from None
     mean, std = statistics(out["train_x"])
     out.update(mean=torch.tensor(mean, dtype=torch.float64), std=torch.tensor(std, dtype=torch.float64),
-               classes=torch.tensor(int(out["train_y"].max()) + 1 if dataset == "idx" else 10))
+               classes=out.get("classes", torch.tensor(10)))
     save_torch(out, cache)
     return out
 
