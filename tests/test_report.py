@@ -181,8 +181,9 @@ def test_a_gpu_run_is_the_same_recipe_and_says_where_it_ran(tmp_path):
     gpu = Run.load(tmp_path / "gpu")
     assert recipe_of(gpu.config["train"]) == recipe_of(cpu.config["train"]) == {}  # the defaults, both
     assert consistent(gpu)
-    assert "(on NVIDIA H200, several seeds at once)" in results_table(gpu)[0]
-    assert "(1 CPU thread(s) each)" in results_table(cpu)[0]
+    assert "(on NVIDIA H200, several seeds at once)" in results_table(gpu, tmp_path)[0]
+    assert "(1 CPU thread(s) each)" in results_table(cpu, tmp_path)[0]
+    assert results_table(cpu, tmp_path)[0].startswith(f"`{tmp_path.name}/cpu`: ")  # from the root's name, wherever run
     # 5 seeds x 15 epochs x 10 s each
     assert training_cost([gpu]) == "0.21 hours of training on NVIDIA H200, several at once"
     assert training_cost([cpu, gpu]) == ("0.21 CPU-hours of training, seconds x threads; "
@@ -246,8 +247,11 @@ def test_report_regenerates_the_committed_one_byte_for_byte(tmp_path, data_dir, 
 
     repo = Path(__file__).resolve().parents[1]
     shutil.copytree(repo / "results", tmp_path / "results", ignore=shutil.ignore_patterns("_latest"))
-    monkeypatch.chdir(tmp_path)  # run configs name their sources relative to the project
-    write_report("results", str(data_dir))
+    # from another folder: the run configs name their sources relative to the project (`results/exports/...`),
+    # found below the results root given, not the working folder
+    (tmp_path / "elsewhere").mkdir()
+    monkeypatch.chdir(tmp_path / "elsewhere")
+    write_report(tmp_path / "results", str(data_dir))
     assert (tmp_path / "results" / "README.md").read_text() == (repo / "results" / "README.md").read_text()
 
 

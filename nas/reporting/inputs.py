@@ -46,7 +46,7 @@ class Inputs:
     def current(self) -> set[str]:
         """The confirmation runs of the current picks."""
         return {name for label, runs in self.by_budget.items() for name, run in runs
-                if decide.is_pick(run, self.picks[label])}
+                if decide.is_pick(run, self.picks[label], self.layout)}
 
 
 def load_inputs(layout: Layout) -> Inputs:
@@ -64,8 +64,8 @@ def load_inputs(layout: Layout) -> Inputs:
             picks[label] = decide.choose_finalist(layout, budget, searches)
         except (ExportError, OSError) as e:
             picks[label], no_pick[label] = None, str(e)
-        by_budget[label] = sorted(runs, key=lambda nr: not decide.is_pick(nr[1], picks[label]))  # stable
-    studies = load_studies(layout.recipe) if layout.recipe.exists() else []
+        by_budget[label] = sorted(runs, key=lambda nr: not decide.is_pick(nr[1], picks[label], layout))  # stable
+    studies = decide.studies_at(layout)
     multi = Search.load_all(layout.searches, "asha") if layout.searches.exists() else []
     study = layout.proxy / "study.json"
     proxy = json.loads(study.read_text()) if study.exists() else None

@@ -75,12 +75,12 @@ def handmade_step(i: int, name: str, inp: Inputs) -> list[str]:
                             ("Under its own recipe from the seed", inp.own[name], f"nas baselines --names {name} "
                              "--own-recipe --seeds 0,1,2,3,4 --set val_size=0 --jobs 2 --out results/baselines-own")):
         L += ["", f"**{title}** (`{cmd}`):", ""]
-        L += results_table(run) if run and run.histories else ["Not run yet."]
+        L += results_table(run, inp.layout.root) if run and run.histories else ["Not run yet."]
     for tag, run in inp.other[name]:
         sets = " ".join(f"--set {k}={v}" for k, v in run.recipe.items())
         L += ["", f"**Under the protocol with recipe `{tag}`** (`nas baselines --names {name} --epochs 15 "
                   f"--seeds 0,1,2,3,4 --set val_size=0 {sets} --jobs 2 --out results/baselines-{tag}`):", ""]
-        L += results_table(run)
+        L += results_table(run, inp.layout.root)
     L += ["", "### Analysis"]
     L += analysis(base) if base and base.histories else ["- No protocol run yet."]
     if base and base.complete:
@@ -197,7 +197,8 @@ def finalist_block(name: str, run: Run, is_current: bool, budget: int, pick: Fin
                    runs: list[tuple[str, Run]], current: set[str], inp: Inputs) -> list[str]:
     """One confirmation run at a budget: the current pick's (with its second stage) or an earlier one."""
     src = run.config.get("source", "")
-    meta = json.loads(Path(src).read_text()) if src and Path(src).exists() else {}
+    found = decide.source_path(inp.layout, src) if src else None
+    meta = json.loads(found.read_text()) if found and found.exists() else {}
     proxy = (f" Its proxy validation accuracy in the search was {meta['metrics']['default']:.2f}% "
              f"(trial `{meta.get('trial', '?')}`)." if meta else "")
     rr = load_rerank(inp.layout.rerank, pick.experiment) if is_current else None
@@ -217,7 +218,7 @@ def finalist_block(name: str, run: Run, is_current: bool, budget: int, pick: Fin
     L += [why, ""] if why else []
     L += rerank_table(rr, "re-rank's pick" if why is not None else "pick") + [""] if rr is not None else []
     if is_current and rr is not None:  # the recipe studies of this search's candidates, winning or not
-        L += studies_of(rr, inp.studies)
+        L += studies_of(rr, inp.studies, inp.layout.root)
     if is_current and pick.rivals:  # the other searches with as long a proxy: their second stage lost
         L += ["The other searches at this budget with as long a proxy, re-ranked the same way, scored lower "
               "on validation (" + ", ".join(f"`{t}`" + (f" with recipe `{v}`" if v else "") + f" of `{e}`: {sc:.3f}"
@@ -225,9 +226,9 @@ def finalist_block(name: str, run: Run, is_current: bool, budget: int, pick: Fin
               + "); their re-ranks and recipe studies:", ""]
         for e, *_ in pick.rivals:
             other_rr = load_rerank(inp.layout.rerank, e)
-            L += [f"Re-rank of `{e}`:", ""] + rerank_table(other_rr) + [""] + studies_of(other_rr, inp.studies)
+            L += [f"Re-rank of `{e}`:", ""] + rerank_table(other_rr) + [""] + studies_of(other_rr, inp.studies, inp.layout.root)
     L += ["### Results" if is_current else "**Results**", ""]
-    L += results_table(run)
+    L += results_table(run, inp.layout.root)
     L += ["", "### Analysis" if is_current else "**Analysis**"] + analysis(run)
     return L + [f"- Target met: {decide.target_met(budget, run)[1]}.", ""]
 
