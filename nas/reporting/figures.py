@@ -78,9 +78,9 @@ def pareto_png(searches: list[Search], baselines: dict[str, Run], finalists: dic
     return True
 
 
-def curves_png(finalists: dict[str, Run], out: Path, cols: int = 3) -> None:
-    """Per-epoch test accuracy of each finalist, one line per seed, with the 99.40% line: a grid of
-    at most `cols` panels a row, so that it reads at normal size."""
+def curves_png(finalists: dict[str, Run], out: Path, cols: int = 3, goal: float | None = THRESHOLD) -> None:
+    """Per-epoch test accuracy of each finalist, one line per seed, with the `goal` line (None: none,
+    and the axis fitted to the runs): a grid of at most `cols` panels a row, so that it reads at normal size."""
     plt = _plt()
     runs = [(n, r) for n, r in finalists.items() if r.histories]
     cols = max(1, min(cols, len(runs)))
@@ -91,9 +91,10 @@ def curves_png(finalists: dict[str, Run], out: Path, cols: int = 3) -> None:
     for ax, (name, run) in zip(axes.flat, runs):
         for seed, h in sorted(run.histories.items()):
             ax.plot([r["epoch"] for r in h], [r["test_acc"] for r in h], marker=".", lw=1, label=f"seed {seed}")
-        ax.axhline(THRESHOLD, ls="--", c="k", lw=1)
         ax.axvspan(run.epochs - 2.5, run.epochs + 0.5, color="tab:green", alpha=0.08)
-        ax.set_ylim(min(98.8, min(run.late()) - 0.2), 99.8)
+        if goal is not None:
+            ax.axhline(goal, ls="--", c="k", lw=1)
+            ax.set_ylim(min(98.8, min(run.late()) - 0.2), 99.8)
         ax.set_title(f"{name}: {run.params:,} params", fontsize=9)
         ax.set_xlabel("epoch")
         ax.grid(alpha=0.3)

@@ -1,5 +1,6 @@
-"""What the report reads, loaded once from the results root: the hand-made models, the searches,
-the finalists, the studies; and the seed's own targets, quoted."""
+"""What the report reads, loaded once from the results root: the searches, the runs, the studies;
+and, where the root holds a study's narrative (nas/reporting/narrative.py), the hand-made models it
+quotes and the finalist of each budget."""
 from __future__ import annotations
 
 import functools
@@ -9,24 +10,18 @@ from pathlib import Path
 
 from nas.errors import ExportError
 from nas.facts import BUDGETS
+from nas.reporting.narrative import Narrative
 from nas.results import decide
 from nas.results.decide import Finalist
 from nas.results.store import Layout, Run, Search, load_studies
 
-
-SEED_TARGETS = {  # the seed's own words and numbers (../shared/seed), quoted
-    "exp1": ("To create a simple model architecture under 20k parameters with no data augmentation or "
-             "regularization.", 19552, 99.07, 98.99),
-    "exp2": ("To make a model will less than 10k parameters.", 9032, 98.98, 98.85),
-    "exp3": ("Add regularization to model (Batch Normalization and Dropout).", 9192, 99.19, 99.29),
-    "exp4": ("Experiment with Image Augmentations and Learning Rates.", 9752, 98.86, 99.39),
-}
 
 
 @dataclass
 class Inputs:
     """Everything the report reads, loaded once."""
     layout: Layout
+    narrative: Narrative | None                    # the study's words; None: a root without a study
     base: dict[str, Run | None]                    # the hand-made models under the protocol
     own: dict[str, Run | None]                     # ... under their own recipe from the seed
     other: dict[str, list[tuple[str, Run]]]        # ... under another recipe: (tag, run)
@@ -51,13 +46,15 @@ class Inputs:
 
 def load_inputs(layout: Layout) -> Inputs:
     root = layout.root
-    base = {n: Run.load(layout.baselines / n) for n in SEED_TARGETS}
-    own = {n: Run.load(root / "baselines-own" / n) for n in SEED_TARGETS}
+    narrative = Narrative.load(root)
+    quoted = narrative.seeds if narrative else []  # the hand-made models the study's steps are about
+    base = {n: Run.load(layout.baselines / n) for n in quoted}
+    own = {n: Run.load(root / "baselines-own" / n) for n in quoted}
     other = {n: [(p.parent.name.removeprefix("baselines-"), r) for p in sorted(root.glob(f"baselines-*/{n}"))
-                 if p.parent.name != "baselines-own" and (r := Run.load(p))] for n in SEED_TARGETS}
+                 if p.parent.name != "baselines-own" and (r := Run.load(p))] for n in quoted}
     searches = Search.load_all(layout.searches) if layout.searches.exists() else []
     by_budget, picks, no_pick = {}, {}, {}
-    for label, budget in BUDGETS.items():
+    for label, budget in (BUDGETS if narrative else {}).items():  # the study's budgets
         runs = [(p.name, r) for p in sorted(layout.confirm.glob(f"{label}*"))
                 if p.name == label or p.name.startswith(label + "-") if (r := Run.load(p))]
         try:
@@ -69,4 +66,4 @@ def load_inputs(layout: Layout) -> Inputs:
     multi = Search.load_all(layout.searches, "asha") if layout.searches.exists() else []
     study = layout.proxy / "study.json"
     proxy = json.loads(study.read_text()) if study.exists() else None
-    return Inputs(layout, base, own, other, searches, by_budget, picks, no_pick, studies, multi, proxy)
+    return Inputs(layout, narrative, base, own, other, searches, by_budget, picks, no_pick, studies, multi, proxy)

@@ -66,8 +66,9 @@ def shown(path: Path, root: Path) -> str:
         return Path(path).as_posix()
 
 
-def results_table(run: Run, root: Path) -> list[str]:
-    """The Results block of one run: parameters, FLOPs, best and last-3 accuracies, verdict."""
+def results_table(run: Run, root: Path, verdict: bool = True) -> list[str]:
+    """The Results block of one run: parameters, FLOPs, best and last-3 accuracies, and the protocol's
+    verdict (`verdict`: a root whose study has that protocol)."""
     t = run.config["train"]
     lines = [f"`{shown(run.path, root)}`: {run.params:,} parameters, {run.config['flops']:,} FLOPs; "
              f"{t['epochs']} epochs, {t['optimizer']} lr {t['lr']:g} {t['schedule']}, batch {t['batch_size']}, "
@@ -87,8 +88,8 @@ def results_table(run: Run, root: Path) -> list[str]:
         m, s = mean_std(l3)
         fm, fs = mean_std(run.finals())
         lines += ["", f"Last-3-epoch test accuracy over all seeds: min {min(l3):.2f}%, mean {m:.2f}%, "
-                      f"std {s:.2f}. Final-epoch test accuracy: mean {fm:.2f}% (std {fs:.2f}).",
-                  f"Verdict: {decide.verdict(run)}."]
+                      f"std {s:.2f}. Final-epoch test accuracy: mean {fm:.2f}% (std {fs:.2f})."]
+        lines += [f"Verdict: {decide.verdict(run)}."] if verdict else []
     return lines
 
 
