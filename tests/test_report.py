@@ -4,6 +4,8 @@ exact format `nas train` writes, so each verdict can be checked by hand."""
 from __future__ import annotations
 
 import json
+import shutil
+from pathlib import Path
 
 import pytest
 
@@ -32,6 +34,14 @@ def write_run(folder, accs: dict[int, list[float]], val_size=0, params=8880, nam
 
 
 GOOD = [98.0] * 12 + [99.41, 99.45, 99.43]
+NARRATIVE = Path(__file__).resolve().parents[1] / "results" / "NARRATIVE.md"
+
+
+def study_report(root, **kw):
+    """The report of `root` as this project's study: its narrative copied in (the budgets' steps,
+    the hand-made models' steps), then `nas report`."""
+    shutil.copy(NARRATIVE, Path(root) / NARRATIVE.name)
+    return write_report(root, **kw)
 
 
 def test_consistent_only_when_all_15_late_numbers_clear_the_line(tmp_path):
@@ -128,7 +138,7 @@ def test_report_numbers_come_from_the_run_files(tmp_path):
     cfg = json.loads((res / "confirm" / "s8k-T" / "config.json").read_text())
     (res / "confirm" / "s8k-T" / "config.json").write_text(json.dumps({**cfg, "source": str(arch)}))
     write_run(res / "confirm" / "s8k-older", {s: [99.0] * 15 for s in range(2)}, params=5000)
-    text = write_report(res, pictures=True).read_text()
+    text = study_report(res, pictures=True).read_text()
     assert "| 3 | exp3 | 8,880 | 1,000 | 99.20 |" in text
     assert "| 7 | s8k finalist (`s8k-T`) | 7,500 | 1,000 | 99.41 | 99.43 (0.02) | 99.43 | **consistent** |" in text
     assert "| 7 | s8k earlier finalist (`s8k-older`) | 5,000 |" in text
@@ -199,7 +209,7 @@ def test_report_says_why_there_is_no_finalist_yet(tmp_path):
     (res / "rerank" / "s").mkdir(parents=True)
     (res / "rerank" / "s" / "rerank.json").write_text(json.dumps({"experiment": "s", "candidates": []}))
     write_run(res / "confirm" / "s8k-A", {s: GOOD for s in range(5)}, params=7000)
-    text = write_report(res, pictures=False).read_text()
+    text = study_report(res, pictures=False).read_text()
     assert "| 7 | s8k finalist (no pick yet: see its step) |" in text
     assert ("`nas finalist --max-params 8000` has no pick at present: t trained as long a proxy as s but has "
             "no re-rank: run `nas rerank` on it with the same seeds. The runs below are the earlier finalists'.") in text
@@ -224,7 +234,7 @@ def test_a_missed_target_says_its_best_result_and_what_was_tried(tmp_path):
     write_run(res / "confirm" / "s8k-stopped", stopped, params=5000)
     for s in (3, 4):
         (res / "confirm" / "s8k-stopped" / f"seed{s}" / "history.json").unlink()
-    text = write_report(res, pictures=False).read_text()
+    text = study_report(res, pictures=False).read_text()
     step7 = text[text.index("## Step 7"):text.index("## Step 8")]
     assert ("The target is not met at this budget. The best result is `s8k-near` (6,000 parameters): "
             "late mean 99.40%, lowest 99.38%, final mean 99.41%.") in step7
@@ -234,7 +244,7 @@ def test_a_missed_target_says_its_best_result_and_what_was_tried(tmp_path):
     # made consistent, the budget's target is met: no section
     (res / "confirm" / "s8k-near").rename(tmp_path / "aside")
     write_run(res / "confirm" / "s8k-near", {s: GOOD for s in range(5)}, params=6000)
-    step7 = write_report(res, pictures=False).read_text().split("## Step 7")[1].split("## Step 8")[0]
+    step7 = study_report(res, pictures=False).read_text().split("## Step 7")[1].split("## Step 8")[0]
     assert "### What was tried" not in step7
 
 
@@ -260,7 +270,7 @@ def test_another_datasets_folder_gets_its_own_section_with_its_numbers(tmp_path)
     fm = Layout.at(root / "fashion-mnist")
     write_run(fm.runs / "pick-AbCdE", {0: [88.0, 90.5], 1: [88.1, 90.1]}, params=15000)
     write_run(fm.baselines / "exp3", {0: [87.0, 89.25], 1: [87.0, 89.75]})
-    text = write_report(root, pictures=False).read_text()
+    text = study_report(root, pictures=False).read_text()
     section = text[text.index("## Fashion-MNIST"):]
     section = section[:section.index("\n## ")]
     assert "| pick `AbCdE` | 15,000 | 90.50 | 90.10 | 90.30 |" in section
@@ -270,7 +280,7 @@ def test_another_datasets_folder_gets_its_own_section_with_its_numbers(tmp_path)
     assert "`AbCdE` 0.40, `exp3` 0.50 points" in section  # the spread between seeds
     assert "## KMNIST" not in text  # no folder, no section
     write_run(fm.baselines / "exp4", {0: [87.0, 89.0], 1: [87.0]})  # a baseline still training: no verdict yet
-    text = write_report(root, pictures=False).read_text()
+    text = study_report(root, pictures=False).read_text()
     assert "### Analysis" not in text[text.index("## Fashion-MNIST"):]
 
 
@@ -281,11 +291,11 @@ def test_the_proxy_study_says_how_a_full_trainings_cpu_cost_was_found(tmp_path):
              "not_on_cpu": 0, "cpu": "a CPU", "ceiling_seed0_vs_seed1": None, "full_scores": {}, "rows": [],
              "rules": {"min_params": 4000, "max_params": 8000, "seeds": [0, 1]}}
     (root / "proxy" / "study.json").write_text(json.dumps(study))
-    text = write_report(root, pictures=False).read_text()
+    text = study_report(root, pictures=False).read_text()
     assert "a full training takes 10.0 min (median, 1 thread)" in text and "ran on a GPU" not in text
     study.update(full_seconds_from="estimated", not_on_cpu=3)  # some full trainings ran on a GPU
     (root / "proxy" / "study.json").write_text(json.dumps(study))
-    text = write_report(root, pictures=False).read_text()
+    text = study_report(root, pictures=False).read_text()
     assert "10.0 min (1 thread, estimated at the pace of the 55,000-image proxies)" in text
     assert "3 trainings ran on a GPU" in text
 
@@ -457,7 +467,7 @@ def test_looks_section_counts_the_test_values_old_selection_files_hold(tmp_path)
     new = write_run(layout.rerank / "s" / "B", {0: [98.0, 98.5]})  # a new one: no test image evaluated
     hist = new.path / "seed0" / "history.json"
     hist.write_text(json.dumps([{**r, "test_loss": None, "test_acc": None} for r in json.loads(hist.read_text())]))
-    text = write_report(root, pictures=False).read_text()
+    text = study_report(root, pictures=False).read_text()
     looks = text[text.index("## Looks at the test set"):]
     assert "| re-rank trainings (`rerank/*/*/seed*/history.json`) | 2 | 3 | 4 |" in looks
     assert "No rule reads them" in looks and "| recipe-study trainings" not in looks  # no recipe folder, no row

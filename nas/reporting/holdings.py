@@ -27,12 +27,12 @@ def search_command(rec: dict, exp_id: str) -> str:
     flags += [f"--{k.replace('_', '-')} {s[k]}" for k in ("max_flops", "min_params") if s.get(k)]
     flags += [f"--fix {s['fix']}"] if s.get("fix") else []
     if s.get("schedule", "flat") == "asha":
-        flags += [f"--cpu-hours {s['cpu_hours']:g}"] if s.get("cpu_hours") else [f"--trials {s['trials']}"]
-        flags += [f"--rungs {s['rungs']}"]
+        flags += [f"--cpu-hours {s['cpu_hours']:g}"] if s.get("cpu_hours") else [f"--trials {s.get('trials', '?')}"]
+        flags += [f"--rungs {s['rungs']}"] if s.get("rungs") else []
         flags += [f"--warm-start {s['warm_start']}"] if s.get("warm_start", "none") != "none" else []
         flags += [f"--controls {s['controls']}"] if s.get("controls", "auto") != "auto" else []
     else:
-        flags += [f"--trials {s['trials']}", f"--epochs {t['epochs']}"]
+        flags += [f"--trials {s.get('trials', '?')}", f"--epochs {t['epochs']}"]
         flags += [f"--train-subset {t['train_subset']}"] if t.get("train_subset") else []
         flags += ["--early-stop"] if s.get("early_stop") else []
     dataset = t.get("dataset", "mnist")
