@@ -13,6 +13,7 @@ from nas.reporting import figures
 from nas.reporting.inputs import Inputs
 from nas.reporting.races import race_block
 from nas.reporting.tables import mean_std, results_table, search_table, shown
+from nas.results import decide
 from nas.results.store import Run, Search, load_rungs, rank
 from search_spaces.choices import network_key
 
@@ -55,7 +56,7 @@ def export_lines(inp: Inputs, s: Search) -> list[str]:
         files = ", ".join(sorted(f.name for f in p.parent.iterdir() if f.is_file()))
         L.append(f"| {a.get('rank', '?')} | `{a.get('trial', '?')}` | {a.get('params', 0):,} | {a.get('flops', 0):,} | "
                  + (f"{val:.2f}%" if isinstance(val, (int, float)) else "-")
-                 + f" | {a.get('weights') or 'none'} | {files} |")
+                 + f" | {a.get('weights') or '-'} | {files} |")
     return L
 
 
@@ -93,8 +94,9 @@ def run_folders(inp: Inputs) -> list[Run]:
 
 
 def reads_test(run: Run) -> bool:
-    """A confirmation: trained on every training image (no validation split) and read the test set."""
-    return run.config["train"].get("val_size") == 0
+    """A confirmation: a run that read the test set (runs from before `evaluate_test` was recorded
+    read it when they had no validation split)."""
+    return run.config.get("evaluate_test", run.config["train"].get("val_size") == 0)
 
 
 def runs_section(inp: Inputs, runs: list[Run]) -> list[str]:
@@ -127,8 +129,9 @@ def confirmations_section(inp: Inputs, runs: list[Run]) -> list[str]:
         per.setdefault(network_key(r.config["arch"]), []).append(r)
     L += ["### Looks at the test set", "", "| network | parameters | looks | runs |", "| --- | --- | --- | --- |"]
     for key, rs in per.items():
-        src = rs[0].config.get("source") or rs[0].config.get("name") or "-"
-        L.append(f"| `{src}` | {rs[0].params:,} | {len(rs)} | "
+        src = rs[0].config.get("source")
+        name = shown(decide.source_path(inp.layout, src), inp.layout.root) if src else rs[0].config.get("name") or "-"
+        L.append(f"| `{name}` | {rs[0].params:,} | {len(rs)} | "
                  + ", ".join(f"`{shown(r.path, inp.layout.root)}`" for r in rs) + " |")
     return L + [""]
 
@@ -152,7 +155,7 @@ def pictures_section(inp: Inputs, runs: list[Run], data_dir: str | None) -> list
     except (NasError, OSError) as e:
         return L + [f"No grid of misclassified test images: {e}.", ""]
     return L + [f"The best confirmation, `{name}` ({best.params:,} parameters), seed {min(best.histories)}: "
-                f"{n} misclassified test images.", "", "![Misclassified test images](figures/misclassified.png)", ""]
+                f"{n:,} misclassified test images.", "", "![Misclassified test images](figures/misclassified.png)", ""]
 
 
 def holdings_report(inp: Inputs, data_dir: str | None, pictures: bool) -> list[str]:
