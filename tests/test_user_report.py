@@ -116,3 +116,20 @@ def test_the_study_words_come_from_the_narrative(tmp_path):
         n.text("searches")
     with pytest.raises(ConfigError, match=r"section `protocol`: cannot fill in 'nowhere'"):
         write_report(res, pictures=False)
+
+
+def test_a_search_without_trials_is_named_and_a_missing_root_is_one_line(tmp_path):
+    """A search stopped before NNI wrote its database does not stop the report: it is named with
+    why. A results folder that does not exist is refused, not created."""
+    from nas.reporting.report import write_report
+
+    res = tmp_path / "results"
+    write_search(res, "s", epochs=2, subset=0, trials={"T": (98.0, 7500)})
+    (res / "searches" / "gone").mkdir()
+    (res / "searches" / "gone" / "nas.json").write_text((res / "searches" / "s" / "nas.json").read_text())
+    text = write_report(res, pictures=False).read_text()
+    assert "### Search `s`" in text
+    assert "- `gone`: no NNI database for experiment 'gone'" in text
+    with pytest.raises(ConfigError, match="no results folder .*nowhere"):
+        write_report(tmp_path / "nowhere")
+    assert not (tmp_path / "nowhere").exists()

@@ -62,9 +62,11 @@ def export_lines(inp: Inputs, s: Search) -> list[str]:
 
 def searches_section(inp: Inputs) -> list[str]:
     flat, multi = inp.searches, inp.multi
+    broken = [f"- `{exp_id}`: {why}." for exp_id, why in sorted(inp.unreadable.items())]
     if not flat and not multi:
-        return ["## Searches", "", "No search recorded yet.", ""]
-    L = ["## Searches", ""]
+        return ["## Searches", "", "No search recorded yet." if not broken else "No search with trials to read:",
+                *([""] + broken if broken else []), ""]
+    L = ["## Searches", ""] + (["Searches whose trials cannot be read:", ""] + broken + [""] if broken else [])
     if flat:
         L += search_table(flat) + [""]
     for s in sorted(flat + multi, key=lambda s: s.id):

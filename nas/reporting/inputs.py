@@ -13,7 +13,7 @@ from nas.facts import BUDGETS
 from nas.reporting.narrative import Narrative
 from nas.results import decide
 from nas.results.decide import Finalist
-from nas.results.store import Layout, Run, Search, load_studies
+from nas.results.store import Layout, Run, Search, read_trials, records
 
 
 
@@ -32,6 +32,7 @@ class Inputs:
     studies: list[tuple[Path, dict]]
     multi: list[Search]                            # multi-fidelity searches (nas.engine.multifidelity), with rungs.json
     proxy: dict | None                             # the proxy study's table (nas.studies.proxy), if any
+    unreadable: dict[str, str]                     # search id -> why its trials cannot be read
 
     @functools.cached_property
     def finalists(self) -> dict[str, Run]:
@@ -52,7 +53,7 @@ def load_inputs(layout: Layout) -> Inputs:
     own = {n: Run.load(root / "baselines-own" / n) for n in quoted}
     other = {n: [(p.parent.name.removeprefix("baselines-"), r) for p in sorted(root.glob(f"baselines-*/{n}"))
                  if p.parent.name != "baselines-own" and (r := Run.load(p))] for n in quoted}
-    searches = Search.load_all(layout.searches) if layout.searches.exists() else []
+    searches, unreadable = _searches(layout, "flat")
     by_budget, picks, no_pick = {}, {}, {}
     for label, budget in (BUDGETS if narrative else {}).items():  # the study's budgets
         runs = [(p.name, r) for p in sorted(layout.confirm.glob(f"{label}*"))
@@ -63,7 +64,22 @@ def load_inputs(layout: Layout) -> Inputs:
             picks[label], no_pick[label] = None, str(e)
         by_budget[label] = sorted(runs, key=lambda nr: not decide.is_pick(nr[1], picks[label], layout))  # stable
     studies = decide.studies_at(layout)
-    multi = Search.load_all(layout.searches, "asha") if layout.searches.exists() else []
+    multi, more = _searches(layout, "asha")
     study = layout.proxy / "study.json"
     proxy = json.loads(study.read_text()) if study.exists() else None
-    return Inputs(layout, narrative, base, own, other, searches, by_budget, picks, no_pick, studies, multi, proxy)
+    return Inputs(layout, narrative, base, own, other, searches, by_budget, picks, no_pick, studies, multi, proxy,
+                  {**unreadable, **more})
+
+
+def _searches(layout: Layout, schedule: str) -> tuple[list[Search], dict[str, str]]:
+    """The searches of one schedule (Search.load_all), and {id: why} of those whose trials cannot be
+    read (a search stopped before NNI wrote its database): reported, not fatal."""
+    found, unreadable = [], {}
+    for exp_id, rec in records(layout.searches).items():
+        if rec["search"].get("schedule", "flat") != schedule:
+            continue
+        try:
+            found.append(Search(exp_id, rec, read_trials(layout.searches, exp_id), layout.searches))
+        except ExportError as e:
+            unreadable[exp_id] = str(e)
+    return found, unreadable

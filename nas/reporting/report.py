@@ -12,6 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from nas.atomic import write_text
+from nas.errors import ConfigError
 from nas.facts import BUDGETS, RESULTS_ROOT
 from nas.reporting import figures
 from nas.reporting.holdings import holdings_report
@@ -27,6 +28,8 @@ def write_report(root: str | Path = RESULTS_ROOT, data_dir: str | None = None, p
     """Regenerate `<root>/README.md` (and the PNGs under `<root>/figures/`) from the run files: the
     study's report where the root holds its narrative (nas/reporting/narrative.py), else the report
     of what the root holds (nas/reporting/holdings.py)."""
+    if not Path(root).is_dir():
+        raise ConfigError(f"no results folder {root} (give --results, the folder a search or a training wrote into)")
     inp = load_inputs(Layout.at(root))
     L = header(inp) + (study_report(inp, data_dir, pictures) if inp.narrative else
                        holdings_report(inp, data_dir, pictures))

@@ -101,6 +101,9 @@ def searches_step(inp: Inputs, pictures: bool) -> list[str]:
                   "Trial CPU-hours = trial seconds x threads per trial; NNI's per-trial start-up is not in it."]
     else:
         L.append("No search recorded yet.")
+    if inp.unreadable:
+        L += ["", "Searches whose trials cannot be read: " + "; ".join(f"`{i}` ({why})" for i, why in
+                                                               sorted(inp.unreadable.items())) + "."]
     if pictures and searches:
         inp.layout.figures.mkdir(exist_ok=True)
         if figures.pareto_png(searches, {n: r for n, r in inp.base.items() if r}, inp.finalists, inp.current,
