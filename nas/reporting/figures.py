@@ -113,7 +113,8 @@ def misclassified_png(run: Run, out: Path, data_dir: str | None = None, seed: in
 
 
     seed = min(run.histories) if seed is None else seed
-    data = load_splits(data_dir, val_size=0, dataset=run.config["train"].get("dataset", "mnist"))
+    # the report reads files only: a dataset that is not at hand is an error, never a download
+    data = load_splits(data_dir, val_size=0, dataset=run.config["train"].get("dataset", "mnist"), download=False)
     model = build_network(run.config["arch"], data.input.shape, data.input.classes)
     model.load_state_dict(torch.load(run.path / f"seed{seed}" / "model.pt", weights_only=True))
     model.eval()
@@ -129,7 +130,8 @@ def misclassified_png(run: Run, out: Path, data_dir: str | None = None, seed: in
     for ax, i in zip(axes.flat, wrong[:limit].tolist()):
         ax.imshow(data.test_x[i, 0].numpy(), cmap="gray_r")
         ax.set_title(f"{data.test_y[i].item()} -> {pred[i].item()}", fontsize=8, color="tab:red")
-    fig.suptitle(f"{run.config['name'] or run.path.name}, seed {seed}: {len(wrong)} of {len(pred):,} test digits "
+    things = "digits" if run.config["train"].get("dataset", "mnist") == "mnist" else "images"
+    fig.suptitle(f"{run.config['name'] or run.path.name}, seed {seed}: {len(wrong)} of {len(pred):,} test {things} "
                  f"wrong (true -> predicted)" + (f", first {limit} shown" if len(wrong) > limit else ""), fontsize=9)
     fig.tight_layout()
     fig.savefig(out, dpi=100)

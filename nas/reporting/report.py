@@ -12,7 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from nas.atomic import write_text
-from nas.errors import ConfigError
+from nas.errors import ConfigError, NasError
 from nas.facts import BUDGETS, RESULTS_ROOT
 from nas.reporting import figures
 from nas.reporting.holdings import holdings_report
@@ -66,7 +66,10 @@ def pictures_section(inp: Inputs, data_dir: str | None) -> list[str]:
     if final is not None and not weights.exists():
         L += [f"No misclassified-digits grid: {weights} is missing.", ""]
     elif final is not None:
-        n = figures.misclassified_png(final[1], fig / "misclassified.png", data_dir)
+        try:
+            n = figures.misclassified_png(final[1], fig / "misclassified.png", data_dir)
+        except NasError as e:  # its test images are not at hand
+            return L + [f"No misclassified-digits grid: {e}.", ""]
         L += [f"The final model is the `{final[0]}` finalist ({final[1].params:,} parameters), "
               f"seed 0: {n} misclassified test digits.", "",
               "![Misclassified test digits](figures/misclassified.png)", ""]
