@@ -265,9 +265,8 @@ def datasets_step(inp: Inputs) -> list[str]:
         base = [(n, r) for n in inp.narrative.seeds if (r := Run.load(layout.baselines / n))]
         budget = f" at {multi[0].record['search']['max_params']:,} parameters" if multi else ""
         L += [f"## {NAMES[name]}", "", "### Target",
-              f"The tool on another dataset: a search{budget}, chosen on validation; then its pick and the four "
-              "hand-made models trained under one recipe (the tool's default, on every training image) and read "
-              f"once on the test set. Commands: `experiments/{name.replace('-', '_')}.sh`.", "", "### Results", ""]
+              *inp.narrative.lines("other dataset", budget=budget, script=name.replace("-", "_")), "",
+              "### Results", ""]
         for s in multi:
             L += race_block(s)
         rows = [(f"pick `{n.removeprefix('pick-')}`", r) for n, r in picks] + [(f"`{n}`", r) for n, r in base]
