@@ -92,7 +92,9 @@ def handmade_step(i: int, name: str, inp: Inputs) -> list[str]:
 
 def searches_step(inp: Inputs, pictures: bool) -> list[str]:
     searches = inp.searches
-    L = ["## Step 5: searches", "", "### Target", *inp.narrative.lines("searches"), "", "### Results", ""]
+    sizes = [f"{b:,}" for b in BUDGETS.values()]
+    L = ["## Step 5: searches", "", "### Target",
+         *inp.narrative.lines("searches", budgets=", ".join(sizes[:-1]) + " and " + sizes[-1]), "", "### Results", ""]
     if searches:
         L += search_table(searches)
         ok = sum(len(s.succeeded) for s in searches)
