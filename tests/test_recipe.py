@@ -126,8 +126,7 @@ def test_finalist_is_the_best_pair_of_the_rerank_and_the_recipe_studies(tmp_path
 
 
 def test_report_names_a_pick_not_confirmed_yet(tmp_path):
-    from nas.reporting.report import write_report
-    from test_report import GOOD, write_run
+    from test_report import GOOD, study_report, write_run
 
     res = tmp_path / "results"
     a, b = _reranked_search(res)
@@ -137,7 +136,7 @@ def test_report_names_a_pick_not_confirmed_yet(tmp_path):
     write_run(run, {s: GOOD for s in range(5)}, params=7000)
     cfg = json.loads((run / "config.json").read_text())
     (run / "config.json").write_text(json.dumps({**cfg, "source": str(a)}))
-    text = write_report(res, pictures=False).read_text()
+    text = study_report(res, pictures=False).read_text()
     pick = "(`A` of `s`, recipe: the defaults with label_smoothing=0.1)"
     assert f"| 7 | s8k finalist {pick} | 7,000 | 1,000 | | | | not run yet |" in text
     assert f"The current pick of `nas finalist --max-params 8000` {pick} is not confirmed yet" in text
@@ -145,8 +144,7 @@ def test_report_names_a_pick_not_confirmed_yet(tmp_path):
 
 
 def test_report_confirms_the_finalist_with_its_recipe(tmp_path):
-    from nas.reporting.report import write_report
-    from test_report import GOOD, write_run
+    from test_report import GOOD, study_report, write_run
 
     res = tmp_path / "results"
     a, b = _reranked_search(res)
@@ -156,7 +154,7 @@ def test_report_confirms_the_finalist_with_its_recipe(tmp_path):
         write_run(run, {s: GOOD for s in range(5)}, params=7000)
         cfg = json.loads((run / "config.json").read_text())
         (run / "config.json").write_text(json.dumps({**cfg, "source": str(a), "train": {**cfg["train"], **recipe}}))
-    text = write_report(res, pictures=False).read_text()
+    text = study_report(res, pictures=False).read_text()
     # the run with the study's recipe is the finalist; the same network under the defaults is not
     assert "| 7 | s8k finalist (`s8k-A-smooth`) |" in text and "| 7 | s8k earlier finalist (`s8k-A`) |" in text
     assert "The best (architecture, recipe) pair on the validation split" in text
@@ -168,8 +166,7 @@ def test_report_confirms_the_finalist_with_its_recipe(tmp_path):
 
 
 def test_report_shows_a_baseline_under_another_recipe_beside_its_default_run(tmp_path):
-    from nas.reporting.report import write_report
-    from test_report import GOOD, write_run
+    from test_report import GOOD, study_report, write_run
 
     res = tmp_path / "results"
     write_run(res / "baselines" / "exp3", {s: GOOD for s in range(5)})
@@ -177,7 +174,7 @@ def test_report_shows_a_baseline_under_another_recipe_beside_its_default_run(tmp
     write_run(run, {s: GOOD[:-1] + [99.38] for s in range(5)})
     cfg = json.loads((run / "config.json").read_text())
     (run / "config.json").write_text(json.dumps({**cfg, "train": {**cfg["train"], "label_smoothing": 0.1}}))
-    text = write_report(res, pictures=False).read_text()
+    text = study_report(res, pictures=False).read_text()
     assert "| 3 | exp3 | 8,880 | 1,000 | 99.41 |" in text and "| 3 | exp3 (recipe `smooth`) | 8,880 | 1,000 | 99.38 |" in text
     assert "--set val_size=0 --set label_smoothing=0.1 --jobs 2 --out results/baselines-smooth" in text
     assert ("- With recipe `smooth` (the defaults with label_smoothing=0.1): consistently >= 99.40%: no "
@@ -216,9 +213,8 @@ def test_finalist_pools_the_reranks_of_searches_with_as_long_a_proxy(tmp_path):
     """Two searches with the same proxy: the best second-stage score over both wins, not the search
     with the better proxy; one without a re-rank, or re-ranks on other seeds, stop the choice."""
     from nas.results.decide import choose_finalist
-    from nas.reporting.report import write_report
     from nas.results.store import Layout
-    from test_report import GOOD, write_run, write_search
+    from test_report import GOOD, study_report, write_run, write_search
 
     res = tmp_path / "results"
     a, b = _reranked_search(res)  # search s: proxy best A 98.0, re-rank winner B 99.20
@@ -255,7 +251,7 @@ def test_finalist_pools_the_reranks_of_searches_with_as_long_a_proxy(tmp_path):
     write_run(run, {s: GOOD for s in range(5)}, params=7500)
     c.write_text(json.dumps({**json.loads(c.read_text()), "experiment": "t"}))
     (run / "config.json").write_text(json.dumps({**json.loads((run / "config.json").read_text()), "source": str(c)}))
-    text = write_report(res, pictures=False).read_text()
+    text = study_report(res, pictures=False).read_text()
     assert "| 7 | s8k finalist (`s8k-C`) |" in text and "The winner of the re-rank of `t`" in text
     assert ("The other searches at this budget with as long a proxy, re-ranked the same way, scored lower on "
             "validation (`B` of `s`: 99.200)") in text

@@ -4,6 +4,8 @@ exact format `nas train` writes, so each verdict can be checked by hand."""
 from __future__ import annotations
 
 import json
+import shutil
+from pathlib import Path
 
 import pytest
 
@@ -32,6 +34,14 @@ def write_run(folder, accs: dict[int, list[float]], val_size=0, params=8880, nam
 
 
 GOOD = [98.0] * 12 + [99.41, 99.45, 99.43]
+NARRATIVE = Path(__file__).resolve().parents[1] / "results" / "NARRATIVE.md"
+
+
+def study_report(root, **kw):
+    """The report of `root` as this project's study: its narrative copied in (the budgets' steps,
+    the hand-made models' steps), then `nas report`."""
+    shutil.copy(NARRATIVE, Path(root) / NARRATIVE.name)
+    return write_report(root, **kw)
 
 
 def test_consistent_only_when_all_15_late_numbers_clear_the_line(tmp_path):
@@ -128,7 +138,7 @@ def test_report_numbers_come_from_the_run_files(tmp_path):
     cfg = json.loads((res / "confirm" / "s8k-T" / "config.json").read_text())
     (res / "confirm" / "s8k-T" / "config.json").write_text(json.dumps({**cfg, "source": str(arch)}))
     write_run(res / "confirm" / "s8k-older", {s: [99.0] * 15 for s in range(2)}, params=5000)
-    text = write_report(res, pictures=True).read_text()
+    text = study_report(res, pictures=True).read_text()
     assert "| 3 | exp3 | 8,880 | 1,000 | 99.20 |" in text
     assert "| 7 | s8k finalist (`s8k-T`) | 7,500 | 1,000 | 99.41 | 99.43 (0.02) | 99.43 | **consistent** |" in text
     assert "| 7 | s8k earlier finalist (`s8k-older`) | 5,000 |" in text
@@ -181,8 +191,9 @@ def test_a_gpu_run_is_the_same_recipe_and_says_where_it_ran(tmp_path):
     gpu = Run.load(tmp_path / "gpu")
     assert recipe_of(gpu.config["train"]) == recipe_of(cpu.config["train"]) == {}  # the defaults, both
     assert consistent(gpu)
-    assert "(on NVIDIA H200, several seeds at once)" in results_table(gpu)[0]
-    assert "(1 CPU thread(s) each)" in results_table(cpu)[0]
+    assert "(on NVIDIA H200, several seeds at once)" in results_table(gpu, tmp_path)[0]
+    assert "(1 CPU thread(s) each)" in results_table(cpu, tmp_path)[0]
+    assert results_table(cpu, tmp_path)[0].startswith(f"`{tmp_path.name}/cpu`: ")  # from the root's name, wherever run
     # 5 seeds x 15 epochs x 10 s each
     assert training_cost([gpu]) == "0.21 hours of training on NVIDIA H200, several at once"
     assert training_cost([cpu, gpu]) == ("0.21 CPU-hours of training, seconds x threads; "
@@ -198,7 +209,7 @@ def test_report_says_why_there_is_no_finalist_yet(tmp_path):
     (res / "rerank" / "s").mkdir(parents=True)
     (res / "rerank" / "s" / "rerank.json").write_text(json.dumps({"experiment": "s", "candidates": []}))
     write_run(res / "confirm" / "s8k-A", {s: GOOD for s in range(5)}, params=7000)
-    text = write_report(res, pictures=False).read_text()
+    text = study_report(res, pictures=False).read_text()
     assert "| 7 | s8k finalist (no pick yet: see its step) |" in text
     assert ("`nas finalist --max-params 8000` has no pick at present: t trained as long a proxy as s but has "
             "no re-rank: run `nas rerank` on it with the same seeds. The runs below are the earlier finalists'.") in text
@@ -223,7 +234,7 @@ def test_a_missed_target_says_its_best_result_and_what_was_tried(tmp_path):
     write_run(res / "confirm" / "s8k-stopped", stopped, params=5000)
     for s in (3, 4):
         (res / "confirm" / "s8k-stopped" / f"seed{s}" / "history.json").unlink()
-    text = write_report(res, pictures=False).read_text()
+    text = study_report(res, pictures=False).read_text()
     step7 = text[text.index("## Step 7"):text.index("## Step 8")]
     assert ("The target is not met at this budget. The best result is `s8k-near` (6,000 parameters): "
             "late mean 99.40%, lowest 99.38%, final mean 99.41%.") in step7
@@ -233,7 +244,7 @@ def test_a_missed_target_says_its_best_result_and_what_was_tried(tmp_path):
     # made consistent, the budget's target is met: no section
     (res / "confirm" / "s8k-near").rename(tmp_path / "aside")
     write_run(res / "confirm" / "s8k-near", {s: GOOD for s in range(5)}, params=6000)
-    step7 = write_report(res, pictures=False).read_text().split("## Step 7")[1].split("## Step 8")[0]
+    step7 = study_report(res, pictures=False).read_text().split("## Step 7")[1].split("## Step 8")[0]
     assert "### What was tried" not in step7
 
 
@@ -246,8 +257,11 @@ def test_report_regenerates_the_committed_one_byte_for_byte(tmp_path, data_dir, 
 
     repo = Path(__file__).resolve().parents[1]
     shutil.copytree(repo / "results", tmp_path / "results", ignore=shutil.ignore_patterns("_latest"))
-    monkeypatch.chdir(tmp_path)  # run configs name their sources relative to the project
-    write_report("results", str(data_dir))
+    # from another folder: the run configs name their sources relative to the project (`results/exports/...`),
+    # found below the results root given, not the working folder
+    (tmp_path / "elsewhere").mkdir()
+    monkeypatch.chdir(tmp_path / "elsewhere")
+    write_report(tmp_path / "results", str(data_dir))
     assert (tmp_path / "results" / "README.md").read_text() == (repo / "results" / "README.md").read_text()
 
 
@@ -256,7 +270,7 @@ def test_another_datasets_folder_gets_its_own_section_with_its_numbers(tmp_path)
     fm = Layout.at(root / "fashion-mnist")
     write_run(fm.runs / "pick-AbCdE", {0: [88.0, 90.5], 1: [88.1, 90.1]}, params=15000)
     write_run(fm.baselines / "exp3", {0: [87.0, 89.25], 1: [87.0, 89.75]})
-    text = write_report(root, pictures=False).read_text()
+    text = study_report(root, pictures=False).read_text()
     section = text[text.index("## Fashion-MNIST"):]
     section = section[:section.index("\n## ")]
     assert "| pick `AbCdE` | 15,000 | 90.50 | 90.10 | 90.30 |" in section
@@ -266,7 +280,7 @@ def test_another_datasets_folder_gets_its_own_section_with_its_numbers(tmp_path)
     assert "`AbCdE` 0.40, `exp3` 0.50 points" in section  # the spread between seeds
     assert "## KMNIST" not in text  # no folder, no section
     write_run(fm.baselines / "exp4", {0: [87.0, 89.0], 1: [87.0]})  # a baseline still training: no verdict yet
-    text = write_report(root, pictures=False).read_text()
+    text = study_report(root, pictures=False).read_text()
     assert "### Analysis" not in text[text.index("## Fashion-MNIST"):]
 
 
@@ -277,11 +291,11 @@ def test_the_proxy_study_says_how_a_full_trainings_cpu_cost_was_found(tmp_path):
              "not_on_cpu": 0, "cpu": "a CPU", "ceiling_seed0_vs_seed1": None, "full_scores": {}, "rows": [],
              "rules": {"min_params": 4000, "max_params": 8000, "seeds": [0, 1]}}
     (root / "proxy" / "study.json").write_text(json.dumps(study))
-    text = write_report(root, pictures=False).read_text()
+    text = study_report(root, pictures=False).read_text()
     assert "a full training takes 10.0 min (median, 1 thread)" in text and "ran on a GPU" not in text
     study.update(full_seconds_from="estimated", not_on_cpu=3)  # some full trainings ran on a GPU
     (root / "proxy" / "study.json").write_text(json.dumps(study))
-    text = write_report(root, pictures=False).read_text()
+    text = study_report(root, pictures=False).read_text()
     assert "10.0 min (1 thread, estimated at the pace of the 55,000-image proxies)" in text
     assert "3 trainings ran on a GPU" in text
 
@@ -453,7 +467,7 @@ def test_looks_section_counts_the_test_values_old_selection_files_hold(tmp_path)
     new = write_run(layout.rerank / "s" / "B", {0: [98.0, 98.5]})  # a new one: no test image evaluated
     hist = new.path / "seed0" / "history.json"
     hist.write_text(json.dumps([{**r, "test_loss": None, "test_acc": None} for r in json.loads(hist.read_text())]))
-    text = write_report(root, pictures=False).read_text()
+    text = study_report(root, pictures=False).read_text()
     looks = text[text.index("## Looks at the test set"):]
     assert "| re-rank trainings (`rerank/*/*/seed*/history.json`) | 2 | 3 | 4 |" in looks
     assert "No rule reads them" in looks and "| recipe-study trainings" not in looks  # no recipe folder, no row

@@ -100,8 +100,7 @@ def test_rerank_needs_a_validation_split(tmp_path):
 
 
 def test_report_says_how_the_reranked_finalist_was_picked(tmp_path):
-    from nas.reporting.report import write_report
-    from test_report import GOOD, write_run
+    from test_report import GOOD, study_report, write_run
 
     res = tmp_path / "results"
     write_search(res, "s", epochs=2, subset=0, trials={"A": (98.0, 7000), "B": (97.9, 7000)})
@@ -117,6 +116,6 @@ def test_report_says_how_the_reranked_finalist_was_picked(tmp_path):
     run = res / "confirm" / "s8k-B"
     write_run(run, {s: GOOD for s in range(5)}, params=7000)
     (run / "config.json").write_text(json.dumps({**json.loads((run / "config.json").read_text()), "source": str(arch)}))
-    text = write_report(res, pictures=False).read_text()
+    text = study_report(res, pictures=False).read_text()
     assert "| 7 | s8k finalist (`s8k-B`) |" in text and "The winner of the re-rank of `s`" in text
     assert "| `B` (pick) | 7,000 | 1,000 | 97.90 | 99.10 / 99.20 / 99.30 | 99.200 |" in text

@@ -97,10 +97,8 @@ def multi_step(inp: Inputs) -> list[str]:
     """Each multi-fidelity search: its rungs, the race at the last one with its controls, its pick."""
     if not inp.multi:
         return []
-    L = ["## Step 10: multi-fidelity searches", "", "### Target",
-         "A search that beats the hand-made model on validation at equal fidelity: rungs of rising fidelity, "
-         "the best 1/eta promoted, and a race at the full schedule with paired seeds in which the hand-made "
-         "models run as controls. No rule here reads the test set.", "", "### Results", ""]
+    L = ["## Step 10: multi-fidelity searches", "", "### Target", *inp.narrative.lines("multi-fidelity"), "",
+         "### Results", ""]
     for s in inp.multi:
         L += race_block(s) + race_on_test(inp, s)
     return L + seed_noise(inp.layout.root / "seeds" / "study.json") + multi_analysis(inp)

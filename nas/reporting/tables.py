@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import statistics
+from pathlib import Path
 
 from nas.facts import LATE_EPOCHS
 from nas.results import decide
@@ -56,10 +57,20 @@ def training_cost(runs: list[Run]) -> str:
     return "; ".join(parts)
 
 
-def results_table(run: Run) -> list[str]:
-    """The Results block of one run: parameters, FLOPs, best and last-3 accuracies, verdict."""
+def shown(path: Path, root: Path) -> str:
+    """A path below the results root as the report prints it: from the root's own name on
+    (`results/confirm/x`), the same wherever the report runs and for a copy of the root."""
+    try:
+        return (Path(root.resolve().name) / Path(path).resolve().relative_to(root.resolve())).as_posix()
+    except ValueError:  # not below the root
+        return Path(path).as_posix()
+
+
+def results_table(run: Run, root: Path, verdict: bool = True) -> list[str]:
+    """The Results block of one run: parameters, FLOPs, best and last-3 accuracies, and the protocol's
+    verdict (`verdict`: a root whose study has that protocol)."""
     t = run.config["train"]
-    lines = [f"`{run.path.as_posix()}`: {run.params:,} parameters, {run.config['flops']:,} FLOPs; "
+    lines = [f"`{shown(run.path, root)}`: {run.params:,} parameters, {run.config['flops']:,} FLOPs; "
              f"{t['epochs']} epochs, {t['optimizer']} lr {t['lr']:g} {t['schedule']}, batch {t['batch_size']}, "
              f"augment {'on' if t['augment'] else 'off'}, seeds {run.config['seeds']}; "
              f"recipe: {recipe_words(run.recipe)}; "
@@ -77,8 +88,8 @@ def results_table(run: Run) -> list[str]:
         m, s = mean_std(l3)
         fm, fs = mean_std(run.finals())
         lines += ["", f"Last-3-epoch test accuracy over all seeds: min {min(l3):.2f}%, mean {m:.2f}%, "
-                      f"std {s:.2f}. Final-epoch test accuracy: mean {fm:.2f}% (std {fs:.2f}).",
-                  f"Verdict: {decide.verdict(run)}."]
+                      f"std {s:.2f}. Final-epoch test accuracy: mean {fm:.2f}% (std {fs:.2f})."]
+        lines += [f"Verdict: {decide.verdict(run)}."] if verdict else []
     return lines
 
 
@@ -128,14 +139,14 @@ def recipe_table(study: dict) -> list[str]:
     return lines
 
 
-def studies_of(rr: dict, studies: list) -> list[str]:
+def studies_of(rr: dict, studies: list, root: Path) -> list[str]:
     """The recipe studies of a re-rank's candidates, winning or not, with their cost."""
     lines = []
     for folder, st in studies:
         trial = study_trial(st)
         if trial in {c["trial"] for c in rr["candidates"]}:
             runs = [r for v in st["variants"] if (r := Run.load(folder / v["variant"]))]
-            lines += [f"Recipe study `{folder.as_posix()}` of `{trial}` ({st['params']:,} parameters; "
+            lines += [f"Recipe study `{shown(folder, root)}` of `{trial}` ({st['params']:,} parameters; "
                       f"{st['epochs']} epochs, seeds {', '.join(map(str, st['seeds']))}; {st['rule']}; "
                       f"{training_cost(runs)}):", ""]
             lines += recipe_table(st) + [""]

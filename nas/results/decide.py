@@ -152,7 +152,7 @@ def _best_pair(s: Search, rr: dict, exports: Path, studies: list) -> tuple[tuple
     trial_of = top["trial"]
     candidates = {c["trial"] for c in rr["candidates"]}
     for folder, st in studies:
-        src = Path(st["source"])
+        src = Path(st["source"])  # found below this results root by `studies_at`
         if src.resolve().parent.parent != (exports / s.id).resolve() or not src.exists():
             continue  # a study of another search's model
         trial = study_trial(st)
@@ -213,7 +213,7 @@ def choose_finalist(layout: Layout, budget: int, searches: list[Search] | None =
     if len({rerank_setting(rr) for rr in reranks.values()}) > 1:
         raise ExportError(f"the re-ranks of {', '.join(reranks)} differ in seeds, epochs, recipe or split: their "
                           f"scores are not comparable; re-run them with the same settings")
-    studies = load_studies(layout.recipe)
+    studies = studies_at(layout)
     pairs = [_best_pair(s, reranks[s.id], layout.exports, studies) for s in group]
     winner = max(range(len(pairs)), key=lambda i: (pairs[i][0], -i))  # ties: the better proxy
     rivals = tuple((b.experiment, trial, b.variant, b.score) for i, (_, b, trial) in enumerate(pairs) if i != winner)
@@ -223,9 +223,30 @@ def choose_finalist(layout: Layout, budget: int, searches: list[Search] | None =
     return best
 
 
-def is_pick(run: Run, pick: Finalist | None) -> bool:
-    """Is this confirmation run the current pick's architecture trained with its recipe?"""
-    return (pick is not None and Path(run.config.get("source", "")).resolve() == pick.arch.resolve()
+def source_path(layout: Layout, recorded: str) -> Path:
+    """Where the arch.json a run or a recipe study records as its `source` lies now. Sources are
+    written relative to the folder the command ran in (`results/exports/...`), so one under an
+    `exports/` folder is looked up below this results root's exports/ first: the same file wherever
+    the report runs, and a copy's own file for a copy of a results root. Any other path as written."""
+    parts = Path(recorded).parts
+    if "exports" in parts:
+        below = parts[len(parts) - parts[::-1].index("exports"):]
+        mine = layout.exports.joinpath(*below)
+        if below and mine.exists():
+            return mine
+    return Path(recorded)
+
+
+def studies_at(layout: Layout) -> list[tuple[Path, dict]]:
+    """The finished recipe studies under a results root, each `source` found by `source_path`."""
+    studies = load_studies(layout.recipe) if layout.recipe.exists() else []
+    return [(folder, {**st, "source": str(source_path(layout, st["source"]))}) for folder, st in studies]
+
+
+def is_pick(run: Run, pick: Finalist | None, layout: Layout) -> bool:
+    """Is this confirmation run (under `layout`) the current pick's architecture trained with its recipe?"""
+    src = run.config.get("source")
+    return (pick is not None and src is not None and source_path(layout, src).resolve() == pick.arch.resolve()
             and run.recipe == recipe_of(pick.recipe))
 
 

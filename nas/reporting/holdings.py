@@ -1,0 +1,166 @@
+"""The report of a results root without a study's narrative (a user's own): what the root holds and
+nothing else. Per search its command, its rungs and race with the controls, its pick and its export;
+the runs that trained on a validation split; the confirmations, each a look at the test set, counted
+per network; and the pictures that the files allow. Nothing in it names this project's MNIST study."""
+from __future__ import annotations
+
+import json
+import statistics
+from pathlib import Path
+
+from nas.errors import NasError
+from nas.reporting import figures
+from nas.reporting.inputs import Inputs
+from nas.reporting.races import race_block
+from nas.reporting.tables import mean_std, results_table, search_table, shown
+from nas.results import decide
+from nas.results.store import Run, Search, load_rungs, rank
+from search_spaces.choices import network_key
+
+RUN_FOLDERS = ("runs/*", "confirm/*", "baselines*/*")  # where `nas train` and `nas baselines` write
+
+
+def search_command(rec: dict, exp_id: str) -> str:
+    """The `nas search` line a search's record stands for (the flags that differ from no flag)."""
+    s, t = rec["search"], rec["train"]
+    flags = [f"--id {exp_id}", f"--schedule {s.get('schedule', 'flat')}", f"--strategy {s['strategy']}",
+             f"--max-params {s['max_params']}"]
+    flags += [f"--{k.replace('_', '-')} {s[k]}" for k in ("max_flops", "min_params") if s.get(k)]
+    flags += [f"--fix {s['fix']}"] if s.get("fix") else []
+    if s.get("schedule", "flat") == "asha":
+        flags += [f"--cpu-hours {s['cpu_hours']:g}"] if s.get("cpu_hours") else [f"--trials {s.get('trials', '?')}"]
+        flags += [f"--rungs {s['rungs']}"] if s.get("rungs") else []
+        flags += [f"--warm-start {s['warm_start']}"] if s.get("warm_start", "none") != "none" else []
+        flags += [f"--controls {s['controls']}"] if s.get("controls", "auto") != "auto" else []
+    else:
+        flags += [f"--trials {s.get('trials', '?')}", f"--epochs {t['epochs']}"]
+        flags += [f"--train-subset {t['train_subset']}"] if t.get("train_subset") else []
+        flags += ["--early-stop"] if s.get("early_stop") else []
+    dataset = t.get("dataset", "mnist")
+    flags += [f"--dataset {dataset}"] if dataset != "mnist" else []
+    flags += [f"--data-dir {rec['data_dir']}"] if rec.get("data_dir") and dataset != "mnist" else []
+    return "nas search " + " ".join(flags)
+
+
+def export_lines(inp: Inputs, s: Search) -> list[str]:
+    """A search's exported architectures: rank, trial, size, validation, what weights it holds."""
+    folder = inp.layout.exports / s.id
+    ranks = sorted(folder.glob("rank*_*/arch.json"), key=lambda p: int(p.parent.name[4:].split("_")[0]))
+    if not ranks:
+        return [f"Not exported (`nas export {s.id} --results {inp.layout.root}`)."]
+    L = [f"Export `{shown(folder, inp.layout.root)}`:", "", "| rank | trial | params | FLOPs | validation | weights | files |",
+         "| --- | --- | --- | --- | --- | --- | --- |"]
+    for p in ranks:
+        a = json.loads(p.read_text())
+        val = a.get("metrics", {}).get("default")
+        files = ", ".join(sorted(f.name for f in p.parent.iterdir() if f.is_file()))
+        L.append(f"| {a.get('rank', '?')} | `{a.get('trial', '?')}` | {a.get('params', 0):,} | {a.get('flops', 0):,} | "
+                 + (f"{val:.2f}%" if isinstance(val, (int, float)) else "-")
+                 + f" | {a.get('weights') or '-'} | {files} |")
+    return L
+
+
+def searches_section(inp: Inputs) -> list[str]:
+    flat, multi = inp.searches, inp.multi
+    broken = [f"- `{exp_id}`: {why}." for exp_id, why in sorted(inp.unreadable.items())]
+    if not flat and not multi:
+        return ["## Searches", "", "No search recorded yet." if not broken else "No search with trials to read:",
+                *([""] + broken if broken else []), ""]
+    L = ["## Searches", ""] + (["Searches whose trials cannot be read:", ""] + broken + [""] if broken else [])
+    if flat:
+        L += search_table(flat) + [""]
+    for s in sorted(flat + multi, key=lambda s: s.id):
+        rec = s.record
+        L += [f"### Search `{s.id}`", "", f"`{search_command(rec, s.id)}`", ""]
+        data = rec.get("input") or {}
+        failed = sum(t.status == "FAILED" for t in s.trials)
+        L += [f"Data: {rec['train'].get('dataset', 'mnist')}"
+              + (f", {data['channels']}x{data['height']}x{data['width']} images, {data['classes']} classes"
+                 if data.get("classes") else "")
+              + f"; {len(s.trials)} trials, {len(s.succeeded)} succeeded" + (f", {failed} failed" if failed else "")
+              + f"; {s.cpu_hours:.2f} CPU-hours of trial training.", ""]
+        doc = load_rungs(s.folder, s.id)
+        if doc is not None:
+            L += race_block(s)[2:]  # its first line is the command, given above
+        else:
+            best = next(iter(rank(s.trials)), None)
+            L += [f"Pick: trial `{best.id}`, validation {best.val_acc:.2f}% at {best.final['params']:,} parameters "
+                  f"(its proxy training: {rec['train']['epochs']} epoch(s)).", ""] if best else ["No trial finished.", ""]
+        L += export_lines(inp, s) + [""]
+    return L
+
+
+def run_folders(inp: Inputs) -> list[Run]:
+    root = inp.layout.root
+    return [r for pattern in RUN_FOLDERS for p in sorted(root.glob(pattern)) if (r := Run.load(p)) and r.histories]
+
+
+def reads_test(run: Run) -> bool:
+    """A confirmation: a run that read the test set (runs from before `evaluate_test` was recorded
+    read it when they had no validation split)."""
+    return run.config.get("evaluate_test", run.config["train"].get("val_size") == 0)
+
+
+def runs_section(inp: Inputs, runs: list[Run]) -> list[str]:
+    """Runs on a validation split: they choose, and read no test image."""
+    chose = [r for r in runs if not reads_test(r)]
+    if not chose:
+        return []
+    L = ["## Runs", "", "Trained with a validation split (no test image read).", "",
+         "| run | params | epochs | seeds | late validation mean (std) | final validation mean |",
+         "| --- | --- | --- | --- | --- | --- |"]
+    for r in chose:
+        m, sd = mean_std(r.late("val_acc"))
+        L.append(f"| `{shown(r.path, inp.layout.root)}` | {r.params:,} | {r.epochs} | "
+                 f"{','.join(map(str, sorted(r.histories)))} | {m:.2f} ({sd:.2f}) | "
+                 f"{statistics.fmean(r.finals('val_acc')):.2f} |")
+    return L + [""]
+
+
+def confirmations_section(inp: Inputs, runs: list[Run]) -> list[str]:
+    """Runs that read the test set, and how often each network's test accuracy has been looked at."""
+    looked = [r for r in runs if reads_test(r)]
+    if not looked:
+        return []
+    L = ["## Confirmations", "", "Trained on every training image and read on the test set: each run is a look at the "
+         "test set, so a network confirmed twice has been looked at twice.", ""]
+    for r in looked:
+        L += results_table(r, inp.layout.root, verdict=False) + [""]
+    per: dict[str, list[Run]] = {}
+    for r in looked:
+        per.setdefault(network_key(r.config["arch"]), []).append(r)
+    L += ["### Looks at the test set", "", "| network | parameters | looks | runs |", "| --- | --- | --- | --- |"]
+    for key, rs in per.items():
+        src = rs[0].config.get("source")
+        name = shown(decide.source_path(inp.layout, src), inp.layout.root) if src else rs[0].config.get("name") or "-"
+        L.append(f"| `{name}` | {rs[0].params:,} | {len(rs)} | "
+                 + ", ".join(f"`{shown(r.path, inp.layout.root)}`" for r in rs) + " |")
+    return L + [""]
+
+
+def pictures_section(inp: Inputs, runs: list[Run], data_dir: str | None) -> list[str]:
+    """The pictures the files allow: the confirmations' test accuracy per epoch, and the test images
+    the best confirmation gets wrong where its data is at hand. What is missing is left out."""
+    looked = {shown(r.path, inp.layout.root): r for r in runs if reads_test(r) and r.complete}
+    if not looked:
+        return []
+    fig = inp.layout.figures
+    fig.mkdir(exist_ok=True)
+    figures.curves_png(looked, fig / "curves.png", goal=None)
+    L = ["## Pictures", "", "![Per-epoch test accuracy of the confirmations](figures/curves.png)", ""]
+    name, best = max(looked.items(), key=lambda nr: statistics.fmean(nr[1].finals()))
+    weights = best.path / f"seed{min(best.histories)}" / "model.pt"
+    try:
+        if not weights.exists():
+            raise FileNotFoundError(weights)
+        n = figures.misclassified_png(best, fig / "misclassified.png", data_dir or best.config.get("data_dir"))
+    except (NasError, OSError) as e:
+        return L + [f"No grid of misclassified test images: {e}.", ""]
+    return L + [f"The best confirmation, `{name}` ({best.params:,} parameters), seed {min(best.histories)}: "
+                f"{n:,} misclassified test images.", "", "![Misclassified test images](figures/misclassified.png)", ""]
+
+
+def holdings_report(inp: Inputs, data_dir: str | None, pictures: bool) -> list[str]:
+    runs = run_folders(inp)
+    return (searches_section(inp) + runs_section(inp, runs) + confirmations_section(inp, runs)
+            + (pictures_section(inp, runs, data_dir) if pictures else []))
