@@ -35,7 +35,10 @@ def nas(capsys, *args) -> Ran:
     from nas.cli import main
 
     capsys.readouterr()
-    rc = main([str(a) for a in args])
+    try:
+        rc = main([str(a) for a in args])
+    except SystemExit as e:  # predict exits 2 when an image could not be read
+        rc = e.code
     out = capsys.readouterr()
     return Ran(rc, out.out, out.err)
 

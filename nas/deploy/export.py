@@ -155,12 +155,13 @@ def trial_weights(workdir: str | os.PathLike, exp_id: str, trial) -> Path | None
 def how_trained(trial, record: dict) -> str:
     """The ONNX file's `nas.weights` line for a trial's kept weights."""
     f = trial.final
-    if "rung" in f:  # a multi-fidelity search: its last rung, the full schedule
-        return (f"trained: the last rung's training of seed {f['seed']}, {f['epochs']} epochs x "
-                f"{f['images']:,} images (trial {trial.id})")
     train = record["train"]
+    epochs = f.get("epochs", train.get("epochs"))
+    epochs = f"{epochs} epoch{'s' if epochs != 1 else ''}"
+    if "rung" in f:  # a multi-fidelity search: its last rung, the full schedule
+        return f"trained: the last rung's training of seed {f['seed']}, {epochs} x {f['images']:,} images (trial {trial.id})"
     images = epoch_images(train.get("dataset", "mnist"), train.get("val_size", 0), train.get("train_subset", 0))
-    return (f"trained: proxy-trained, {f.get('epochs', train.get('epochs'))} epochs x "
+    return (f"trained: proxy-trained, {epochs} x "
             f"{f'{images:,} images' if images else 'all training images'} (trial {trial.id}); "
             f"`nas train` trains it in full")
 
