@@ -78,7 +78,7 @@ def resume(id: str, *, results: str | Path = RESULTS_ROOT, trials: int | None = 
 
 def export(id: str, *, results: str | Path = RESULTS_ROOT, top_k: int = 3, out: str | Path | None = None,
            force: bool = False) -> list[dict]:
-    """Write the top-k architectures of a search (arch.json, model.py, model.onnx, table.txt) into
+    """Write the top-k architectures of a search (arch.json, model.py, model.pt, model.onnx, table.txt) into
     `out` (default `<results>/exports/<id>`); their entries, best first, each with its `path`."""
     layout = Layout.at(results)
     load_record(layout.searches, id)  # a clear error for an unknown id

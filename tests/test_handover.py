@@ -77,19 +77,20 @@ def write_search(res: Path, exp_id: str, data_dir: Path, weights: Path | None) -
 
 
 def test_a_flat_search_exports_its_trained_weights_and_onnxruntime_reproduces_their_accuracy(tmp_path, data_dir, capsys):
-    from nas.deploy.export import export
     from nas.deploy.onnx import WEIGHTS_KEY, metadata
 
-    workdir = write_search(tmp_path / "res", "flat", data_dir, TRAINED / "seed0" / "model.pt")
+    write_search(tmp_path / "res", "flat", data_dir, TRAINED / "seed0" / "model.pt")
+    r = nas(capsys, "export", "flat", "--results", tmp_path / "res", "--top-k", "1")
+    assert r.returncode == 0, r.stderr
     out = tmp_path / "res" / "exports" / "flat"
-    [entry] = export(str(workdir), "flat", out)
-    folder = Path(entry["path"])
-    acc = entry["onnx"]["val_acc"]
+    folder = out / "rank1_T0001"
+    acc = json.loads((folder / "arch.json").read_text())["onnx"]["val_acc"]
     # both runtimes classify the 1,000 validation images alike, at a trained network's accuracy
     assert acc["images"] == VAL and acc["onnxruntime"] == acc["pytorch"] and acc["pytorch"] > 98.5
-    assert json.loads((folder / "arch.json").read_text())["onnx"]["val_acc"] == acc
     said = metadata(folder / "model.onnx")[WEIGHTS_KEY]
     assert said.startswith("trained: proxy-trained, 2 epochs x 2,000 images")
+    assert f"model.pt, model.onnx, table.txt\n  weights {said}\n  validation {acc['pytorch']:.2f}% (PyTorch), " \
+           f"{acc['onnxruntime']:.2f}% (onnxruntime) on 1,000 images" in r.stdout
     assert f"onnxruntime {acc['onnxruntime']:.2f}%" in (folder / "table.txt").read_text()
     assert (folder / "model.pt").read_bytes() == (TRAINED / "seed0" / "model.pt").read_bytes()
     # an ordinary folder (mkdtemp's is private), as the user's umask makes it

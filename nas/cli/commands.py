@@ -24,11 +24,19 @@ def _train_config(args, base: dict | None = None, **forced) -> TrainConfig:
     return make(TrainConfig, base, args.set, args.config, epochs=args.epochs, dataset=args.dataset, **forced)
 
 
+def _val_line(acc: dict | None) -> str:
+    """A trained export's validation accuracy, by PyTorch and by onnxruntime."""
+    return (f"\n  validation {acc['pytorch']:.2f}% (PyTorch), {acc['onnxruntime']:.2f}% (onnxruntime) on "
+            f"{acc['images']:,} images" if acc else "")
+
+
 def _print_exported(exported: list, out: Path, raced: bool = False) -> None:
     for e in exported:
         m = e["metrics"]
         print(f"rank {e['rank']}: trial {e['trial']}  val {m.get('default', 0):.2f}%  {e['params']:,} params  "
-              f"{e['flops']:,} FLOPs\n  arch {e['arch']}\n  -> {e['path']}/arch.json, model.py, model.onnx, table.txt")
+              f"{e['flops']:,} FLOPs\n  arch {e['arch']}\n  -> {e['path']}/arch.json, model.py, "
+              + ("model.pt, " if (Path(e["path"]) / "model.pt").exists() else "") + "model.onnx, table.txt"
+              + f"\n  weights {e['onnx']['weights']}" + _val_line(e["onnx"].get("val_acc")))
     if raced:  # the race already compared it on validation: what is left is the one look at the test set
         print(f"confirm it once under the protocol: nas train {out}/rank1_*/arch.json --epochs 15 --seeds 0,1,2,3,4 "
               "--set val_size=0 --jobs 2")

@@ -220,7 +220,7 @@ def export(workdir: str, exp_id: str, out: str | os.PathLike, top_k: int = 1, fo
         kept = trial_weights(workdir, exp_id, t)
         if kept is not None:
             try:
-                net.load_state_dict(torch.load(kept, weights_only=True))
+                net.load_state_dict(torch.load(kept, weights_only=True, map_location="cpu"))
             except Exception as e:
                 raise ExportError(f"{kept}: not the weights of trial {t.id}'s network "
                                   f"({(str(e).splitlines() or [''])[0][:150]})") from None
