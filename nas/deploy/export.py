@@ -194,8 +194,8 @@ def export(workdir: str, exp_id: str, out: str | os.PathLike, top_k: int = 1, fo
     """Export the top-k trials of an experiment into `out` (one folder, written atomically).
     `written_by` ("export" or "search") is recorded in summary.json: a search or resume refreshes
     only the exports it wrote itself (see `auto_export_allowed`)."""
-    refuse_existing(Path(out), force)  # before any work: an export takes a while
-    record = load_record(workdir, exp_id)
+    record = load_record(workdir, exp_id)   # an unknown id first, then an existing target:
+    refuse_existing(Path(out), force)       # both before any work (an export checks ONNX for seconds)
     inp = recorded_input(record)
     if top_k < 1:
         raise ExportError(f"top-k must be at least 1, got {top_k}")
