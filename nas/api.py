@@ -78,7 +78,7 @@ def resume(id: str, *, results: str | Path = RESULTS_ROOT, trials: int | None = 
 
 def export(id: str, *, results: str | Path = RESULTS_ROOT, top_k: int = 3, out: str | Path | None = None,
            force: bool = False) -> list[dict]:
-    """Write the top-k architectures of a search (arch.json, model.py, model.onnx, table.txt) into
+    """Write the top-k architectures of a search (arch.json, model.py, model.pt, model.onnx, table.txt) into
     `out` (default `<results>/exports/<id>`); their entries, best first, each with its `path`."""
     layout = Layout.at(results)
     load_record(layout.searches, id)  # a clear error for an unknown id
@@ -118,7 +118,9 @@ def report(*, results: str | Path = RESULTS_ROOT, data_dir: str | None = None, p
     return write_report(results, data_dir, pictures=pictures)
 
 
-def predict(model, images: list, *, weights=None, invert: bool = False) -> PredictResult:
+def predict(model, images: list, *, weights=None, invert: bool | None = None,
+            allow_untrained: bool = False) -> PredictResult:
     """Classify PNG/JPEG files or IDX image files with a model.onnx, a run folder, or an exported
-    model.py with `weights`; `.predictions` (class, name, probability per image) and `.errors`."""
-    return run_predict(model, images, weights, invert)
+    model.py with `weights`; `.predictions` (class, name, probability, inverted per image) and
+    `.errors`. `invert` None: an image with a background unlike the training data's is inverted."""
+    return run_predict(model, images, weights, invert, allow_untrained=allow_untrained)

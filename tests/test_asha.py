@@ -57,7 +57,7 @@ def _check_schedule(work, exp_id):
 def test_multi_fidelity_search_killed_between_rungs_resumes_races_a_control_and_exports_its_pick(tmp_path, data_dir):
     """SIGKILL the search between rungs, SIGTERM its resume while the strategy runs, resume again: the
     schedule completes without loss or repeat, races its pick against the control exp3 (on fresh
-    seeds too), says so, and exports the pick. (One search answers what two did before: an
+    seeds too), says so, and exports the pick with its trained weights. (One search answers what two did before: an
     uninterrupted tiny search checked the same schedule, race and export as this one's end.)"""
     from nas.nni_boundary import managers
     from search_spaces.choices import network_key
@@ -88,9 +88,18 @@ def test_multi_fidelity_search_killed_between_rungs_resumes_races_a_control_and_
     assert "the schedule continues" in r.stdout and "pick: late-validation mean" in r.stdout
     assert "rung 0:" in "\n".join(first) and "vs control exp3" in r.stdout and "on fresh seeds: late-validation mean" in r.stdout
     trials, doc = _check_schedule(res / "searches", "mk")
-    exported = json.loads(next((res / "exports" / "mk").glob("rank1_*/arch.json")).read_text())
+    arch_json = next((res / "exports" / "mk").glob("rank1_*/arch.json"))
+    exported = json.loads(arch_json.read_text())
     assert network_key(exported["arch"]) == doc["outcome"]["pick"]     # the race's pick is what is exported
     assert exported["metrics"]["rung"] == 1
+    # handed over trained: the weights of its last-rung training of seed 0 (fixed in advance), which
+    # onnxruntime classifies as PyTorch does, at the trial's own last-epoch validation accuracy (to
+    # one image of 500: the trial ran on one thread, the export on several)
+    assert exported["metrics"]["seed"] == 0 and (arch_json.parent / "model.pt").exists()
+    assert exported["onnx"]["weights"].startswith("trained: the last rung's training of seed 0, 3 epochs x 512 images")
+    acc = exported["onnx"]["val_acc"]
+    assert acc["images"] == 500 and acc["onnxruntime"] == acc["pytorch"]
+    assert abs(acc["pytorch"] - exported["metrics"]["val_acc"]) <= 100 / 500 + 1e-9
     done = {t.id: t.final for t in trials if t.status == "SUCCEEDED"}
     assert all(done[k] == v for k, v in kept.items())                # nothing finished was lost or changed
     assert all(t.status in ("SUCCEEDED", "USER_CANCELED") for t in trials)

@@ -197,7 +197,10 @@ def test_a_killed_remote_search_resumes_on_both_machines_and_exports_its_best(tm
     # only the trial's code went up: the project's two packages, no results, no environment, no data
     uploaded = {p.name for p in (tmp_path / "w1" / "nni-experiments" / "rr" / "environments").glob("*/upload/*/*")}
     assert {"nas", "search_spaces"} <= uploaded and not uploaded & {"results", ".venv", "tests", ".git"}
-    assert list((res / "exports" / "rr").glob("rank1_*/arch.json"))
+    [best] = (res / "exports" / "rr").glob("rank1_*/arch.json")
+    # its weights came home from the worker that trained them (NNI brings back only a trial's logs)
+    assert (best.parent / "model.pt").exists() and json.loads(best.read_text())["onnx"]["weights"].startswith(
+        "trained: proxy-trained, 1 epoch x 768 images")
     # view re-opens the stopped remote search's dashboard, which lists its trials
     view = subprocess.Popen([sys.executable, "-m", "nas", "view", "rr", "--results", str(res), "--port", str(port),
                              "--seconds", "60"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)

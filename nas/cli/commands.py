@@ -24,11 +24,19 @@ def _train_config(args, base: dict | None = None, **forced) -> TrainConfig:
     return make(TrainConfig, base, args.set, args.config, epochs=args.epochs, dataset=args.dataset, **forced)
 
 
+def _val_line(acc: dict | None) -> str:
+    """A trained export's validation accuracy, by PyTorch and by onnxruntime."""
+    return (f"\n  validation {acc['pytorch']:.2f}% (PyTorch), {acc['onnxruntime']:.2f}% (onnxruntime) on "
+            f"{acc['images']:,} images" if acc else "")
+
+
 def _print_exported(exported: list, out: Path, raced: bool = False) -> None:
     for e in exported:
         m = e["metrics"]
         print(f"rank {e['rank']}: trial {e['trial']}  val {m.get('default', 0):.2f}%  {e['params']:,} params  "
-              f"{e['flops']:,} FLOPs\n  arch {e['arch']}\n  -> {e['path']}/arch.json, model.py, model.onnx, table.txt")
+              f"{e['flops']:,} FLOPs\n  arch {e['arch']}\n  -> {e['path']}/arch.json, model.py, "
+              + ("model.pt, " if (Path(e["path"]) / "model.pt").exists() else "") + "model.onnx, table.txt"
+              + f"\n  weights {e['onnx']['weights']}" + _val_line(e["onnx"].get("val_acc")))
     if raced:  # the race already compared it on validation: what is left is the one look at the test set
         print(f"confirm it once under the protocol: nas train {out}/rank1_*/arch.json --epochs 15 --seeds 0,1,2,3,4 "
               "--set val_size=0 --jobs 2")
@@ -140,13 +148,27 @@ def cmd_baselines(args) -> None:
 def cmd_predict(args) -> None:
     from nas import api
 
-    r = api.predict(args.model, args.images, weights=args.weights, invert=args.invert)
+    r = api.predict(args.model, args.images, weights=args.weights, invert=args.invert,
+                    allow_untrained=args.allow_untrained)
     for p in r.predictions:
-        print(f"{p.source}: {p.label}" + (f" {p.name}" if p.name != str(p.label) else "") + f"  p={p.probability:.3f}")
+        print(f"{p.source}: {p.label}" + (f" {p.name}" if p.name != str(p.label) else "") + f"  p={p.probability:.3f}"
+              + ("  (inverted: its background is unlike the training data's)" if p.inverted and args.invert is None
+                 else ""))
     for line in r.errors:
         print(f"error: {line}", file=sys.stderr)
     if r.errors:
         raise SystemExit(2)
+
+
+def cmd_onnx(args) -> None:
+    from nas.training.runs import write_run_onnx
+
+    r = write_run_onnx(args.run_dir, args.seed, args.data_dir)
+    acc = r.get("accuracy")
+    print(f"wrote {r['path']} ({r['weights']}; onnxruntime matches PyTorch on {r['checked_on']}: largest logit "
+          f"difference {r['max_abs_diff']:.1e})"
+          + (f"\n{acc['split']} accuracy on {acc['images']:,} images: PyTorch {acc['pytorch']:.2f}%, "
+             f"onnxruntime {acc['onnxruntime']:.2f}%" if acc else ""))
 
 
 def cmd_report(args) -> None:
@@ -217,4 +239,4 @@ def cmd_proxy_study(args) -> None:
 
 COMMANDS = {"search": cmd_search, "proxy-study": cmd_proxy_study, "view": cmd_view, "resume": cmd_resume, "export": cmd_export,
             "train": cmd_train, "baselines": cmd_baselines, "rerank": cmd_rerank, "recipe": cmd_recipe,
-            "report": cmd_report, "finalist": cmd_finalist, "predict": cmd_predict}
+            "report": cmd_report, "finalist": cmd_finalist, "predict": cmd_predict, "onnx": cmd_onnx}

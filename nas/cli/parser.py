@@ -182,6 +182,14 @@ def build_parser() -> argparse.ArgumentParser:
     rp.add_argument("--no-pictures", action="store_true", help="text only")
     rp.add_argument("--data-dir", help="MNIST folder, for the misclassified-digits grid")
 
+    ox = sub.add_parser("onnx", help="write a trained run folder's model.onnx from its weights (no training)",
+                        description="Write RUN_DIR/seed<S>/model.onnx from seed S's model.pt, checked by onnxruntime "
+                                    "against PyTorch; where the data is here, both classify the split the run read "
+                                    "and their accuracies are printed.")
+    ox.add_argument("run_dir", help="a run folder of `nas train` (config.json, seed<S>/model.pt)")
+    ox.add_argument("--seed", type=int, default=None, help="whose weights (default: the run's first seed)")
+    ox.add_argument("--data-dir", help="the dataset's folder, as for `nas train`")
+
     pr = sub.add_parser("predict", help="classify PNG/JPEG images or an IDX image file with a trained model",
                         description="Print the class and its probability for each image. MODEL: a model.onnx "
                                     "(`nas train` writes one per run), a run folder, or an exported model.py "
@@ -190,8 +198,12 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("model", help="model.onnx, a run folder, or an exported model.py (with --weights)")
     pr.add_argument("images", nargs="+", help="PNG or JPEG files, or IDX image files (every image in them)")
     pr.add_argument("--weights", default=None, help="a state_dict file (a run's seed0/model.pt) for a model.py")
-    pr.add_argument("--invert", action="store_true", help="dark-on-light pictures: invert before classifying "
-                                                          "(MNIST-like data is light on dark)")
+    pr.add_argument("--invert", action=argparse.BooleanOptionalAction, default=None,
+                    help="invert every image (--invert) or none (--no-invert); default: an image whose background "
+                         "is unlike the training data's (a dark digit on white, for MNIST) is inverted, and "
+                         "its line says so")
+    pr.add_argument("--allow-untrained", action="store_true", help="classify with a model.onnx whose weights "
+                                                                   "are untrained (refused otherwise)")
 
     f = sub.add_parser("finalist", help="print the arch.json of the best trial (by validation) at a budget")
     f.add_argument("--max-params", type=int, required=True, help="the searches' parameter budget")

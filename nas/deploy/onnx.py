@@ -6,6 +6,9 @@ the training data was (nas.data.datasets.Input), output "logits" (N, classes), N
 default one (dynamo), which needs onnxscript (pinned in pyproject.toml); torch's older TorchScript
 exporter also handles these networks but is deprecated since torch 2.9.
 
+The file says what its weights are (metadata `nas.weights`): "trained: ..." with how, or
+"untrained: ..." for a network as initialised; `nas predict` refuses an untrained one.
+
 The check: 256 images (the dataset's first test images; seeded random ones where the data is not on
 this machine, said in the result) go through both; the largest logit difference must stay within
 1e-4 and every predicted class must agree, or the export is an error and nothing is written.
@@ -48,26 +51,61 @@ def run_onnx(path: str | os.PathLike, images: np.ndarray) -> np.ndarray:
 
 
 META_KEY = "nas.input"  # the file's metadata: its nas.data.datasets.Input as JSON, so a model.onnx alone can be used
+WEIGHTS_KEY = "nas.weights"  # ... and what its weights are: "trained: <how>" or "untrained: <why>"
+UNTRAINED = "untrained"
+
+
+def metadata(path: str | os.PathLike) -> dict[str, str]:
+    """The metadata_props of an ONNX file."""
+    import onnx
+
+    return {p.key: p.value for p in onnx.load(str(path), load_external_data=False).metadata_props}
 
 
 def read_input(path: str | os.PathLike):
     """The nas.data.datasets.Input stored in a model.onnx written here; None for another ONNX file."""
     import json
 
-    import onnx
-
-
-    props = {p.key: p.value for p in onnx.load(str(path), load_external_data=False).metadata_props}
+    props = metadata(path)
     if META_KEY not in props:
         return None
     return Input.from_dict(json.loads(props[META_KEY]))
 
 
+def read_weights(path: str | os.PathLike) -> str | None:
+    """What a model.onnx's weights are ("trained: ..." / "untrained: ..."), or None where it does not
+    say. Files written before the key existed: an export's (its arch.json beside it says "initial")
+    held its network's initial weights, a run's its trained ones."""
+    import json
+
+    said = metadata(path).get(WEIGHTS_KEY)
+    if said is not None:
+        return said
+    arch = Path(path).with_name("arch.json")
+    try:
+        onnx_entry = json.loads(arch.read_text()).get("onnx") or {}
+    except (OSError, ValueError, AttributeError):
+        return None
+    if str(onnx_entry.get("weights", "")).startswith("initial"):
+        return f"{UNTRAINED}: the network's initial weights (an export written before exports carried trained ones)"
+    return None
+
+
+def is_untrained(weights: str | None) -> bool:
+    return bool(weights) and weights.startswith(UNTRAINED)
+
+
+def accuracy(logits: np.ndarray, labels: torch.Tensor) -> float:
+    """Accuracy (%) of `logits` (N, K) against `labels` (N)."""
+    return float((torch.from_numpy(np.asarray(logits)).argmax(1) == labels.cpu()).double().mean()) * 100
+
+
 def write_onnx(model: torch.nn.Module, path: str | os.PathLike, images: torch.Tensor, source: str = "",
-               inp=None) -> dict:
+               inp=None, weights: str = "trained") -> dict:
     """Export `model` (eval mode) to `path`, check it on `images`, then put it in place (a failed
     check leaves any older file there untouched). `inp`: the nas.data.datasets.Input the model takes, kept in
-    the file's metadata. Returns the check: opset, images, max_abs_diff."""
+    the file's metadata with `weights` ("trained: <how>" or "untrained: <why>"). Returns the check:
+    opset, images, max_abs_diff."""
     path = Path(path)
     tmp = path.with_name(f".{path.name}.tmp")
     model = model.eval()
@@ -77,8 +115,7 @@ def write_onnx(model: torch.nn.Module, path: str | os.PathLike, images: torch.Te
             torch.onnx.export(model, (images[:2],), str(tmp), dynamo=True, opset_version=OPSET,
                               input_names=["images"], output_names=["logits"],
                               dynamic_shapes=({0: torch.export.Dim("batch")},), external_data=False, verbose=False)
-        if inp is not None:
-            _set_metadata(tmp, inp)
+        _set_metadata(tmp, inp, weights)
         with torch.no_grad():
             want = model(images).numpy()
         got = run_onnx(tmp, images.numpy())
@@ -99,13 +136,17 @@ def write_onnx(model: torch.nn.Module, path: str | os.PathLike, images: torch.Te
             "max_abs_diff": diff, "same_classes": same}
 
 
-def _set_metadata(path: Path, inp) -> None:
+def _set_metadata(path: Path, inp, weights: str) -> None:
     import dataclasses
     import json
 
     import onnx
 
     model = onnx.load(str(path))
-    entry = model.metadata_props.add()
-    entry.key, entry.value = META_KEY, json.dumps(dataclasses.asdict(inp))
+    props = {WEIGHTS_KEY: weights}
+    if inp is not None:
+        props[META_KEY] = json.dumps(dataclasses.asdict(inp))
+    for key, value in props.items():
+        entry = model.metadata_props.add()
+        entry.key, entry.value = key, value
     onnx.save(model, str(path))

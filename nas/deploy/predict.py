@@ -7,8 +7,14 @@ MODEL is one of
   an exported model.py with `weights=` (a state_dict file such as a run's seed0/model.pt).
 IMAGE is a PNG or JPEG file, or an IDX image file (every image in it). Each image is converted as
 the training data was: to the model's channels (grey or RGB) and size (bilinear, antialiased),
-pixels scaled to [0, 1], then normalised with the dataset's statistics. MNIST-like data is light on
-dark; `invert` flips a dark-on-light picture first.
+pixels scaled to [0, 1], then normalised with the dataset's statistics.
+
+MNIST-like data is light on dark, a digit photographed or drawn on paper dark on light. For a model
+of one channel, an image whose background (the mean of its border pixels) is light where the
+training data's is dark (its mean pixel below the middle of the range), or the other way round, is
+inverted first, and its prediction says so (`inverted`); `invert=True` / `False` decides instead.
+An ONNX file whose metadata says its weights are untrained (an architecture's export without kept
+weights) is refused unless `allow_untrained`: its answers would mean nothing.
 
     from nas.deploy.predict import predict
     result = predict("results/runs/exp3/seed0/model.onnx", ["seven.png"])
@@ -26,7 +32,7 @@ import torch
 import torch.nn.functional as F
 
 from nas.data.datasets import CLASS_NAMES, Input, normalise, read_idx
-from nas.deploy.onnx import read_input, run_onnx
+from nas.deploy.onnx import is_untrained, read_input, read_weights, run_onnx
 from nas.errors import DataError, NasError
 from search_spaces.blocks import build_network
 
@@ -41,6 +47,7 @@ class Prediction:
     label: int           # the predicted class
     name: str            # its name where the dataset has names, else the number
     probability: float   # softmax probability of that class
+    inverted: bool = False  # the image was inverted first (a background unlike the training data's)
 
 
 @dataclass
@@ -63,8 +70,10 @@ class Model:
             return self.run(x).numpy()
 
 
-def load_model(spec: str | os.PathLike, weights: str | os.PathLike | None = None) -> Model:
-    """A Model from a model.onnx, a run folder, or a model.py with `weights`; ModelError otherwise."""
+def load_model(spec: str | os.PathLike, weights: str | os.PathLike | None = None,
+               allow_untrained: bool = False) -> Model:
+    """A Model from a model.onnx, a run folder, or a model.py with `weights`; ModelError otherwise
+    (an untrained model.onnx too, unless `allow_untrained`)."""
     path = Path(spec)
     if not path.exists():
         raise ModelError(f"{path}: no such model (give a model.onnx, a run folder or an exported model.py)")
@@ -75,6 +84,10 @@ def load_model(spec: str | os.PathLike, weights: str | os.PathLike | None = None
             raise ModelError(f"{path}: not a readable ONNX file ({str(e)[:120]})") from None
         if inp is None:
             raise ModelError(f"{path}: an ONNX file without this tool's input metadata (write it with `nas train`)")
+        said = read_weights(path)
+        if is_untrained(said) and not allow_untrained:
+            raise ModelError(f"{path}: its weights are {said.split(';')[0]}, so its answers mean nothing; "
+                             "train it (`nas train ARCH.json`) or pass --allow-untrained")
         return Model(inp, path, "onnx")
     if path.is_dir():
         config = path / "config.json"
@@ -116,8 +129,22 @@ def _load_state(net: torch.nn.Module, weights: Path) -> torch.nn.Module:
     return net.eval()
 
 
-def read_image(path: Path, inp: Input, invert: bool = False) -> torch.Tensor:
-    """A PNG or JPEG file as one normalised (C, H, W) image the model takes; DataError if unreadable."""
+LIGHT = 127.5  # the middle of the pixel range: a background above it is light
+
+
+def needs_inverting(images: torch.Tensor, inp: Input) -> list[bool]:
+    """Which one-channel uint8 images (N, H, W) have a background unlike the training data's: their
+    border pixels' mean on the other side of the middle from the training data's mean pixel."""
+    if inp.channels != 1:
+        return [False] * len(images)  # colour photographs have no background to speak of
+    x = images.float()
+    border = torch.cat([x[:, 0], x[:, -1], x[:, 1:-1, 0], x[:, 1:-1, -1]], 1)
+    return ((border.mean(1) > LIGHT) != (inp.mean[0] * 255 > LIGHT)).tolist()
+
+
+def read_image(path: Path, inp: Input, invert: bool | None = None) -> tuple[torch.Tensor, bool]:
+    """A PNG or JPEG file as one normalised (C, H, W) image the model takes, and whether it was
+    inverted (`invert` None: as `needs_inverting` finds); DataError if unreadable."""
     from torchvision.io import ImageReadMode, decode_image
 
     try:
@@ -128,37 +155,45 @@ def read_image(path: Path, inp: Input, invert: bool = False) -> torch.Tensor:
         img = decode_image(raw, mode=ImageReadMode.GRAY if inp.channels == 1 else ImageReadMode.RGB)
     except Exception:
         raise DataError(f"{path}: not a PNG or JPEG image") from None
+    if invert is None:
+        invert = needs_inverting(img, inp)[0]
     if invert:
         img = 255 - img
     if tuple(img.shape[1:]) != (inp.height, inp.width):
         img = F.interpolate(img[None].float(), size=(inp.height, inp.width), mode="bilinear", antialias=True,
                             align_corners=False)[0].round().clamp(0, 255).to(torch.uint8)
-    return normalise(img[None], inp.mean, inp.std)[0]
+    return normalise(img[None], inp.mean, inp.std)[0], invert
 
 
-def read_idx_images(path: Path, inp: Input, invert: bool = False) -> torch.Tensor:
-    """Every image of an IDX image file, normalised, (N, C, H, W); DataError if it does not fit the model."""
+def read_idx_images(path: Path, inp: Input, invert: bool | None = None) -> tuple[torch.Tensor, list[bool]]:
+    """Every image of an IDX image file, normalised, (N, C, H, W), and which were inverted (`invert`
+    None: each as `needs_inverting` finds); DataError if they do not fit the model."""
     x = read_idx(path, 0x803, None, None, None, "an IDX image file")
     if inp.channels != 1 or tuple(x.shape[1:]) != (inp.height, inp.width):
         raise DataError(f"{path}: images of 1x{x.shape[1]}x{x.shape[2]}, the model takes "
                         f"{'x'.join(map(str, inp.shape))}")
-    return normalise(255 - x if invert else x, inp.mean, inp.std)
+    flips = needs_inverting(x, inp) if invert is None else [invert] * len(x)
+    x = torch.stack([255 - img if flip else img for img, flip in zip(x, flips)]) if any(flips) else x
+    return normalise(x, inp.mean, inp.std), flips
 
 
 def predict(model: str | os.PathLike | Model, images: list[str | os.PathLike], weights: str | os.PathLike | None = None,
-            invert: bool = False, batch: int = 1000) -> PredictResult:
-    """Classify `images` (PNG/JPEG files or IDX image files); unreadable ones go to `errors`."""
-    model = model if isinstance(model, Model) else load_model(model, weights)
+            invert: bool | None = None, batch: int = 1000, allow_untrained: bool = False) -> PredictResult:
+    """Classify `images` (PNG/JPEG files or IDX image files); unreadable ones go to `errors`.
+    `invert`: None inverts an image whose background is unlike the training data's (see the module
+    docstring); True / False inverts every image / none."""
+    model = model if isinstance(model, Model) else load_model(model, weights, allow_untrained)
     names = CLASS_NAMES.get(model.input.dataset)
     result = PredictResult()
     for item in images:
         path = Path(item)
         try:
             if path.name.endswith(("idx3-ubyte", "idx3-ubyte.gz")):
-                x = read_idx_images(path, model.input, invert)
+                x, flips = read_idx_images(path, model.input, invert)
                 sources = [f"{path}[{i}]" for i in range(len(x))]
             else:
-                x, sources = read_image(path, model.input, invert)[None], [str(path)]
+                img, flip = read_image(path, model.input, invert)
+                x, flips, sources = img[None], [flip], [str(path)]
         except DataError as e:
             result.errors.append(str(e))
             continue
@@ -168,5 +203,5 @@ def predict(model: str | os.PathLike | Model, images: list[str | os.PathLike], w
             p, label = probs.max(1)
             for k, (pk, lk) in enumerate(zip(p.tolist(), label.tolist())):
                 name = names[lk] if names and lk < len(names) else str(lk)
-                result.predictions.append(Prediction(sources[start + k], lk, name, pk))
+                result.predictions.append(Prediction(sources[start + k], lk, name, pk, flips[start + k]))
     return result

@@ -173,9 +173,10 @@ def build(search: SearchConfig, train: TrainConfig, data_dir: str, inp: Input, e
         raise ConfigError(f"--fix {', '.join(pinned)}: recipe labels are part of a candidate only with --search-recipe")
     budget = Budget(search.max_params, search.max_flops, search.min_params)
     check_budget_reachable(space_module, budget, fixed, inp)
+    # a flat search's trials keep their (proxy-trained) weights: its export hands the best one's over
     evaluator = FunctionalEvaluator(evaluate_model, config=asdict(train), data_dir=data_dir,
                                     early_stop={"workdir": str(Path(search.workdir).resolve()), "id": exp_id}
-                                    if search.early_stop else None)
+                                    if search.early_stop else None, keep_weights=search.schedule == "flat")
     # metric 0 for a rejected candidate teaches TPE to leave that region; evolution gets none, or
     # scored rejects would push the trained individuals out of its population. patience bounds how
     # long a strategy may propose only over-budget models.

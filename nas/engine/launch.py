@@ -21,6 +21,7 @@ from nas.engine import machines
 from nas.engine.experiment import (Built, build, check_new_id, check_port_free, dashboard_url, new_record, population_for,
                                    rebuild, register, warm_start_names)
 from nas.engine.recovery import prepare
+from nas.engine.weights import collect as collect_weights
 from nas.errors import ConfigError
 from nas.facts import RESULTS_ROOT, epoch_images
 from nas.results.store import Layout, load_record, read_trials, save_record
@@ -126,6 +127,8 @@ def _run_in(built: Built, result: SearchResult, resume: bool, keep_open: bool, e
         result.accepted, result.rejected = built.gate.accepted, built.gate.rejected
         result.replayed, result.repeats = built.replay.replayed, built.replay.repeats
         nni_boundary.compact(Path(search.workdir), exp.id)
+        for line in collect_weights(search.workdir, exp.id, search.machines or None):  # what the export hands over
+            log(f"warning: {line}")
         if export_dir is not None:
             result.export_dir = export_dir / exp.id
             if auto_export_allowed(result.export_dir):  # this search's own export, refreshed

@@ -11,6 +11,9 @@ goes to due promotions first, then to a new candidate. The strategy stops once t
 of candidates has started; the chain (`nni_boundary.tolerant_chain(..., then=rungs.finish)`) then
 keeps the schedule going until it is done.
 
+A candidate's last-rung training of seed 0 (`KEPT_SEED`) keeps its weights in its trial folder:
+the export hands them over (nas.deploy.export).
+
 On resume the ledger is rebuilt from the finished trials' final results, so no training is lost
 and none repeated: NNI's `Replay` above answers the strategy's re-proposals, and promotions whose
 trials finished are not submitted again.
@@ -40,6 +43,9 @@ from search_spaces.choices import network_key
 
 _log = logging.getLogger("nas.engine.multifidelity")
 ENDED = (ModelStatus.Trained, ModelStatus.Failed, ModelStatus.Interrupted, ModelStatus.Invalid)
+# the seed whose last-rung weights a candidate keeps, for the export: fixed before the race, so the
+# handed-over network is not the luckiest of its seeds
+KEPT_SEED = 0
 
 
 class Rungs(ChainMiddleware):
@@ -238,7 +244,9 @@ def build_rungs(search, train, data_dir: str, workdir, exp_id: str, fixed: dict,
                                   train_subset=0 if rung.images >= FULL_IMAGES else rung.images)
         info = {"key": job.key, "rung": job.rung, "seed": job.seed, "epochs": rung.epochs, "images": rung.images,
                 "reading": rung.reading, "control": job.key.removeprefix("control:") if job.control else None}
-        return FunctionalEvaluator(evaluate_model, config=asdict(cfg), data_dir=data_dir, early_stop=None, job=info)
+        keep = job.rung == len(rungs) - 1 and job.seed == KEPT_SEED and not job.control
+        return FunctionalEvaluator(evaluate_model, config=asdict(cfg), data_dir=data_dir, early_stop=None, job=info,
+                                   keep_weights=keep)
 
     middleware = Rungs(ledger, evaluator_for, network_key, controls, on_change=tracker)
     return middleware, replay, tracker

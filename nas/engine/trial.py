@@ -24,11 +24,12 @@ import psutil
 import torch
 
 from nas import nni_boundary
-from nas.atomic import write_text
+from nas.atomic import save_torch, write_text
 from nas.budget import count
 from nas.config import TrainConfig, make, with_recipe
 from nas.data.datasets import load_splits
 from nas.nni_boundary.trial_entry import IMPORTED_AT
+from nas.nni_boundary.trial_side import TRIAL_WEIGHTS
 from nas.results.store import read_trials
 from nas.schedule.rungs import read
 from nas.training.loop import train
@@ -68,13 +69,15 @@ def overhead_marks(entered: float, clock: dict) -> dict:
 
 
 def evaluate_model(model: torch.nn.Module, config: dict, data_dir: str | None = None,
-                   early_stop: dict | None = None, job: dict | None = None) -> dict:
+                   early_stop: dict | None = None, job: dict | None = None, keep_weights: bool = False) -> dict:
     """The `FunctionalEvaluator` function. `config` is a `TrainConfig` as a dict (it crosses
     process boundaries as JSON); `data_dir` is the verified data folder the search resolved;
     `early_stop`, {"workdir": ..., "id": ...} of the experiment, turns the median rule on; `job`,
     a multi-fidelity search's {key, rung, seed, epochs, images, reading, control} (nas.engine.multifidelity): the
     final result then carries them and `score`, the rung's reading. A job that fails still reports
-    its fields (score None), so that a resumed search knows which training failed."""
+    its fields (score None), so that a resumed search knows which training failed. `keep_weights`:
+    write the trained network's state_dict into the trial's folder (what the search's export hands
+    over: a flat search's every trial, a multi-fidelity search's last rung of seed 0)."""
     t0, entered, cpu0 = time.perf_counter(), time.time(), time.process_time()
     cfg, recipe = with_recipe(make(TrainConfig, config), getattr(model, "arch", {}))  # --search-recipe
     if cfg.threads:
@@ -117,6 +120,9 @@ def evaluate_model(model: torch.nn.Module, config: dict, data_dir: str | None = 
         # is not retried (nas.engine.retry) and a resumed multi-fidelity search knows which job failed
         nni.report_final_result({"default": 0.0, "score": None, "failed": str(e)[:300], **(job or {})})
         raise
+    if keep_weights and own is not None:
+        net = getattr(model, "net", model)  # the space's network: its keys are build_network's
+        save_torch(net.state_dict(), own / TRIAL_WEIGHTS)
     last = history[-1]
     result = {"default": last["val_acc"], "val_acc": last["val_acc"], "best_val_acc": max(r["val_acc"] for r in history),
               "params": params, "flops": flops, "input": list(data.input.shape), "classes": data.input.classes,

@@ -5,7 +5,9 @@ experiment runs from, and the trial's own folder.
   so trials start through nas.nni_boundary.trial_entry (NNI's private `_trial_command_params`).
 - `take_own_parameters`: NNI hands a trial whichever parameters were queued first, not its own.
 - `uploading`: NNI refuses a NAS `trial_code_directory` other than the current folder.
-- `trial_output_dir`: the running trial's own folder (NNI_OUTPUT_DIR).
+- `trial_output_dir`: the running trial's own folder (NNI_OUTPUT_DIR), where a trial that keeps its
+  weights writes them (`TRIAL_WEIGHTS`); NNI brings back only a remote trial's logs, so the driver
+  fetches them (nas.engine.weights).
 
 NNI is imported inside the functions: the boundary is imported on the command line's light path.
 """
@@ -104,6 +106,9 @@ def uploading(code: Path | None):
         yield
     finally:
         os.chdir(here)
+
+
+TRIAL_WEIGHTS = "model.pt"  # a trial's kept weights in its own folder: the state_dict of build_network(arch)
 
 
 def trial_output_dir() -> Path | None:

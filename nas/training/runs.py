@@ -12,7 +12,8 @@ A run folder holds everything needed to re-run it and to report on it:
                        (test nan in the CSV, null in JSON, where the run evaluates no test image)
   seed<S>/history.json the same rows as JSON
   seed<S>/model.pt     the final weights (state_dict of `build_network(arch)`)
-  seed<first>/model.onnx  the first seed's trained network as ONNX, checked against PyTorch (nas.deploy.onnx)
+  seed<first>/model.onnx  the first seed's trained network as ONNX, checked against PyTorch (nas.deploy.onnx);
+                       `nas onnx RUN_DIR [--seed S]` writes it again from the weights (`write_run_onnx`)
   seed<S>/checkpoint.pt  the state after the last finished epoch (`--resume` continues from it)
   summary.json         per seed: final validation accuracy, and final, best and last-3-epoch test
                        accuracy where the run evaluates the test set
@@ -28,14 +29,15 @@ import subprocess
 from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from nas.atomic import json_text, save_torch, write_text
 from nas.budget import count
 from nas.config import TrainConfig, asdict, default_threads, with_recipe
-from nas.data.datasets import load_splits
-from nas.deploy.onnx import write_onnx
-from nas.errors import ConfigError, RunError
+from nas.data.datasets import Input, load_splits
+from nas.deploy.onnx import accuracy, check_images, run_onnx, write_onnx
+from nas.errors import ConfigError, DataError, RunError
 from nas.results.store import late
 from nas.training.loop import format_epoch, train
 from nas.training.workers import map_in_workers, print_flush
@@ -109,13 +111,69 @@ def _train_seed(arch: dict, cfg: TrainConfig, seed: int, out: Path, data_dir: st
             "final_val_acc": history[-1]["val_acc"], "best_test_acc": max(r["test_acc"] for r in history)}
 
 
-def _write_onnx(arch: dict, data, folder: Path, evaluate_test: bool = True) -> dict:
+def how_trained(cfg: dict, seed: int, images: int) -> str:
+    """The ONNX file's `nas.weights` line for a run's seed."""
+    return f"trained: `nas train`, {cfg['epochs']} epochs x {images:,} images, seed {seed}"
+
+
+def _write_onnx(arch: dict, data, folder: Path, evaluate_test: bool = True, weights: str = "trained") -> dict:
     """The trained model.onnx of one seed, beside its weights, checked on 256 test images (nas.deploy.onnx);
     on 256 validation images where the run evaluates no test image."""
     model = build_network(arch, data.input.shape, data.input.classes)
-    model.load_state_dict(torch.load(folder / "model.pt", weights_only=True))
+    model.load_state_dict(torch.load(folder / "model.pt", weights_only=True, map_location="cpu"))
     images, which = (data.test_x, "test images") if evaluate_test else (data.val_x, "validation images")
-    return write_onnx(model, folder / "model.onnx", images[:256].to("cpu"), which, data.input)
+    return write_onnx(model, folder / "model.onnx", images[:256].to("cpu"), which, data.input, weights)
+
+
+def write_run_onnx(run_dir: str | os.PathLike, seed: int | None = None, data_dir: str | None = None) -> dict:
+    """Write `seed<S>/model.onnx` of a trained run folder from its weights, without training again
+    (`nas onnx RUN_DIR`; default: the run's first seed). Checked by onnxruntime against PyTorch; where
+    the data is on this machine, the split the run itself read (test for a confirmation, else
+    validation) is classified by both and their accuracies returned beside the check
+    ("accuracy": {split, images, pytorch, onnxruntime})."""
+    run_dir = Path(run_dir)
+    try:
+        config = json.loads((run_dir / "config.json").read_text())
+        arch, train_cfg, seeds = config["arch"], config["train"], config["seeds"]
+    except (OSError, ValueError, KeyError):
+        raise RunError(f"{run_dir}: no run folder of `nas train` (it needs config.json)") from None
+    seed = seeds[0] if seed is None else seed
+    folder = run_dir / f"seed{seed}"
+    if not (folder / "model.pt").exists():
+        raise RunError(f"{folder / 'model.pt'}: no trained weights (seeds with weights: "
+                       f"{', '.join(p.parent.name for p in sorted(run_dir.glob('seed*/model.pt'))) or 'none'})")
+    inp = Input.from_dict(config.get("input"))
+    model = build_network(arch, inp.shape, inp.classes)
+    try:
+        model.load_state_dict(torch.load(folder / "model.pt", weights_only=True, map_location="cpu"))
+    except Exception as e:
+        raise RunError(f"{folder / 'model.pt'}: not the weights of the run's network "
+                       f"({(str(e).splitlines() or [''])[0][:150]})") from None
+    model.eval()
+    split = "test" if config.get("evaluate_test", True) else "val"
+    try:
+        data = load_splits(data_dir, train_cfg.get("val_size", 0), train_cfg.get("split_seed", 0), download=False,
+                           dataset=inp.dataset)
+        x, y = getattr(data, f"{split}_x"), getattr(data, f"{split}_y")
+    except DataError:
+        x = y = None
+    if x is None or not len(x):
+        images, which = check_images(inp, data_dir)
+    else:
+        images, which = x[:256], f"{'test' if split == 'test' else 'validation'} images"
+    history = json.loads((folder / "history.json").read_text()) if (folder / "history.json").exists() else []
+    epochs = len(history) or train_cfg["epochs"]  # an interrupted seed's weights are those of its last epoch
+    trained_on = train_cfg.get("train_subset") or (len(data.train_x) if x is not None else 0)
+    weights = (how_trained({**train_cfg, "epochs": epochs}, seed, trained_on) if trained_on
+               else f"trained: `nas train`, {epochs} epochs, seed {seed}")
+    check = write_onnx(model, folder / "model.onnx", images, which, inp, weights)
+    if x is not None and len(x):
+        with torch.no_grad():
+            want = torch.cat([model(x[i:i + 1000]) for i in range(0, len(x), 1000)]).numpy()
+        got = [run_onnx(folder / "model.onnx", x[i:i + 1000].numpy()) for i in range(0, len(x), 1000)]
+        check["accuracy"] = {"split": split, "images": len(y), "pytorch": round(accuracy(want, y), 4),
+                             "onnxruntime": round(accuracy(np.concatenate(got), y), 4)}
+    return {**check, "path": str(folder / "model.onnx"), "weights": weights}
 
 
 def _seed_job(args: tuple) -> dict:
@@ -190,7 +248,8 @@ def run(arch: dict, cfg: TrainConfig, seeds: list[int], out: str | os.PathLike, 
         results = map_in_workers(_seed_job, [(arch, cfg, s, out, data_dir, fresh, evaluate_test) for s in seeds], jobs)
     summary = {"name": name, "params": params, "flops": flops,
                "seeds": {str(s): r for s, r in zip(seeds, results)},
-               "onnx": _write_onnx(arch, data, out / f"seed{seeds[0]}", evaluate_test)}
+               "onnx": _write_onnx(arch, data, out / f"seed{seeds[0]}", evaluate_test,
+                                   how_trained(asdict(cfg), seeds[0], len(data.train_x)))}
     log(f"wrote {out / f'seed{seeds[0]}' / 'model.onnx'} (onnxruntime matches PyTorch on "
         f"{summary['onnx']['checked_on']}: largest logit difference {summary['onnx']['max_abs_diff']:.1e})")
     write_text(out / "summary.json", json_text(summary))
