@@ -181,6 +181,14 @@ def parse_rungs(text: str) -> list:
     return rungs
 
 
+def format_rungs(rungs: list) -> str:
+    """The --rungs text of `rungs` (what parse_rungs reads back to the same rungs)."""
+    named = {v: k for k, v in READINGS.items()}
+    return ",".join(f"{r.epochs}x{r.images}" + (f":{len(r.seeds)}" if len(r.seeds) > 1 else "")
+                    + (f"/{named[r.reading]}" if r.reading not in ("val_acc last", "late") else "")
+                    for r in rungs)
+
+
 def _check_choice(name: str, value: Any, valid: tuple) -> None:
     if value not in valid:
         raise ConfigError(f"{name}={value!r} is not valid; choose one of: {', '.join(valid)}")

@@ -18,7 +18,7 @@ from nni.nas.space import model_context
 from search_spaces.blocks import build_network
 # what nas.engine.experiment takes from a space module beside MnistSpace, re-exported from choices.py
 from search_spaces.choices import (CHOICES, LABELS, canonical, complete, network_key, parse_fixed,  # noqa: F401
-                                   smallest_arch)
+                                   sample_arch, smallest_arch)
 
 
 class MnistSpace(ModelSpace):
