@@ -11,6 +11,7 @@ import gzip
 import importlib.util
 import json
 import pickle
+import re
 import struct
 import subprocess
 import sys
@@ -201,12 +202,12 @@ def _exported(res: Path) -> dict:
 def test_evolution_flat_on_20x20_images_skips_the_warm_starts_that_cannot_take_them(tmp_path, fashion5):
     """The README's custom-data example (evolution, default warm start): a traceback before."""
     r, res = _search(tmp_path, "--dataset", "idx", "--data-dir", str(fashion5), "--strategy", "evolution",
-                     "--schedule", "flat", "--trials", "3", "--epochs", "1", "--train-subset", "600")
+                     "--schedule", "flat", "--trials", "2", "--epochs", "1", "--train-subset", "800")
     for name in ("exp1", "exp2", "exp3", "exp4", "r3cpl8k"):
         assert r.stdout.count(f"warm start {name} skipped: cannot take idx's 1x20x20 images") == 1, r.stdout
     assert "population opens with era7918, lqznt4k" in r.stdout
     assert "validation split: 500 of the 3,000 training images" in r.stdout
-    assert r.stdout.count("  val ") == 3  # three trials, each scored
+    assert len(re.findall(r"^trial +\d/2 +\w+ +val ", r.stdout, re.M)) == 2, r.stdout  # both trials scored
     arch = _exported(res)
     assert arch["input"]["classes"] == 5 and arch["input"]["height"] == 20
 
@@ -216,7 +217,7 @@ def test_random_asha_on_20x20_images_races_without_the_controls_and_says_so_once
     """The default multi-fidelity search raced exp3 and exp4, whose networks cannot take 20x20 images:
     its last-rung trials failed and the pick read +-nan."""
     r, res = _search(tmp_path, "--dataset", "idx", "--data-dir", str(fashion5), "--strategy", "random",
-                     "--trials", "3", "--rungs", "1x400,3x20000", "--race-cap", "1", "--race-min", "1",
+                     "--trials", "2", "--eta", "2", "--rungs", "1x400,3x20000", "--race-cap", "1", "--race-min", "1",
                      "--fresh-seeds", "0")
     for name in ("exp3", "exp4"):
         assert r.stdout.count(f"control {name} skipped") == 1
@@ -231,7 +232,7 @@ def test_random_asha_on_20x20_images_races_without_the_controls_and_says_so_once
 def test_tpe_asha_on_3x32x32_images_races_the_control_that_fits(tmp_path, fashion_dir):
     folder = write_fashion_rgb(tmp_path / "cifar-10-batches-py", fashion_dir)
     r, res = _search(tmp_path, "--dataset", "cifar10", "--data-dir", str(folder), "--strategy", "tpe",
-                     "--max-params", "6000", "--trials", "3", "--rungs", "1x300,3x1000", "--race-cap", "1",
+                     "--max-params", "6000", "--trials", "2", "--eta", "2", "--rungs", "1x300,3x1000", "--race-cap", "1",
                      "--race-min", "1", "--fresh-seeds", "0")
     assert "controls: lqznt4k" in r.stdout and "skipped" not in r.stdout
     assert "validation split: 200 of the 1,200 training images" in r.stdout

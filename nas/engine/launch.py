@@ -5,6 +5,7 @@ so can a Python user (`from nas.engine.launch import search`).
 from __future__ import annotations
 
 import dataclasses
+import math
 import secrets
 import string
 import sys
@@ -256,6 +257,14 @@ def fit_input(search: SearchConfig, train: TrainConfig, inp, train_images: int, 
             search = dataclasses.replace(search, rungs=format_rungs(fitted))
             notes.append(f"rungs fitted to the {train_images - train.val_size:,} training images outside validation: "
                          + " -> ".join(f"{r.epochs} ep x {r.images:,} img" for r in fitted))
+    split = train_images - train.val_size
+    sizes = ([(train.epochs, min(train.train_subset or split, split))] if search.schedule == "flat"
+             else [(r.epochs, r.images) for r in parse_rungs(search.rungs)])
+    for epochs, images in sizes:  # what every trial would fail on (nas.training.loop.make_schedule), said once here
+        steps = epochs * math.ceil(images / train.batch_size)
+        if train.schedule == "onecycle" and train.pct_start * steps - 1 == 0:
+            raise ConfigError(f"{epochs} epoch(s) of {images:,} images are {steps} steps, which the onecycle schedule "
+                              f"cannot run with pct_start={train.pct_start:g}; change the images, epochs or pct_start")
     skipped: list = []
     search = dataclasses.replace(search, warm_start=warm_start_names(search, fixed, inp, skipped))
     notes.extend(f"warm start {name} skipped: {why}" for name, why in skipped)
