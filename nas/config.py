@@ -17,7 +17,7 @@ from typing import Any
 
 from nas.errors import ConfigError
 from nas.facts import (ALPHA, ETA, FRESH_SEEDS, FULL_IMAGES, FULL_RUNG, LATE_EPOCHS, RACE_CAP, RACE_MIN,
-                       TRAIN_IMAGES, VAL_IMAGES)
+                       TRAIN_IMAGES, VAL_IMAGES, val_images)
 from nas.schedule.rungs import Rung
 
 DATASETS = ("mnist", "fashion-mnist", "kmnist", "idx", "cifar10")  # what nas.data.datasets reads
@@ -262,6 +262,17 @@ def with_recipe(cfg: TrainConfig, arch: dict) -> tuple[TrainConfig, dict]:
 
     changes = recipe_overrides(arch, asdict(cfg))
     return (dataclasses.replace(cfg, **changes) if changes else cfg), changes
+
+
+def fit_val_size(cfg: TrainConfig, train_images: int) -> tuple[TrainConfig, str]:
+    """(`cfg` with the default validation split sized to a dataset of `train_images` training images
+    (nas.facts.val_images: MNIST-sized and larger datasets keep 5,000), a line saying so or "").
+    A split set to anything but the default is the user's and stays."""
+    if cfg.val_size != VAL_IMAGES or val_images(train_images) == VAL_IMAGES:
+        return cfg, ""
+    cfg = dataclasses.replace(cfg, val_size=val_images(train_images))
+    return cfg, (f"validation split: {cfg.val_size:,} of the {train_images:,} training images "
+                 f"(a sixth; --set val_size=N to choose)")
 
 
 def default_threads(concurrency: int = 1) -> int:

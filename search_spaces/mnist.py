@@ -56,4 +56,6 @@ class MnistSpace(ModelSpace):
             return self.__class__(self._fixed, self._choices, self._shape, self._classes)
 
     def forward(self, x):
+        if self.net is None:  # the gate keeps such a sample from training; anything else that tries hears why
+            raise ValueError(f"this network cannot take {'x'.join(map(str, self._shape))} images: {self.impossible}")
         return self.net(x)

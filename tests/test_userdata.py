@@ -21,10 +21,11 @@ import numpy as np
 import pytest
 import torch
 
-from nas.config import format_rungs, make, parse_rungs, SearchConfig, TrainConfig
+from nas.config import SearchConfig, TrainConfig, format_rungs, make, parse_rungs
 from nas.data.datasets import Input
 from nas.facts import FULL_IMAGES, FULL_RUNG, VAL_IMAGES, val_images
 from nas.schedule.rungs import fit_rungs
+from search_spaces.baselines import EXP3, LQZNT
 from search_spaces.blocks import build_network
 from search_spaces.choices import canonical, complete
 
@@ -80,6 +81,11 @@ def nas(*args, timeout=600):
     return subprocess.run([sys.executable, "-m", "nas", *args], capture_output=True, text=True, timeout=timeout)
 
 
+@pytest.fixture(scope="module")
+def fashion5(tmp_path_factory, fashion_dir):
+    return write_fashion5(tmp_path_factory.mktemp("fashion5"), fashion_dir)
+
+
 SMALL = Input("idx", 1, 20, 20, 5, (0.3,), (0.3,))
 RGB = Input("cifar10", 3, 32, 32, 10, (0.3,) * 3, (0.3,) * 3)
 
@@ -111,8 +117,6 @@ def test_every_committed_export_is_the_same_network_with_the_same_keys():
 
 
 def test_a_stem_halves_large_images_and_is_a_label_only_when_on():
-    from search_spaces.baselines import EXP3, LQZNT
-
     arch = complete(LQZNT)
     plain = build_network(arch, RGB.shape, 10)
     pooled = build_network({**arch, "stem": "pool"}, RGB.shape, 10)
@@ -174,12 +178,17 @@ def test_a_budget_almost_nothing_meets_is_refused_at_once_naming_the_smallest_ne
     assert "the smallest network has 128 parameters" in lines[0]
 
 
+def test_nas_train_on_a_small_dataset_holds_out_a_sixth_not_5000(tmp_path, fashion5):
+    from nas.training.runs import run
+
+    cfg = make(TrainConfig, dataset="idx", epochs=1, train_subset=300)
+    lines: list[str] = []
+    run(complete(LQZNT), cfg, [0], tmp_path / "run", str(fashion5), log=lines.append, evaluate_test=False)
+    assert "validation split: 500 of the 3,000 training images (a sixth; --set val_size=N to choose)" in lines
+    assert json.loads((tmp_path / "run" / "config.json").read_text())["train"]["val_size"] == 500
+
+
 # -- searches on the user's own data -----------------------------------------------------------------
-
-@pytest.fixture(scope="module")
-def fashion5(tmp_path_factory, fashion_dir):
-    return write_fashion5(tmp_path_factory.mktemp("fashion5"), fashion_dir)
-
 
 def _search(tmp_path, *args) -> tuple[subprocess.CompletedProcess, Path]:
     from test_e2e import free_port

@@ -17,7 +17,7 @@ from pathlib import Path
 from nas import nni_boundary
 from nas.config import SearchConfig, TrainConfig, default_threads
 from nas.budget import Budget
-from nas.config import format_rungs, parse_rungs
+from nas.config import fit_val_size, format_rungs, parse_rungs
 from nas.data.datasets import data_files, describe, load_uint8, resolve_data_dir
 from nas.deploy.export import auto_export_allowed, export
 from nas.engine import machines
@@ -26,7 +26,7 @@ from nas.engine.experiment import (Built, budget_share, build, check_new_id, che
                                    population_for, rebuild, register, warm_start_names)
 from nas.engine.recovery import prepare
 from nas.errors import ConfigError
-from nas.facts import FULL_IMAGES, RESULTS_ROOT, VAL_IMAGES, val_images
+from nas.facts import FULL_IMAGES, RESULTS_ROOT
 from nas.results.store import Layout, load_record, read_trials, save_record
 from nas.schedule.ledger import outcome
 from nas.schedule.rungs import fit_rungs
@@ -244,10 +244,8 @@ def fit_input(search: SearchConfig, train: TrainConfig, inp, train_images: int, 
         fixed = get_space(search.space).parse_fixed(search.fix)
     except ValueError as e:
         raise ConfigError(str(e)) from None
-    if train.val_size == VAL_IMAGES and val_images(train_images) != VAL_IMAGES:
-        train = dataclasses.replace(train, val_size=val_images(train_images))
-        notes.append(f"validation split: {train.val_size:,} of the {train_images:,} training images "
-                     f"(a sixth; --set val_size=N to choose)")
+    train, line = fit_val_size(train, train_images)
+    notes.extend([line] if line else [])
     if train.val_size >= train_images:
         raise ConfigError(f"val_size {train.val_size:,} leaves no training image: {inp.dataset} has "
                           f"{train_images:,} training images")
