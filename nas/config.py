@@ -39,7 +39,8 @@ class TrainConfig:
     augment: bool = True              # random rotation + translation of every training batch
     max_degrees: float = 7.0          # augment: rotation range, +- degrees
     max_shift: float = 2.0            # augment: translation range, +- pixels
-    val_size: int = VAL_IMAGES        # images of the training set held out for validation (0: none)
+    val_size: int = VAL_IMAGES        # images of the training set held out for validation (0: none); this
+                                      # default is fitted to a smaller dataset (fit_val_size)
     split_seed: int = 0               # which images form the validation split
     train_subset: int = 0             # train on the first N training images only (0: all); proxy trials
     seed: int = 0                     # weights, batch order, augmentation
