@@ -122,12 +122,14 @@ def warm_start_samples(text: str) -> list[dict]:
 
 def _smallest(space_module, fixed: dict | None, inp) -> tuple[int, int]:
     """(parameters, FLOPs) of the space's smallest networks that can take `inp`'s images: the
-    fewest parameters, and the fewest FLOPs (a pooling stem's), each over the stems that build.
-    ConfigError when none can take them."""
+    fewest parameters, and the fewest FLOPs (a pooling stem's), each over the stems and paddings
+    that build (padding adds no weight; on tiny images only padded convs fit). ConfigError when
+    none can take them."""
     counts, why = [], ""
-    for stem in ("none", "pool"):
+    for stem, pad in (("none", 0), ("pool", 0), ("none", 1), ("pool", 1)):
         try:
-            net = build_network(space_module.smallest_arch(fixed, stem), inp.shape, inp.classes)
+            arch = {**space_module.smallest_arch(None, stem), "pad1": pad, "pad2": pad, **(fixed or {})}
+            net = build_network(arch, inp.shape, inp.classes)
         except ValueError as e:
             why = why or str(e)
             continue

@@ -15,9 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from nas import nni_boundary
-from nas.config import SearchConfig, TrainConfig, default_threads
 from nas.budget import Budget
-from nas.config import fit_val_size, format_rungs, parse_rungs
+from nas.config import SearchConfig, TrainConfig, default_threads, fit_val_size, format_rungs, parse_rungs
 from nas.data.datasets import data_files, describe, load_uint8, resolve_data_dir
 from nas.deploy.export import auto_export_allowed, export
 from nas.engine import machines
@@ -209,9 +208,8 @@ def search(search: SearchConfig, train: TrainConfig, results: str | Path = RESUL
             + (f", at least {search.min_params:,}" if search.min_params else "")
             + (f", fixed {search.fix}" if search.fix else ""))
     if built.rungs is None:
-        images = min(train.train_subset or len(raw["train_y"]), len(raw["train_y"]) - train.val_size)
-        log(head + f", {search.trials} trials x {train.epochs} epochs on "
-            + (f"{images:,} images" if images else "all training images"))
+        split = len(raw["train_y"]) - train.val_size
+        log(head + f", {search.trials} trials x {train.epochs} epochs on {min(train.train_subset or split, split):,} images")
     else:
         led = built.rungs.ledger
         log(head + f"; {led.candidates} rung-0 candidates"
@@ -249,13 +247,13 @@ def fit_input(search: SearchConfig, train: TrainConfig, inp, train_images: int, 
     if train.val_size >= train_images:
         raise ConfigError(f"val_size {train.val_size:,} leaves no training image: {inp.dataset} has "
                           f"{train_images:,} training images")
+    split = train_images - train.val_size
     if search.schedule == "asha":
-        fitted, changed = fit_rungs(parse_rungs(search.rungs), train_images - train.val_size, FULL_IMAGES, auto_rungs)
+        fitted, changed = fit_rungs(parse_rungs(search.rungs), split, FULL_IMAGES, auto_rungs)
         if changed:
             search = dataclasses.replace(search, rungs=format_rungs(fitted))
-            notes.append(f"rungs fitted to the {train_images - train.val_size:,} training images outside validation: "
+            notes.append(f"rungs fitted to the {split:,} training images outside validation: "
                          + " -> ".join(f"{r.epochs} ep x {r.images:,} img" for r in fitted))
-    split = train_images - train.val_size
     sizes = ([(train.epochs, min(train.train_subset or split, split))] if search.schedule == "flat"
              else [(r.epochs, r.images) for r in parse_rungs(search.rungs)])
     for epochs, images in sizes:  # what every trial would fail on (nas.training.loop.make_schedule), said once here
