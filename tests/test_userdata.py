@@ -164,6 +164,14 @@ def test_fit_input_leaves_out_what_cannot_take_the_images_and_names_each_once():
     for name in ("exp1", "exp2", "r3cpl8k"):
         assert text.count(f"warm start {name} skipped: cannot take idx's 1x20x20 images") == 1
     assert search.warm_start == "era7918,lqznt4k"
+    # named by the user, a control or a warm start that cannot take the images is refused in one line
+    from nas.errors import ConfigError
+    with pytest.raises(ConfigError, match="control exp3 cannot take idx's 1x20x20 images"):
+        fit_input(make(SearchConfig, rungs=asha.rungs, controls="exp3"), make(TrainConfig, dataset="idx"), SMALL,
+                  3000, True)
+    with pytest.raises(ConfigError, match="--warm-start exp4: cannot take idx's 1x20x20 images"):
+        fit_input(make(SearchConfig, strategy="evolution", schedule="flat", warm_start="exp4"),
+                  make(TrainConfig, dataset="idx"), SMALL, 3000, False)
     # MNIST: nothing changes, nothing said
     search, train, notes = fit_input(make(SearchConfig, strategy="evolution", max_params=8000,
                                           rungs="2x20000," + FULL_RUNG), make(TrainConfig), Input(), 60000, True)
