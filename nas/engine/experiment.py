@@ -164,6 +164,7 @@ def budget_share(space_module, budget: Budget, fixed: dict | None = None, inp=No
     import random
 
     inp = inp or MNIST_INPUT
+    check_budget_reachable(space_module, budget, fixed, inp)  # below the smallest network: said so exactly
     rng, fits, buildable = random.Random(seed), 0, 0
     for _ in range(samples):
         try:
