@@ -186,6 +186,18 @@ def test_a_budget_almost_nothing_meets_is_refused_at_once_naming_the_smallest_ne
     assert "the smallest network has 128 parameters" in lines[0]
 
 
+def test_a_budget_few_candidates_meet_is_said_at_once():
+    from nas.budget import Budget
+    from nas.engine.experiment import budget_share
+    from search_spaces import mnist
+
+    line = budget_share(mnist, Budget(1000), None, Input())
+    assert re.fullmatch(r"budget 1,000 parameters: only \d of 500 random candidates fit \(the smallest network has "
+                        r"128 parameters\); most proposals will be rejected before training, so trials start slowly",
+                        line), line
+    assert budget_share(mnist, Budget(8000), None, Input()) == ""
+
+
 def test_nas_train_on_a_small_dataset_holds_out_a_sixth_not_5000(tmp_path, fashion5):
     from nas.training.runs import run
 
