@@ -17,7 +17,7 @@ from typing import Any
 
 from nas.errors import ConfigError
 from nas.facts import (ALPHA, ETA, FRESH_SEEDS, FULL_IMAGES, FULL_RUNG, LATE_EPOCHS, RACE_CAP, RACE_MIN,
-                       TRAIN_IMAGES, VAL_IMAGES)
+                       TRAIN_IMAGES, VAL_IMAGES, val_images)
 from nas.schedule.rungs import Rung
 
 DATASETS = ("mnist", "fashion-mnist", "kmnist", "idx", "cifar10")  # what nas.data.datasets reads
@@ -39,7 +39,8 @@ class TrainConfig:
     augment: bool = True              # random rotation + translation of every training batch
     max_degrees: float = 7.0          # augment: rotation range, +- degrees
     max_shift: float = 2.0            # augment: translation range, +- pixels
-    val_size: int = VAL_IMAGES        # images of the training set held out for validation (0: none)
+    val_size: int = VAL_IMAGES        # images of the training set held out for validation (0: none); this
+                                      # default is fitted to a smaller dataset (fit_val_size)
     split_seed: int = 0               # which images form the validation split
     train_subset: int = 0             # train on the first N training images only (0: all); proxy trials
     seed: int = 0                     # weights, batch order, augmentation
@@ -181,6 +182,14 @@ def parse_rungs(text: str) -> list:
     return rungs
 
 
+def format_rungs(rungs: list) -> str:
+    """The --rungs text of `rungs` (what parse_rungs reads back to the same rungs)."""
+    named = {v: k for k, v in READINGS.items()}
+    return ",".join(f"{r.epochs}x{r.images}" + (f":{len(r.seeds)}" if len(r.seeds) > 1 else "")
+                    + (f"/{named[r.reading]}" if r.reading not in ("val_acc last", "late") else "")
+                    for r in rungs)
+
+
 def _check_choice(name: str, value: Any, valid: tuple) -> None:
     if value not in valid:
         raise ConfigError(f"{name}={value!r} is not valid; choose one of: {', '.join(valid)}")
@@ -254,6 +263,17 @@ def with_recipe(cfg: TrainConfig, arch: dict) -> tuple[TrainConfig, dict]:
 
     changes = recipe_overrides(arch, asdict(cfg))
     return (dataclasses.replace(cfg, **changes) if changes else cfg), changes
+
+
+def fit_val_size(cfg: TrainConfig, train_images: int) -> tuple[TrainConfig, str]:
+    """(`cfg` with the default validation split sized to a dataset of `train_images` training images
+    (nas.facts.val_images: MNIST-sized and larger datasets keep 5,000), a line saying so or "").
+    A split set to anything but the default is the user's and stays."""
+    if cfg.val_size != VAL_IMAGES or val_images(train_images) == VAL_IMAGES:
+        return cfg, ""
+    cfg = dataclasses.replace(cfg, val_size=val_images(train_images))
+    return cfg, (f"validation split: {cfg.val_size:,} of the {train_images:,} training images "
+                 f"(a sixth; --set val_size=N to choose)")
 
 
 def default_threads(concurrency: int = 1) -> int:

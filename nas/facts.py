@@ -18,7 +18,15 @@ THRESHOLD = 99.40            # test accuracy, %
 # Each dataset's sizes (images). `idx` folders are the user's own: their sizes come from the files.
 TRAIN_IMAGES = {"mnist": 60000, "fashion-mnist": 60000, "kmnist": 60000, "cifar10": 50000}
 TEST_IMAGES = {"mnist": 10000, "fashion-mnist": 10000, "kmnist": 10000, "cifar10": 10000}
-VAL_IMAGES = 5000            # the validation split held out of the training images by default
+VAL_IMAGES = 5000            # the validation split held out of the training images by default, at most
+VAL_SHARE = 6                # ... and a 1/VAL_SHARE share of a smaller dataset's training images
+VAL_FLOOR = 100              # ... but at least this many (at most half the training images)
+
+
+def val_images(train_images: int) -> int:
+    """The default validation split of a dataset with `train_images` training images: a sixth of
+    them, 100 at least and 5,000 at most (MNIST, Fashion-MNIST, KMNIST and CIFAR-10: 5,000)."""
+    return min(VAL_IMAGES, max(min(VAL_FLOOR, train_images // 2), train_images // VAL_SHARE))
 
 
 def epoch_images(dataset: str, val_size: int, train_subset: int = 0) -> int | None:

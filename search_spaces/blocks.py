@@ -8,7 +8,8 @@ the very code that was searched, without NNI.
 
 Shape of every network (3x3 convs have no bias; BatchNorm, when on, follows every 3x3 conv):
 
-    stage 1   depth1 x [conv3x3 -> ReLU -> (BN) -> (dropout)]   at the input's size, padding pad1
+    stem      (stem != none) conv_s2: a strided 3x3 conv to stem_width channels; pool: max-pool 2x2
+    stage 1   depth1 x [conv3x3 -> ReLU -> (BN) -> (dropout)]   at the stem's size, padding pad1
     trans 1   kind tkind1 (see below), to trans1 channels
     stage 2   depth2 x [conv3x3 ...]                            padding pad2
     trans 2   (only when depth3 > 0) kind tkind2, to trans2 channels
@@ -26,13 +27,20 @@ Squeeze (sq1 / sq2 / sq3, 0: none): a conv1x1 to that width, with ReLU, BN and d
 after the stage's 3x3 number sqpos1 / sqpos2 / sqpos3 (1-based, a position past the stage's depth
 means after its last one). This is how public sub-8k designs shrink channels inside a stage.
 
+The stem halves the input before stage 1, so that larger images (CIFAR-10's 3x32x32) and small
+memory budgets have networks that fit: conv_s2 (a strided 3x3 conv, padding 1, to stem_width
+channels, with ReLU, BN and dropout like a block) or pool (max-pool 2x2, no weights); none, the
+first choice, is the network of every architecture without the label.
+
 sep1 / sep2 / sep3 make a stage's 3x3 convs depthwise-separable: a depthwise 3x3 conv (one filter
 per input channel) and a pointwise 1x1 conv to the stage's width, 9*c_in + c_in*c_out weights
-instead of 9*c_in*c_out, then ReLU, BN and dropout as before. sep1 spares the first conv of a
-one-channel input (nothing to separate). False everywhere is the network of the labels without them.
+instead of 9*c_in*c_out, then ReLU, BN and dropout as before. sep1 spares the network's first conv
+(on a one-channel input there is nothing to separate; sparing it on any input keeps `sep1` a label
+of stage 1's later convs alone, as choices.used_labels counts it); after a conv_s2 stem it is not the
+first. False everywhere is the network of the labels without them.
 
 Each label added after the first searches has a first choice (sep off, mp_1x1, squeeze 0, the old
-heads) that builds exactly the network an architecture without it had, with the same state_dict keys.
+heads, stem none) that builds exactly the network an architecture without it had, with the same state_dict keys.
 """
 from __future__ import annotations
 
@@ -41,6 +49,7 @@ from torch import nn
 
 HEADS = ("gap_1x1", "1x1_gap", "conv_full", "expand")
 TRANSITIONS = ("mp_1x1", "mp", "conv_s2")
+STEMS = ("none", "conv_s2", "pool")
 MAX_DEPTH = {1: 3, 2: 4, 3: 2}  # most 3x3 conv blocks per stage
 
 
@@ -129,7 +138,8 @@ def build_network(arch: dict, shape: tuple[int, int, int] = (1, 28, 28), classes
         squeeze = arch.get(f"sq{index}", 0)
         at = min(arch.get(f"sqpos{index}", 1), len(widths))
         for i, width in enumerate(widths, 1):
-            block = SepConvBlock if separable and c > 1 else ConvBlock
+            first = index == 1 and i == 1 and stem != "conv_s2"  # the network's first conv
+            block = SepConvBlock if separable and c > 1 and not first else ConvBlock
             layers.append(block(c, width, padding, bn, p))
             c, h, w = width, h + 2 * padding - 2, w + 2 * padding - 2
             if min(h, w) < 1:
@@ -153,6 +163,17 @@ def build_network(arch: dict, shape: tuple[int, int, int] = (1, 28, 28), classes
         if min(h, w) < 1:
             raise ValueError("a transition shrinks the feature map below 1x1")
 
+    stem = arch.get("stem", "none")  # absent: an architecture from before the stem label
+    if stem not in STEMS:
+        raise ValueError(f"unknown stem {stem!r}; choose one of {', '.join(STEMS)}")
+    if stem == "conv_s2":
+        layers.append(StridedConv(c, arch["stem_width"], bn, p))
+        c, h, w = arch["stem_width"], (h + 1) // 2, (w + 1) // 2
+    elif stem == "pool":
+        layers.append(nn.MaxPool2d(2))
+        h, w = h // 2, w // 2
+    if min(h, w) < 1:
+        raise ValueError("the stem shrinks the feature map below 1x1")
     stage(1, arch["pad1"])
     transition(1)
     stage(2, arch["pad2"])

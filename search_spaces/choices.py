@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import re
 
-from search_spaces.blocks import HEADS, MAX_DEPTH, TRANSITIONS
+from search_spaces.blocks import HEADS, MAX_DEPTH, STEMS, TRANSITIONS
 
 WIDTHS = [4, 6, 8, 10, 12, 14, 16, 20, 24, 32, 48, 64]  # output channels of a 3x3 conv (48, 64: for
                                                          # separable convs, added with the sep labels)
@@ -20,6 +20,7 @@ TRANS_WIDTHS = [4, 6, 8, 10, 12, 16]            # output channels of a transitio
 
 SQUEEZE_WIDTHS = [0, 4, 6, 8, 10, 12, 16]      # a 1x1 squeeze inside a stage (0: none)
 HEAD_WIDTHS = [8, 12, 16, 20, 24, 32]           # the expand head's 1x1 conv
+STEM_WIDTHS = [4, 6, 8, 12, 16]                 # a conv_s2 stem's output channels
 
 CHOICES: dict[str, list] = {
     "depth1": [1, 2, 3], "pad1": [0, 1],
@@ -39,6 +40,7 @@ CHOICES: dict[str, list] = {
     **{f"sq{s}": SQUEEZE_WIDTHS for s in (1, 2, 3)},
     **{f"sqpos{s}": list(range(1, MAX_DEPTH[s] + 1)) for s in (1, 2, 3)},
     "head_width": HEAD_WIDTHS,
+    "stem": list(STEMS), "stem_width": STEM_WIDTHS,
 }
 # Recipe labels (`nas search --search-recipe`): a candidate is then an architecture and how it trains.
 # Each scales the run's recipe (`TrainConfig`), so it composes with any --set; the first choice of
@@ -53,8 +55,8 @@ RECIPE_CHOICES: dict[str, list] = {
 LABELS: dict[str, list] = {**CHOICES, **RECIPE_CHOICES}  # every label a candidate may carry
 
 # labels that matter only away from their first choice, and those that matter only beside one of them
-SWITCHES = ("sep1", "sep2", "sep3", "tkind1", "tkind2", "sq1", "sq2", "sq3")
-ADDED_LATER = SWITCHES + ("sqpos1", "sqpos2", "sqpos3", "head_width")
+SWITCHES = ("sep1", "sep2", "sep3", "tkind1", "tkind2", "sq1", "sq2", "sq3", "stem")
+ADDED_LATER = SWITCHES + ("sqpos1", "sqpos2", "sqpos3", "head_width", "stem_width")
 # The space every search explored before nas.json recorded its choices (before the labels above,
 # the widths 48 and 64 and the expand head): `nas resume` of such a search rebuilds this space,
 # since NNI's evolution refuses a parent sample that lacks a label, and a resumed search should
@@ -105,13 +107,15 @@ def used_labels(arch: dict) -> list[str]:
     unused = {f"c{s}_{i}" for s in (1, 2, 3) for i in range(arch[f"depth{s}"], MAX_DEPTH[s])}
     if arch["depth3"] == 0:
         unused.update(("trans2", "tkind2", "sq3", "sep3"))
-    if arch["depth1"] < 2:
-        unused.add("sep1")  # the first conv has one input channel: nothing to separate
+    if arch["depth1"] < 2 and arch.get("stem", "none") != "conv_s2":
+        unused.add("sep1")  # the network's first conv is never separable (blocks.build_network)
     unused.update(k for k in SWITCHES if _off(arch, k))
     unused.update(f"trans{t}" for t in (1, 2) if arch.get(f"tkind{t}") == "mp")
     unused.update(f"sqpos{s}" for s in (1, 2, 3) if f"sq{s}" in unused)
     if arch["head"] != "expand":
         unused.add("head_width")
+    if arch.get("stem", "none") != "conv_s2":
+        unused.add("stem_width")
     return [k for k in CHOICES if k not in unused]
 
 
@@ -186,13 +190,22 @@ def parse_fixed(text: str) -> dict:
     return fixed
 
 
-def smallest_arch(fixed: dict | None = None) -> dict:
+def smallest_arch(fixed: dict | None = None, stem: str = "none") -> dict:
     """The architecture with the fewest parameters (given the `fixed` labels): parameters only grow
     with depth, width, BN, a bigger head kernel and full (not separable) convs, so the smallest
-    choice of each gives the minimum."""
-    arch = {k: min(v) if k not in ("bn", "head") else v[0] for k, v in CHOICES.items()}
-    arch.update(bn=False, head="gap_1x1", tkind1="mp", tkind2="mp")  # max-pool alone: no weights
+    choice of each gives the minimum. `stem`: none or pool (no weights either; pool, a quarter of the
+    FLOPs, but on small images it may leave too little for the convs)."""
+    arch = {k: min(v) if k not in ("bn", "head", "stem") else v[0] for k, v in CHOICES.items()}
+    arch.update(bn=False, head="gap_1x1", tkind1="mp", tkind2="mp", stem=stem)  # max-pool alone: no weights
     arch.update({f"sq{s}": 0 for s in (1, 2, 3)})
     arch.update(sep1=True, sep2=True, sep3=True)  # a separable conv has fewer weights than a full one
     arch.update(fixed or {})
     return arch
+
+
+def sample_arch(rng, fixed: dict | None = None, choices: dict[str, list] | None = None) -> dict:
+    """A uniform random sample of the space as a strategy's first proposals draw it: each label of
+    `choices` (default `CHOICES`) one of its values (`rng`: a random.Random), the `fixed` ones pinned."""
+    fixed, choices = fixed or {}, choices or CHOICES
+    return {k: fixed[k] if k in fixed else rng.choice(choices[k]) if k in choices else values[0]
+            for k, values in LABELS.items()}

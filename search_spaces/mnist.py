@@ -18,7 +18,7 @@ from nni.nas.space import model_context
 from search_spaces.blocks import build_network
 # what nas.engine.experiment takes from a space module beside MnistSpace, re-exported from choices.py
 from search_spaces.choices import (CHOICES, LABELS, canonical, complete, network_key, parse_fixed,  # noqa: F401
-                                   smallest_arch)
+                                   sample_arch, smallest_arch)
 
 
 class MnistSpace(ModelSpace):
@@ -56,4 +56,6 @@ class MnistSpace(ModelSpace):
             return self.__class__(self._fixed, self._choices, self._shape, self._classes)
 
     def forward(self, x):
+        if self.net is None:  # the gate keeps such a sample from training; anything else that tries hears why
+            raise ValueError(f"this network cannot take {'x'.join(map(str, self._shape))} images: {self.impossible}")
         return self.net(x)

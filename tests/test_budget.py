@@ -17,8 +17,14 @@ from search_spaces.blocks import build_network
 def models():
     rng = random.Random(1)
     yield from (build_network(b["arch"]) for b in BASELINES.values())
-    for _ in range(5):
-        yield build_network({k: rng.choice(v) for k, v in mnist.CHOICES.items()})
+    built = 0
+    while built < 5:  # random samples whose networks take 28x28 images (a pooling stem may leave too little)
+        try:
+            net = build_network({k: rng.choice(v) for k, v in mnist.CHOICES.items()})
+        except ValueError:
+            continue
+        built += 1
+        yield net
     yield nn.Sequential(nn.Conv2d(1, 4, 3, bias=True), nn.Flatten(), nn.Linear(4 * 26 * 26, 10))
 
 

@@ -2,6 +2,7 @@
 returns. The heavy imports happen here, inside each command, after the parser has accepted the line."""
 from __future__ import annotations
 
+import math
 import sys
 from pathlib import Path
 
@@ -66,19 +67,21 @@ def _print_search(r, results: str) -> None:
 
 def _race_lines(o: dict, spent: float | None) -> str:
     """The search's verdict: the pick with its interval, the gap to the runner-up and to each control."""
+    def pm(half: float) -> str:  # one seed has no interval (nas.schedule.race.interval: nan)
+        return "one seed: no interval" if math.isnan(half) else f"90% interval +-{half:.3f}"
+
     def gap(v: dict) -> str:
-        return (f"{v['gap']:+.3f} points (90% interval +-{v['gap_half_width']:.3f}) over seeds "
+        return (f"{v['gap']:+.3f} points ({pm(v['gap_half_width'])}) over seeds "
                 f"{','.join(map(str, v['seeds']))}: {v['verdict']}")
 
-    lines = [f"pick: late-validation mean {o['mean']:.3f}% (90% interval +-{o['half_width']:.3f}) over seeds "
+    lines = [f"pick: late-validation mean {o['mean']:.3f}% ({pm(o['half_width'])}) over seeds "
              f"{','.join(map(str, o['seeds']))}" + (f"; {spent:.2f} CPU-hours spent" if spent is not None else "")]
     if o["runner_up"]:
         lines.append(f"  vs runner-up: {gap(o['runner_up'])}")
     for name, v in o["controls"].items():
         lines.append(f"  vs control {name}: {gap(v)}")
     if fresh := o.get("fresh"):  # seeds the race never saw: its choice does not flatter the pick there
-        lines.append(f"on fresh seeds: late-validation mean {fresh['mean']:.3f}% (90% interval "
-                     f"+-{fresh['half_width']:.3f})")
+        lines.append(f"on fresh seeds: late-validation mean {fresh['mean']:.3f}% ({pm(fresh['half_width'])})")
         for name, v in fresh["controls"].items():
             lines.append(f"  vs control {name}: {gap(v)}")
     return "\n".join(lines)

@@ -68,11 +68,13 @@ def make_strategy(name: str, trials: int, seed: int, population: int = 0, seeds:
     raise ConfigError(f"unknown strategy {name!r}; choose one of: random, evolution, tpe")
 
 
-def warm_start_names(search: SearchConfig, fixed: dict, inp=None) -> str:
+def warm_start_names(search: SearchConfig, fixed: dict, inp=None, skipped: list | None = None) -> str:
     """What `--warm-start` names, resolved for the record: "auto" becomes the reference models
-    (search_spaces.baselines) that pass the search's budget gate, agree with its fixed labels and are
-    not its controls, comma-separated ("none" if there are none, or for a strategy other than
-    evolution). A reference outside the budget is refused with one line."""
+    (search_spaces.baselines) that pass the search's budget gate, agree with its fixed labels, can
+    take the dataset's images `inp` and are not its controls, comma-separated ("none" if there are
+    none, or for a strategy other than evolution); those left out because they cannot take the
+    images are appended to `skipped` as (name, why). A named reference that does not fit is refused
+    with one line."""
     inp = inp or MNIST_INPUT
     text = search.warm_start.strip()
     if text in ("none", ""):
@@ -83,6 +85,7 @@ def warm_start_names(search: SearchConfig, fixed: dict, inp=None) -> str:
         raise ConfigError(f"--warm-start seeds evolution's population; --strategy {search.strategy} has none")
     budget = Budget(search.max_params, search.max_flops, search.min_params)
     if text == "auto":
+        # the rule's controls, whether or not they can take the images (a control left out says so itself)
         controls = set(resolve_controls(search.controls, search.max_params, fixed, search.search_recipe)) \
             if search.schedule == "asha" else set()
         names = [n for n in BASELINES if n not in controls]
@@ -91,18 +94,24 @@ def warm_start_names(search: SearchConfig, fixed: dict, inp=None) -> str:
     kept = []
     for spec in names:
         name, arch, _ = load_arch(spec)
-        why = ""
+        why, unfit = "", False
         if recipe_labels(arch) and not search.search_recipe:
             why = f"has recipe labels {recipe_labels(arch)}"
         elif any(complete(arch).get(k) != v for k, v in fixed.items()):
             why = f"is outside the fixed labels {search.fix}"
         else:
-            net = build_network(arch, inp.shape, inp.classes)
-            why = getattr(net, "impossible", "") or budget.verdict(*count(net, inp.shape)) or ""
+            try:
+                net = build_network(arch, inp.shape, inp.classes)
+            except ValueError as e:
+                why, unfit = f"cannot take {inp.dataset}'s {'x'.join(map(str, inp.shape))} images ({e})", True
+            else:
+                why = budget.verdict(*count(net, inp.shape)) or ""
         if not why:  # a path is kept absolute: the record must rebuild the same seeds from anywhere
             kept.append(spec if spec in BASELINES else str(Path(spec).resolve()))
         elif text != "auto":
             raise ConfigError(f"--warm-start {name}: {why}")
+        elif unfit and skipped is not None:
+            skipped.append((name, why))
     return ",".join(kept) or "none"
 
 
@@ -111,19 +120,73 @@ def warm_start_samples(text: str) -> list[dict]:
     return [] if text in ("none", "") else [complete(load_arch(spec)[1]) for spec in text.split(",")]
 
 
+def _smallest(space_module, fixed: dict | None, inp) -> tuple[int, int]:
+    """(parameters, FLOPs) of the space's smallest networks that can take `inp`'s images: the
+    fewest parameters, and the fewest FLOPs (a pooling stem's), each over the stems and paddings
+    that build (padding adds no weight; on tiny images only padded convs fit). ConfigError when
+    none can take them."""
+    counts, why = [], ""
+    for stem, pad in (("none", 0), ("pool", 0), ("none", 1), ("pool", 1)):
+        try:
+            arch = {**space_module.smallest_arch(None, stem), "pad1": pad, "pad2": pad, **(fixed or {})}
+            net = build_network(arch, inp.shape, inp.classes)
+        except ValueError as e:
+            why = why or str(e)
+            continue
+        counts.append(count(net, inp.shape))
+    if not counts:
+        raise ConfigError(f"the space's smallest network cannot take {inp.dataset}'s "
+                          f"{'x'.join(map(str, inp.shape))} images: {why}")
+    return min(p for p, _ in counts), min(f for _, f in counts)
+
+
 def check_budget_reachable(space_module, budget: Budget, fixed: dict | None = None, inp=None) -> None:
     """Refuse a budget that no candidate of the space can meet, instead of searching forever.
     `inp`: the dataset's nas.data.datasets.Input (default MNIST's)."""
     inp = inp or MNIST_INPUT
-    try:
-        net = build_network(space_module.smallest_arch(fixed), inp.shape, inp.classes)
-    except ValueError as e:
-        raise ConfigError(f"the space's smallest network cannot take {inp.dataset}'s "
-                          f"{'x'.join(map(str, inp.shape))} images: {e}") from None
-    params, flops = count(net, inp.shape)
+    params, flops = _smallest(space_module, fixed, inp)
     if params > budget.max_params or (budget.max_flops and flops > budget.max_flops):
         raise ConfigError(f"no architecture of the space fits the budget: the smallest has {params:,} "
                           f"parameters and {flops:,} FLOPs" + (f" with {fixed}" if fixed else ""))
+
+
+SHARE_SAMPLES = 500     # random candidates drawn to see how much of the space a budget leaves
+SHARE_SCARCE = 0.01     # under this share fitting, the search is told it will start slowly
+
+
+def budget_share(space_module, budget: Budget, fixed: dict | None = None, inp=None, samples: int = SHARE_SAMPLES,
+                 seed: int = 0) -> str:
+    """How much of the space a budget leaves, measured on `samples` random candidates (as a
+    strategy's first proposals draw them) before anything starts: a ConfigError naming the smallest
+    network's size when none fits (the strategy would propose forever, every proposal rejected), a
+    line to print when few do, else "". Parameters are counted exactly; FLOPs only where there is
+    a FLOP budget, for the candidates within the parameter budget."""
+    import random
+
+    inp = inp or MNIST_INPUT
+    check_budget_reachable(space_module, budget, fixed, inp)  # below the smallest network: said so exactly
+    rng, fits, buildable = random.Random(seed), 0, 0
+    for _ in range(samples):
+        try:
+            net = build_network(space_module.sample_arch(rng, fixed), inp.shape, inp.classes)
+        except ValueError:  # the gate rejects it too: its network cannot take the images
+            continue
+        buildable += 1
+        params = sum(p.numel() for p in net.parameters())
+        if budget.verdict(params, 0) is None and (not budget.max_flops or budget.verdict(*count(net, inp.shape)) is None):
+            fits += 1
+    if fits / samples >= SHARE_SCARCE:
+        return ""
+    params, flops = _smallest(space_module, fixed, inp)
+    what = (f"{budget.max_params:,} parameters" + (f" / {budget.max_flops:,} FLOPs" if budget.max_flops else "")
+            + (f", at least {budget.min_params:,}" if budget.min_params else ""))
+    smallest = f"the smallest network has {params:,} parameters" + (f" and {flops:,} FLOPs" if budget.max_flops else "")
+    if not fits:
+        raise ConfigError(f"budget {what}: none of {samples} random candidates fits ({buildable} of them take "
+                          f"{inp.dataset}'s {'x'.join(map(str, inp.shape))} images; {smallest}); raise the budget "
+                          f"or pin small choices with --fix")
+    return (f"budget {what}: only {fits} of {samples} random candidates fit ({smallest}); most proposals "
+            f"will be rejected before training, so trials start slowly")
 
 
 def check_port_free(host: str, port: int) -> None:

@@ -5,6 +5,7 @@ so can a Python user (`from nas.engine.launch import search`).
 from __future__ import annotations
 
 import dataclasses
+import math
 import secrets
 import string
 import sys
@@ -14,18 +15,21 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from nas import nni_boundary
-from nas.config import SearchConfig, TrainConfig, default_threads
-from nas.data.datasets import data_files, load_input, load_uint8, resolve_data_dir
+from nas.budget import Budget
+from nas.config import SearchConfig, TrainConfig, default_threads, fit_val_size, format_rungs, parse_rungs
+from nas.data.datasets import data_files, describe, load_uint8, resolve_data_dir
 from nas.deploy.export import auto_export_allowed, export
 from nas.engine import machines
-from nas.engine.experiment import (Built, build, check_new_id, check_port_free, dashboard_url, new_record, population_for,
-                                   rebuild, register, warm_start_names)
+from nas.engine.controls import resolve_controls
+from nas.engine.experiment import (Built, budget_share, build, check_new_id, check_port_free, dashboard_url, new_record,
+                                   population_for, rebuild, register, warm_start_names)
 from nas.engine.recovery import prepare
 from nas.engine.weights import collect as collect_weights
 from nas.errors import ConfigError
-from nas.facts import RESULTS_ROOT, epoch_images
+from nas.facts import FULL_IMAGES, RESULTS_ROOT
 from nas.results.store import Layout, load_record, read_trials, save_record
 from nas.schedule.ledger import outcome
+from nas.schedule.rungs import fit_rungs
 from nas.studies.proxy import rungs_setting
 from nas.training.workers import print_flush
 from search_spaces import get_space
@@ -188,8 +192,11 @@ def search(search: SearchConfig, train: TrainConfig, results: str | Path = RESUL
     exp_id = exp_id or random_id()
     check_new_id(search.workdir, exp_id)
     data_dir = str(resolve_data_dir(data_dir, dataset=train.dataset).resolve())
-    inp = load_input(data_dir, train.dataset)  # verify + cache once here, so trials never decode or download
-    search = dataclasses.replace(search, warm_start=_warm_start(search, inp))
+    raw = load_uint8(data_dir, dataset=train.dataset)  # verify + cache once here, so trials never decode or download
+    inp = describe(raw, train.dataset)
+    search, train, notes = fit_input(search, train, inp, len(raw["train_y"]), auto_rungs=bool(rungs_from))
+    for line in notes:
+        log(line)
     if search.machines:  # every machine checked before anything is written
         search = dataclasses.replace(search, machines=str(Path(search.machines).resolve()))
         for m in machines.load(search.machines)[0]:
@@ -204,15 +211,16 @@ def search(search: SearchConfig, train: TrainConfig, results: str | Path = RESUL
             + (f", at least {search.min_params:,}" if search.min_params else "")
             + (f", fixed {search.fix}" if search.fix else ""))
     if built.rungs is None:
-        images = epoch_images(train.dataset, train.val_size, train.train_subset)
-        log(head + f", {search.trials} trials x {train.epochs} epochs on "
-            + (f"{images:,} images" if images else "all training images"))
+        split = len(raw["train_y"]) - train.val_size
+        log(head + f", {search.trials} trials x {train.epochs} epochs on {min(train.train_subset or split, split):,} images")
     else:
         led = built.rungs.ledger
         log(head + f"; {led.candidates} rung-0 candidates"
             + (f" (sized to {search.cpu_hours:g} CPU-hours)" if search.cpu_hours else "")
             + ", rungs " + " -> ".join(f"{r.epochs} ep x {r.images:,} img x {len(r.seeds)} seed(s)" for r in led.rungs)
-            + f", the best 1/{led.eta} promoted; controls: {', '.join(led.controls) or 'none'}"
+            + f", the best 1/{led.eta} promoted; controls: "
+            + (", ".join(led.controls) or ("none fits the images: the race runs without controls"
+                                           if search.controls == "none" and notes.controls_left else "none"))
             + (f"; then {led.fresh} fresh seed(s) for the pick and the controls" if led.fresh else "")
             + (f"; rungs {rungs_from}" if rungs_from else ""))
     if search.warm_start != "none":
@@ -220,14 +228,57 @@ def search(search: SearchConfig, train: TrainConfig, results: str | Path = RESUL
     return _run(built, False, keep_open, export_dir, log)
 
 
-def _warm_start(search: SearchConfig, inp) -> str:
-    """The search's --warm-start resolved to names (nas.engine.experiment.warm_start_names) for the dataset's
-    input `inp` (nas.data.datasets.Input); one line if bad."""
+class Notes(list):
+    """The lines `fit_input` has to say, and whether it left out every control the rule chose."""
+    controls_left: bool = False
+
+
+def fit_input(search: SearchConfig, train: TrainConfig, inp, train_images: int, auto_rungs: bool):
+    """(search, train, notes) fitted to the dataset before anything starts: the default validation
+    split sized to its `train_images` (nas.facts.val_images), the rungs to its training split
+    (nas.schedule.rungs.fit_rungs; `auto_rungs`: the rungs were chosen for MNIST, not typed), the
+    warm start and the controls resolved to those whose networks can take its images `inp`, and
+    the budget checked against the space. Each change a line of `notes`; a setting that cannot
+    work is a ConfigError."""
+    notes = Notes()
     try:
         fixed = get_space(search.space).parse_fixed(search.fix)
     except ValueError as e:
         raise ConfigError(str(e)) from None
-    return warm_start_names(search, fixed, inp)
+    train, line = fit_val_size(train, train_images)
+    notes.extend([line] if line else [])
+    if train.val_size >= train_images:
+        raise ConfigError(f"val_size {train.val_size:,} leaves no training image: {inp.dataset} has "
+                          f"{train_images:,} training images")
+    split = train_images - train.val_size
+    if search.schedule == "asha":
+        fitted, changed = fit_rungs(parse_rungs(search.rungs), split, FULL_IMAGES, auto_rungs)
+        if changed:
+            search = dataclasses.replace(search, rungs=format_rungs(fitted))
+            notes.append(f"rungs fitted to the {split:,} training images outside validation: "
+                         + " -> ".join(f"{r.epochs} ep x {r.images:,} img" for r in fitted))
+    sizes = ([(train.epochs, min(train.train_subset or split, split))] if search.schedule == "flat"
+             else [(r.epochs, r.images) for r in parse_rungs(search.rungs)])
+    for epochs, images in sizes:  # what every trial would fail on (nas.training.loop.make_schedule), said once here
+        steps = epochs * math.ceil(images / train.batch_size)
+        if train.schedule == "onecycle" and train.pct_start * steps - 1 == 0:
+            raise ConfigError(f"{epochs} epoch(s) of {images:,} images are {steps} steps, which the onecycle schedule "
+                              f"cannot run with pct_start={train.pct_start:g}; change the images, epochs or pct_start")
+    skipped: list = []
+    search = dataclasses.replace(search, warm_start=warm_start_names(search, fixed, inp, skipped))
+    notes.extend(f"warm start {name} skipped: {why}" for name, why in skipped)
+    if search.schedule == "asha":
+        skipped = []
+        kept = resolve_controls(search.controls, search.max_params, fixed, search.search_recipe, inp, skipped)
+        notes.extend(f"control {name} skipped: {why}" for name, why in skipped)
+        if skipped:  # the record keeps the controls that race, so a resume races the same
+            search = dataclasses.replace(search, controls=",".join(kept) or "none")
+            notes.controls_left = not kept
+    line = budget_share(get_space(search.space), Budget(search.max_params, search.max_flops, search.min_params),
+                        fixed, inp)
+    if line:
+        notes.append(line)
+    return search, train, notes
 
 
 def resume(exp_id: str, results: str | Path = RESULTS_ROOT, trials: int | None = None, port: int | None = None,

@@ -58,3 +58,17 @@ def read(history: list[dict], reading: str, late_epochs: int = LATE_EPOCHS) -> f
     values = [r[metric] for r in history]
     value = values[-1] if when == "last" else (max(values) if metric == "val_acc" else min(values))
     return value if metric == "val_acc" else -value
+
+
+def fit_rungs(rungs: list[Rung], images: int, full_images: int, scale: bool) -> tuple[list[Rung], bool]:
+    """(the rungs for a training split of `images` images, whether they changed). `full_images`: the
+    split the rungs were written for (MNIST's). `scale` (rungs chosen for MNIST by the proxy study or
+    the provisional default): on a smaller split every rung keeps its share of it, so the last rung
+    is still all of it; typed rungs are the user's numbers, but a rung asking for more images than
+    the split holds trains on all of it. A larger split keeps the rungs as they are."""
+    if scale and images < full_images:
+        fitted = [Rung(r.epochs, max(1, min(images, round(r.images * images / full_images))), r.seeds, r.reading)
+                  for r in rungs]
+    else:
+        fitted = [Rung(r.epochs, min(r.images, images), r.seeds, r.reading) for r in rungs]
+    return fitted, fitted != list(rungs)

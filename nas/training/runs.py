@@ -34,8 +34,8 @@ import torch
 
 from nas.atomic import json_text, save_torch, write_text
 from nas.budget import count
-from nas.config import TrainConfig, asdict, default_threads, with_recipe
-from nas.data.datasets import Input, load_splits
+from nas.config import TrainConfig, asdict, default_threads, fit_val_size, with_recipe
+from nas.data.datasets import Input, load_splits, load_uint8
 from nas.deploy.onnx import accuracy, check_images, run_onnx, write_onnx
 from nas.errors import ConfigError, DataError, RunError
 from nas.results.store import late
@@ -201,6 +201,10 @@ def run(arch: dict, cfg: TrainConfig, seeds: list[int], out: str | os.PathLike, 
     cfg = replace(cfg, threads=cfg.threads or default_threads(jobs))
     cfg, recipe = with_recipe(cfg, arch)  # a searched candidate's recipe labels (--search-recipe)
     out = Path(out)
+    # the default validation split sized to the dataset (a small one cannot give 5,000 images)
+    cfg, line = fit_val_size(cfg, len(load_uint8(data_dir, dataset=cfg.dataset)["train_y"]))
+    if line:
+        log(line)
     # the data first: the network is built for its input, and bad data fails before any write
     data = load_splits(data_dir, cfg.val_size, cfg.split_seed, cfg.train_subset or None, dataset=cfg.dataset)
     try:
