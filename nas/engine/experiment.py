@@ -167,6 +167,8 @@ def budget_share(space_module, budget: Budget, fixed: dict | None = None, inp=No
     check_budget_reachable(space_module, budget, fixed, inp)  # below the smallest network: said so exactly
     rng, fits, buildable = random.Random(seed), 0, 0
     for _ in range(samples):
+        if fits >= SHARE_SCARCE * samples:  # enough fit already: the rest cannot make the budget scarce
+            return ""
         try:
             net = build_network(space_module.sample_arch(rng, fixed), inp.shape, inp.classes)
         except ValueError:  # the gate rejects it too: its network cannot take the images
