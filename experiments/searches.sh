@@ -13,7 +13,8 @@ SEARCH_LOG=results/searches
 
 # The first seven: two strategies at each of three budgets, one proxy (3 epochs on 20,000 training
 # images, scored on the 5,000 validation images, 2 trials at once). Fewer trials where a trial costs
-# more or matters less; s8k-tpe (after s8k-evolution) stops early. s8k-evolution was later resumed
+# more or matters less; s8k-tpe (after s8k-evolution) stops early. The whole space, BatchNorm
+# searched too (--fix none: a flat search's default pins it on). s8k-evolution was later resumed
 # with --trials 40 and stopped after 22 (results/README.md says why).
 first() {  # budget strategy trials [--early-stop]
   local id="s$(($1 / 1000))k-$2"
@@ -23,7 +24,7 @@ first() {  # budget strategy trials [--early-stop]
     else logged "$SEARCH_LOG/$id.out" nas resume "$id" --results results --trials "$3"; fi
   else
     search_or_resume "$id" --strategy "$2" --max-params "$1" --trials "$3" --epochs 3 --train-subset 20000 \
-      --concurrency 2 "${@:4}"
+      --concurrency 2 --fix none "${@:4}"
   fi
 }
 first 8000 random 16

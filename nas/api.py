@@ -25,7 +25,7 @@ import statistics
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
-from nas.config import SearchConfig, TrainConfig, make
+from nas.config import FLAT_RECIPE, SearchConfig, TrainConfig, make
 from nas.errors import ConfigError
 from nas.facts import results_root
 
@@ -82,14 +82,17 @@ def search(*, results: str | Path | None = None, id: str | None = None, dataset:
            keep_open: bool = False, log=print_flush, verbose: bool = False, **options):
     """Launch a search (an NNI experiment, dashboard included) into `<results>/searches/<id>` and
     export its best into `<results>/exports/<id>`; a nas.engine.launch.SearchResult. `options`:
-    SearchConfig keys; `recipe`: how candidates train (TrainConfig keys)."""
+    SearchConfig keys; `recipe`: how candidates train (TrainConfig keys; a flat search starts from
+    nas.config.FLAT_RECIPE, BatchNorm pinned by fix="auto")."""
     own = [n for n, p in inspect.signature(search).parameters.items() if p.kind is p.KEYWORD_ONLY]
     known = {f.name for f in fields(SearchConfig)} - {"workdir"}  # the results root sets the workdir
     unknown = sorted(set(options) - known)
     if unknown:
         raise ConfigError(f"unknown search option {unknown[0]!r}; valid: {', '.join(sorted(known | set(own)))}")
     cfg = make(SearchConfig, **options)
-    train_cfg = make(TrainConfig, _as_dict(recipe), dataset=dataset, epochs=options.get("epochs"))
+    # a flat search's trials: the short proxy's recipe changes (FLAT_RECIPE) under `recipe`'s keys
+    base = {**(FLAT_RECIPE if cfg.schedule == "flat" else {}), **_as_dict(recipe)}
+    train_cfg = make(TrainConfig, base, dataset=dataset, epochs=options.get("epochs"))
     _prepare(verbose)
     from nas.engine.launch import search as run_search
 

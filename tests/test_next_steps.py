@@ -117,3 +117,23 @@ def test_the_default_results_root_is_not_the_projects_study(tmp_path, monkeypatc
     # git keeps a user's searches out of the repository
     ignored = subprocess.run(["git", "check-ignore", "-q", "nas-results/searches/x/nas.json"], cwd=REPO)
     assert ignored.returncode == 0
+
+
+@pytest.mark.slow
+def test_a_flat_search_records_its_proxy_recipe_and_pins(searched):
+    # README's first command is a flat search: BatchNorm pinned (fix auto) and the proxy's recipe
+    # (nas.config.FLAT_RECIPE) under the command line's --set (val_size here)
+    import json
+
+    from nas.config import FLAT_FIX, FLAT_RECIPE
+
+    rec = json.loads((searched.res / "searches" / "nx" / "nas.json").read_text())
+    assert rec["search"]["fix"] == FLAT_FIX == "bn=true"
+    assert {k: rec["train"][k] for k in FLAT_RECIPE} == FLAT_RECIPE and rec["train"]["val_size"] == 100
+
+
+def test_fix_auto_pins_batchnorm_on_a_flat_search_only():
+    from nas.config import resolve_fix
+
+    assert resolve_fix("auto", "flat") == "bn=true" and resolve_fix("auto", "asha") == ""
+    assert resolve_fix("none", "flat") == "" and resolve_fix("bn=false", "flat") == "bn=false"

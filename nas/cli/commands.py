@@ -6,7 +6,7 @@ import shlex
 import sys
 from pathlib import Path
 
-from nas.config import TrainConfig, make
+from nas.config import FLAT_RECIPE, TrainConfig, make
 from nas.errors import ConfigError, DataError
 from nas.facts import results_flag
 from nas.results.store import Layout
@@ -112,8 +112,9 @@ def cmd_search(args) -> None:
                    race_cap=args.race_cap, race_min=args.race_min, alpha=args.alpha, fresh_seeds=args.fresh_seeds,
                    machines=args.machines,
                    search_recipe=args.search_recipe, warm_start=args.warm_start)
+    recipe = _train_config(args, FLAT_RECIPE if args.schedule == "flat" else None)  # a flat proxy's recipe < --config < --set
     _print_search(api.search(results=args.results, id=args.id, data_dir=args.data_dir, export_dir=args.export_dir,
-                             recipe=_train_config(args), keep_open=args.keep_open, verbose=args.verbose,
+                             recipe=recipe, keep_open=args.keep_open, verbose=args.verbose,
                              **{k: v for k, v in options.items() if v is not None}), args.results)
 
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from nas import nni_boundary
-from nas.config import SearchConfig, TrainConfig, default_threads
+from nas.config import SearchConfig, TrainConfig, default_threads, resolve_fix
 from nas.data.datasets import data_files, load_input, load_uint8, resolve_data_dir
 from nas.deploy.export import auto_export_allowed, export
 from nas.engine import machines
@@ -178,6 +178,7 @@ def search(search: SearchConfig, train: TrainConfig, results: str | Path = RESUL
     (default `<results>/exports`). `search.workdir` is set from `results`."""
     layout = Layout.at(results)
     search = dataclasses.replace(search, workdir=str(layout.searches.resolve()),
+                                 fix=resolve_fix(search.fix, search.schedule),
                                  concurrency=search.concurrency or default_threads(1))  # 0: one trial per core
     rungs_from = ""
     if search.schedule == "asha" and search.rungs == "auto":  # the record keeps the rungs it resolved to
