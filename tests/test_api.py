@@ -72,7 +72,8 @@ def test_readme_python_session_runs(tmp_path, fashion_dir):
     assert onnx.exists() and out.parent.parent == tmp_path / "my-results"
     # what the session returns and prints is what it wrote: the export's arch.json, the run's files
     arch = json.loads(Path(best["path"], "arch.json").read_text())
-    assert arch["params"] == best["params"] == got["params"] and arch["metrics"]["val_acc"] == best["metrics"]["val_acc"]
+    assert arch["params"] == best["params"] == got["params"]
+    assert arch["metrics"]["val_acc"] == best["metrics"]["val_acc"]
     assert lines[0].split() == [str(best["params"]), str(best["metrics"]["val_acc"]), best["path"]]
     summary = json.loads((out / "summary.json").read_text())
     history = json.loads((out / "seed0" / "history.json").read_text())

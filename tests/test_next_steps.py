@@ -93,7 +93,8 @@ def test_a_trial_at_chance_says_so_in_its_progress_line(searched):
 def test_the_watcher_flags_chance_from_the_datasets_classes(monkeypatch):
     from nas.engine import launch
 
-    trials = [SimpleNamespace(id=i, status="SUCCEEDED", final={"default": v, "params": 1000, "flops": 9, "seconds": 1.0})
+    final = {"params": 1000, "flops": 9, "seconds": 1.0}
+    trials = [SimpleNamespace(id=i, status="SUCCEEDED", final={**final, "default": v})
               for i, v in (("a", 10.3), ("b", 11.9), ("c", 12.1), ("d", 98.5))]
     monkeypatch.setattr(launch, "read_trials", lambda workdir, exp_id: trials)
     for classes, flagged in ((10, {"a", "b"}), (5, {"a", "b", "c"})):

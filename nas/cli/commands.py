@@ -9,7 +9,7 @@ from pathlib import Path
 from nas.config import FLAT_RECIPE, TrainConfig, make
 from nas.errors import ConfigError, DataError
 from nas.facts import results_flag
-from nas.results.store import Layout
+from nas.results.store import Layout, load_record
 
 
 def _seeds(text: str) -> list[int]:
@@ -112,7 +112,8 @@ def cmd_search(args) -> None:
                    race_cap=args.race_cap, race_min=args.race_min, alpha=args.alpha, fresh_seeds=args.fresh_seeds,
                    machines=args.machines,
                    search_recipe=args.search_recipe, warm_start=args.warm_start)
-    recipe = _train_config(args, FLAT_RECIPE if args.schedule == "flat" else None)  # a flat proxy's recipe < --config < --set
+    # a flat search's proxy recipe < --config < --set
+    recipe = _train_config(args, FLAT_RECIPE if args.schedule == "flat" else None)
     _print_search(api.search(results=args.results, id=args.id, data_dir=args.data_dir, export_dir=args.export_dir,
                              recipe=recipe, keep_open=args.keep_open, verbose=args.verbose,
                              **{k: v for k, v in options.items() if v is not None}), args.results)
@@ -133,8 +134,6 @@ def cmd_view(args) -> None:
 
 def cmd_export(args) -> None:
     from nas import api
-
-    from nas.results.store import load_record
 
     out = Path(args.out or Layout.at(args.results).exports / args.id)
     exported = api.export(args.id, results=args.results, top_k=args.top_k, out=out, force=args.force)
@@ -198,7 +197,6 @@ def cmd_finalist(args) -> None:
 
 def cmd_rerank(args) -> None:
     from nas.studies.rerank import rerank
-    from nas.results.store import load_record
 
     layout = Layout.at(args.results)
     searched = load_record(layout.searches, args.id)["train"]  # also: a clear error for an unknown id
