@@ -25,7 +25,7 @@ import statistics
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
-from nas.config import FLAT_RECIPE, SearchConfig, TrainConfig, make
+from nas.config import SearchConfig, TrainConfig, flat_recipe, make
 from nas.errors import ConfigError
 from nas.facts import results_root
 
@@ -91,7 +91,7 @@ def search(*, results: str | Path | None = None, id: str | None = None, dataset:
         raise ConfigError(f"unknown search option {unknown[0]!r}; valid: {', '.join(sorted(known | set(own)))}")
     cfg = make(SearchConfig, **options)
     # a flat search's trials: the short proxy's recipe changes (FLAT_RECIPE) under `recipe`'s keys
-    base = {**(FLAT_RECIPE if cfg.schedule == "flat" else {}), **_as_dict(recipe)}
+    base = {**flat_recipe(cfg.schedule, cfg.search_recipe), **_as_dict(recipe)}
     train_cfg = make(TrainConfig, base, dataset=dataset, epochs=options.get("epochs"))
     _prepare(verbose)
     from nas.engine.launch import search as run_search

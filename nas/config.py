@@ -158,6 +158,12 @@ FLAT_FIX = "bn=true"
 FLAT_RECIPE = {"batch_size": 32, "augment": False}
 
 
+def flat_recipe(schedule: str, search_recipe: bool) -> dict:
+    """The recipe changes a search's trials start from: FLAT_RECIPE on a flat schedule, unless the
+    recipe is searched too (its labels scale the batch and the augmentation themselves)."""
+    return dict(FLAT_RECIPE) if schedule == "flat" and not search_recipe else {}
+
+
 def resolve_fix(fix: str, schedule: str) -> str:
     """A search's --fix as its record keeps it: auto resolved for the schedule, none as no pins."""
     text = fix.strip()

@@ -133,8 +133,10 @@ def test_a_flat_search_records_its_proxy_recipe_and_pins(searched):
     assert {k: rec["train"][k] for k in FLAT_RECIPE} == FLAT_RECIPE and rec["train"]["val_size"] == 100
 
 
-def test_fix_auto_pins_batchnorm_on_a_flat_search_only():
-    from nas.config import resolve_fix
+def test_fix_auto_and_the_proxy_recipe_apply_to_a_flat_search_only():
+    from nas.config import FLAT_RECIPE, flat_recipe, resolve_fix
 
     assert resolve_fix("auto", "flat") == "bn=true" and resolve_fix("auto", "asha") == ""
     assert resolve_fix("none", "flat") == "" and resolve_fix("bn=false", "flat") == "bn=false"
+    # a searched recipe scales the batch and the augmentation through its own labels
+    assert flat_recipe("flat", False) == FLAT_RECIPE and flat_recipe("flat", True) == flat_recipe("asha", False) == {}

@@ -6,7 +6,7 @@ import shlex
 import sys
 from pathlib import Path
 
-from nas.config import FLAT_RECIPE, TrainConfig, make
+from nas.config import TrainConfig, flat_recipe, make
 from nas.errors import ConfigError, DataError
 from nas.facts import results_flag
 from nas.results.store import Layout, load_record
@@ -113,7 +113,7 @@ def cmd_search(args) -> None:
                    machines=args.machines,
                    search_recipe=args.search_recipe, warm_start=args.warm_start)
     # a flat search's proxy recipe < --config < --set
-    recipe = _train_config(args, FLAT_RECIPE if args.schedule == "flat" else None)
+    recipe = _train_config(args, flat_recipe(args.schedule, args.search_recipe))
     _print_search(api.search(results=args.results, id=args.id, data_dir=args.data_dir, export_dir=args.export_dir,
                              recipe=recipe, keep_open=args.keep_open, verbose=args.verbose,
                              **{k: v for k, v in options.items() if v is not None}), args.results)
