@@ -66,7 +66,8 @@ def test_readme_python_session_runs(tmp_path, fashion_dir):
         assert noise not in r.stdout and noise not in r.stderr, noise
     *lines, last_line = r.stdout.strip().splitlines()
     got = json.loads(last_line.removeprefix("RESULT "))
-    best, out, onnx, mean = got["best"], Path(got["out"]), Path(got["onnx"]), got["mean"]
+    # the session's paths are relative to its folder, as its results="my-results" is
+    best, out, onnx, mean = got["best"], tmp_path / got["out"], tmp_path / got["onnx"], got["mean"]
     assert got["id"] == "fm" and (tmp_path / "my-results" / "exports" / "fm").is_dir()
     assert best["input"]["dataset"] == "fashion-mnist" and Path(best["path"], "model.onnx").exists()
     assert onnx.exists() and out.parent.parent == tmp_path / "my-results"
@@ -78,7 +79,7 @@ def test_readme_python_session_runs(tmp_path, fashion_dir):
     summary = json.loads((out / "summary.json").read_text())
     history = json.loads((out / "seed0" / "history.json").read_text())
     assert summary["seeds"]["0"]["final_test_acc"] == history[-1]["test_acc"] == mean
-    assert lines[1].split() == [str(mean), str(onnx)]
+    assert lines[1].split() == [str(mean), got["onnx"]]
     # the training learnt: far above the 10 % of chance on Fashion-MNIST's ten classes (a broken loop,
     # optimiser or data pipeline stays near 10 %)
     assert mean > 50, mean
