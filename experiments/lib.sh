@@ -3,7 +3,14 @@
 # one continues, a missing one starts.
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 NAS=${NAS:-.venv/bin/nas}
-nas() { "$NAS" "$@"; }
+# The study lives in results/ ($RESULTS), not in the default results root of a user's own searches
+# (./nas-results): every command gets --results, unless it names its own.
+nas() {
+  case " $* " in
+    *" --results "*) "$NAS" "$@" ;;
+    *) "$NAS" "$1" --results "${RESULTS:-results}" "${@:2}" ;;
+  esac
+}
 
 # logged FILE CMD...: run CMD, its output also appended to FILE (FILE empty: just run CMD)
 logged() { local f=$1; shift; if [ -n "$f" ]; then "$@" 2>&1 | tee -a "$f"; else "$@"; fi; }

@@ -10,10 +10,14 @@ set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 mkdir -p results/searches
 SEARCH_LOG=results/searches
+# these searches are flat (one proxy a trial, not the multi-fidelity default) and trained their
+# proxies with TrainConfig's own recipe, not a flat search's default one (nas/config.py, FLAT_RECIPE)
+RECIPE=(--schedule flat --set batch_size=128 --set augment=true)
 
 # The first seven: two strategies at each of three budgets, one proxy (3 epochs on 20,000 training
 # images, scored on the 5,000 validation images, 2 trials at once). Fewer trials where a trial costs
-# more or matters less; s8k-tpe (after s8k-evolution) stops early. s8k-evolution was later resumed
+# more or matters less; s8k-tpe (after s8k-evolution) stops early. The whole space, BatchNorm
+# searched too (--fix none: a flat search's default pins it on). s8k-evolution was later resumed
 # with --trials 40 and stopped after 22 (results/README.md says why).
 first() {  # budget strategy trials [--early-stop]
   local id="s$(($1 / 1000))k-$2"
@@ -23,7 +27,7 @@ first() {  # budget strategy trials [--early-stop]
     else logged "$SEARCH_LOG/$id.out" nas resume "$id" --results results --trials "$3"; fi
   else
     search_or_resume "$id" --strategy "$2" --max-params "$1" --trials "$3" --epochs 3 --train-subset 20000 \
-      --concurrency 2 "${@:4}"
+      --concurrency 2 --fix none "${RECIPE[@]}" "${@:4}"
   fi
 }
 first 8000 random 16
@@ -36,7 +40,7 @@ first 20000 evolution 12
 
 # The later ones restrict the space (--fix, --min-params) and train a longer proxy on all 55,000
 # images outside the validation split, with early stopping.
-later() { search_once "$@" --train-subset 0 --concurrency 2 --early-stop; }
+later() { search_once "$@" --train-subset 0 --concurrency 2 --early-stop "${RECIPE[@]}"; }
 # without BatchNorm the recipe rarely trains these networks, and the best 8k trials sat well under
 # the budget: BN on, at least 6,000 parameters, a 2-epoch proxy
 later s8k-evolution-bn --strategy evolution --max-params 8000 --min-params 6000 --fix bn=true --trials 24 --epochs 2
@@ -62,7 +66,7 @@ later s4k-evolution-bn --strategy evolution --max-params 4000 --min-params 3000 
 # and a stopped trial's score is an earlier epoch's
 search_once s8k-evolution-sep --strategy evolution --max-params 8000 --min-params 6500 \
   --max-flops 1500000 --fix bn=true,depth1=2,pad1=0,depth2=4,pad2=0,depth3=0,head=gap_1x1,sep2=true \
-  --trials 20 --epochs 6 --train-subset 0 --concurrency 2
+  --trials 20 --epochs 6 --train-subset 0 --concurrency 2 "${RECIPE[@]}"
 
 # Second stage: a search's best trials retrained for 15 epochs and ranked on validation (`nas
 # rerank`; finished candidates are skipped); `nas finalist` then picks the winner.

@@ -6,6 +6,8 @@ follow. Nothing here imports torch or NNI.
 from __future__ import annotations
 
 import os
+import shlex
+from pathlib import Path
 
 # The protocol of a confirmation, fixed before any run. "Consistently >= THRESHOLD" means the test
 # accuracy of each of the last LATE_EPOCHS epochs of every seed is >= THRESHOLD: LATE_READINGS numbers.
@@ -77,11 +79,21 @@ def default_controls(max_params: int) -> list[str]:
 CONTROL_RULE = (f"{','.join(CONTROLS_LARGE)} above {CONTROLS_ABOVE:,} parameters, "
                 f"else {','.join(CONTROLS_SMALL)}")
 
-# Where every command reads and writes: one results root.
+# Where every command reads and writes: one results root. The default is not this repository's
+# committed results/, so a user's first searches never mix into the project's study (whose scripts
+# and README commands pass `--results results`).
 RESULTS_ENV = "NAS_RESULTS"
-RESULTS_ROOT = "results"     # relative to the current folder
+RESULTS_ROOT = "nas-results"  # relative to the current folder
 
 
 def results_root() -> str:
-    """The results root of a command that was given none: $NAS_RESULTS, else ./results."""
-    return os.environ.get(RESULTS_ENV, RESULTS_ROOT)
+    """The results root of a command that was given none: $NAS_RESULTS, else ./nas-results."""
+    return os.environ.get(RESULTS_ENV) or RESULTS_ROOT
+
+
+def results_flag(root: str | os.PathLike) -> str:
+    """What a command printed for the user to run next needs to find `root`: " --results ROOT",
+    or nothing where `root` is the default one."""
+    if Path(root).resolve() == Path(results_root()).resolve():
+        return ""
+    return f" --results {shlex.quote(str(root))}"

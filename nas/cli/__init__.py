@@ -15,7 +15,7 @@ function that does the work, and prints what that returns.
   finalist   print the exported arch.json of the finalist at a parameter budget
 
 Every command reads and writes below one results root, `--results` (default: $NAS_RESULTS, else
-./results).
+./nas-results; this project's own study is results/, its commands pass --results results).
 """
 from __future__ import annotations
 

@@ -3,12 +3,14 @@ returns. The heavy imports happen here, inside each command, after the parser ha
 from __future__ import annotations
 
 import math
+import shlex
 import sys
 from pathlib import Path
 
-from nas.config import TrainConfig, make
-from nas.errors import ConfigError
-from nas.results.store import Layout
+from nas.config import TrainConfig, flat_recipe, make
+from nas.errors import ConfigError, DataError
+from nas.facts import results_flag
+from nas.results.store import Layout, load_record
 
 
 def _seeds(text: str) -> list[int]:
@@ -31,23 +33,45 @@ def _val_line(acc: dict | None) -> str:
             f"{acc['images']:,} images" if acc else "")
 
 
-def _print_exported(exported: list, out: Path, raced: bool = False) -> None:
+def _next_flags(results, dataset: str | None = None, data_dir: str | None = None) -> str:
+    """The flags a command printed for the user to run next needs to find what this one used: the
+    dataset and its folder, and the results root, each only where it is not the default."""
+    from nas.data.datasets import resolve_data_dir
+
+    flags = ""
+    if dataset and dataset != "mnist":
+        flags += f" --dataset {dataset}"
+    if data_dir:
+        try:  # the folder the command would find by itself needs no flag
+            default = resolve_data_dir(None, download=False, dataset=dataset or "mnist").resolve()
+        except DataError:
+            default = None
+        if Path(data_dir).resolve() != default:
+            flags += f" --data-dir {shlex.quote(str(Path(data_dir).resolve()))}"
+    return flags + results_flag(results)
+
+
+def _print_exported(exported: list, raced: bool = False, flags: str = "") -> None:
     for e in exported:
         m = e["metrics"]
         print(f"rank {e['rank']}: trial {e['trial']}  val {m.get('default', 0):.2f}%  {e['params']:,} params  "
               f"{e['flops']:,} FLOPs\n  arch {e['arch']}\n  -> {e['path']}/arch.json, model.py, "
               + ("model.pt, " if (Path(e["path"]) / "model.pt").exists() else "") + "model.onnx, table.txt"
               + f"\n  weights {e['onnx']['weights']}" + _val_line(e["onnx"].get("val_acc")))
+    if not exported:
+        return
+    arch = shlex.quote(f"{exported[0]['path']}/arch.json")
     if raced:  # the race already compared it on validation: what is left is the one look at the test set
-        print(f"confirm it once under the protocol: nas train {out}/rank1_*/arch.json --epochs 15 --seeds 0,1,2,3,4 "
-              "--set val_size=0 --jobs 2")
+        print(f"confirm it once under the protocol: nas train {arch} --epochs 15 --seeds 0,1,2,3,4 "
+              f"--set val_size=0 --jobs 2{flags}")
     else:
-        print(f"train it: nas train {out}/rank1_*/arch.json --epochs 15 --seeds 0,1,2")
+        print(f"train it: nas train {arch} --epochs 15 --seeds 0,1,2{flags}")
 
 
 def _print_search(r, results: str) -> None:
+    again = results_flag(results)
     if r.interrupted:
-        print(f"interrupted; stopping the experiment (continue it with `nas resume {r.id} --results {results}`)",
+        print(f"interrupted; stopping the experiment (continue it with `nas resume {r.id}{again}`)",
               file=sys.stderr)
         return
     print(f"budget gate: {r.accepted} candidates accepted, {r.rejected} rejected before training")
@@ -60,9 +84,10 @@ def _print_search(r, results: str) -> None:
         print(_race_lines(r.outcome, r.spent_cpu_hours))
     if r.kept_export:
         print(f"kept {r.export_dir} (written by `nas export`); refresh it with "
-              f"`nas export {r.id} --results {results} --force`")
+              f"`nas export {r.id}{again} --force`")
     elif r.exported:
-        _print_exported(r.exported, r.export_dir, raced=r.outcome is not None)
+        _print_exported(r.exported, raced=r.outcome is not None, flags=_next_flags(results, r.dataset, r.data_dir))
+    print(f"its dashboard again: nas view {r.id}{again}")
 
 
 def _race_lines(o: dict, spent: float | None) -> str:
@@ -98,8 +123,10 @@ def cmd_search(args) -> None:
                    race_cap=args.race_cap, race_min=args.race_min, alpha=args.alpha, fresh_seeds=args.fresh_seeds,
                    machines=args.machines,
                    search_recipe=args.search_recipe, warm_start=args.warm_start)
+    # a flat search's proxy recipe < --config < --set
+    recipe = _train_config(args, flat_recipe(args.schedule, args.search_recipe))
     _print_search(api.search(results=args.results, id=args.id, data_dir=args.data_dir, export_dir=args.export_dir,
-                             recipe=_train_config(args), keep_open=args.keep_open,
+                             recipe=recipe, keep_open=args.keep_open, verbose=args.verbose,
                              **{k: v for k, v in options.items() if v is not None}), args.results)
 
 
@@ -107,7 +134,7 @@ def cmd_resume(args) -> None:
     from nas import api
 
     _print_search(api.resume(args.id, results=args.results, trials=args.trials, port=args.port, host=args.host,
-                             keep_open=args.keep_open), args.results)
+                             keep_open=args.keep_open, verbose=args.verbose), args.results)
 
 
 def cmd_view(args) -> None:
@@ -120,7 +147,9 @@ def cmd_export(args) -> None:
     from nas import api
 
     out = Path(args.out or Layout.at(args.results).exports / args.id)
-    _print_exported(api.export(args.id, results=args.results, top_k=args.top_k, out=out, force=args.force), out)
+    exported = api.export(args.id, results=args.results, top_k=args.top_k, out=out, force=args.force)
+    rec = load_record(Layout.at(args.results).searches, args.id)
+    _print_exported(exported, flags=_next_flags(args.results, rec["train"].get("dataset"), rec.get("data_dir")))
 
 
 def cmd_train(args) -> None:
@@ -193,7 +222,6 @@ def cmd_finalist(args) -> None:
 
 def cmd_rerank(args) -> None:
     from nas.studies.rerank import rerank
-    from nas.results.store import load_record
 
     layout = Layout.at(args.results)
     searched = load_record(layout.searches, args.id)["train"]  # also: a clear error for an unknown id
@@ -225,7 +253,7 @@ def cmd_proxy_study(args) -> None:
 
     root = Layout.at(args.results).proxy
     if args.analyse and not (root / "archs.json").exists():
-        raise ConfigError(f"no proxy study in {root}: run `nas proxy-study --results {args.results}` first")
+        raise ConfigError(f"no proxy study in {root}: run `nas proxy-study{results_flag(args.results)}` first")
     study = proxy.analyse(root) if args.analyse else proxy.run(root, args.jobs, args.data_dir)
     print(f"{study['complete']} of {study['archs']} architectures have both full runs; ceiling (seed 0 vs 1) "
           f"rho {study['ceiling_seed0_vs_seed1'] if study['ceiling_seed0_vs_seed1'] is None else round(study['ceiling_seed0_vs_seed1'], 2)}")

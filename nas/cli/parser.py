@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from nas.config import DATASETS, SearchConfig
+from nas.config import DATASETS, FLAT_FIX, SearchConfig
 from nas.facts import CONTROL_RULE, RESULTS_ENV, RESULTS_ROOT, results_root
 
 
@@ -53,7 +53,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--min-params", type=int, default=d.min_params,
                    help="reject candidates smaller than this too, to search near the budget (default: none)")
     s.add_argument("--fix", default=d.fix, metavar="LABEL=VALUE,...",
-                   help="pin labels of the space to one value, e.g. bn=true,head=1x1_gap (see search_spaces/choices.py)")
+                   help="pin labels of the space to one value, e.g. bn=true,head=1x1_gap (see search_spaces/choices.py); "
+                        f"auto: {FLAT_FIX} on a flat schedule, nothing on asha; none: nothing (default %(default)s)")
     s.add_argument("--search-recipe", action="store_true",
                    help="a candidate is an architecture and its recipe: peak LR, batch size, augmentation strength "
                         "and label smoothing become labels (lr_x, batch_x, aug_x, smooth), scaling --set's recipe")

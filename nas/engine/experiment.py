@@ -21,6 +21,7 @@ from nas.data.datasets import Input, MNIST_INPUT
 from nas.engine import machines
 from nas.engine.controls import resolve_controls
 from nas.errors import ConfigError, ExperimentError
+from nas.facts import results_flag
 from nas.results.store import load_record, record_path, recorded_choices, recorded_input, save_record
 from nas.training.runs import load_arch
 from search_spaces import get_space
@@ -209,7 +210,8 @@ def check_new_id(workdir: str | os.PathLike, exp_id: str) -> None:
                           "(starting with a letter or digit)")
     if (Path(workdir).resolve() / exp_id).exists():
         raise ExperimentError(f"experiment {exp_id!r} already exists in {Path(workdir).resolve()}; "
-                              f"continue it with `nas resume {exp_id}` or pick another --id")
+                              f"continue it with `nas resume {exp_id}{results_flag(Path(workdir).resolve().parent)}` "
+                              "or pick another --id")
 
 
 def build(search: SearchConfig, train: TrainConfig, data_dir: str, inp: Input, exp_id: str, replay=None,

@@ -16,7 +16,8 @@ from pathlib import Path
 
 from nas import nni_boundary
 from nas.budget import Budget
-from nas.config import SearchConfig, TrainConfig, default_threads, fit_val_size, format_rungs, parse_rungs
+from nas.config import (SearchConfig, TrainConfig, default_threads, fit_val_size, format_rungs, parse_rungs,
+                        resolve_fix)
 from nas.data.datasets import data_files, describe, load_uint8, resolve_data_dir
 from nas.deploy.export import auto_export_allowed, export
 from nas.engine import machines
@@ -27,7 +28,7 @@ from nas.engine.recovery import prepare
 from nas.engine.weights import collect as collect_weights
 from nas.errors import ConfigError
 from nas.facts import FULL_IMAGES, RESULTS_ROOT
-from nas.results.store import Layout, load_record, read_trials, save_record
+from nas.results.store import Layout, load_record, read_trials, recorded_input, save_record
 from nas.schedule.ledger import outcome
 from nas.schedule.rungs import fit_rungs
 from nas.studies.proxy import rungs_setting
@@ -49,14 +50,23 @@ class SearchResult:
     interrupted: bool = False
     outcome: dict | None = None    # a multi-fidelity search's race: nas.schedule.ledger.outcome (pick, gaps, controls)
     spent_cpu_hours: float | None = None
+    dataset: str = "mnist"         # what the search trained on, and the folder it read (for the next commands)
+    data_dir: str | None = None
+
+
+def did_not_learn(val_acc: float, classes: int) -> bool:
+    """A trial whose validation accuracy sits near chance (within 2 points of 100/classes): it
+    learnt nothing, whatever its network could do with a longer training."""
+    return val_acc <= 100 / classes + 2
 
 
 class TrialWatcher(threading.Thread):
     """Prints one aligned line per finished trial while NNI runs the search."""
 
-    def __init__(self, workdir: str, exp_id: str, total: int, log=print_flush, extra=lambda: 0):
+    def __init__(self, workdir: str, exp_id: str, total: int, log=print_flush, extra=lambda: 0, classes: int = 10):
         super().__init__(daemon=True)
         self.workdir, self.exp_id, self.total, self.log = workdir, exp_id, total, log
+        self.classes = classes  # the dataset's: what chance is
         self.extra = extra  # trials added on the way (retries of killed ones)
         self.seen: set[str] = set()
         self.stop_event = threading.Event()
@@ -76,9 +86,10 @@ class TrialWatcher(threading.Thread):
                 where = f"  rung {f['rung']} seed {f['seed']}" + (f" control {f['control']}" if f.get("control") else "")
             count = f"{len(self.seen):>3}/{self.total + self.extra()}" if self.total else f"{len(self.seen):>3}"
             if t.status == "SUCCEEDED" and f:
+                chance = "  did not learn (chance level)" if did_not_learn(f.get("default", 0), self.classes) else ""
                 self.log(f"trial {count}  {t.id}  val {f.get('default', 0):6.2f}%  "
                          f"params {f.get('params', 0):>7,}  FLOPs {f.get('flops', 0):>11,}  "
-                         f"{f.get('seconds', 0):6.1f}s{where}")
+                         f"{f.get('seconds', 0):6.1f}s{where}{chance}")
             else:
                 reason = f"  {t.reason}" if t.status == "FAILED" and t.reason else ""
                 if t.status in ("FAILED", "USER_CANCELED") and not t.reason and not t.final:
@@ -104,21 +115,22 @@ def _open_dashboard(search: SearchConfig) -> str:
     return dashboard_url(search.host, search.port)
 
 
-def _run(built: Built, resume: bool, keep_open: bool, export_dir: Path | None, log) -> SearchResult:
-    """Run the experiment to its trial count, then export its best (unless a user export is there)."""
+def _run(built: Built, resume: bool, keep_open: bool, export_dir: Path | None, log, inp, data_dir: str) -> SearchResult:
+    """Run the experiment to its trial count, then export its best (unless a user export is there).
+    `inp`: the dataset's nas.data.datasets.Input, read from `data_dir`."""
     exp, search = built.exp, built.search
-    result = SearchResult(exp.id, _open_dashboard(search))
+    result = SearchResult(exp.id, _open_dashboard(search), dataset=inp.dataset, data_dir=data_dir)
     with nni_boundary.uploading(built.code):
-        return _run_in(built, result, resume, keep_open, export_dir, log)
+        return _run_in(built, result, resume, keep_open, export_dir, log, inp.classes)
 
 
 def _run_in(built: Built, result: SearchResult, resume: bool, keep_open: bool, export_dir: Path | None,
-            log) -> SearchResult:
+            log, classes: int) -> SearchResult:
     exp, search = built.exp, built.search
     log(f"experiment {exp.id}: dashboard at {result.dashboard}")
     # a multi-fidelity search has no fixed trial count: its lines count up, and the [rungs] lines say how far it is
     watcher = TrialWatcher(search.workdir, exp.id, search.trials if built.rungs is None else 0, log,
-                           extra=lambda: built.retry.retries if built.retry is not None else 0)
+                           extra=lambda: built.retry.retries if built.retry is not None else 0, classes=classes)
     watcher.start()
     try:
         nni_boundary.start(exp, search.port, resume)
@@ -174,6 +186,7 @@ def search(search: SearchConfig, train: TrainConfig, results: str | Path = RESUL
     (default `<results>/exports`). `search.workdir` is set from `results`."""
     layout = Layout.at(results)
     search = dataclasses.replace(search, workdir=str(layout.searches.resolve()),
+                                 fix=resolve_fix(search.fix, search.schedule),
                                  concurrency=search.concurrency or default_threads(1))  # 0: one trial per core
     rungs_from = ""
     if search.schedule == "asha" and search.rungs == "auto":  # the record keeps the rungs it resolved to
@@ -225,7 +238,7 @@ def search(search: SearchConfig, train: TrainConfig, results: str | Path = RESUL
             + (f"; rungs {rungs_from}" if rungs_from else ""))
     if search.warm_start != "none":
         log(f"warm start: evolution's population opens with {search.warm_start.replace(',', ', ')}")
-    return _run(built, False, keep_open, export_dir, log)
+    return _run(built, False, keep_open, export_dir, log, inp, data_dir)
 
 
 class Notes(list):
@@ -315,7 +328,7 @@ def resume(exp_id: str, results: str | Path = RESULTS_ROOT, trials: int | None =
         + (f"; {max(0, total - len(p.finished))} more to run" if flat else "; the schedule continues"))
     built, rec = rebuild(workdir, exp_id, port, host, replay=p.finished, trials=trials, log=log)
     export_dir = Path(rec.get("export_dir") or Layout.at(results).exports)
-    return _run(built, True, keep_open, export_dir, log)
+    return _run(built, True, keep_open, export_dir, log, recorded_input(rec), rec["data_dir"])
 
 
 def view(exp_id: str, results: str | Path = RESULTS_ROOT, port: int | None = None, host: str | None = None,

@@ -69,14 +69,18 @@ def lighten_nni_import() -> None:
     os.environ.setdefault("NNI_FRAMEWORK", "none")
 
 
-def silence_banner() -> None:
+def silence_banner(silent: bool = True) -> None:
     """NNI prints a banner listing every address of the machine, not just the one the dashboard
-    binds; its log file keeps it. A no-op without NNI."""
+    binds, and its own log lines; its log file keeps them. `silent=False` brings them back to stdout
+    (a caller that asked for them after an earlier silent call). A no-op without NNI."""
     try:
         import nni.runtime.log
     except ImportError:
         return
-    nni.runtime.log.silence_stdout()
+    if silent:
+        nni.runtime.log.silence_stdout()
+    else:
+        nni.runtime.log.start_stdout_logging()
 
 
 def _not_a_gate_rejection(record) -> bool:
