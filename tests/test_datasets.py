@@ -1,6 +1,7 @@
 """Datasets beyond MNIST (nas.data.datasets): IDX folders made here (3 classes, 28x28 and 20x20), a tiny
 CIFAR-10 folder made here, and Fashion-MNIST from Debian's dataset-fashion-mnist package (.ci/run
-installs it). Each is loaded, checked, trained, and the IDX one searched with NNI end to end."""
+installs it). Each is loaded, checked and trained; searches on a user's own data are
+tests/test_userdata.py's."""
 from __future__ import annotations
 
 import gzip
@@ -190,28 +191,3 @@ def test_cifar10_trains_with_nas_train(tmp_path):
     assert config["input"]["channels"] == 3 and config["train"]["dataset"] == "cifar10"
     state = torch.load(tmp_path / "run" / "seed0" / "model.pt", weights_only=True)
     assert state["0.0.weight"].shape[1] == 3  # the first conv takes three channels
-
-
-@pytest.mark.slow
-def test_an_idx_dataset_is_trained_and_searched_end_to_end(tmp_path):
-    from test_e2e import free_port
-
-    folder = write_idx(tmp_path / "toy", n_train=600, n_test=150, size=(20, 20))
-    r = nas("train", "lqznt4k", "--dataset", "idx", "--data-dir", str(folder), "--epochs", "3", "--set", "val_size=100",
-            "--out", str(tmp_path / "run"))
-    assert r.returncode == 0, r.stderr
-    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
-    assert summary["seeds"]["0"]["final_test_acc"] > 80  # the toy task is learnable: 3 bars, not chance
-    res = tmp_path / "res"
-    r = nas("search", "--id", "toy", "--dataset", "idx", "--data-dir", str(folder), "--results", str(res),
-            "--schedule", "flat", "--trials", "2", "--epochs", "1", "--train-subset", "0", "--max-params", "6000",
-            "--set", "val_size=100", "--port", str(free_port()), timeout=900)
-    assert r.returncode == 0, r.stderr
-    arch = json.loads(next((res / "exports" / "toy").glob("rank1_*/arch.json")).read_text())
-    assert arch["input"]["classes"] == 3 and arch["input"]["height"] == 20 and arch["input"]["dataset"] == "idx"
-    assert arch["metrics"]["classes"] == 3 and arch["params"] <= 6000
-    model_py = next((res / "exports" / "toy").glob("rank1_*/model.py"))
-    out = subprocess.run([sys.executable, "-c", "import model, torch; print(tuple(model.build_model()"
-                          "(torch.zeros(1, *model.INPUT_SHAPE)).shape))"], cwd=model_py.parent,
-                         capture_output=True, text=True, timeout=120)
-    assert out.stdout.strip() == "(1, 3)", out.stderr

@@ -222,8 +222,16 @@ def _search(tmp_path, *args) -> tuple[subprocess.CompletedProcess, Path]:
 
 
 def _exported(res: Path) -> dict:
-    arch = json.loads(next((res / "exports" / "mine").glob("rank1_*/arch.json")).read_text())
-    assert (next((res / "exports" / "mine").glob("rank1_*/model.onnx"))).stat().st_size > 0
+    """The pick's export: handed over trained, its model.onnx classifying the validation images
+    through onnxruntime as PyTorch does, at the trial's recorded accuracy (to one image: the trial
+    ran on one thread, the export on several)."""
+    path = next((res / "exports" / "mine").glob("rank1_*/arch.json"))
+    arch = json.loads(path.read_text())
+    assert (path.parent / "model.onnx").stat().st_size > 0 and (path.parent / "model.pt").exists()
+    assert arch["onnx"]["weights"].startswith("trained"), arch["onnx"]
+    acc = arch["onnx"]["val_acc"]
+    assert acc["onnxruntime"] == acc["pytorch"]
+    assert abs(acc["pytorch"] - arch["metrics"]["val_acc"]) <= 100 / acc["images"] + 1e-9
     return arch
 
 
@@ -239,6 +247,12 @@ def test_evolution_flat_on_20x20_images_skips_the_warm_starts_that_cannot_take_t
     assert len(re.findall(r"^trial +\d/2 +\w+ +val ", r.stdout, re.M)) == 2, r.stdout  # both trials scored
     arch = _exported(res)
     assert arch["input"]["classes"] == 5 and arch["input"]["height"] == 20
+    # the exported model.py stands alone and takes the dataset's images
+    model_py = next((res / "exports" / "mine").glob("rank1_*/model.py"))
+    out = subprocess.run([sys.executable, "-c", "import model, torch; print(tuple(model.build_model()"
+                          "(torch.zeros(1, *model.INPUT_SHAPE)).shape))"], cwd=model_py.parent,
+                         capture_output=True, text=True, timeout=120)
+    assert out.stdout.strip() == "(1, 5)", out.stderr
 
 
 @pytest.mark.slow
