@@ -11,6 +11,7 @@ import pytest
 import torch
 
 from nas.config import TrainConfig
+from nas.errors import ConfigError
 from nas.training.loop import Diverged, train
 from search_spaces.baselines import BASELINES
 from search_spaces.blocks import build_network
@@ -97,6 +98,17 @@ def test_a_one_step_onecycle_warmup_is_a_clear_error(small_splits):
         train(build_network(BASELINES["exp2"]["arch"]), tiny, TrainConfig(epochs=1, threads=2))
 
 
+def test_a_recipe_that_cannot_run_fails_before_the_run_folder_exists(tmp_path, data_dir):
+    """Refused at the config check, the run writes nothing, so the corrected command needs no --force."""
+    from nas.training.runs import run
+
+    out = tmp_path / "run"
+    with pytest.raises(ConfigError, match="onecycle schedule cannot run 5 steps"):
+        run(BASELINES["exp2"]["arch"], TrainConfig(epochs=1, train_subset=600, val_size=500, threads=2),
+                  [0], out, data_dir)
+    assert not out.exists()
+
+
 def test_a_training_that_selects_evaluates_no_test_image(tiny_splits):
     from dataclasses import replace
 
@@ -165,6 +177,7 @@ def test_eager_sgd_is_torchs_sgd_bit_for_bit_without_importing_dynamo(tmp_path):
     script = '''
 import sys, torch
 from nas.config import TrainConfig
+from nas.errors import ConfigError
 from nas.training.loop import make_optimizer
 from search_spaces.baselines import EXP3
 from search_spaces.blocks import build_network

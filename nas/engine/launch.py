@@ -5,7 +5,6 @@ so can a Python user (`from nas.engine.launch import search`).
 from __future__ import annotations
 
 import dataclasses
-import math
 import secrets
 import string
 import sys
@@ -32,6 +31,7 @@ from nas.results.store import Layout, load_record, read_trials, recorded_input, 
 from nas.schedule.ledger import outcome
 from nas.schedule.rungs import fit_rungs
 from nas.studies.proxy import rungs_setting
+from nas.training.loop import check_schedule
 from nas.training.workers import print_flush
 from search_spaces import get_space
 
@@ -272,11 +272,11 @@ def fit_input(search: SearchConfig, train: TrainConfig, inp, train_images: int, 
                          + " -> ".join(f"{r.epochs} ep x {r.images:,} img" for r in fitted))
     sizes = ([(train.epochs, min(train.train_subset or split, split))] if search.schedule == "flat"
              else [(r.epochs, r.images) for r in parse_rungs(search.rungs)])
-    for epochs, images in sizes:  # what every trial would fail on (nas.training.loop.make_schedule), said once here
-        steps = epochs * math.ceil(images / train.batch_size)
-        if train.schedule == "onecycle" and train.pct_start * steps - 1 == 0:
-            raise ConfigError(f"{epochs} epoch(s) of {images:,} images are {steps} steps, which the onecycle schedule "
-                              f"cannot run with pct_start={train.pct_start:g}; change the images, epochs or pct_start")
+    for epochs, images in sizes:  # what every trial would fail on (nas.training.loop.check_schedule), said once here
+        try:
+            check_schedule(dataclasses.replace(train, epochs=epochs), images)
+        except ConfigError as e:
+            raise ConfigError(f"{epochs} epoch(s) of {images:,} images: {e}") from None
     skipped: list = []
     search = dataclasses.replace(search, warm_start=warm_start_names(search, fixed, inp, skipped))
     notes.extend(f"warm start {name} skipped: {why}" for name, why in skipped)

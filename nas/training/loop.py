@@ -78,13 +78,19 @@ def make_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
                              weight_decay=cfg.weight_decay)
 
 
+def check_schedule(cfg: TrainConfig, images: int) -> None:
+    """A ConfigError if the LR schedule cannot run `cfg.epochs` epochs of `images` training images
+    (checked before a run writes anything)."""
+    total = cfg.epochs * math.ceil(images / cfg.batch_size)
+    if cfg.schedule == "onecycle" and float(cfg.pct_start * total) - 1 == 0:  # torch's warm-up would end at step 0: 0/0
+        raise ConfigError(f"the onecycle schedule cannot run {total} steps with pct_start={cfg.pct_start} "
+                          "(the warm-up would be exactly one step); change pct_start, epochs or images")
+
+
 def make_schedule(opt: torch.optim.Optimizer, cfg: TrainConfig, steps_per_epoch: int):
     """A per-step LR schedule (it is stepped after every batch)."""
     if cfg.schedule == "onecycle":
-        total = cfg.epochs * steps_per_epoch
-        if float(cfg.pct_start * total) - 1 == 0:  # torch's warm-up phase would end at step 0: 0/0
-            raise ConfigError(f"the onecycle schedule cannot run {total} steps with pct_start={cfg.pct_start} "
-                              "(the warm-up would be exactly one step); change pct_start, epochs or images")
+        check_schedule(cfg, steps_per_epoch * cfg.batch_size)
         return torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, epochs=cfg.epochs,
                                                    steps_per_epoch=steps_per_epoch, pct_start=cfg.pct_start)
     if cfg.schedule == "step":

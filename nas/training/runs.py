@@ -39,7 +39,7 @@ from nas.data.datasets import Input, load_splits, load_uint8
 from nas.deploy.onnx import accuracy, check_images, run_onnx, write_onnx
 from nas.errors import ConfigError, DataError, RunError
 from nas.results.store import late
-from nas.training.loop import format_epoch, train
+from nas.training.loop import check_schedule, format_epoch, train
 from nas.training.workers import map_in_workers, print_flush
 from search_spaces import choices
 from search_spaces.baselines import BASELINES
@@ -212,6 +212,7 @@ def run(arch: dict, cfg: TrainConfig, seeds: list[int], out: str | os.PathLike, 
     except ValueError as e:
         raise ConfigError(f"this architecture cannot take {cfg.dataset}'s {'x'.join(map(str, data.input.shape))} "
                           f"images: {e}") from None
+    check_schedule(cfg, len(data.train_x))  # a recipe that cannot run fails before the run folder exists
     config = {"name": name, "source": source, "arch": arch, "train": asdict(replace(cfg, seed=0)), "seeds": seeds,
               "input": asdict(data.input), "params": params, "flops": flops,
               "evaluate_test": evaluate_test, "torch": torch.__version__, "git": _git_commit(),
