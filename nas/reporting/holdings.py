@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import json
 import statistics
-from pathlib import Path
 
+from nas.config import SearchConfig, TrainConfig, asdict, flat_recipe, make, resolve_fix
 from nas.errors import NasError
 from nas.reporting import figures
 from nas.reporting.inputs import Inputs
@@ -20,26 +20,42 @@ from search_spaces.choices import network_key
 RUN_FOLDERS = ("runs/*", "confirm/*", "baselines*/*")  # where `nas train` and `nas baselines` write
 
 
+# record keys that say where and how fast a search ran, not what it searched
+NOT_FLAGS = {"workdir", "port", "host", "concurrency", "space"}
+RECIPE_FLAGS = {"dataset", "epochs", "train_subset"}  # a recipe key with its own flag, not --set
+NOT_RECIPE = {"threads", "seed", "device", "val_size"}  # where it ran, or fitted to the data at launch
+
+
 def search_command(rec: dict, exp_id: str) -> str:
-    """The `nas search` line a search's record stands for (the flags that differ from no flag)."""
-    s, t = rec["search"], rec["train"]
-    flags = [f"--id {exp_id}", f"--schedule {s.get('schedule', 'flat')}", f"--strategy {s['strategy']}",
-             f"--max-params {s['max_params']}"]
-    flags += [f"--{k.replace('_', '-')} {s[k]}" for k in ("max_flops", "min_params") if s.get(k)]
-    flags += [f"--fix {s['fix']}"] if s.get("fix") else []
-    if s.get("schedule", "flat") == "asha":
-        flags += [f"--cpu-hours {s['cpu_hours']:g}"] if s.get("cpu_hours") else [f"--trials {s.get('trials', '?')}"]
-        flags += [f"--rungs {s['rungs']}"] if s.get("rungs") else []
-        flags += [f"--warm-start {s['warm_start']}"] if s.get("warm_start", "none") != "none" else []
-        flags += [f"--controls {s['controls']}"] if s.get("controls", "auto") != "auto" else []
-    else:
-        flags += [f"--trials {s.get('trials', '?')}", f"--epochs {t['epochs']}"]
-        flags += [f"--train-subset {t['train_subset']}"] if t.get("train_subset") else []
-        flags += ["--early-stop"] if s.get("early_stop") else []
+    """The `nas search` line a search's record stands for: every setting that differs from what no
+    flag gives (the recipe's as --set), so that it runs the same search again."""
+    s, t = {"fix": "", **rec["search"]}, rec["train"]  # a record without "fix" pinned nothing
+    default = asdict(SearchConfig())
+    schedule = s.get("schedule", "flat")
+    flags = [f"--id {exp_id}", f"--schedule {schedule}"]
+    for key, value in s.items():
+        if key in NOT_FLAGS or key not in default or key == "schedule":
+            continue
+        if schedule == "asha" and key in ("epochs", "train_subset", "trials") and (key != "trials" or s.get("cpu_hours")):
+            continue  # a multi-fidelity search trains by its rungs, and a CPU budget sizes its candidates
+        if key == "fix":  # the record keeps it resolved ("" pinned nothing)
+            if value == resolve_fix("auto", schedule):
+                continue
+            value = value or "none"
+        if value == default[key] and key not in ("strategy", "max_params"):
+            continue
+        flag = "--" + key.replace("_", "-")
+        if isinstance(value, bool):
+            flags += [flag] if value else []
+        else:
+            flags.append(f"{flag} {value:g}" if isinstance(value, float) else f"{flag} {value}")
+    base = asdict(make(TrainConfig, flat_recipe(schedule, bool(s.get("search_recipe")))))
+    sets = [f"--set {k}={str(v).lower() if isinstance(v, bool) else v}" for k, v in t.items()
+            if k in base and k not in RECIPE_FLAGS | NOT_RECIPE and v != base[k]]
     dataset = t.get("dataset", "mnist")
     flags += [f"--dataset {dataset}"] if dataset != "mnist" else []
     flags += [f"--data-dir {rec['data_dir']}"] if rec.get("data_dir") and dataset != "mnist" else []
-    return "nas search " + " ".join(flags)
+    return "nas search " + " ".join(flags + sets)
 
 
 def export_lines(inp: Inputs, s: Search) -> list[str]:
@@ -56,7 +72,24 @@ def export_lines(inp: Inputs, s: Search) -> list[str]:
         files = ", ".join(sorted(f.name for f in p.parent.iterdir() if f.is_file()))
         L.append(f"| {a.get('rank', '?')} | `{a.get('trial', '?')}` | {a.get('params', 0):,} | {a.get('flops', 0):,} | "
                  + (f"{val:.2f}%" if isinstance(val, (int, float)) else "-")
-                 + f" | {a.get('weights') or '-'} | {files} |")
+                 + f" | {a.get('onnx', {}).get('weights') or a.get('weights') or '-'} | {files} |")
+    return L
+
+
+def multi_table(searches: list[Search]) -> list[str]:
+    """One line per multi-fidelity search: its rungs, what it trained, its race's pick."""
+    L = ["| experiment | strategy | budget | rungs | trainings (ok / failed) | pick | late-validation mean | "
+         "trial CPU-hours |", "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+    for s in searches:
+        rec, doc = s.record["search"], load_rungs(s.folder, s.id)
+        o = (doc or {}).get("outcome")
+        failed = sum(t.status == "FAILED" for t in s.trials)
+        pick = "race not finished"
+        if o:
+            trial = next((t.id for t in s.succeeded if t.final.get("key") == o["pick"]), "?")
+            pick = f"`{trial}` | {o['mean']:.2f}% over {len(o['seeds'])} seed(s)"
+        L.append(f"| `{s.id}` | {rec['strategy']} | {s.budget:,} | {rec.get('rungs', '?')} | {len(s.succeeded)} / "
+                 f"{failed} | {pick if o else pick + ' | -'} | {s.cpu_hours:.2f} |")
     return L
 
 
@@ -69,6 +102,8 @@ def searches_section(inp: Inputs) -> list[str]:
     L = ["## Searches", ""] + (["Searches whose trials cannot be read:", ""] + broken + [""] if broken else [])
     if flat:
         L += search_table(flat) + [""]
+    if multi:
+        L += multi_table(multi) + [""]
     for s in sorted(flat + multi, key=lambda s: s.id):
         rec = s.record
         L += [f"### Search `{s.id}`", "", f"`{search_command(rec, s.id)}`", ""]
@@ -107,14 +142,25 @@ def runs_section(inp: Inputs, runs: list[Run]) -> list[str]:
     if not chose:
         return []
     L = ["## Runs", "", "Trained with a validation split (no test image read).", "",
-         "| run | params | epochs | seeds | late validation mean (std) | final validation mean |",
-         "| --- | --- | --- | --- | --- | --- |"]
+         "| run | params | epochs | training images | seeds | late validation mean (std) | final validation mean |",
+         "| --- | --- | --- | --- | --- | --- | --- |"]
     for r in chose:
         m, sd = mean_std(r.late("val_acc"))
-        L.append(f"| `{shown(r.path, inp.layout.root)}` | {r.params:,} | {r.epochs} | "
+        t = r.config["train"]
+        images = f"first {t['train_subset']:,}" if t.get("train_subset") else "all"
+        L.append(f"| `{shown(r.path, inp.layout.root)}` | {r.params:,} | {r.epochs} | {images} (validation {t.get('val_size', 0):,}) | "
                  f"{','.join(map(str, sorted(r.histories)))} | {m:.2f} ({sd:.2f}) | "
                  f"{statistics.fmean(r.finals('val_acc')):.2f} |")
     return L + [""]
+
+
+def images_read(train: dict) -> str:
+    """Which training images a run trained on, in words."""
+    val = train.get("val_size", 0)
+    held = f", {val:,} held out for validation" if val else ""
+    if train.get("train_subset"):
+        return f"the first {train['train_subset']:,} training images outside validation (train_subset){held}"
+    return f"every training image{held}" if val else "every training image (no validation split)"
 
 
 def confirmations_section(inp: Inputs, runs: list[Run]) -> list[str]:
@@ -122,9 +168,10 @@ def confirmations_section(inp: Inputs, runs: list[Run]) -> list[str]:
     looked = [r for r in runs if reads_test(r)]
     if not looked:
         return []
-    L = ["## Confirmations", "", "Trained on every training image and read on the test set: each run is a look at the "
-         "test set, so a network confirmed twice has been looked at twice.", ""]
+    L = ["## Confirmations", "", "Read on the test set: each run is a look at the test set, so a network "
+         "confirmed twice has been looked at twice.", ""]
     for r in looked:
+        L += [f"`{shown(r.path, inp.layout.root)}` trained on {images_read(r.config['train'])}.", ""]
         L += results_table(r, inp.layout.root, verdict=False) + [""]
     per: dict[str, list[Run]] = {}
     for r in looked:
