@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import json
 import statistics
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -121,6 +122,16 @@ def export(id: str, *, results: str | Path | None = None, top_k: int = 3, out: s
     return run_export(str(layout.searches.resolve()), id, Path(out or layout.exports / id), top_k, force)
 
 
+def _export_data_dir(arch: str, dataset: str | None) -> str | None:
+    """The data folder an exported arch.json's search read, for a dataset other than MNIST (whose
+    folder is looked up the usual way), if it is still there."""
+    path = Path(arch)
+    if path.suffix != ".json" or not path.is_file() or dataset in (None, "mnist"):
+        return None
+    recorded = json.loads(path.read_text()).get("data_dir")
+    return recorded if recorded and Path(recorded).is_dir() else None
+
+
 def train(arch: str, *, seeds: list[int] = (0,), epochs: int | None = None, dataset: str | None = None,
           data_dir: str | None = None, out: str | Path | None = None, results: str | Path | None = None,
           recipe: TrainConfig | dict | None = None, arch_recipe: bool = True, jobs: int = 1, force: bool = False,
@@ -133,6 +144,7 @@ def train(arch: str, *, seeds: list[int] = (0,), epochs: int | None = None, data
     from nas.training.runs import load_arch, run
 
     name, parsed, known = load_arch(arch)
+    data_dir = data_dir or _export_data_dir(arch, dataset or known.get("dataset"))
     cfg = make(TrainConfig, {**(known if arch_recipe else {}), **_as_dict(recipe)}, epochs=epochs, dataset=dataset)
     folder = Path(out or Layout.at(_root(results)).runs / name)
     summary = run(parsed, cfg, list(seeds), folder, data_dir, force=force, resume=resume, name=name, log=log,

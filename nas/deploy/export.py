@@ -237,6 +237,7 @@ def export(workdir: str, exp_id: str, out: str | os.PathLike, top_k: int = 1, fo
             files[f"{folder}/model.onnx"] = (Path(tmp) / "model.onnx").read_bytes()
         entry = {"rank": i, "trial": t.id, "arch": arch, "params": params, "flops": flops,
                  "metrics": t.final, "experiment": exp_id, "input": asdict(inp),
+                 "data_dir": record.get("data_dir"),  # where the search read its data: `nas train` reads it there too
                  "onnx": {**check, "weights": weights}}
         recipe = choices.recipe_overrides(arch, record["train"])
         if recipe:  # a candidate of a --search-recipe search: how it trained differs from the search's recipe
