@@ -140,3 +140,17 @@ def test_fix_auto_and_the_proxy_recipe_apply_to_a_flat_search_only():
     assert resolve_fix("none", "flat") == "" and resolve_fix("bn=false", "flat") == "bn=false"
     # a searched recipe scales the batch and the augmentation through its own labels
     assert flat_recipe("flat", False) == FLAT_RECIPE and flat_recipe("flat", True) == flat_recipe("asha", False) == {}
+
+
+def test_a_pick_worse_than_a_control_is_said_plainly():
+    from nas.cli.commands import _race_lines
+
+    v = lambda verdict: {"gap": -1.0, "gap_half_width": 0.2, "seeds": [0, 1], "verdict": verdict}  # noqa: E731
+    o = {"mean": 97.0, "half_width": 0.1, "seeds": [0, 1], "runner_up": None,
+         "controls": {"exp3": v("tie"), "exp4": v("pick worse")}, "fresh": {"mean": 96.0, "half_width": 0.3,
+                                                                          "controls": {"exp4": v("pick worse")}}}
+    lines = _race_lines(o, None).splitlines()
+    warned = [line for line in lines if line.startswith("warning:")]
+    assert len(warned) == 1 and "exp4" in warned[0] and "exp3" not in warned[0]
+    o["controls"]["exp4"] = o["fresh"]["controls"]["exp4"] = v("tie")
+    assert not any(line.startswith("warning:") for line in _race_lines(o, None).splitlines())

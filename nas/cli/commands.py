@@ -109,6 +109,11 @@ def _race_lines(o: dict, spent: float | None) -> str:
         lines.append(f"on fresh seeds: late-validation mean {fresh['mean']:.3f}% ({pm(fresh['half_width'])})")
         for name, v in fresh["controls"].items():
             lines.append(f"  vs control {name}: {gap(v)}")
+    beaten = [name for name, v in [*o["controls"].items(), *(fresh or {}).get("controls", {}).items()]
+              if v["verdict"] == "pick worse"]
+    if beaten:  # the export is still the search's pick: say plainly that a hand-made model did better
+        lines.append(f"warning: the pick did worse than control {', '.join(dict.fromkeys(beaten))}; the export "
+                     "below is the search's best, not better than that control")
     return "\n".join(lines)
 
 
