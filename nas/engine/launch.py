@@ -218,8 +218,9 @@ def search(search: SearchConfig, train: TrainConfig, results: str | Path = RESUL
     export_dir = Path(export_dir or layout.exports).resolve()
     built = build(search, train, data_dir, inp, exp_id, log=log)
     save_record(search.workdir, exp_id, new_record(exp_id, search, train, data_dir, inp, str(export_dir)))
-    head = (f"search: {search.strategy} over '{search.space}'"
-            + (f" on {train.dataset}" if train.dataset != "mnist" else "") + f", budget {search.max_params:,} parameters"
+    shape = "x".join(map(str, inp.shape))
+    head = (f"search: {search.strategy} over the space '{search.space}' on {train.dataset} ({shape}, "
+            f"{inp.classes} classes), budget {search.max_params:,} parameters"
             + (f" / {search.max_flops:,} FLOPs" if search.max_flops else "")
             + (f", at least {search.min_params:,}" if search.min_params else "")
             + (f", fixed {search.fix}" if search.fix else ""))
