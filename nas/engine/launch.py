@@ -54,10 +54,11 @@ class SearchResult:
     data_dir: str | None = None
 
 
-def did_not_learn(val_acc: float, classes: int) -> bool:
-    """A trial whose validation accuracy sits near chance (within 2 points of 100/classes): it
-    learnt nothing, whatever its network could do with a longer training."""
-    return val_acc <= 100 / classes + 2
+def did_not_learn(val_acc: float, classes: int, constant_acc: float | None = None) -> bool:
+    """A trial whose validation accuracy sits near chance (within 2 points of 100/classes, or of
+    `constant_acc`, what always answering the commonest class scores): it learnt nothing, whatever
+    its network could do with a longer training."""
+    return val_acc <= max(100 / classes, constant_acc or 0) + 2
 
 
 class TrialWatcher(threading.Thread):
@@ -86,7 +87,7 @@ class TrialWatcher(threading.Thread):
                 where = f"  rung {f['rung']} seed {f['seed']}" + (f" control {f['control']}" if f.get("control") else "")
             count = f"{len(self.seen):>3}/{self.total + self.extra()}" if self.total else f"{len(self.seen):>3}"
             if t.status == "SUCCEEDED" and f:
-                chance = "  did not learn (chance level)" if did_not_learn(f.get("default", 0), self.classes) else ""
+                chance = "  did not learn (chance level)" if did_not_learn(f.get("default", 0), self.classes, f.get("constant_acc")) else ""
                 self.log(f"trial {count}  {t.id}  val {f.get('default', 0):6.2f}%  "
                          f"params {f.get('params', 0):>7,}  FLOPs {f.get('flops', 0):>11,}  "
                          f"{f.get('seconds', 0):6.1f}s{where}{chance}")

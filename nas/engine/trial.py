@@ -126,6 +126,8 @@ def evaluate_model(model: torch.nn.Module, config: dict, data_dir: str | None = 
     last = history[-1]
     result = {"default": last["val_acc"], "val_acc": last["val_acc"], "best_val_acc": max(r["val_acc"] for r in history),
               "params": params, "flops": flops, "input": list(data.input.shape), "classes": data.input.classes,
+              # what answering the commonest validation class every time scores: a trial at it learnt nothing
+              "constant_acc": round(100 * torch.bincount(data.val_y).max().item() / max(1, len(data.val_y)), 2),
               "train_acc": last["train_acc"],
               "epochs": len(history), "seconds": round(time.perf_counter() - t0, 2),
               # what a budget in CPU-hours counts: unlike the wall seconds, other load does not inflate it
