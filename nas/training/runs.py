@@ -151,6 +151,8 @@ def write_run_onnx(run_dir: str | os.PathLike, seed: int | None = None, data_dir
                        f"({(str(e).splitlines() or [''])[0][:150]})") from None
     model.eval()
     split = "test" if config.get("evaluate_test", True) else "val"
+    recorded = config.get("data_dir")  # the folder the run read, if it is still here
+    data_dir = data_dir or (recorded if recorded and Path(recorded).is_dir() else None)
     try:
         data = load_splits(data_dir, train_cfg.get("val_size", 0), train_cfg.get("split_seed", 0), download=False,
                            dataset=inp.dataset)
@@ -216,6 +218,7 @@ def run(arch: dict, cfg: TrainConfig, seeds: list[int], out: str | os.PathLike, 
     config = {"name": name, "source": source, "arch": arch, "train": asdict(replace(cfg, seed=0)), "seeds": seeds,
               "input": asdict(data.input), "params": params, "flops": flops,
               "evaluate_test": evaluate_test, "torch": torch.__version__, "git": _git_commit(),
+              "data_dir": str(Path(data_dir).resolve()) if data_dir else None,
               "device_name": torch.cuda.get_device_name(0) if cfg.device == "cuda" else None}
     cfg_path = out / "config.json"
     if cfg_path.exists():
