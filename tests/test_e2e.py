@@ -216,7 +216,7 @@ def _search_with_node_preload(tmp_path, data_dir, js: str):
 
 def test_dead_manager_is_one_line_error(tmp_path, data_dir):
     r = _search_with_node_preload(tmp_path, data_dir, "process.exit(1);\n")
-    assert r.returncode == 2 and "did not answer" in r.stderr
+    assert r.returncode == 2 and "did not answer" in r.stderr and "exited before it answered" in r.stderr, r.stderr
     assert r.stderr.strip().count("\n") == 0, r.stderr
 
 

@@ -240,7 +240,8 @@ def test_evolution_flat_on_20x20_images_skips_the_warm_starts_that_cannot_take_t
     """The README's custom-data example (evolution, default warm start): a traceback before."""
     r, res = _search(tmp_path, "--dataset", "idx", "--data-dir", str(fashion5), "--strategy", "evolution",
                      "--schedule", "flat", "--trials", "2", "--epochs", "1", "--train-subset", "800")
-    for name in ("exp1", "exp2", "exp3", "exp4", "r3cpl8k"):
+    # exp1 and exp2 lack BatchNorm, which a flat search pins on: not points of its space, not proposed
+    for name in ("exp3", "exp4", "r3cpl8k"):
         assert r.stdout.count(f"warm start {name} skipped: cannot take idx's 1x20x20 images") == 1, r.stdout
     assert "population opens with era7918, lqznt4k" in r.stdout
     assert "validation split: 500 of the 3,000 training images" in r.stdout

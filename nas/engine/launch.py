@@ -257,7 +257,7 @@ def fit_input(search: SearchConfig, train: TrainConfig, inp, train_images: int, 
     work is a ConfigError."""
     notes = Notes()
     try:
-        fixed = get_space(search.space).parse_fixed(search.fix)
+        fixed = get_space(search.space).parse_fixed(resolve_fix(search.fix, search.schedule))
     except ValueError as e:
         raise ConfigError(str(e)) from None
     train, line = fit_val_size(train, train_images)

@@ -46,11 +46,15 @@ def start(exp, port: int, resume: bool, seconds: int = MANAGER_WAIT_S) -> None:
     from nni.experiment import launcher
 
     check = launcher._check_rest_server
+    _starting["id"] = exp.id
     if not getattr(check, "_nas_waits", False):
         def _check(port: int, retry: int = 3, url_prefix: str | None = None) -> None:
             for _ in range(max(retry, seconds) - 1):  # quietly: NNI logs a warning per retry
                 with contextlib.suppress(requests.exceptions.RequestException):
                     return check(port, retry=1, url_prefix=url_prefix)
+                if not managers(_starting["id"]):  # its node process has exited: it will never answer
+                    _starting["exited"] = True
+                    break
             check(port, retry=1, url_prefix=url_prefix)
 
         _check._nas_waits = True
@@ -68,10 +72,13 @@ def start(exp, port: int, resume: bool, seconds: int = MANAGER_WAIT_S) -> None:
         exp.start(port=port)
     except requests.exceptions.RequestException:
         log = Path(exp.config.experiment_working_directory) / exp.id / "log" / "nnimanager.log"
-        raise ExperimentError(f"NNI's manager for {exp.id} did not answer on port {port} within "
-                              f"{seconds} s; its log: {log}") from None
+        how = "exited before it answered" if _starting.pop("exited", False) else f"within {seconds} s"
+        raise ExperimentError(f"NNI's manager for {exp.id} did not answer on port {port}: {how}; its log: {log}") from None
     finally:
         logging.getLogger("nni.experiment").removeFilter(quiet)
+
+
+_starting: dict = {}  # the experiment whose manager start() waits for (NNI's check knows only the port)
 
 
 def skip_hpo_commands_on_resume() -> None:
