@@ -55,7 +55,8 @@ def population_for(trials: int) -> int:
 
 def make_strategy(name: str, trials: int, seed: int, population: int = 0, seeds: list[dict] | None = None):
     """NNI's strategy `name`; `seeds` (evolution only): full samples that open its population."""
-    from nni.nas import strategy  # here: NNI (see the imports)
+    with nni_boundary.without_lightning():
+        from nni.nas import strategy  # here: NNI (see the imports)
 
     if name == "random":
         return strategy.Random(dedup=True, seed=seed)
@@ -222,8 +223,9 @@ def build(search: SearchConfig, train: TrainConfig, data_dir: str, inp: Input, e
     `log`: where a multi-fidelity search prints its progress lines."""
     # here: NNI, and the modules that import it (see the imports)
     from nni.nas.evaluator import FunctionalEvaluator
-    from nni.nas.experiment import NasExperiment
-    from nni.nas.strategy.middleware import Filter
+    with nni_boundary.without_lightning():
+        from nni.nas.experiment import NasExperiment
+        from nni.nas.strategy.middleware import Filter
 
     from nas.engine.replay import Replay
     from nas.engine.retry import RetryOnce
@@ -265,7 +267,8 @@ def build(search: SearchConfig, train: TrainConfig, data_dir: str, inp: Input, e
         repeat = Replay(replay or [], key=space_module.network_key)
         retry = RetryOnce(log)
         chain = nni_boundary.tolerant_chain(strategy, gate_filter, repeat, retry)
-    exp = NasExperiment(space_module.MnistSpace(fixed, choices, inp.shape, inp.classes), evaluator, chain, id=exp_id)
+    with nni_boundary.without_lightning():  # NNI asks whether the strategy is one-shot
+        exp = NasExperiment(space_module.MnistSpace(fixed, choices, inp.shape, inp.classes), evaluator, chain, id=exp_id)
     # a multi-fidelity search ends when its schedule does (nas.engine.multifidelity), not at a trial count
     exp.config.max_trial_number = search.trials if rungs is None else None
     if rungs is None:  # a retried trial is one more NNI trial: raise the limit so the search still ends at its count

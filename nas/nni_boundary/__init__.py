@@ -23,8 +23,8 @@ works on a machine without NNI. An installed NNI of another version stops the im
 from __future__ import annotations
 
 from nas.nni_boundary.patches import (NNI_VERSION, NNIVersionError, _check_version, allow_full_torch_load,
-                                      import_nni_lightly, lighten_nni_import, quiet_gate_rejections, require_nni,
-                                      silence_banner)
+                                      import_nni_lightly, lighten_nni_import, quiet_gate_rejections,
+                                      require_nni, silence_banner, without_lightning)
 from nas.nni_boundary.database import (COMPACT_FILE, ENDED, FINISHED, INTERRUPTED_MESSAGE, SAMPLE_FILE, Metric,
                                        NoDatabase, Trial, _param_count, check_samples, compact, experiment_started_ms,
                                        has_database, mark_interrupted, metrics, read_trials, scores_heard,
@@ -36,6 +36,7 @@ from nas.nni_boundary.trial_side import (take_own_parameters, trial_output_dir, 
                                          use_trial_entry)
 
 __all__ = ["NNI_VERSION", "NNIVersionError", "_check_version", "allow_full_torch_load", "import_nni_lightly",
+           "without_lightning",
            "lighten_nni_import", "quiet_gate_rejections", "require_nni", "silence_banner", "COMPACT_FILE", "ENDED",
            "FINISHED", "INTERRUPTED_MESSAGE", "SAMPLE_FILE", "Metric", "NoDatabase", "Trial", "_param_count",
            "check_samples", "compact", "experiment_started_ms", "has_database", "mark_interrupted", "metrics",

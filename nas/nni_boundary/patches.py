@@ -5,6 +5,7 @@ lighter import, a quiet banner and log, and a strategy checkpoint torch >= 2.6 l
 - `require_nni`: a command that starts NNI says in one line that NNI is missing.
 - `lighten_nni_import`: NNI imports pytorch_lightning unless its framework is "none".
 - `import_nni_lightly`: NNI imports scipy.stats and pandas for features this tool never uses.
+- `without_lightning`: NNI imports pytorch_lightning for its one-shot strategies.
 - `silence_banner`: NNI prints a banner listing every address of the machine.
 - `quiet_gate_rejections`: evolution warns once per candidate the budget gate rejects.
 - `allow_full_torch_load`: NNI reloads its strategy checkpoint with a bare torch.load().
@@ -14,6 +15,7 @@ None needs NNI to import: what uses NNI imports it inside the function.
 """
 from __future__ import annotations
 
+import contextlib
 import importlib.metadata
 import logging
 import os
@@ -127,6 +129,29 @@ def import_nni_lightly() -> None:
         for name, module in hidden.items():
             if name in sys.modules and sys.modules[name] is module:
                 del sys.modules[name]
+
+
+@contextlib.contextmanager
+def without_lightning():
+    """pytorch_lightning hidden (an import of it raises ImportError) unless it is already imported.
+    NNI imports it for its one-shot strategies, which this tool never uses: in `nni.nas.strategy`,
+    again when a NasExperiment infers its config (is the strategy one-shot?), and for the versions
+    each trial's parameters carry; all three catch the ImportError. About 2.5 s of every search's start. Needs NNI_FRAMEWORK=none (lighten_nni_import).
+    Proved by every search test."""
+    if "pytorch_lightning" in sys.modules:
+        yield
+        return
+    sys.modules["pytorch_lightning"] = None
+    config_log = logging.getLogger("nni.nas.experiment.config.experiment")  # "Import of one-shot strategy failed"
+    level = config_log.level
+    config_log.setLevel(logging.ERROR)
+    try:
+        import nni.common.version  # noqa: F401  (each trial's parameters carry its versions: lightning's None)
+        yield
+    finally:
+        config_log.setLevel(level)
+        if "pytorch_lightning" in sys.modules and sys.modules["pytorch_lightning"] is None:
+            del sys.modules["pytorch_lightning"]
 
 
 def allow_full_torch_load() -> None:
