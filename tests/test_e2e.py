@@ -1,4 +1,4 @@
-"""End to end, all real. One shared search (fixture `soak`: 12 trials on loopback, kept open)
+"""End to end, all real. One shared search (fixture `soak`: 8 trials on loopback, kept open)
 answers several tests: every trial runs to the end two at a time, the dashboard's REST API lists
 them with their parameter counts, nothing listens beyond 127.0.0.1, the best architecture is
 exported and rebuilt, `export` refuses to overwrite, unknown ids are one line, `view` re-opens the
@@ -21,7 +21,7 @@ import psutil
 import pytest
 
 pytestmark = pytest.mark.slow
-SOAK_TRIALS = 12  # six rounds of two: NNI 3.0 stalled within the first few at concurrency 2
+SOAK_TRIALS = 8  # four rounds of two: NNI 3.0 stalled within the first few at concurrency 2
 
 
 def free_port() -> int:
@@ -60,7 +60,7 @@ def wait_for_line(proc, text: str, timeout: float) -> list[str]:
 
 @pytest.fixture(scope="module")
 def soak(tmp_path_factory, data_dir):
-    """One real search answers several tests: 12 trials, two at a time, with --early-stop, kept open
+    """One real search answers several tests: 8 trials, two at a time, with --early-stop, kept open
     after it ends so the dashboard can be asked, then stopped with Ctrl-C. It yields what was seen
     while it ran (its lines, the dashboard's answers, who listened) and where it wrote."""
     tmp = tmp_path_factory.mktemp("shared-search")  # a name without the id: the id checks below stay honest
@@ -327,7 +327,7 @@ def test_killed_training_resumes_to_identical_weights(tmp_path, data_dir):
     of an uninterrupted run (3 epochs: one left to resume is enough)."""
     import torch
 
-    args = ["train", "exp4", "--epochs", "3", "--data-dir", str(data_dir), "--set", "train_subset=1500",
+    args = ["train", "exp4", "--epochs", "3", "--data-dir", str(data_dir), "--set", "train_subset=1000",
             "--set", "val_size=500", "--set", "threads=1"]
     whole = nas(*args, "--out", str(tmp_path / "whole"), timeout=600)
     assert whole.returncode == 0, whole.stderr
