@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from nas.errors import ConfigError
-from nas.facts import (ALPHA, ETA, FRESH_SEEDS, FULL_IMAGES, FULL_RUNG, LATE_EPOCHS, RACE_CAP, RACE_MIN,
+from nas.facts import (ALPHA, ETA, FRESH_SEEDS, FULL_IMAGES, FULL_RUNG, LATE_EPOCHS, MARGIN, PREFER, RACE_CAP, RACE_MIN,
                        TRAIN_IMAGES, VAL_IMAGES, val_images)
 from nas.schedule.rungs import Rung
 
@@ -114,6 +114,9 @@ class SearchConfig:
     alpha: float = ALPHA              # asha: level of the race's one-sided paired t-test (0.1 or 0.05)
     fresh_seeds: int = FRESH_SEEDS    # asha: seeds after the race, new to every entrant, that the pick and the
                                       # controls train: the gap there is free of the race's selection (0: none)
+    prefer: str = "accuracy"          # asha: what the race picks: accuracy (the best late-validation mean) or the
+                                      # cheapest in params | flash | ram | macs of the candidates non-inferior to it
+    margin: float = MARGIN            # asha: points of late validation a cost-preferring pick may be below the best
     machines: str = ""                # a --machines file: trials run on those machines over SSH (nas.engine.machines)
     warm_start: str = "auto"          # evolution: reference models that open the population (baseline names or
                                       # arch.json paths; auto: the baselines within budget that are not controls;
@@ -142,6 +145,11 @@ class SearchConfig:
             raise ConfigError("eta must be at least 2, cpu_hours and fresh_seeds 0 or more, and "
                               "1 <= race_min <= race_cap")
         _check_choice("alpha", self.alpha, (0.1, 0.05))
+        _check_choice("prefer", self.prefer, PREFER)
+        if self.prefer != "accuracy" and self.schedule != "asha":
+            raise ConfigError(f"--prefer {self.prefer} decides a race: it needs --schedule asha")
+        if not 0 <= self.margin < 100:
+            raise ConfigError(f"margin must be in 0..100 points, got {self.margin}")
         if self.rungs != "auto":
             parse_rungs(self.rungs)  # a malformed schedule fails here, naming the rung
 

@@ -1,5 +1,5 @@
 """The facts the whole tool reads, each stated once: the confirmation protocol, the budgets and their
-targets, the full schedule, the race's defaults, the control rule, the results root and each
+targets, the full schedule, the race's defaults and what it prefers, the control rule, the results root and each
 dataset's sizes. Every command, rule and report takes them from here; change one here and they all
 follow. Nothing here imports torch or NNI.
 """
@@ -64,6 +64,15 @@ RACE_MIN = 3                 # seeds the leader and the controls train at least;
                              # only with a higher paired late-validation mean over at least this many
 ALPHA = 0.1                  # level of the race's one-sided paired t-test
 FRESH_SEEDS = 3              # seeds after the race, new to every entrant
+
+# What a race picks (`--prefer`): "accuracy", the best late-validation mean; or a device cost, the
+# cheapest candidate non-inferior to that best within MARGIN points (a one-sided paired t-test at
+# ALPHA over the shared seeds). Each cost is read from a trial's final result, from the first of its
+# keys that the result holds (fvcore's multiply-adds were reported as "flops" before "macs").
+PREFER = ("accuracy", "params", "flash", "ram", "macs")
+COST_KEYS = {"params": ("params",), "flash": ("flash",), "ram": ("ram",), "macs": ("macs", "flops")}
+COST_WORDS = {"params": "parameters", "flash": "bytes of int8 model", "ram": "bytes of peak RAM", "macs": "MACs"}
+MARGIN = 0.1                 # points of late-validation accuracy a cheaper pick may give up, at most
 
 # The control rule: which hand-made models a search's race includes by default.
 CONTROLS_ABOVE = 6000        # parameters; budgets above it race exp3 and exp4

@@ -337,9 +337,9 @@ def test_seed_noise_study_is_reported_with_its_numbers(tmp_path):
     path.write_text(json.dumps({"models": m, "models_compared": 3, "spearman_rung_vs_fresh": 0.78,
                                 "change_top4_searched": -0.071, "change_controls": -0.033}))
     text = "\n".join(seed_noise(path))
-    assert "`exp3` is 99.268 +- 0.083" in text and "`a` is 99.100 +- 0.140" in text
+    assert "`exp3` is 99.268 (SD 0.083)" in text and "`a` is 99.100 (SD 0.140)" in text
     assert "`b`" not in text  # two seeds give no usable spread
-    assert "SD 0.08-0.14" in text and "Spearman 0.78" in text and "-0.071" in text
+    assert "SDs 0.08-0.14" in text and "Spearman 0.78" in text and "-0.071" in text
     # the study says both falls, on the first two fresh seeds and on all, and names the warm-start designs
     path.write_text(json.dumps({"models": m, "models_compared": 3, "spearman_rung_vs_fresh": 0.78, "seeds": [100, 101, 102],
                                 "top4": ["a", "b"], "top4_warm_start": ["a"], "change_top4_searched": -0.071,

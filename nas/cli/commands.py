@@ -9,7 +9,7 @@ from pathlib import Path
 
 from nas.config import TrainConfig, flat_recipe, make
 from nas.errors import ConfigError, DataError
-from nas.facts import results_flag
+from nas.facts import ALPHA, results_flag
 from nas.results.store import Layout, load_record
 
 
@@ -91,9 +91,14 @@ def _print_search(r, results: str) -> None:
 
 
 def _race_lines(o: dict, spent: float | None) -> str:
-    """The search's verdict: the pick with its interval, the gap to the runner-up and to each control."""
-    def pm(half: float) -> str:  # one seed has no interval (nas.schedule.race.interval: nan)
-        return "one seed: no interval" if math.isnan(half) else f"90% interval +-{half:.3f}"
+    """The search's verdict: the pick with its interval, what a cost preference decided, the gap to the
+    runner-up (the best, when the pick is another) and to each control."""
+    from nas.reporting.decision import decision_lines, fresh_words, pm as interval_of
+
+    alpha = o.get("alpha", ALPHA)  # searches from before the outcome recorded it ran at the default
+
+    def pm(half: float) -> str:
+        return interval_of(half, alpha)
 
     def gap(v: dict) -> str:
         return (f"{v['gap']:+.3f} points ({pm(v['gap_half_width'])}) over seeds "
@@ -101,12 +106,16 @@ def _race_lines(o: dict, spent: float | None) -> str:
 
     lines = [f"pick: late-validation mean {o['mean']:.3f}% ({pm(o['half_width'])}) over seeds "
              f"{','.join(map(str, o['seeds']))}" + (f"; {spent:.2f} CPU-hours spent" if spent is not None else "")]
+    lines += [f"  {line}" for line in decision_lines(o)]
     if o["runner_up"]:
-        lines.append(f"  vs runner-up: {gap(o['runner_up'])}")
+        who = "the best" if o.get("leader") not in (None, o["pick"]) else "runner-up"
+        lines.append(f"  vs {who}: {gap(o['runner_up'])}")
     for name, v in o["controls"].items():
         lines.append(f"  vs control {name}: {gap(v)}")
     if fresh := o.get("fresh"):  # seeds the race never saw: its choice does not flatter the pick there
         lines.append(f"on fresh seeds: late-validation mean {fresh['mean']:.3f}% ({pm(fresh['half_width'])})")
+        if again := fresh_words(o):
+            lines.append(f"  vs the best: {again}")
         for name, v in fresh["controls"].items():
             lines.append(f"  vs control {name}: {gap(v)}")
     beaten = [name for name, v in [*o["controls"].items(), *(fresh or {}).get("controls", {}).items()]
@@ -126,6 +135,7 @@ def cmd_search(args) -> None:
                    train_subset=args.train_subset, early_stop=args.early_stop, schedule=args.schedule,
                    cpu_hours=args.cpu_hours, rungs=args.rungs, eta=args.eta, controls=args.controls,
                    race_cap=args.race_cap, race_min=args.race_min, alpha=args.alpha, fresh_seeds=args.fresh_seeds,
+                   prefer=args.prefer, margin=args.margin,
                    machines=args.machines,
                    search_recipe=args.search_recipe, warm_start=args.warm_start)
     # a flat search's proxy recipe < --config < --set

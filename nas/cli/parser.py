@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from nas.config import DATASETS, FLAT_FIX, SearchConfig
-from nas.facts import CONTROL_RULE, RESULTS_ENV, RESULTS_ROOT, results_root
+from nas.facts import CONTROL_RULE, PREFER, RESULTS_ENV, RESULTS_ROOT, results_root
 
 
 def _with_results(add_parser):
@@ -81,6 +81,15 @@ def build_parser() -> argparse.ArgumentParser:
                         "their gap there is free of the race's selection; 0: none (default %(default)s)")
     s.add_argument("--alpha", type=float, default=d.alpha,
                    help="asha: level of the race's one-sided paired t-test, 0.1 or 0.05 (default %(default)s)")
+    s.add_argument("--prefer", default=d.prefer, choices=PREFER,
+                   help="asha: what the race picks: accuracy, the best late-validation mean; or a cost (params, "
+                        "flash: int8 model bytes, ram: peak activation bytes, macs), the cheapest candidate "
+                        "non-inferior to the best within --margin points (one-sided paired t-test at --alpha over "
+                        "the shared seeds); cheaper candidates not yet decided race on to --race-cap "
+                        "(default %(default)s)")
+    s.add_argument("--margin", type=float, default=d.margin,
+                   help="asha: with --prefer a cost, the points of late-validation accuracy the pick may be below "
+                        "the best (default %(default)s)")
     s.add_argument("--trials", type=int, default=d.trials,
                    help="flat: trials to run; asha: rung-0 candidates when --cpu-hours is not given (default %(default)s)")
     s.add_argument("--concurrency", type=int, default=d.concurrency,

@@ -26,7 +26,7 @@ from nas.engine.experiment import (Built, budget_share, build, check_new_id, che
 from nas.engine.recovery import prepare
 from nas.engine.weights import collect as collect_weights
 from nas.errors import ConfigError
-from nas.facts import FULL_IMAGES, RESULTS_ROOT
+from nas.facts import COST_WORDS, FULL_IMAGES, RESULTS_ROOT
 from nas.results.store import Layout, load_record, read_trials, recorded_input, save_record
 from nas.schedule.ledger import outcome
 from nas.schedule.rungs import fit_rungs
@@ -236,7 +236,10 @@ def search(search: SearchConfig, train: TrainConfig, results: str | Path = RESUL
             + f", the best 1/{led.eta} promoted; controls: "
             + (", ".join(led.controls) or ("none fits the images: the race runs without controls"
                                            if search.controls == "none" and notes.controls_left else "none"))
-            + (f"; then {led.fresh} fresh seed(s) for the pick and the controls" if led.fresh else "")
+            + (f"; the pick: the fewest {COST_WORDS[led.prefer]} within {led.margin:g} points of the best"
+               if led.prefer != "accuracy" else "")
+            + (f"; then {led.fresh} fresh seed(s) for the pick" + (", the best" if led.prefer != "accuracy" else "")
+               + " and the controls" if led.fresh else "")
             + (f"; rungs {rungs_from}" if rungs_from else ""))
     if search.warm_start != "none":
         log(f"warm start: evolution's population opens with {search.warm_start.replace(',', ', ')}")

@@ -194,7 +194,7 @@ class Rungs(ChainMiddleware):
         ok = status == ModelStatus.Trained and final is not None and final.get("score") is not None
         answer = None
         with self.lock:
-            self.ledger.record(job, final["score"] if ok else None)
+            self.ledger.record(job, final["score"] if ok else None, final)
             if job.rung == 0 and not job.control:
                 answer = self._answer(job.key)
             if self.on_change is not None:
@@ -232,7 +232,8 @@ def build_rungs(search, train, data_dir: str, workdir, exp_id: str, fixed: dict,
     rungs = parse_rungs(search.rungs)
     controls = resolve_controls(search.controls, search.max_params, fixed, search.search_recipe)
     ledger = Ledger(rungs, eta=search.eta, race_cap=search.race_cap, race_min=search.race_min,
-                    alpha=search.alpha, fresh=search.fresh_seeds, controls=tuple(controls), candidates=search.trials)
+                    alpha=search.alpha, fresh=search.fresh_seeds, controls=tuple(controls), candidates=search.trials,
+                    prefer=search.prefer, margin=search.margin)
     folder = Path(workdir) / exp_id
     tracker = Tracker(folder, ledger, train.threads or 1, search.cpu_hours, log, search.concurrency)
     replay = restore(ledger, finished, tracker)

@@ -67,7 +67,7 @@ class Tracker:
         doc = {"rungs": [dict(epochs=r.epochs, images=r.images, seeds=list(r.seeds), reading=r.reading)
                          for r in led.rungs],
                "eta": led.eta, "race_cap": led.race_cap, "race_min": led.race_min, "alpha": led.alpha,
-               "fresh": led.fresh,
+               "fresh": led.fresh, "prefer": led.prefer, "margin": led.margin, "costs": led.costs,
                "controls": list(led.controls), "candidates": led.candidates, "started": len(led.started),
                "spent_cpu_hours": round(self.spent_s / 3600, 3), "budget_cpu_hours": self.cpu_hours,
                "jobs": [dict(key=j.key, rung=j.rung, seed=j.seed, score=led.scores.get(j))
@@ -112,7 +112,7 @@ class Tracker:
             parts.append(f"race: seed {current[0]}, {len(current[1])} entrants")
         elif led.fresh and led.race_over():
             ended = sum(1 for j in led.scores.keys() | led.failed if j.rung == led.last and j.seed in led.fresh_seeds())
-            parts.append(f"fresh seeds: {ended}/{led.fresh * (1 + len(led.controls))} trained")
+            parts.append(f"fresh seeds: {ended}/{led.fresh * len(led.fresh_members())} trained")
         spent = self.spent_s / 3600
         left = self.left_s() / 3600 / max(1, self.workers * self.threads)
         return (f"[rungs] {'  '.join(parts)}  (of {led.candidates} candidates); {spent:.2f} CPU-h spent"
@@ -134,15 +134,15 @@ def job_of(final: dict) -> Job | None:
 
 
 def restore(ledger: Ledger, trials: list, tracker: Tracker | None = None) -> list:
-    """Put the ended trials of earlier sessions into the ledger (and the tracker's costs); return what
-    `Replay` answers the strategy's re-proposals with: one record per rung-0 candidate, scored with
-    its rung score, or failed."""
+    """Put the ended trials of earlier sessions into the ledger (their scores and the networks' costs,
+    and the tracker's CPU costs); return what `Replay` answers the strategy's re-proposals with: one
+    record per rung-0 candidate, scored with its rung score, or failed."""
     for t in trials:
         job = job_of(t.final)
         if job is None:
             continue
         ok = t.status == "SUCCEEDED" and t.final.get("score") is not None
-        ledger.record(job, t.final["score"] if ok else None)
+        ledger.record(job, t.final["score"] if ok else None, t.final)
         if not job.control and t.sample:
             ledger.samples.setdefault(job.key, dict(t.sample))
         if tracker is not None:

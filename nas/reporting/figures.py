@@ -78,6 +78,54 @@ def pareto_png(searches: list[Search], baselines: dict[str, Run], finalists: dic
     return True
 
 
+# how a race's entrants are drawn: candidates, reference designs the warm start began from, the
+# hand-made controls, the best and the pick
+_RACE_MARKS = {"candidate": dict(marker="o", s=16, c="0.6"),
+               "reference": dict(marker="^", s=40, c="tab:purple"),
+               "control": dict(marker="s", s=50, c="tab:blue"),
+               "best": dict(marker="o", s=120, facecolors="none", edgecolors="k"),
+               "pick": dict(marker="*", s=160, c="tab:red")}
+_RACE_WORDS = {"candidate": "searched candidates", "reference": "reference designs the warm start began from",
+               "control": "hand-made controls", "best": "the best candidate (highest mean)", "pick": "the pick"}
+
+
+def race_png(points: list[dict], cost: str, out: Path, title: str, margin: float | None = None) -> bool:
+    """Late-validation accuracy against a cost for a race's entrants at the full rung: each point a
+    dict of cost, acc (mean over its race seeds), seeds, kind (candidate, reference, control, best,
+    pick; a network may be two of them: pass it twice) and label. `margin`: a dashed line that far
+    below the best. False, and no file, where no point has a cost."""
+    pts = [p for p in points if p["cost"] is not None]
+    if not pts:
+        return False
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(8, 5.5))
+    for kind, mark in _RACE_MARKS.items():
+        mine = [p for p in pts if p["kind"] == kind]
+        if mine:
+            ax.scatter([p["cost"] for p in mine], [p["acc"] for p in mine], zorder=3, label=_RACE_WORDS[kind], **mark)
+        for p in mine:
+            if p.get("label"):
+                ax.annotate(p["label"], (p["cost"], p["acc"]), textcoords="offset points", xytext=(5, -11), fontsize=7)
+    best = next((p for p in pts if p["kind"] == "best"), None)
+    if margin and best is not None:
+        ax.axhline(best["acc"] - margin, ls="--", c="tab:green", lw=1, label=f"{margin:g} points below the best")
+    front, top = [], -1.0  # the entrants no cheaper one matches in mean
+    for p in sorted(pts, key=lambda p: (p["cost"], -p["acc"])):
+        if p["acc"] > top:
+            front.append(p)
+            top = p["acc"]
+    ax.step([p["cost"] for p in front], [p["acc"] for p in front], where="post", c="0.4", lw=1, label="Pareto front")
+    ax.set_xlabel(cost)
+    ax.set_ylabel("late-validation accuracy, %, mean over the race's seeds")
+    ax.set_title(title)
+    ax.legend(fontsize=7, loc="lower right")
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(out, dpi=110)
+    plt.close(fig)
+    return True
+
+
 def curves_png(finalists: dict[str, Run], out: Path, cols: int = 3, goal: float | None = THRESHOLD) -> None:
     """Per-epoch test accuracy of each finalist, one line per seed, with the `goal` line (None: none,
     and the axis fitted to the runs): a grid of at most `cols` panels a row, so that it reads at normal size."""

@@ -11,7 +11,7 @@ from nas.config import SearchConfig, TrainConfig, asdict, flat_recipe, make, res
 from nas.errors import NasError
 from nas.reporting import figures
 from nas.reporting.inputs import Inputs
-from nas.reporting.races import race_block
+from nas.reporting.races import race_block, race_picture
 from nas.reporting.tables import mean_std, results_table, search_table, shown
 from nas.results import decide
 from nas.results.store import Run, Search, load_rungs, rank
@@ -93,7 +93,7 @@ def multi_table(searches: list[Search]) -> list[str]:
     return L
 
 
-def searches_section(inp: Inputs) -> list[str]:
+def searches_section(inp: Inputs, pictures: bool = True) -> list[str]:
     flat, multi = inp.searches, inp.multi
     broken = [f"- `{exp_id}`: {why}." for exp_id, why in sorted(inp.unreadable.items())]
     if not flat and not multi:
@@ -117,6 +117,7 @@ def searches_section(inp: Inputs) -> list[str]:
         doc = load_rungs(s.folder, s.id)
         if doc is not None:
             L += race_block(s)[2:]  # its first line is the command, given above
+            L += race_picture(inp, s, pictures)
         else:
             best = next(iter(rank(s.trials)), None)
             L += [f"Pick: trial `{best.id}`, validation {best.val_acc:.2f}% at {best.final['params']:,} parameters "
@@ -209,5 +210,5 @@ def pictures_section(inp: Inputs, runs: list[Run], data_dir: str | None) -> list
 
 def holdings_report(inp: Inputs, data_dir: str | None, pictures: bool) -> list[str]:
     runs = run_folders(inp)
-    return (searches_section(inp) + runs_section(inp, runs) + confirmations_section(inp, runs)
+    return (searches_section(inp, pictures) + runs_section(inp, runs) + confirmations_section(inp, runs)
             + (pictures_section(inp, runs, data_dir) if pictures else []))

@@ -8,11 +8,14 @@ from collections import Counter
 from pathlib import Path
 
 from nas.errors import ConfigError
-from nas.facts import LATE_MEAN_GOALS, PROTOCOL_SEEDS, RACE_MIN, TRAIN_IMAGES
+from nas.facts import COST_WORDS, LATE_MEAN_GOALS, MARGIN, PROTOCOL_SEEDS, RACE_MIN, TRAIN_IMAGES
+from nas.reporting import figures
+from nas.reporting.decision import decision_lines, entrants, fresh_words, reanalysis
 from nas.reporting.inputs import Inputs
 from nas.reporting.tables import seed_range
 from nas.results import decide
 from nas.results.store import Run, Search, load_rungs
+from nas.schedule.race import interval_label
 from nas.studies.proxy import schedule_from_study
 from nas.training.runs import load_arch
 from search_spaces.choices import network_key
@@ -93,15 +96,69 @@ def warm_seeds(search: dict) -> dict[str, str]:
     return out
 
 
-def multi_step(inp: Inputs) -> list[str]:
-    """Each multi-fidelity search: its rungs, the race at the last one with its controls, its pick."""
+def multi_step(inp: Inputs, pictures: bool = True) -> list[str]:
+    """Each multi-fidelity search: its rungs, the race at the last one with its controls, its pick,
+    its entrants' accuracy against their cost, and a race decided by accuracy re-analysed under
+    `--prefer params`."""
     if not inp.multi:
         return []
     L = ["## Step 10: multi-fidelity searches", "", "### Target", *inp.narrative.lines("multi-fidelity"), "",
          "### Results", ""]
     for s in inp.multi:
-        L += race_block(s) + race_on_test(inp, s)
+        L += race_block(s) + reanalysis_block(s) + race_picture(inp, s, pictures) + race_on_test(inp, s)
     return L + seed_noise(inp.layout.root / "seeds" / "study.json") + multi_analysis(inp)
+
+
+REANALYSIS = "params"  # the cost a race decided by accuracy is re-analysed for, at the default margin
+
+
+def reanalysis_block(s: Search) -> list[str]:
+    """A finished race decided by accuracy, decided again on its recorded scores as `--prefer params
+    --margin MARGIN` decides (decision.reanalysis): a re-analysis of existing runs, nothing trained."""
+    doc = load_rungs(s.folder, s.id)
+    o = (doc or {}).get("outcome")
+    if not o or o.get("prefer", "accuracy") != "accuracy":
+        return []
+    r = reanalysis(doc, s.trials, REANALYSIS, MARGIN)
+    seeds = warm_seeds(s.record["search"])
+    verdicts = Counter(v["verdict"] for v in r["tests"].values())
+    same = "the race's own pick" if r["pick"] == o["pick"] else "not the race's pick"
+    return [f"**Re-analysis of existing runs** (`--prefer {REANALYSIS} --margin {MARGIN:g}` applied to the scores "
+            f"this race recorded; nothing trained again, so each candidate keeps the seeds the race gave it, where a "
+            f"race run with `--prefer {REANALYSIS}` would have given cheaper undecided ones more, to its cap of "
+            f"{doc['race_cap']}): against the best, {_short(r['leader'], s.trials, seeds)}, of the other "
+            f"{len(r['tests'])} candidates at the full rung " + ", ".join(
+                f"{verdicts[v]} {w}" for v, w in (("non-inferior", "are non-inferior within the margin"),
+                                                  ("undecided", "undecided"), ("inferior", "more than the margin below")))
+            + f". The pick: {_short(r['pick'], s.trials, seeds)}, {same}: " + "; ".join(decision_lines(r)) + ".", ""]
+
+
+def race_picture(inp: Inputs, s: Search, pictures: bool) -> list[str]:
+    """A finished race's entrants at the full rung: late-validation accuracy against the cost the race
+    preferred (parameters for a race decided by accuracy), controls and reference designs marked."""
+    doc = load_rungs(s.folder, s.id)
+    o = (doc or {}).get("outcome")
+    if not pictures or not o:
+        return []
+    prefer = o.get("prefer", "accuracy")
+    cost = REANALYSIS if prefer == "accuracy" else prefer
+    ents, seeds = entrants(doc, s.trials, cost), warm_seeds(s.record["search"])
+    points = []
+    for k, e in ents.items():
+        kind = "control" if k.startswith("control:") else "reference" if k in seeds else "candidate"
+        points.append({**e, "kind": kind, "label": k.removeprefix("control:") if kind == "control" else seeds.get(k)})
+    best = o.get("leader", o["pick"])
+    points += [{**ents[best], "kind": "best"}, {**ents[o["pick"]], "kind": "pick"}]
+    inp.layout.figures.mkdir(exist_ok=True)
+    name = f"race_{s.id}.png"
+    if not figures.race_png(points, COST_WORDS[cost], inp.layout.figures / name,
+                            f"{s.id}: the full rung's entrants", o.get("margin", MARGIN)):
+        return []
+    counts = sorted(e["seeds"] for e in ents.values())
+    return [f"![{s.id}: late-validation accuracy against {COST_WORDS[cost]}](figures/{name})", "",
+            f"Every entrant of `{s.id}`'s full rung ({len(ents)}): its late-validation mean over the race's seeds "
+            f"({counts[0]} to {counts[-1]} each: the race gives more only to those it cannot yet separate) against "
+            f"its {COST_WORDS[cost]}; the dashed line is {o.get('margin', MARGIN):g} points below the best.", ""]
 
 
 def _confirmation(inp: Inputs, key: str) -> tuple[str, Run] | None:
@@ -198,8 +255,8 @@ def seed_noise(path: Path) -> list[str]:
                 f"{two}, the controls {st['change_controls']:+.3f}.")
     return ["Seed noise at the full rung (`results/seeds/table.md`, from `python -m nas.studies.seed_noise table`; "
             "validation only, it decides nothing): over 8 fresh seeds the late validation of "
-            + ", ".join(f"`{n}` is {v['mean']:.3f} +- {v['sd']:.3f}" for n, v in long.items())
-            + f" (SD {min(sds):.2f}-{max(sds):.2f}). On {st['models_compared']} networks the full rung's two seeds "
+            + ", ".join(f"`{n}` is {v['mean']:.3f} (SD {v['sd']:.3f})" for n, v in long.items())
+            + f" (SDs {min(sds):.2f}-{max(sds):.2f}). On {st['models_compared']} networks the full rung's two seeds "
             f"rank like two fresh ones with Spearman {st['spearman_rung_vs_fresh']:.2f}; " + fall, ""]
 
 
@@ -264,27 +321,34 @@ def race_block(s: Search) -> list[str]:
               + (" The race has trained " + ", ".join(f"seed {sd} for {n} entrants" for sd, n in sorted(raced.items()))
                  + "." if raced else ""), ""]
         return L
+    label = interval_label(doc["alpha"])
     L += ["", "The race at the last rung (late-validation accuracy, mean over the seeds it trained; gaps "
-          "paired over the shared seeds, one-sided t-test at alpha " + f"{doc['alpha']:g}):", "",
+          "paired over the shared seeds, one-sided t-test at alpha " + f"{doc['alpha']:g}; +- is the two-sided "
+          f"{label}, whose bounds are those one-sided tests'):", "",
           "| entrant | params | seeds | late-validation mean | pick minus entrant, paired | verdict |",
           "| --- | --- | --- | --- | --- | --- |",
           f"| **pick** {_short(o['pick'], s.trials, seeds)} | {_entrant(doc, s.trials, o['pick'])[0]} | "
           f"{len(o['seeds'])} | {o['mean']:.3f} +- {o['half_width']:.3f} | - | - |"]
     runner = o["runner_up"]
-    rivals = ([("runner-up " + _short(runner["key"], s.trials, seeds), runner["key"], runner)] if runner else []) \
+    who = "the best" if o.get("leader") not in (None, o["pick"]) else "runner-up"
+    rivals = ([(f"{who} " + _short(runner["key"], s.trials, seeds), runner["key"], runner)] if runner else []) \
         + [(f"control `{n}`", f"control:{n}", v) for n, v in o["controls"].items()]
     for name, key, v in rivals:
         params, mean = _entrant(doc, s.trials, key)
         L.append(f"| {name} | {params} | {len(v['seeds'])} | {mean} | {v['gap']:+.3f} +- {v['gap_half_width']:.3f} | "
                  f"{v['verdict']} |")
     L.append("")
+    if decided := decision_lines(o):
+        L += [f"Preferring {COST_WORDS[o['prefer']]} (`--prefer {o['prefer']} --margin {o['margin']:g}`), the pick is "
+              + "; ".join(decided) + ".", ""]
     if fresh := o.get("fresh"):
         n = len(fresh["seeds"])
         L += [f"On {n} fresh seed{'s' if n > 1 else ''} ({', '.join(map(str, fresh['seeds']))}), which no entrant trained "
               f"while the race chose, so its choice does not flatter the pick there: the pick's late-validation mean "
-              f"{fresh['mean']:.3f} +- {fresh['half_width']:.3f}; pick minus "
+              f"{fresh['mean']:.3f} +- {fresh['half_width']:.3f} ({label}); pick minus "
               + "; ".join(f"`{n}` {v['gap']:+.3f} +- {v['gap_half_width']:.3f}, {v['verdict']}"
-                          for n, v in fresh["controls"].items()) + ".", ""]
+                          for n, v in fresh["controls"].items()) + "."
+              + (f" Against the best: {again}." if (again := fresh_words(o)) else ""), ""]
     if any(t.final.get("test_acc") is not None for t in s.trials):
         L += ["Its trials also recorded a last-epoch test accuracy in NNI's database; no rule reads it.", ""]
     if o["pick"] in seeds:

@@ -46,7 +46,7 @@ def study_report(inp: Inputs, data_dir: str | None, pictures: bool) -> list[str]
     for i, (label, budget) in enumerate(BUDGETS.items(), 6):
         L += budget_step(i, label, budget, inp)
     L += proxy_step(inp)
-    L += multi_step(inp)
+    L += multi_step(inp, pictures)
     L += datasets_step(inp)
     L += looks_section(inp)
     L += pictures_section(inp, data_dir) if pictures else []

@@ -1,13 +1,22 @@
-"""The schedule's state and its verdict: the `Ledger` holds every score by job, what has been
-submitted and the controls, and decides what trains next (promotions, the race's rounds, the fresh
-seeds); `outcome` reads the race's result off it. The rules are those of nas/schedule/rungs.py."""
+"""The schedule's state and its verdict: the `Ledger` holds every score by job, each network's
+costs, what has been submitted and the controls, and decides what trains next (promotions, the
+race's rounds, the fresh seeds); `outcome` reads the race's result off it. The rules are those of
+nas/schedule/rungs.py.
+
+What the race picks (`prefer`): "accuracy", its leader (the best late-validation mean); or a cost
+(params, flash, ram, macs), the cheapest candidate non-inferior to the leader within `margin`
+points (race.non_inferior over their shared seeds), ties to the higher mean. Such a race gives the
+next seed also to every candidate cheaper than the current pick whose non-inferiority is still
+undecided, within the same cap: a cheaper network is not left out for want of seeds while the race
+can still afford them. The fresh seeds go to the pick, the leader (the test is repeated there) and
+the controls."""
 from __future__ import annotations
 
 import statistics
 from dataclasses import dataclass, field
 
-from nas.facts import ALPHA, ETA, RACE_CAP, RACE_MIN
-from nas.schedule.race import interval, separated, versus
+from nas.facts import ALPHA, COST_KEYS, ETA, MARGIN, PREFER, RACE_CAP, RACE_MIN
+from nas.schedule.race import interval, non_inferior, separated, versus
 from nas.schedule.rungs import Job, Rung
 
 
@@ -23,12 +32,15 @@ class Ledger:
                                    # no entrant has trained: gaps there are free of the race's selection
     alpha: float = ALPHA           # the paired test's level
     controls: tuple[str, ...] = ()
+    prefer: str = "accuracy"       # what the race picks (nas.facts.PREFER)
+    margin: float = MARGIN         # points below the leader a cost-preferring pick may be
     candidates: int = 0            # rung-0 candidates planned (the budget may lower it as it learns)
     scores: dict[Job, float] = field(default_factory=dict)
     failed: set = field(default_factory=set)       # jobs that ended without a score
     submitted: set = field(default_factory=set)    # jobs sent to training (running or done)
     started: list = field(default_factory=list)    # rung-0 candidates, in order
     samples: dict = field(default_factory=dict)    # candidate key -> its full sample (for promotions)
+    costs: dict = field(default_factory=dict)      # network key -> {cost: value}, as its trials reported them
     proposing: bool = True         # the strategy may still start candidates (False once it has stopped)
 
     @property
@@ -40,9 +52,16 @@ class Ledger:
         if job.rung == 0 and not job.control and job.key not in self.started:
             self.started.append(job.key)
 
-    def record(self, job: Job, score: float | None) -> None:
-        """A job's end: its score, or None when it failed."""
+    def __post_init__(self):
+        if self.prefer not in PREFER:
+            raise ValueError(f"prefer must be one of {', '.join(PREFER)}, got {self.prefer!r}")
+
+    def record(self, job: Job, score: float | None, final: dict | None = None) -> None:
+        """A job's end: its score, or None when it failed; `final`, its trial's final result, gives
+        the network's costs (a resumed search reads them from the same records)."""
         self.submit(job)
+        if got := costs_of(final):
+            self.costs.setdefault(job.key, {}).update(got)
         if score is None:
             self.failed.add(job)
         else:
@@ -138,9 +157,48 @@ class Ledger:
         if seed >= self.race_cap:
             return []
         lead, rivals = self.leader(seed), self.racing(seed)
-        if lead is None or (not rivals and seed >= self.race_min):
+        cheaper = self.cheaper_undecided(seed)
+        if lead is None or (not rivals and not cheaper and seed >= self.race_min):
             return []
-        return [lead] + [k for k in self.entrants() if not self.dead(k) and (k in rivals or k.startswith("control:"))]
+        return [lead] + [k for k in self.entrants() if not self.dead(k)
+                         and (k in rivals or k in cheaper or k.startswith("control:"))]
+
+    def cost(self, key: str) -> float | None:
+        """The network's cost that the race prefers low (None: accuracy, or not reported)."""
+        return None if self.prefer == "accuracy" else (self.costs.get(key) or {}).get(self.prefer)
+
+    def tests(self, upto: int | None = None) -> dict[str, dict]:
+        """key -> the non-inferiority test against the leader (on the seeds below `upto`) of every live
+        candidate at the last rung but the leader."""
+        lead = self.leader(upto)
+        if lead is None:
+            return {}
+        mine = self.last_scores(lead, upto)
+        return {k: non_inferior(self.last_scores(k, upto), mine, self.margin, self.alpha) for k in self.entrants()
+                if k != lead and not k.startswith("control:") and not self.dead(k) and self.last_scores(k, upto)}
+
+    def pick(self, upto: int | None = None) -> str | None:
+        """The race's choice on the seeds below `upto`: the leader, or with a cost preferred, the
+        cheapest of the leader and the candidates shown non-inferior to it (a cost not reported
+        cannot be shown lower), ties to the higher mean."""
+        lead = self.leader(upto)
+        if lead is None or self.prefer == "accuracy":
+            return lead
+        fit = [lead] + [k for k, v in self.tests(upto).items() if v["verdict"] == "non-inferior"
+                        and self.cost(k) is not None]
+        inf = float("inf")
+        return min(fit, key=lambda k: (inf if self.cost(k) is None else self.cost(k),
+                                       -statistics.fmean(self.last_scores(k, upto).values()), k))
+
+    def cheaper_undecided(self, upto: int | None = None) -> list[str]:
+        """With a cost preferred: candidates with every seed of the leader (below `upto`), cheaper than
+        the current pick, whose non-inferiority is undecided; they race on."""
+        pick = self.pick(upto)
+        if self.prefer == "accuracy" or pick is None or self.cost(pick) is None:
+            return []
+        most = len(self.last_scores(self.leader(upto), upto))
+        return [k for k, v in self.tests(upto).items() if v["verdict"] == "undecided"
+                and self.cost(k) is not None and self.cost(k) < self.cost(pick) and len(v["seeds"]) == most]
 
     def race_round(self) -> tuple[int, list[str]] | None:
         """(seed, members) of the race's round in progress, or next to start; None before the race
@@ -182,8 +240,10 @@ class Ledger:
         return tuple(range(self.race_cap, self.race_cap + self.fresh))
 
     def fresh_members(self) -> list[str]:
-        """Who trains the fresh seeds: the race's pick and every control."""
-        return [self.leader(self.race_cap)] + [f"control:{c}" for c in self.controls]
+        """Who trains the fresh seeds: the race's pick, the leader where it is another network (the
+        non-inferiority test is repeated there) and every control."""
+        pick, lead = self.pick(self.race_cap), self.leader(self.race_cap)
+        return [pick] + ([lead] if lead != pick else []) + [f"control:{c}" for c in self.controls]
 
     def fresh_jobs(self) -> list[Job]:
         """Once the race is over: the pick's and every control's fresh seeds not yet submitted."""
@@ -225,28 +285,54 @@ class Ledger:
         return len(self.started) >= self.candidates and not running and not self.next_jobs()
 
 
+def costs_of(final: dict | None) -> dict[str, float]:
+    """The costs a trial's final result reports ({} for none): each of nas.facts.COST_KEYS, read from
+    the first of its keys the result holds."""
+    final = final or {}
+    out = {}
+    for cost, keys in COST_KEYS.items():
+        value = next((final[k] for k in keys if final.get(k) is not None), None)
+        if value is not None:
+            out[cost] = value
+    return out
+
+
 def outcome(ledger: Ledger) -> dict | None:
-    """The pick at the last rung, its late-validation mean with a 90% interval, and its paired gap to
-    the runner-up and to each control (a tie when the race could not separate them), all on the
-    race's seeds; then, once trained, the pick against each control on the fresh seeds alone."""
+    """The pick at the last rung, its late-validation mean with its interval (race.interval_label),
+    and its paired gap to the runner-up (the leader, when a cost preferred another pick) and to each
+    control (a tie when the race could not separate them), all on the race's seeds; with a cost
+    preferred, its non-inferiority test against the leader, every candidate's test and the costs;
+    then, once trained, the pick against each control (and the leader) on the fresh seeds alone."""
     cap, alpha = ledger.race_cap, ledger.alpha
-    lead = ledger.leader(cap)
+    lead, pick = ledger.leader(cap), ledger.pick(cap)
     if lead is None:
         return None
-    mine = ledger.last_scores(lead, cap)
-    others = [k for k in ledger.entrants() if k != lead and not k.startswith("control:") and ledger.last_scores(k, cap)]
-    runner = max(others, key=lambda k: statistics.fmean(ledger.last_scores(k, cap).values())) if others else None
+    mine = ledger.last_scores(pick, cap)
+    others = [k for k in ledger.entrants() if k != pick and not k.startswith("control:") and ledger.last_scores(k, cap)]
+    runner = lead if lead != pick else \
+        max(others, key=lambda k: statistics.fmean(ledger.last_scores(k, cap).values())) if others else None
     controls = [k for k in ledger.entrants() if k.startswith("control:") and ledger.last_scores(k, cap)]
     mean, half = interval(list(mine.values()), alpha)
-    out = {"pick": lead, "seeds": sorted(mine), "mean": mean, "half_width": half,
+    out = {"pick": pick, "seeds": sorted(mine), "mean": mean, "half_width": half, "alpha": alpha,
+           "prefer": ledger.prefer,
            "runner_up": ({"key": runner, **versus(mine, ledger.last_scores(runner, cap), alpha)} if runner else None),
            "controls": {k.removeprefix("control:"): versus(mine, ledger.last_scores(k, cap), alpha) for k in controls}}
+    if ledger.prefer != "accuracy":
+        tests = ledger.tests(cap)
+        out.update(margin=ledger.margin, leader=lead, equivalent=tests.get(pick),
+                   costs={k: ledger.cost(k) for k in [pick, lead, *controls]},
+                   tests={k: {"cost": ledger.cost(k), "mean": statistics.fmean(ledger.last_scores(k, cap).values()),
+                              **v} for k, v in tests.items()})
     fresh = set(ledger.fresh_seeds())
-    new = {s: v for s, v in ledger.last_scores(lead).items() if s in fresh}
+
+    def fresh_of(key: str) -> dict[int, float]:
+        return {s: v for s, v in ledger.last_scores(key).items() if s in fresh}
+
+    new = fresh_of(pick)
     if new:
         mean, half = interval(list(new.values()), alpha)
         out["fresh"] = {"seeds": sorted(new), "mean": mean, "half_width": half,
-                        "controls": {k.removeprefix("control:"): versus(
-                            new, {s: v for s, v in ledger.last_scores(k).items() if s in fresh}, alpha)
-                            for k in controls}}
+                        "controls": {k.removeprefix("control:"): versus(new, fresh_of(k), alpha) for k in controls}}
+        if lead != pick:
+            out["fresh"]["equivalent"] = non_inferior(new, fresh_of(lead), ledger.margin, alpha)
     return out

@@ -1,5 +1,11 @@
 """The race's statistics: a one-sided paired t-test between two entrants over their shared seeds,
-the interval of a mean, and the pick's gap to another entrant. Plain Python, no scipy."""
+the non-inferiority test of a candidate against the leader within a margin, the interval of a mean,
+and the pick's gap to another entrant. Plain Python, no scipy.
+
+Every interval here is the two-sided 1 - 2*alpha t interval (80% at the race's alpha 0.1): its
+bounds are the one-sided tests' at alpha, so a gap's interval excludes 0 exactly when the race
+separates the pair, and its lower bound clears -margin exactly when the candidate is non-inferior.
+`coverage` says which, and every printed interval is labelled with it."""
 from __future__ import annotations
 
 import math
@@ -38,6 +44,16 @@ def separated(a: dict[int, float], b: dict[int, float], alpha: float) -> int:
     return 1 if t > crit else -1 if t < -crit else 0
 
 
+def coverage(alpha: float = ALPHA) -> float:
+    """The two-sided coverage of `interval` at `alpha`."""
+    return 1 - 2 * alpha
+
+
+def interval_label(alpha: float = ALPHA) -> str:
+    """How an interval at `alpha` is named wherever it is printed: "80% interval" at alpha 0.1."""
+    return f"{round(100 * coverage(alpha))}% interval"
+
+
 def interval(values: list[float], alpha: float = ALPHA) -> tuple[float, float]:
     """(mean, half-width of the two-sided 1 - 2*alpha t interval); half-width nan under 2 values."""
     mean = statistics.fmean(values)
@@ -53,3 +69,20 @@ def versus(mine: dict[int, float], theirs: dict[int, float], alpha: float) -> di
     mean, half = interval(d, alpha) if d else (float("nan"), float("nan"))
     verdict = {1: "pick better", -1: "pick worse", 0: "tie"}[separated(mine, theirs, alpha)]
     return {"seeds": seeds, "gap": mean, "gap_half_width": half, "verdict": verdict}
+
+
+def non_inferior(cand: dict[int, float], lead: dict[int, float], margin: float, alpha: float) -> dict:
+    """Is `cand` at most `margin` points below `lead`? A one-sided paired t-test over their shared
+    seeds, H0: lead - cand >= margin, at `alpha`; the verdict "non-inferior" when it is rejected,
+    "inferior" when the mirror test shows lead - cand > margin, else "undecided" (and with under 2
+    shared seeds). `gap` is cand - lead, `low` its one-sided lower 1 - alpha bound."""
+    seeds, d = paired(cand, lead)
+    out = {"seeds": seeds, "gap": statistics.fmean(d) if d else float("nan"), "low": float("nan"),
+           "margin": margin, "verdict": "undecided"}
+    if len(d) < 2:
+        return out
+    half = t_quantile(alpha, len(d) - 1) * statistics.stdev(d) / math.sqrt(len(d))
+    low, high = out["gap"] - half, out["gap"] + half
+    out["low"] = low
+    out["verdict"] = "non-inferior" if low > -margin else "inferior" if high < -margin else "undecided"
+    return out
