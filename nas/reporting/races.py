@@ -3,6 +3,7 @@ and its pick against the controls, the confirmations beside it, and the seed-noi
 from __future__ import annotations
 
 import json
+import math
 import statistics
 from collections import Counter
 from pathlib import Path
@@ -126,10 +127,10 @@ def reanalysis_block(s: Search) -> list[str]:
     return [f"**Re-analysis of existing runs** (`--prefer {REANALYSIS} --margin {MARGIN:g}` applied to the scores "
             f"this race recorded; nothing trained again, so each candidate keeps the seeds the race gave it, where a "
             f"race run with `--prefer {REANALYSIS}` would have given cheaper undecided ones more, to its cap of "
-            f"{doc['race_cap']}): against the best, {_short(r['leader'], s.trials, seeds)}, of the other "
-            f"{len(r['tests'])} candidates at the full rung " + ", ".join(
-                f"{verdicts[v]} {w}" for v, w in (("non-inferior", "are non-inferior within the margin"),
-                                                  ("undecided", "undecided"), ("inferior", "more than the margin below")))
+            f"{doc['race_cap']}). Of the other {len(r['tests'])} candidates at the full rung, tested against the best "
+            f"({_short(r['leader'], s.trials, seeds)}): " + ", ".join(
+                f"{verdicts[v]} {w}" for v, w in (("non-inferior", "non-inferior within the margin"),
+                                                  ("undecided", "undecided"), ("inferior", "shown more than the margin below")))
             + f". The pick: {_short(r['pick'], s.trials, seeds)}, {same}: " + "; ".join(decision_lines(r)) + ".", ""]
 
 
@@ -157,7 +158,8 @@ def race_picture(inp: Inputs, s: Search, pictures: bool) -> list[str]:
     counts = sorted(e["seeds"] for e in ents.values())
     return [f"![{s.id}: late-validation accuracy against {COST_WORDS[cost]}](figures/{name})", "",
             f"Every entrant of `{s.id}`'s full rung ({len(ents)}): its late-validation mean over the race's seeds "
-            f"({counts[0]} to {counts[-1]} each: the race gives more only to those it cannot yet separate) against "
+            f"({counts[0]}" + (f" to {counts[-1]}" if counts[-1] != counts[0] else "")
+            + " each: the race gives more only to those it cannot yet separate) against "
             f"its {COST_WORDS[cost]}; the dashed line is {o.get('margin', MARGIN):g} points below the best.", ""]
 
 
@@ -283,6 +285,11 @@ def _params(trials: list, key: str) -> int | None:
     return next((t.final["params"] for t in trials if t.final.get("key") == key and "params" in t.final), None)
 
 
+def _pm(half: float, label: str = "") -> str:
+    """" +- half-width" of an interval, with its `label` if given; one seed has none (race.interval: nan)."""
+    return " (one seed: no interval)" if math.isnan(half) else f" +- {half:.3f}" + (f" ({label})" if label else "")
+
+
 def _count(n: int | None) -> str:
     return f"{n:,}" if n else "-"
 
@@ -300,6 +307,7 @@ def race_block(s: Search) -> list[str]:
          + (" --search-recipe" if cfg.get("search_recipe") else "")
          + (f" --warm-start {cfg['warm_start']}" if cfg.get("warm_start", "none") != "none" else "")
          + f" --rungs {cfg['rungs']}" + (f" --fresh-seeds {cfg['fresh_seeds']}" if cfg.get("fresh_seeds") else "")
+         + (f" --prefer {cfg['prefer']} --margin {cfg['margin']:g}" if cfg.get("prefer", "accuracy") != "accuracy" else "")
          + f"`): {doc['started']} candidates of {doc['candidates']} planned, "
          f"{len(doc['jobs'])} trainings, {doc['spent_cpu_hours']:.2f} CPU-hours" + _overrun(doc) + ".", "",
          "| rung | epochs x images x seeds | reading | candidates finished | best score |",
@@ -328,14 +336,14 @@ def race_block(s: Search) -> list[str]:
           "| entrant | params | seeds | late-validation mean | pick minus entrant, paired | verdict |",
           "| --- | --- | --- | --- | --- | --- |",
           f"| **pick** {_short(o['pick'], s.trials, seeds)} | {_entrant(doc, s.trials, o['pick'])[0]} | "
-          f"{len(o['seeds'])} | {o['mean']:.3f} +- {o['half_width']:.3f} | - | - |"]
+          f"{len(o['seeds'])} | {o['mean']:.3f}{_pm(o['half_width'])} | - | - |"]
     runner = o["runner_up"]
     who = "the best" if o.get("leader") not in (None, o["pick"]) else "runner-up"
     rivals = ([(f"{who} " + _short(runner["key"], s.trials, seeds), runner["key"], runner)] if runner else []) \
         + [(f"control `{n}`", f"control:{n}", v) for n, v in o["controls"].items()]
     for name, key, v in rivals:
         params, mean = _entrant(doc, s.trials, key)
-        L.append(f"| {name} | {params} | {len(v['seeds'])} | {mean} | {v['gap']:+.3f} +- {v['gap_half_width']:.3f} | "
+        L.append(f"| {name} | {params} | {len(v['seeds'])} | {mean} | {v['gap']:+.3f}{_pm(v['gap_half_width'])} | "
                  f"{v['verdict']} |")
     L.append("")
     if decided := decision_lines(o):
@@ -345,8 +353,8 @@ def race_block(s: Search) -> list[str]:
         n = len(fresh["seeds"])
         L += [f"On {n} fresh seed{'s' if n > 1 else ''} ({', '.join(map(str, fresh['seeds']))}), which no entrant trained "
               f"while the race chose, so its choice does not flatter the pick there: the pick's late-validation mean "
-              f"{fresh['mean']:.3f} +- {fresh['half_width']:.3f} ({label}); pick minus "
-              + "; ".join(f"`{n}` {v['gap']:+.3f} +- {v['gap_half_width']:.3f}, {v['verdict']}"
+              f"{fresh['mean']:.3f}{_pm(fresh['half_width'], label)}; pick minus "
+              + "; ".join(f"`{n}` {v['gap']:+.3f}{_pm(v['gap_half_width'])}, {v['verdict']}"
                           for n, v in fresh["controls"].items()) + "."
               + (f" Against the best: {again}." if (again := fresh_words(o)) else ""), ""]
     if any(t.final.get("test_acc") is not None for t in s.trials):
