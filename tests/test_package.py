@@ -48,7 +48,7 @@ def test_the_late_window_and_threshold_have_one_home():
 
 
 # nas/'s rooms, each importing only rooms above it (README's Layout lists them in this order)
-ROOMS = ("facts", "errors", "atomic", "schedule", "config", "data", "nni_boundary", "process", "results", "budget",
+ROOMS = ("facts", "errors", "atomic", "schedule", "config", "data", "nni_boundary", "process", "results", "footprint", "budget",
          "deploy", "training", "studies", "reporting", "engine", "api", "cli", "__init__", "__main__")
 
 
