@@ -18,6 +18,11 @@ says one of the two is better at level `alpha`. Entrants not separated train the
 same one for all (paired), together with the leader, until all are separated or `race_cap` seeds
 are reached; then an unseparated pair is a tie. Controls always train every seed the leader trains,
 so the pick is compared with each hand-made model over the same seeds.
+
+With a cost preferred (`--prefer params|flash|ram|macs`), the pick is the cheapest candidate
+non-inferior to the leader within a margin (race.non_inferior), and a candidate cheaper than the
+current pick whose non-inferiority is undecided trains the next seed too, to the same cap
+(nas/schedule/ledger.py states it).
 """
 from __future__ import annotations
 
