@@ -71,7 +71,7 @@ FRESH_SEEDS = 3              # seeds after the race, new to every entrant
 # keys that the result holds (fvcore's multiply-adds were reported as "flops" before "macs").
 PREFER = ("accuracy", "params", "flash", "ram", "macs")
 COST_KEYS = {"params": ("params",), "flash": ("flash",), "ram": ("ram",), "macs": ("macs", "flops")}
-COST_WORDS = {"params": "parameters", "flash": "bytes of int8 model", "ram": "bytes of peak RAM", "macs": "MACs"}
+COST_WORDS = {"params": "parameters", "flash": "int8 model bytes", "ram": "peak RAM bytes", "macs": "MACs"}
 MARGIN = 0.1                 # points of late-validation accuracy a cheaper pick may give up, at most
 
 # The control rule: which hand-made models a search's race includes by default.

@@ -330,20 +330,30 @@ def race_block(s: Search) -> list[str]:
                  + "." if raced else ""), ""]
         return L
     label = interval_label(doc["alpha"])
+    # a race that preferred a cost other than parameters shows it beside them
+    other = o.get("prefer") if o.get("prefer") not in (None, "accuracy", "params") else None
+    costs = entrants(doc, s.trials, other) if other else {}
+
+    def cost_cell(key: str) -> str:
+        if not other:
+            return ""
+        return f"{_count(costs.get(key, {}).get('cost'))} | "
+
     L += ["", "The race at the last rung (late-validation accuracy, mean over the seeds it trained; gaps "
           "paired over the shared seeds, one-sided t-test at alpha " + f"{doc['alpha']:g}; +- is the two-sided "
           f"{label}, whose bounds are those one-sided tests'):", "",
-          "| entrant | params | seeds | late-validation mean | pick minus entrant, paired | verdict |",
-          "| --- | --- | --- | --- | --- | --- |",
+          "| entrant | params | " + (f"{COST_WORDS[other]} | " if other else "")
+          + "seeds | late-validation mean | pick minus entrant, paired | verdict |",
+          "| --- " * (7 if other else 6) + "|",
           f"| **pick** {_short(o['pick'], s.trials, seeds)} | {_entrant(doc, s.trials, o['pick'])[0]} | "
-          f"{len(o['seeds'])} | {o['mean']:.3f}{_pm(o['half_width'])} | - | - |"]
+          + cost_cell(o["pick"]) + f"{len(o['seeds'])} | {o['mean']:.3f}{_pm(o['half_width'])} | - | - |"]
     runner = o["runner_up"]
     who = "the best" if o.get("leader") not in (None, o["pick"]) else "runner-up"
     rivals = ([(f"{who} " + _short(runner["key"], s.trials, seeds), runner["key"], runner)] if runner else []) \
         + [(f"control `{n}`", f"control:{n}", v) for n, v in o["controls"].items()]
     for name, key, v in rivals:
         params, mean = _entrant(doc, s.trials, key)
-        L.append(f"| {name} | {params} | {len(v['seeds'])} | {mean} | {v['gap']:+.3f}{_pm(v['gap_half_width'])} | "
+        L.append(f"| {name} | {params} | {cost_cell(key)}{len(v['seeds'])} | {mean} | {v['gap']:+.3f}{_pm(v['gap_half_width'])} | "
                  f"{v['verdict']} |")
     L.append("")
     if decided := decision_lines(o):
