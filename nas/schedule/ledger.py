@@ -179,16 +179,14 @@ class Ledger:
 
     def pick(self, upto: int | None = None) -> str | None:
         """The race's choice on the seeds below `upto`: the leader, or with a cost preferred, the
-        cheapest of the leader and the candidates shown non-inferior to it (a cost not reported
-        cannot be shown lower), ties to the higher mean."""
+        cheapest of the leader and the candidates shown non-inferior to it, ties to the higher mean;
+        the leader where its cost is not reported (nothing can be shown cheaper than it)."""
         lead = self.leader(upto)
-        if lead is None or self.prefer == "accuracy":
+        if lead is None or self.prefer == "accuracy" or self.cost(lead) is None:
             return lead
         fit = [lead] + [k for k, v in self.tests(upto).items() if v["verdict"] == "non-inferior"
                         and self.cost(k) is not None]
-        inf = float("inf")
-        return min(fit, key=lambda k: (inf if self.cost(k) is None else self.cost(k),
-                                       -statistics.fmean(self.last_scores(k, upto).values()), k))
+        return min(fit, key=lambda k: (self.cost(k), -statistics.fmean(self.last_scores(k, upto).values()), k))
 
     def cheaper_undecided(self, upto: int | None = None) -> list[str]:
         """With a cost preferred: candidates with every seed of the leader (below `upto`), cheaper than
