@@ -165,7 +165,13 @@ def test_w8k_re_analysed_for_parameters_keeps_its_pick_a_third_smaller_than_exp3
     # the two candidates shown within 0.1 points of phtQI (5,964) are larger: 6,096 and era7918's 7,918
     assert r["pick"] == r["leader"] == doc["outcome"]["pick"] and r["costs"][r["pick"]] == 5964
     assert sorted(v["cost"] for v in r["tests"].values() if v["verdict"] == "non-inferior") == [6096, 7918]
-    assert "33% fewer parameters than exp3, 37% fewer parameters than exp4" in decision_lines(r)
+    # against the controls, the same test with the control as the reference: as good as exp3 within
+    # 0.1 points and a third smaller; exp4 not shown (its lower bound -0.114)
+    assert r["controls"]["exp3"]["equivalent"]["verdict"] == "non-inferior"
+    assert r["controls"]["exp4"]["equivalent"]["verdict"] == "undecided"
+    lines = decision_lines(r)
+    assert any("equivalent to exp3 within 0.1 points" in l and "33% fewer parameters than exp3" in l for l in lines)
+    assert any("not shown within 0.1 points of exp4" in l and "37% fewer parameters than exp4" in l for l in lines)
 
 
 @pytest.mark.parametrize("alpha, n", [(0.1, 2), (0.1, 5), (0.05, 5), (0.1, 10)])

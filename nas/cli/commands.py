@@ -93,7 +93,7 @@ def _print_search(r, results: str) -> None:
 def _race_lines(o: dict, spent: float | None) -> str:
     """The search's verdict: the pick with its interval, what a cost preference decided, the gap to the
     runner-up (the best, when the pick is another) and to each control."""
-    from nas.reporting.decision import decision_lines, fresh_words, pm as interval_of
+    from nas.reporting.decision import control_words, decision_lines, fresh_words, pm as interval_of
 
     alpha = o.get("alpha", ALPHA)  # searches from before the outcome recorded it ran at the default
 
@@ -117,7 +117,8 @@ def _race_lines(o: dict, spent: float | None) -> str:
         if again := fresh_words(o):
             lines.append(f"  vs the best: {again}")
         for name, v in fresh["controls"].items():
-            lines.append(f"  vs control {name}: {gap(v)}")
+            lines.append(f"  vs control {name}: {gap(v)}"
+                         + (f"; {control_words(v['equivalent'], name, alpha)}" if "equivalent" in v else ""))
     beaten = [name for name, v in [*o["controls"].items(), *(fresh or {}).get("controls", {}).items()]
               if v["verdict"] == "pick worse"]
     if beaten:  # the export is still the search's pick: say plainly that a hand-made model did better

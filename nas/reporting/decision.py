@@ -48,6 +48,11 @@ def ni_words(test: dict | None, alpha: float) -> str:
             "undecided": f"not shown within {m:g} points of the best {where}{bound}"}[test["verdict"]]
 
 
+def control_words(test: dict | None, name: str, alpha: float) -> str:
+    """The pick's non-inferiority test against a control, in words ("as good as exp3 within 0.1 points")."""
+    return ni_words(test, alpha).replace("the best", name) if test else "not tested"
+
+
 def decision_lines(o: dict) -> list[str]:
     """What a cost-preferring race decided on the race's seeds, in plain lines (none for an accuracy
     race): the pick against the best, its cost against the controls', the cheaper ones undecided."""
@@ -63,10 +68,10 @@ def decision_lines(o: dict) -> list[str]:
     else:
         line = f"{ni_words(o['equivalent'], alpha)}; {count}, " + fewer(mine, costs.get(o["leader"]), prefer, "the best")
     lines = [line]
-    against = [f for key, theirs in costs.items()
-               if key.startswith("control:") and (f := fewer(mine, theirs, prefer, key.removeprefix("control:")))]
-    if against:
-        lines.append(", ".join(against))
+    for name, v in o.get("controls", {}).items():
+        less = fewer(mine, costs.get(f"control:{name}"), prefer, name)
+        lines.append(f"against control {name}: " + control_words(v.get("equivalent"), name, alpha)
+                     + (f"; {less}" if less else ""))
     cheaper = [v for v in o.get("tests", {}).values() if v["verdict"] == "undecided" and v["cost"] is not None
                and mine is not None and v["cost"] < mine]
     if cheaper:

@@ -11,7 +11,7 @@ from pathlib import Path
 from nas.errors import ConfigError
 from nas.facts import COST_WORDS, LATE_MEAN_GOALS, MARGIN, PROTOCOL_SEEDS, RACE_MIN, TRAIN_IMAGES
 from nas.reporting import figures
-from nas.reporting.decision import decision_lines, entrants, fresh_words, reanalysis
+from nas.reporting.decision import control_words, decision_lines, entrants, fresh_words, reanalysis
 from nas.reporting.inputs import Inputs
 from nas.reporting.tables import seed_range
 from nas.results import decide
@@ -365,6 +365,7 @@ def race_block(s: Search) -> list[str]:
               f"while the race chose, so its choice does not flatter the pick there: the pick's late-validation mean "
               f"{fresh['mean']:.3f}{_pm(fresh['half_width'], label)}; pick minus "
               + "; ".join(f"`{n}` {v['gap']:+.3f}{_pm(v['gap_half_width'])}, {v['verdict']}"
+                          + (f" ({control_words(v['equivalent'], n, o['alpha'])})" if "equivalent" in v else "")
                           for n, v in fresh["controls"].items()) + "."
               + (f" Against the best: {again}." if (again := fresh_words(o)) else ""), ""]
     if any(t.final.get("test_acc") is not None for t in s.trials):

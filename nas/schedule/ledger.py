@@ -321,6 +321,9 @@ def outcome(ledger: Ledger) -> dict | None:
                    costs={k: ledger.cost(k) for k in [pick, lead, *controls]},
                    tests={k: {"cost": ledger.cost(k), "mean": statistics.fmean(ledger.last_scores(k, cap).values()),
                               **v} for k, v in tests.items()})
+        for k in controls:  # "as good as exp3, and smaller": the same test, the control as the reference
+            out["controls"][k.removeprefix("control:")]["equivalent"] = non_inferior(
+                mine, ledger.last_scores(k, cap), ledger.margin, alpha)
     fresh = set(ledger.fresh_seeds())
 
     def fresh_of(key: str) -> dict[int, float]:
@@ -331,6 +334,10 @@ def outcome(ledger: Ledger) -> dict | None:
         mean, half = interval(list(new.values()), alpha)
         out["fresh"] = {"seeds": sorted(new), "mean": mean, "half_width": half,
                         "controls": {k.removeprefix("control:"): versus(new, fresh_of(k), alpha) for k in controls}}
+        if ledger.prefer != "accuracy":
+            for k in controls:
+                out["fresh"]["controls"][k.removeprefix("control:")]["equivalent"] = non_inferior(
+                    new, fresh_of(k), ledger.margin, alpha)
         if lead != pick:
             out["fresh"]["equivalent"] = non_inferior(new, fresh_of(lead), ledger.margin, alpha)
     return out
