@@ -34,10 +34,10 @@ import re
 from dataclasses import asdict, dataclass
 
 import torch
-from torch import fx, nn
-from torch.fx.passes.shape_prop import ShapeProp
-
-from fvcore.nn import FlopCountAnalysis, parameter_count
+import torch.nn.functional as F
+from fvcore.nn import parameter_count
+from torch import nn
+from torch.overrides import TorchFunctionMode
 
 INT8, INT32, FLOAT32, INT64 = 1, 4, 4, 8   # bytes of one stored value
 QPARAMS = FLOAT32 + INT8                    # a quantized tensor's scale and zero point
@@ -77,68 +77,69 @@ def parse_bytes(text: str | int) -> int:
     return int(value)
 
 
-def macs(model: nn.Module, shape: tuple[int, int, int]) -> int:
-    """fvcore's count of the convs' multiply-accumulates for one image of `shape` (C, H, W)."""
-    flops = FlopCountAnalysis(model, torch.zeros(1, *shape))
-    flops.unsupported_ops_warnings(False)
-    flops.uncalled_modules_warnings(False)
-    by_op = flops.by_operator()
-    return int(sum(v for k, v in by_op.items() if k in ("conv", "linear", "addmm", "matmul")))
-
-
 @dataclass
 class _Op:
     kind: str      # conv | bn | pool | mean
-    inputs: int    # values read (the network's input among them when `first`)
+    inputs: int    # values read
     output: int    # values written
     first: bool    # reads the network's input
+    weight: torch.Size | None = None   # a conv's weight shape, a BatchNorm's channels as (c,)
+    bias: bool = False                 # a conv with a bias
 
 
-def _ops(model: nn.Module, shape: tuple[int, int, int]) -> tuple[list[_Op], list[tuple[str, nn.Module, fx.Node]]]:
-    """The int8 model's operators in the order they run (conv+ReLU fused, dropout gone), and the
-    traced graph's module nodes (name, module, node) for counting their constants."""
-    gm = fx.symbolic_trace(model)
-    ShapeProp(gm).propagate(torch.zeros(1, *shape))
-    modules = dict(gm.named_modules())
-    size = {}      # node -> values of the tensor it stands for, after aliases (ReLU, dropout) resolve
-    alias = {}     # node -> the node whose tensor it is
-    ops: list[_Op] = []
-    nodes = []
-    placeholder = None
+class _Record(TorchFunctionMode):
+    """Records the operators of one forward pass in the order they run: one image through the
+    network costs milliseconds, where tracing it (torch.fx, fvcore's jit trace) costs a second."""
 
-    def source(n: fx.Node) -> fx.Node:
-        while n in alias:
-            n = alias[n]
-        return n
+    KINDS = {F.conv2d: "conv", F.batch_norm: "bn", F.max_pool2d: "pool", torch._C._nn.max_pool2d_with_indices: "pool",
+             F.max_pool2d_with_indices: "pool", torch.Tensor.mean: "mean", torch.mean: "mean"}
+    ALIASES = {F.relu, torch.relu, torch.Tensor.relu, F.dropout, torch.dropout}  # fused into the conv / not run
 
-    for node in gm.graph.nodes:
-        if node.op == "placeholder":
-            placeholder = node
-            size[node] = node.meta["tensor_meta"].shape.numel()
-            continue
-        if node.op == "output":
-            continue
-        out = node.meta["tensor_meta"].shape.numel()
-        arg = source(node.args[0])
-        mod = modules.get(node.target) if node.op == "call_module" else None
-        if isinstance(mod, (nn.ReLU, nn.Dropout, nn.Identity)):
-            alias[node] = arg   # a ReLU runs inside the conv before it; dropout does not run
-            continue
-        if isinstance(mod, nn.Conv2d):
-            kind = "conv"
-        elif isinstance(mod, nn.BatchNorm2d):
-            kind = "bn"
-        elif isinstance(mod, nn.MaxPool2d):
-            kind = "pool"
-        elif node.op == "call_method" and node.target == "mean":
-            kind = "mean"
-        else:
-            raise ValueError(f"footprint: no convention for {node.op} {node.target} (a new block type?)")
-        ops.append(_Op(kind, size[arg], out, arg is placeholder))
-        size[node] = out
-        if mod is not None:
-            nodes.append((node.target, mod, node))
-    return ops, nodes
+    def __init__(self, image: torch.Tensor):
+        super().__init__()
+        self.ops: list[_Op] = []
+        self.source = {id(image)}  # tensors that are the network's input
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        out = func(*args, **kwargs)
+        x = args[0] if args else None
+        if func in self.ALIASES:
+            if id(x) in self.source:
+                self.source.add(id(out))
+            return out
+        kind = self.KINDS.get(func)
+        if kind is None:  # shapes, properties: no operator of the int8 model (the leaf modules are checked)
+            return out
+        result = out[0] if isinstance(out, tuple) else out
+        weight = None
+        if kind == "conv":
+            weight = args[1].shape
+        elif kind == "bn":
+            weight = torch.Size([x.shape[1]])
+        bias = kind == "conv" and (args[2] if len(args) > 2 else kwargs.get("bias")) is not None
+        self.ops.append(_Op(kind, x.numel(), result.numel(), id(x) in self.source, weight, bias))
+        return out
+
+
+_LEAVES = (nn.Conv2d, nn.BatchNorm2d, nn.MaxPool2d, nn.ReLU, nn.Dropout, nn.Identity)
+
+
+def _ops(model: nn.Module, shape: tuple[int, int, int]) -> list[_Op]:
+    """The int8 model's operators in the order they run (conv+ReLU fused, dropout gone)."""
+    unknown = {type(m).__name__ for m in model.modules() if not list(m.children()) and not isinstance(m, _LEAVES)}
+    if unknown:
+        raise ValueError(f"footprint: no convention for {', '.join(sorted(unknown))} (a new block type?)")
+    image = torch.zeros(1, *shape)
+    with torch.no_grad(), _Record(image) as rec:
+        model(image)
+    return rec.ops
+
+
+def macs(model: nn.Module, shape: tuple[int, int, int]) -> int:
+    """The convs' multiply-accumulates for one image of `shape` (C, H, W): out_h x out_w x out_c x
+    k_h x k_w x in_c / groups each, fvcore's conv count (tests/test_footprint.py checks they agree)."""
+    return sum(op.output * op.weight[1:].numel() for op in _ops(model, shape) if op.kind == "conv")
 
 
 def footprint(model: nn.Module, shape: tuple[int, int, int] = (1, 28, 28)) -> Footprint:
@@ -146,20 +147,19 @@ def footprint(model: nn.Module, shape: tuple[int, int, int] = (1, 28, 28)) -> Fo
     was_training = model.training
     model.eval()
     try:
-        ops, nodes = _ops(model, shape)
-        mac = macs(model, shape)
+        ops = _ops(model, shape)
     finally:
         model.train(was_training)
     flash = weights = 0
-    for _, mod, _ in nodes:
-        if isinstance(mod, nn.Conv2d):
-            n = mod.weight.numel()
+    for op in ops:
+        if op.kind == "conv":
+            n, c_out = op.weight.numel(), op.weight[0]
             weights += n
-            flash += n * INT8 + mod.out_channels * QPARAMS
-            if mod.bias is not None:  # int32, with a float32 scale and an int32 zero point
-                flash += mod.out_channels * INT32 + FLOAT32 + INT32
-        elif isinstance(mod, nn.BatchNorm2d):
-            c = mod.num_features
+            flash += n * INT8 + c_out * QPARAMS
+            if op.bias:  # int32, with a float32 scale and an int32 zero point
+                flash += c_out * INT32 + FLOAT32 + INT32
+        elif op.kind == "bn":
+            c = op.weight[0]
             weights += c
             flash += c * INT8 + QPARAMS + c * INT32 + FLOAT32 + INT32 + 2 * c * FLOAT32
     # quantized activations: the input, every conv's and BatchNorm's output, a mean feeding a conv
@@ -170,4 +170,5 @@ def footprint(model: nn.Module, shape: tuple[int, int, int] = (1, 28, 28)) -> Fo
         flash += MEAN_AXES
     ram = max((op.output + (0 if op.first else op.inputs)) * INT8 for op in ops)
     ram_in = max((op.output + op.inputs) * INT8 for op in ops)
+    mac = sum(op.output * op.weight[1:].numel() for op in ops if op.kind == "conv")
     return Footprint(int(parameter_count(model)[""]), mac, flash, weights * INT8, ram, ram_in)

@@ -69,3 +69,15 @@ def test_sizes(text, value):
 def test_sizes_refused(text):
     with pytest.raises(ValueError):
         parse_bytes(text)
+
+
+def test_macs_are_fvcores_conv_count_on_the_reference_designs():
+    from fvcore.nn import FlopCountAnalysis
+    import torch
+    from search_spaces.baselines import BASELINES
+
+    for name, b in BASELINES.items():
+        net = build_network(b["arch"]).eval()
+        flops = FlopCountAnalysis(net, torch.zeros(1, 1, 28, 28))
+        flops.unsupported_ops_warnings(False)
+        assert footprint(net).macs == flops.by_operator()["conv"], name
