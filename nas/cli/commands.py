@@ -136,15 +136,21 @@ def _size(flag: str, text) -> int:
         raise ConfigError(f"{flag}: {e}") from None
 
 
-def cmd_search(args) -> None:
-    from nas import api
-
+def check_search(args) -> None:
+    """What `nas search` can refuse from its line alone, before torch or NNI load: the sizes (turned
+    into bytes in `args`) and the old --max-flops."""
     if args.max_flops is not None:
         raise ConfigError("--max-flops is gone: it bounded fvcore's total FLOPs (two per BatchNorm value besides the "
                           "multiply-accumulates); bound the convs' multiply-accumulates with --max-macs")
+    args.max_flash, args.max_ram = _size("--max-flash", args.max_flash), _size("--max-ram", args.max_ram)
+
+
+def cmd_search(args) -> None:
+    from nas import api
+
     options = dict(space=args.space, strategy=args.strategy, max_params=args.max_params, max_macs=args.max_macs,
-                   max_flash=_size("--max-flash", args.max_flash), max_ram=_size("--max-ram", args.max_ram),
-                   min_params=args.min_params, fix=args.fix, trials=args.trials,
+                   max_flash=args.max_flash, max_ram=args.max_ram, min_params=args.min_params, fix=args.fix,
+                   trials=args.trials,
                    concurrency=args.concurrency, port=args.port, host=args.host, seed=args.seed, epochs=args.epochs,
                    train_subset=args.train_subset, early_stop=args.early_stop, schedule=args.schedule,
                    cpu_hours=args.cpu_hours, rungs=args.rungs, eta=args.eta, controls=args.controls,
@@ -296,6 +302,7 @@ def cmd_proxy_study(args) -> None:
     print(f"wrote {root / 'study.json'}")
 
 
+CHECKS = {"search": check_search}  # each command's checks of its line alone, run before anything loads
 COMMANDS = {"search": cmd_search, "proxy-study": cmd_proxy_study, "view": cmd_view, "resume": cmd_resume, "export": cmd_export,
             "train": cmd_train, "baselines": cmd_baselines, "rerank": cmd_rerank, "recipe": cmd_recipe,
             "report": cmd_report, "finalist": cmd_finalist, "predict": cmd_predict, "onnx": cmd_onnx}

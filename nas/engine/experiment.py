@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from nas import nni_boundary
-from nas.budget import BOUNDS, Budget, Gate, count
+from nas.budget import BOUNDS, Budget, Gate, count, one_thread
 from nas.config import SearchConfig, TrainConfig, asdict, make
 from nas.data.datasets import Input, MNIST_INPUT
 from nas.engine import machines
@@ -142,10 +142,11 @@ def _smallest(space_module, fixed: dict | None, inp, budget: Budget) -> dict[str
         except ValueError as e:
             why = why or str(e)
             continue
-        figures = footprint(net, inp.shape).as_dict() if budget.device_bounds else \
-            {"params": sum(p.numel() for p in net.parameters())}
-        if budget.max_flops:
-            figures["flops"] = count(net, inp.shape)[1]
+        with one_thread():
+            figures = footprint(net, inp.shape).as_dict() if budget.device_bounds else \
+                {"params": sum(p.numel() for p in net.parameters())}
+            if budget.max_flops:
+                figures["flops"] = count(net, inp.shape)[1]
         for k, v in figures.items():
             found[k] = min(found.get(k, v), v)
     if not found:
