@@ -84,8 +84,9 @@ def _print_search(r, results: str) -> None:
               file=sys.stderr)
         return
     by = ", ".join(f"{n} {GATE_WORDS.get(k, k)}" for k, n in sorted(r.rejected_by.items(), key=lambda kv: -kv[1]))
+    several = "; a candidate may break several" if sum(r.rejected_by.values()) > r.rejected else ""
     print(f"budget gate: {r.accepted} candidates accepted, {r.rejected} rejected before training"
-          + (f" ({by})" if by and r.rejected else ""))
+          + (f" ({by}{several})" if by and r.rejected else ""))
     if r.replayed:
         print(f"{r.replayed} candidates proposed again were answered from their finished trials, not re-trained")
     if r.repeats:
