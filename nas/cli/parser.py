@@ -83,7 +83,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="peak bytes of the int8 activations alive at once, the input left out (default: none)")
     b.add_argument("--min-params", type=int, default=d.min_params,
                    help="reject candidates smaller than this too, to search near the budget (default: none)")
-    # the old fvcore FLOP bound: refused with a line naming --max-macs (nas.cli.commands.cmd_search)
+    # the old fvcore FLOP bound: refused with a line naming --max-macs (nas.cli.commands.check_search)
     b.add_argument("--max-flops", default=None, help=argparse.SUPPRESS)
     s.add_argument("--fix", default=d.fix, metavar="LABEL=VALUE,...",
                    help="pin labels of the space to one value, e.g. bn=true,head=1x1_gap (see search_spaces/choices.py); "
