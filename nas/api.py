@@ -7,9 +7,10 @@ arguments, returning plain result objects instead of printing tables. The comman
     run = train(found.exported[0]["path"] + "/arch.json", seeds=[0, 1], results="my-results")
     print(run.mean_test_acc, predict(run.onnx, ["shoe.png"]).predictions[0].name)
 
-Options: a search takes `SearchConfig`'s keys (nas/config.py: max_params, strategy, schedule,
-cpu_hours, trials, epochs, ...), a training `TrainConfig`'s through `recipe` (the CLI's --set),
-and both take `dataset` and `data_dir`. An unknown option is a ConfigError naming every valid one.
+Options: a search takes `SearchConfig`'s keys (nas/config.py: max_params, max_macs, max_flash and
+max_ram, the last two in bytes or as sizes such as "4.5KB", strategy, schedule, cpu_hours, trials,
+epochs, ...), a training `TrainConfig`'s through `recipe` (the CLI's --set), and both take
+`dataset` and `data_dir`. An unknown option is a ConfigError naming every valid one.
 Progress lines go to `log` (print by default; `log=lambda line: None` for silence); NNI's own log
 lines stay off the caller's output unless `verbose=True`, as on the command line (`nas -v`).
 The results root is `results`, else $NAS_RESULTS, else ./nas-results (nas/facts.py).

@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import re
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
@@ -87,8 +88,14 @@ class SearchConfig:
     space: str = "mnist"              # a name from search_spaces.SPACES
     strategy: str = "random"          # random | evolution | tpe
     max_params: int = 20000           # budget: parameters, as fvcore counts them
-    max_flops: int = 0                # budget: multiply-adds for one image of the dataset (0: no limit)
+    max_macs: int = 0                 # budget: multiply-accumulates of the convs for one image (0: no limit)
+    max_flash: int = 0                # budget: bytes of the int8 model's constant tensors (0: no limit)
+    max_ram: int = 0                  # budget: bytes of peak int8 activation RAM, the input left out (0: no limit)
+                                      # (the figures and their conventions: nas/footprint.py)
     min_params: int = 0               # floor: smaller candidates are rejected like over-budget ones (0: none)
+    max_flops: int = 0                # fvcore's total FLOPs (two per BatchNorm element besides the MACs): read
+                                      # only from searches recorded with the old --max-flops, so they resume
+                                      # with the gate they ran with; a new search bounds max_macs (0: none)
     fix: str = "auto"                 # labels pinned to one value, "label=value,..." (e.g. "bn=true"); auto:
                                       # FLAT_FIX on a flat schedule, nothing on asha; none: nothing
     trials: int = 6                   # trials to run (candidates over budget never become trials)
@@ -132,8 +139,9 @@ class SearchConfig:
             raise ConfigError(f"max_params must be at least 1, got {self.max_params}")
         if not 0 <= self.min_params <= self.max_params:
             raise ConfigError(f"min_params must be in 0..max_params ({self.max_params}), got {self.min_params}")
-        if self.max_flops < 0:
-            raise ConfigError(f"max_flops must be 0 (no limit) or more, got {self.max_flops}")
+        for name in ("max_macs", "max_flash", "max_ram", "max_flops"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"{name} must be 0 (no limit) or more, got {getattr(self, name)}")
         if self.trials < 1 or self.concurrency < 0 or self.epochs < 1:
             raise ConfigError("trials and epochs must be at least 1, concurrency 0 (one per core) or more")
         if self.train_subset < 0:
@@ -230,11 +238,34 @@ def _check_choice(name: str, value: Any, valid: tuple) -> None:
         raise ConfigError(f"{name}={value!r} is not valid; choose one of: {', '.join(valid)}")
 
 
+_SIZE = re.compile(r"\s*(\d+(?:\.\d+)?)\s*(B|KB|KiB|MB|MiB)?\s*", re.I)
+_UNITS = {"b": 1, "kb": 1000, "kib": 1024, "mb": 1000 ** 2, "mib": 1024 ** 2}
+SIZE_KEYS = ("max_flash", "max_ram")  # SearchConfig's budgets in bytes: they also take sizes such as "4.5KB"
+
+
+def parse_bytes(text: str | int) -> int:
+    """Bytes from '4500', '4500B', '4.5 KB' (1,000 B) or '4 KiB' (1,024 B). ValueError otherwise."""
+    if isinstance(text, int):
+        return text
+    m = _SIZE.fullmatch(str(text))
+    if not m:
+        raise ValueError(f"{text!r} is not a size: write bytes as 4500, 4500B, 4.5KB (1,000 B) or 4KiB (1,024 B)")
+    value = float(m.group(1)) * _UNITS[(m.group(2) or "b").lower()]
+    if value != int(value):
+        raise ValueError(f"{text!r} is not a whole number of bytes")
+    return int(value)
+
+
 def _coerce(cls, key: str, value: Any) -> Any:
     """Turn a JSON or command-line value into the field's type, or fail naming the key."""
     names = {f.name: f for f in fields(cls)}
     if key not in names:
         raise ConfigError(f"unknown {cls.__name__} key {key!r}; valid keys: {', '.join(names)}")
+    if cls is SearchConfig and key in SIZE_KEYS and isinstance(value, str):
+        try:
+            return parse_bytes(value)
+        except ValueError as e:
+            raise ConfigError(f"{key}: {e}") from None
     kind = type(names[key].default)
     if isinstance(value, str) and kind is not str:
         text = value.strip().lower()

@@ -30,7 +30,6 @@ eliberis/uNAS `resource_models/models.py`).
 """
 from __future__ import annotations
 
-import re
 from dataclasses import asdict, dataclass
 
 import torch
@@ -38,6 +37,8 @@ import torch.nn.functional as F
 from fvcore.nn import parameter_count
 from torch import nn
 from torch.overrides import TorchFunctionMode
+
+from nas.config import parse_bytes  # noqa: F401 (the size grammar lives with the config that reads sizes)
 
 INT8, INT32, FLOAT32, INT64 = 1, 4, 4, 8   # bytes of one stored value
 QPARAMS = FLOAT32 + INT8                    # a quantized tensor's scale and zero point
@@ -60,21 +61,6 @@ class Footprint:
 # The figures a budget can bound, each with its unit; the keys are Footprint's fields and
 # `nas search`'s --max-<key> options.
 BOUNDS = {"params": "parameters", "macs": "MACs", "flash": "B", "ram": "B"}
-_SIZE = re.compile(r"\s*(\d+(?:\.\d+)?)\s*(B|KB|KiB|MB|MiB)?\s*", re.I)
-_UNITS = {"b": 1, "kb": 1000, "kib": 1024, "mb": 1000 ** 2, "mib": 1024 ** 2}
-
-
-def parse_bytes(text: str | int) -> int:
-    """Bytes from '4500', '4500B', '4.5 KB' (1,000 B) or '4 KiB' (1,024 B). ValueError otherwise."""
-    if isinstance(text, int):
-        return text
-    m = _SIZE.fullmatch(str(text))
-    if not m:
-        raise ValueError(f"{text!r} is not a size: write bytes as 4500, 4500B, 4.5KB (1,000 B) or 4KiB (1,024 B)")
-    value = float(m.group(1)) * _UNITS[(m.group(2) or "b").lower()]
-    if value != int(value):
-        raise ValueError(f"{text!r} is not a whole number of bytes")
-    return int(value)
 
 
 @dataclass

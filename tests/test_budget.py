@@ -1,4 +1,4 @@
-"""The fvcore budget gate: counts agree with PyTorch's, over-budget candidates are rejected."""
+"""The budget gate: counts agree with PyTorch's, over-budget candidates are rejected."""
 from __future__ import annotations
 
 import random
@@ -8,6 +8,7 @@ from torch import nn
 
 from nas.budget import Budget, Gate, count
 from nas.config import ConfigError
+from nas.footprint import Footprint
 from nas.engine.experiment import check_budget_reachable
 from search_spaces import mnist
 from search_spaces.baselines import BASELINES
@@ -59,13 +60,13 @@ def test_gate_rejects_over_budget_and_counts():
     assert gate(Candidate(BASELINES["exp2"]["arch"]))        # 8,712
     assert not gate(Candidate(BASELINES["exp1"]["arch"]))    # 18,752
     assert (gate.accepted, gate.rejected) == (1, 1)
-    flops_gate = Gate(Budget(max_params=20000, max_flops=1000))
-    assert not flops_gate(Candidate(BASELINES["exp2"]["arch"]))
-    assert Budget(10, 0).verdict(11, 5) == "11 parameters > budget 10"
+    flops_gate = Gate(Budget(max_params=20000, max_flops=1000))  # a search recorded with the old --max-flops
+    assert not flops_gate(Candidate(BASELINES["exp2"]["arch"])) and flops_gate.rejected_by == {"flops": 1}
+    assert Budget(10).verdict(Footprint(11, 5, 5, 5, 5, 5)) == "11 parameters > budget 10"
     floor_gate = Gate(Budget(max_params=20000, min_params=9000))  # keeps a search near its budget
     assert not floor_gate(Candidate(BASELINES["exp2"]["arch"]))   # 8,712 < 9,000
     assert floor_gate(Candidate(BASELINES["exp4"]["arch"]))       # 9,504
-    assert Budget(10, 0, 5).verdict(4, 5) == "4 parameters < floor 5"
+    assert Budget(10, min_params=5).verdict(Footprint(4, 5, 5, 5, 5, 5)) == "4 parameters < floor 5"
 
 
 def test_unreachable_budget_is_refused_up_front():

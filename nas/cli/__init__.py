@@ -23,7 +23,7 @@ import logging
 import signal
 import sys
 
-from nas.cli.commands import COMMANDS
+from nas.cli.commands import CHECKS, COMMANDS
 from nas.cli.parser import build_parser
 from nas.data.download import DownloadInterrupted
 from nas.errors import NasError
@@ -39,6 +39,11 @@ def main(argv: list[str] | None = None) -> int:
     from nas.process import prepare_process
 
     args = build_parser().parse_args(argv)
+    try:
+        CHECKS.get(args.command, lambda a: None)(args)  # a bad value on the line is refused before anything loads
+    except NasError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
     # Ctrl-C, and `kill` (SIGTERM), stop a search cleanly so that `nas resume` can continue it; a
     # shell that starts `nas` in the background sets SIGINT to "ignore", so set both explicitly
     signal.signal(signal.SIGINT, signal.default_int_handler)

@@ -7,7 +7,7 @@ import shlex
 import sys
 from pathlib import Path
 
-from nas.config import TrainConfig, flat_recipe, make
+from nas.config import TrainConfig, flat_recipe, make, parse_bytes
 from nas.errors import ConfigError, DataError
 from nas.facts import ALPHA, results_flag
 from nas.results.store import Layout, load_record
@@ -54,8 +54,11 @@ def _next_flags(results, dataset: str | None = None, data_dir: str | None = None
 def _print_exported(exported: list, raced: bool = False, flags: str = "") -> None:
     for e in exported:
         m = e["metrics"]
+        fp = e.get("footprint")
+        size = (f"{fp['macs']:,} MACs  int8 model {fp['flash']:,} B  peak RAM {fp['ram']:,} B" if fp
+                else f"{e['flops']:,} FLOPs")
         print(f"rank {e['rank']}: trial {e['trial']}  val {m.get('default', 0):.2f}%  {e['params']:,} params  "
-              f"{e['flops']:,} FLOPs\n  arch {e['arch']}\n  -> {e['path']}/arch.json, model.py, "
+              f"{size}\n  arch {e['arch']}\n  -> {e['path']}/arch.json, model.py, "
               + ("model.pt, " if (Path(e["path"]) / "model.pt").exists() else "") + "model.onnx, table.txt"
               + f"\n  weights {e['onnx']['weights']}" + _val_line(e["onnx"].get("val_acc")))
     if not exported:
@@ -68,13 +71,22 @@ def _print_exported(exported: list, raced: bool = False, flags: str = "") -> Non
         print(f"train it: nas train {arch} --epochs 15 --seeds 0,1,2{flags}")
 
 
+# what a rejection broke (nas.budget.Gate.rejected_by), in the gate's summary line
+GATE_WORDS = {"params": "over the parameter bound", "macs": "over the MAC bound", "flash": "over the int8 model bound",
+              "ram": "over the peak RAM bound", "min_params": "under the parameter floor", "flops": "over the FLOP bound",
+              "input": "unable to take the images"}
+
+
 def _print_search(r, results: str) -> None:
     again = results_flag(results)
     if r.interrupted:
         print(f"interrupted; stopping the experiment (continue it with `nas resume {r.id}{again}`)",
               file=sys.stderr)
         return
-    print(f"budget gate: {r.accepted} candidates accepted, {r.rejected} rejected before training")
+    by = ", ".join(f"{n} {GATE_WORDS.get(k, k)}" for k, n in sorted(r.rejected_by.items(), key=lambda kv: -kv[1]))
+    several = "; a candidate may break several" if sum(r.rejected_by.values()) > r.rejected else ""
+    print(f"budget gate: {r.accepted} candidates accepted, {r.rejected} rejected before training"
+          + (f" ({by}{several})" if by and r.rejected else ""))
     if r.replayed:
         print(f"{r.replayed} candidates proposed again were answered from their finished trials, not re-trained")
     if r.repeats:
@@ -127,11 +139,29 @@ def _race_lines(o: dict, spent: float | None) -> str:
     return "\n".join(lines)
 
 
+def _size(flag: str, text) -> int:
+    """A --max-flash / --max-ram size in bytes, or a one-line ConfigError naming the flag."""
+    try:
+        return parse_bytes(text)
+    except ValueError as e:
+        raise ConfigError(f"{flag}: {e}") from None
+
+
+def check_search(args) -> None:
+    """What `nas search` can refuse from its line alone, before torch or NNI load: the sizes (turned
+    into bytes in `args`) and the old --max-flops."""
+    if args.max_flops is not None:
+        raise ConfigError("--max-flops is gone: it bounded fvcore's total FLOPs (two per BatchNorm value besides the "
+                          "multiply-accumulates); bound the convs' multiply-accumulates with --max-macs")
+    args.max_flash, args.max_ram = _size("--max-flash", args.max_flash), _size("--max-ram", args.max_ram)
+
+
 def cmd_search(args) -> None:
     from nas import api
 
-    options = dict(space=args.space, strategy=args.strategy, max_params=args.max_params,
-                   max_flops=args.max_flops, min_params=args.min_params, fix=args.fix, trials=args.trials,
+    options = dict(space=args.space, strategy=args.strategy, max_params=args.max_params, max_macs=args.max_macs,
+                   max_flash=args.max_flash, max_ram=args.max_ram, min_params=args.min_params, fix=args.fix,
+                   trials=args.trials,
                    concurrency=args.concurrency, port=args.port, host=args.host, seed=args.seed, epochs=args.epochs,
                    train_subset=args.train_subset, early_stop=args.early_stop, schedule=args.schedule,
                    cpu_hours=args.cpu_hours, rungs=args.rungs, eta=args.eta, controls=args.controls,
@@ -284,6 +314,7 @@ def cmd_proxy_study(args) -> None:
     print(f"wrote {root / 'study.json'}")
 
 
+CHECKS = {"search": check_search}  # each command's checks of its line alone, run before anything loads
 COMMANDS = {"search": cmd_search, "proxy-study": cmd_proxy_study, "view": cmd_view, "resume": cmd_resume, "export": cmd_export,
             "train": cmd_train, "baselines": cmd_baselines, "rerank": cmd_rerank, "recipe": cmd_recipe,
             "report": cmd_report, "finalist": cmd_finalist, "predict": cmd_predict, "onnx": cmd_onnx}

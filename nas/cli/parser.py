@@ -36,6 +36,27 @@ def _experiment_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--host", default=None, help="dashboard address (default 127.0.0.1; see --help of search)")
 
 
+BUDGET_HELP = """\
+budgets (nas/footprint.py states each convention; nas/budget.py applies them):
+  The figures describe the int8 model a search's export writes, run one operator at a time, as
+  the microcontroller NAS uNAS counts them (its public MNIST bound: peak RAM <= 2,500 B, int8
+  model <= 4,500 B, MACs <= 30 M):
+    nas search --max-ram 2500 --max-flash 4.5KB --max-macs 30000000
+  --max-params  parameters, as fvcore counts them
+  --max-macs    multiply-accumulates of the convs for one image (BatchNorm, pooling and the means
+                are none; fvcore's total FLOPs, the old --max-flops, added two per BatchNorm value)
+  --max-flash   bytes of every constant of the int8 model file: int8 weights, int32 biases,
+                float32 scales and zero points, and each BatchNorm (after a ReLU, it cannot fold
+                into its conv)
+  --max-ram     the least peak, over the orders the operators can run in, of the int8 activation
+                bytes alive at once, one byte a value; the network's input is left out (it sits in
+                the sensor's buffer, as uNAS counts by default); `ram_with_input` in every trial's
+                metrics and every export counts it too
+  SIZE: bytes as 4500, 4500B, 4.5KB (1,000 B) or 4KiB (1,024 B). 0: no bound. A budget that no
+  network of the space can meet is refused at once, naming the smallest figure the space reaches.
+"""
+
+
 def build_parser() -> argparse.ArgumentParser:
     d = SearchConfig()
     parser = argparse.ArgumentParser(prog="nas", description="Neural architecture search for compact CNNs on "
@@ -45,13 +66,25 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser = _with_results(sub.add_parser)
 
     s = sub.add_parser("search", help="launch an NNI experiment and export its best architecture",
-                       description="Launch a search. Candidates over the budget are rejected before training.")
+                       description="Launch a search. Candidates over the budget are rejected before training.",
+                       formatter_class=argparse.RawDescriptionHelpFormatter, epilog=BUDGET_HELP)
     s.add_argument("--space", default=d.space, help="search space (default %(default)s)")
     s.add_argument("--strategy", default=d.strategy, help="random | evolution | tpe (default %(default)s)")
-    s.add_argument("--max-params", type=int, default=d.max_params, help="parameter budget (default %(default)s)")
-    s.add_argument("--max-flops", type=int, default=d.max_flops, help="FLOP budget, multiply-adds per image (0: none)")
-    s.add_argument("--min-params", type=int, default=d.min_params,
+    b = s.add_argument_group("budgets", "bounds every candidate must meet, any combination; one over any bound "
+                                        "is rejected before it trains (see the end of this help)")
+    b.add_argument("--max-params", type=int, default=d.max_params,
+                   help="parameters: weights, biases and BatchNorm's affine (default %(default)s)")
+    b.add_argument("--max-macs", type=int, default=d.max_macs,
+                   help="multiply-accumulates of the convs for one image (default: none)")
+    b.add_argument("--max-flash", default=d.max_flash, metavar="SIZE",
+                   help="bytes of the int8 model's constants: weights, biases, scales, zero points "
+                        "(default: none)")
+    b.add_argument("--max-ram", default=d.max_ram, metavar="SIZE",
+                   help="peak bytes of the int8 activations alive at once, the input left out (default: none)")
+    b.add_argument("--min-params", type=int, default=d.min_params,
                    help="reject candidates smaller than this too, to search near the budget (default: none)")
+    # the old fvcore FLOP bound: refused with a line naming --max-macs (nas.cli.commands.check_search)
+    b.add_argument("--max-flops", default=None, help=argparse.SUPPRESS)
     s.add_argument("--fix", default=d.fix, metavar="LABEL=VALUE,...",
                    help="pin labels of the space to one value, e.g. bn=true,head=1x1_gap (see search_spaces/choices.py); "
                         f"auto: {FLAT_FIX} on a flat schedule, nothing on asha; none: nothing (default %(default)s)")

@@ -1,15 +1,17 @@
 """Export the top-k architectures of a search.
 
 For each exported architecture, a folder with:
-  arch.json   the choices that matter (canonical form), the trial's metrics, params and FLOPs, and
+  arch.json   the choices that matter (canonical form), the trial's metrics, params and FLOPs, the
+              device figures (`footprint`: nas/footprint.py), and
               the input it takes (dataset, shape, classes, normalisation); for a candidate with
               recipe labels (--search-recipe), the recipe fields they set (`nas train` applies them)
   model.py    a self-contained PyTorch file (torch only, no NNI): `build_model()` rebuilds it
   model.pt    the trained weights (state_dict of `build_model()`), where the trial kept them
   model.onnx  the network as ONNX, checked by onnxruntime against PyTorch (nas.deploy.onnx); its
               metadata says whether its weights are trained, and how
-  table.txt   fvcore's per-layer parameter / FLOP table
-and, beside them, `summary.json` and `trials.csv` with every trial of the experiment.
+  table.txt   fvcore's per-layer parameter / FLOP table, then the device figures
+and, beside them, `summary.json` and `trials.csv` with every trial of the experiment (its device
+figures where the trial reported them).
 
 Weights: a multi-fidelity search's last-rung trials of seed 0 keep theirs (fixed in advance, not the
 luckiest seed), and so does every trial of a flat search (proxy-trained: its epochs x images); a
@@ -45,6 +47,7 @@ from nas.data.datasets import MNIST_INPUT, load_splits
 from nas.deploy.onnx import CHECK_IMAGES, UNTRAINED, accuracy, check_images, run_onnx, write_onnx
 from nas.errors import DataError, ExportError
 from nas.facts import epoch_images
+from nas.footprint import BOUNDS as FIGURES, footprint
 from nas.nni_boundary.trial_side import TRIAL_WEIGHTS
 from nas.results.store import distinct, load_record, load_rungs, rank, read_trials, recorded_input
 from search_spaces import choices
@@ -73,6 +76,13 @@ def model_source(arch: dict, inp=None) -> str:
 def layer_table(model: torch.nn.Module, shape: tuple[int, int, int] = (1, 28, 28)) -> str:
     return (flop_count_table(flop_analysis(model.eval(), shape), max_depth=3)
             + f"\n(FLOPs: fvcore multiply-adds for one {'x'.join(map(str, shape))} image)\n")
+
+
+def figures_lines(fp: dict) -> str:
+    """table.txt's device figures (a Footprint's dict; conventions: nas/footprint.py)."""
+    return (f"device figures (int8, nas/footprint.py): {fp['params']:,} parameters, {fp['macs']:,} MACs, "
+            f"int8 model {fp['flash']:,} B ({fp['weight_bytes']:,} B of int8 weights), peak RAM {fp['ram']:,} B "
+            f"({fp['ram_with_input']:,} B with the input)\n")
 
 
 def refuse_existing(target: Path, force: bool) -> None:
@@ -129,7 +139,8 @@ def _weights_lines(onnx_entry: dict) -> str:
 
 
 def trials_csv(trials: list) -> str:
-    cols = ["trial", "status", "val_acc", "best_val_acc", "params", "flops", "train_acc", "test_acc", "seconds"]
+    cols = ["trial", "status", "val_acc", "best_val_acc", "params", "flops", "macs", "flash", "ram", "ram_with_input",
+            "train_acc", "test_acc", "seconds"]
     buf = io.StringIO()
     w = csv.writer(buf)
     w.writerow(cols + ["arch"])
@@ -216,6 +227,7 @@ def export(workdir: str, exp_id: str, out: str | os.PathLike, top_k: int = 1, fo
         torch.manual_seed(0)  # without kept weights: the network as initialised with seed 0
         net = build_network(arch, inp.shape, inp.classes)
         params, flops = count(net, inp.shape)
+        fp = footprint(net, inp.shape).as_dict()
         folder = f"rank{i}_{t.id}"
         kept = trial_weights(workdir, exp_id, t)
         if kept is not None:
@@ -235,7 +247,7 @@ def export(workdir: str, exp_id: str, out: str | os.PathLike, top_k: int = 1, fo
             if kept is not None and val is not None:
                 check["val_acc"] = _val_accuracies(net, Path(tmp) / "model.onnx", val)
             files[f"{folder}/model.onnx"] = (Path(tmp) / "model.onnx").read_bytes()
-        entry = {"rank": i, "trial": t.id, "arch": arch, "params": params, "flops": flops,
+        entry = {"rank": i, "trial": t.id, "arch": arch, "params": params, "flops": flops, "footprint": fp,
                  "metrics": t.final, "experiment": exp_id, "input": asdict(inp),
                  "data_dir": record.get("data_dir"),  # where the search read its data: `nas train` reads it there too
                  "onnx": {**check, "weights": weights}}
@@ -244,14 +256,15 @@ def export(workdir: str, exp_id: str, out: str | os.PathLike, top_k: int = 1, fo
             entry["recipe"] = recipe
         files[f"{folder}/arch.json"] = json.dumps(entry, indent=2) + "\n"
         files[f"{folder}/model.py"] = model_source(arch, inp)
-        files[f"{folder}/table.txt"] = layer_table(net, inp.shape) + _weights_lines(entry["onnx"])
+        files[f"{folder}/table.txt"] = layer_table(net, inp.shape) + figures_lines(fp) + _weights_lines(entry["onnx"])
         exported.append({**entry, "path": str(Path(out) / folder)})
     summary = {"experiment": exp_id, "written_by": written_by, "trials": len(trials),
                "succeeded": sum(t.status == "SUCCEEDED" for t in trials),
                "failed": [{"trial": t.id, "status": t.status, "reason": t.reason}
                           for t in trials if t.status not in ("SUCCEEDED", "RUNNING", "WAITING")],
                "ranking": [{"trial": t.id, "val_acc": t.val_acc, "params": t.final.get("params"),
-                            "flops": t.final.get("flops")} for t in ranked]}
+                            "flops": t.final.get("flops"), **{k: t.final[k] for k in FIGURES if k in t.final}}
+                           for t in ranked]}
     files["summary.json"] = json.dumps(summary, indent=2) + "\n"
     files["trials.csv"] = trials_csv(trials)
     write_dir_atomically(Path(out), files, force)

@@ -15,13 +15,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from nas import nni_boundary
-from nas.budget import Budget, Gate, count
+from nas.budget import BOUNDS, Budget, Gate, count, one_thread
 from nas.config import SearchConfig, TrainConfig, asdict, make
 from nas.data.datasets import Input, MNIST_INPUT
 from nas.engine import machines
 from nas.engine.controls import resolve_controls
 from nas.errors import ConfigError, ExperimentError
 from nas.facts import results_flag
+from nas.footprint import footprint
 from nas.results.store import load_record, record_path, recorded_choices, recorded_input, save_record
 from nas.training.runs import load_arch
 from search_spaces import get_space
@@ -85,7 +86,7 @@ def warm_start_names(search: SearchConfig, fixed: dict, inp=None, skipped: list 
         if text == "auto":
             return "none"
         raise ConfigError(f"--warm-start seeds evolution's population; --strategy {search.strategy} has none")
-    budget = Budget(search.max_params, search.max_flops, search.min_params)
+    budget = Budget.of(search)
     if text == "auto":
         # the rule's controls, whether or not they can take the images (a control left out says so itself)
         controls = set(resolve_controls(search.controls, search.max_params, fixed, search.search_recipe)) \
@@ -107,7 +108,7 @@ def warm_start_names(search: SearchConfig, fixed: dict, inp=None, skipped: list 
             except ValueError as e:
                 why, unfit = f"cannot take {inp.dataset}'s {'x'.join(map(str, inp.shape))} images ({e})", True
             else:
-                why = budget.verdict(*count(net, inp.shape)) or ""
+                why = "; ".join(line for _, line in budget.check(net, inp.shape))
         if not why:  # a path is kept absolute: the record must rebuild the same seeds from anywhere
             kept.append(spec if spec in BASELINES else str(Path(spec).resolve()))
         elif text != "auto":
@@ -122,74 +123,108 @@ def warm_start_samples(text: str) -> list[dict]:
     return [] if text in ("none", "") else [complete(load_arch(spec)[1]) for spec in text.split(",")]
 
 
-def _smallest(space_module, fixed: dict | None, inp) -> tuple[int, int]:
-    """(parameters, FLOPs) of the space's smallest networks that can take `inp`'s images: the
-    fewest parameters, and the fewest FLOPs (a pooling stem's), each over the stems and paddings
-    that build (padding adds no weight; on tiny images only padded convs fit). ConfigError when
+# the stems and paddings the smallest networks are tried with: padding adds no weight (on tiny images
+# only padded convs fit); a pooling or strided stem shrinks every activation after it
+SMALLEST_STEMS = (("none", 0), ("pool", 0), ("conv_s2", 0), ("none", 1), ("pool", 1), ("conv_s2", 1))
+
+
+def _smallest(space_module, fixed: dict | None, inp, budget: Budget) -> dict[str, int]:
+    """The smallest figure the space's smallest networks that can take `inp`'s images reach, for
+    each figure `budget` bounds (parameters always; MACs, int8 model bytes, peak RAM and fvcore's
+    FLOPs where bounded), each the least over the stems and paddings that build. ConfigError when
     none can take them."""
-    counts, why = [], ""
-    for stem, pad in (("none", 0), ("pool", 0), ("none", 1), ("pool", 1)):
+    found: dict[str, int] = {}
+    why = ""
+    for stem, pad in SMALLEST_STEMS:
         try:
             arch = {**space_module.smallest_arch(None, stem), "pad1": pad, "pad2": pad, **(fixed or {})}
             net = build_network(arch, inp.shape, inp.classes)
         except ValueError as e:
             why = why or str(e)
             continue
-        counts.append(count(net, inp.shape))
-    if not counts:
+        with one_thread():
+            figures = footprint(net, inp.shape).as_dict() if budget.device_bounds else \
+                {"params": sum(p.numel() for p in net.parameters())}
+            if budget.max_flops:
+                figures["flops"] = count(net, inp.shape)[1]
+        for k, v in figures.items():
+            found[k] = min(found.get(k, v), v)
+    if not found:
         raise ConfigError(f"the space's smallest network cannot take {inp.dataset}'s "
                           f"{'x'.join(map(str, inp.shape))} images: {why}")
-    return min(p for p, _ in counts), min(f for _, f in counts)
+    return found
+
+
+def _reach(budget: Budget, smallest: dict[str, int]) -> str:
+    """The smallest figure the space reaches for each bound of `budget`, in words."""
+    parts = [f"{smallest[figure]:,}{unit} {name}" for field, figure, name, unit in BOUNDS
+             if figure == "params" or getattr(budget, field)]
+    return ", ".join(parts + ([f"{smallest['flops']:,} FLOPs"] if budget.max_flops else []))
 
 
 def check_budget_reachable(space_module, budget: Budget, fixed: dict | None = None, inp=None) -> None:
-    """Refuse a budget that no candidate of the space can meet, instead of searching forever.
-    `inp`: the dataset's nas.data.datasets.Input (default MNIST's)."""
+    """Refuse a budget that no candidate of the space can meet, instead of searching forever: a
+    bound below the smallest figure the space reaches. `inp`: the dataset's nas.data.datasets.Input
+    (default MNIST's)."""
     inp = inp or MNIST_INPUT
-    params, flops = _smallest(space_module, fixed, inp)
-    if params > budget.max_params or (budget.max_flops and flops > budget.max_flops):
-        raise ConfigError(f"no architecture of the space fits the budget: the smallest has {params:,} "
-                          f"parameters and {flops:,} FLOPs" + (f" with {fixed}" if fixed else ""))
+    smallest = _smallest(space_module, fixed, inp, budget)
+    over = [name for field, figure, name, _ in BOUNDS if getattr(budget, field) and smallest[figure] > getattr(budget, field)]
+    over += ["FLOPs"] if budget.max_flops and smallest["flops"] > budget.max_flops else []
+    if over:
+        raise ConfigError(f"no architecture of the space fits the budget ({budget.describe()}): its smallest "
+                          f"networks reach {_reach(budget, smallest)}" + (f" with {fixed}" if fixed else "")
+                          + f"; the {', '.join(over)} bound{'s are' if len(over) > 1 else ' is'} out of reach")
 
 
 SHARE_SAMPLES = 500     # random candidates drawn to see how much of the space a budget leaves
 SHARE_SCARCE = 0.01     # under this share fitting, the search is told it will start slowly
+SHARE_MEASURED = 100    # ... of which at most this many within the parameter bound are measured in full
 
 
 def budget_share(space_module, budget: Budget, fixed: dict | None = None, inp=None, samples: int = SHARE_SAMPLES,
                  seed: int = 0) -> str:
     """How much of the space a budget leaves, measured on `samples` random candidates (as a
     strategy's first proposals draw them) before anything starts: a ConfigError naming the smallest
-    network's size when none fits (the strategy would propose forever, every proposal rejected), a
-    line to print when few do, else "". Parameters are counted exactly; FLOPs only where there is
-    a FLOP budget, for the candidates within the parameter budget."""
+    figures the space reaches when none fits (the strategy would propose forever, every proposal
+    rejected), a line to print when few do, else "". Parameters are counted on every sample; the
+    other figures, where bounded, on at most SHARE_MEASURED samples within the parameter bound (a
+    figure takes a trace of the network), the share then read over the samples drawn so far."""
     import random
 
     inp = inp or MNIST_INPUT
     check_budget_reachable(space_module, budget, fixed, inp)  # below the smallest network: said so exactly
-    rng, fits, buildable = random.Random(seed), 0, 0
+    full = budget.device_bounds or budget.max_flops
+    rng, fits, buildable, drawn, measured = random.Random(seed), 0, 0, 0, 0
     for _ in range(samples):
         if fits >= SHARE_SCARCE * samples:  # enough fit already: the rest cannot make the budget scarce
             return ""
+        if measured >= SHARE_MEASURED:
+            break
+        drawn += 1
         try:
             net = build_network(space_module.sample_arch(rng, fixed), inp.shape, inp.classes)
         except ValueError:  # the gate rejects it too: its network cannot take the images
             continue
         buildable += 1
         params = sum(p.numel() for p in net.parameters())
-        if budget.verdict(params, 0) is None and (not budget.max_flops or budget.verdict(*count(net, inp.shape)) is None):
-            fits += 1
-    if fits / samples >= SHARE_SCARCE:
+        if not budget.min_params <= params <= budget.max_params:
+            continue
+        if full:
+            measured += 1
+            if budget.check(net, inp.shape):
+                continue
+        fits += 1
+    if fits / drawn >= SHARE_SCARCE:
         return ""
-    params, flops = _smallest(space_module, fixed, inp)
-    what = (f"{budget.max_params:,} parameters" + (f" / {budget.max_flops:,} FLOPs" if budget.max_flops else "")
-            + (f", at least {budget.min_params:,}" if budget.min_params else ""))
-    smallest = f"the smallest network has {params:,} parameters" + (f" and {flops:,} FLOPs" if budget.max_flops else "")
+    reach = _reach(budget, _smallest(space_module, fixed, inp, budget))
+    smallest = f"the smallest networks reach {reach}" if full else f"the smallest network has {reach}"
+    what = budget.describe()
     if not fits:
-        raise ConfigError(f"budget {what}: none of {samples} random candidates fits ({buildable} of them take "
-                          f"{inp.dataset}'s {'x'.join(map(str, inp.shape))} images; {smallest}); raise the budget "
-                          f"or pin small choices with --fix")
-    return (f"budget {what}: only {fits} of {samples} random candidates fit ({smallest}); most proposals "
+        measured_words = f", {measured} of them measured in full" if full else ""
+        raise ConfigError(f"budget {what}: none of {drawn} random candidates fits ({buildable} of them take "
+                          f"{inp.dataset}'s {'x'.join(map(str, inp.shape))} images{measured_words}; {smallest}); "
+                          f"raise the budget or pin small choices with --fix")
+    return (f"budget {what}: only {fits} of {drawn} random candidates fit ({smallest}); most proposals "
             f"will be rejected before training, so trials start slowly")
 
 
@@ -240,7 +275,7 @@ def build(search: SearchConfig, train: TrainConfig, data_dir: str, inp: Input, e
     pinned = sorted(set(fixed) & set(RECIPE_CHOICES) - set(choices))
     if pinned:  # a label outside the searched space would not reach NNI's sample, nor the export
         raise ConfigError(f"--fix {', '.join(pinned)}: recipe labels are part of a candidate only with --search-recipe")
-    budget = Budget(search.max_params, search.max_flops, search.min_params)
+    budget = Budget.of(search)
     check_budget_reachable(space_module, budget, fixed, inp)
     # a flat search's trials keep their (proxy-trained) weights: its export hands the best one's over
     evaluator = FunctionalEvaluator(evaluate_model, config=asdict(train), data_dir=data_dir,

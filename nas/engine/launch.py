@@ -42,6 +42,7 @@ class SearchResult:
     dashboard: str
     accepted: int = 0              # candidates the budget gate let through
     rejected: int = 0              # ... and rejected before training
+    rejected_by: dict = field(default_factory=dict)  # ... by the figure whose bound they broke (Gate.rejected_by)
     replayed: int = 0              # proposals answered from an earlier session's trials
     repeats: int = 0               # proposals of a network this session had trained already
     exported: list = field(default_factory=list)  # nas.deploy.export.export's entries, best first
@@ -59,6 +60,14 @@ def did_not_learn(val_acc: float, classes: int, constant_acc: float | None = Non
     `constant_acc`, what always answering the commonest class scores): it learnt nothing, whatever
     its network could do with a longer training."""
     return val_acc <= max(100 / classes, constant_acc or 0) + 2
+
+
+def figures_text(final: dict) -> str:
+    """A trial line's device figures: MACs, int8 model bytes and peak RAM; fvcore's FLOPs for a
+    trial recorded before it reported them."""
+    if "macs" not in final:
+        return f"FLOPs {final.get('flops', 0):>11,}"
+    return f"MACs {final['macs']:>11,}  int8 {final['flash']:>7,} B  RAM {final['ram']:>7,} B"
 
 
 class TrialWatcher(threading.Thread):
@@ -89,7 +98,7 @@ class TrialWatcher(threading.Thread):
             if t.status == "SUCCEEDED" and f:
                 chance = "  did not learn (chance level)" if did_not_learn(f.get("default", 0), self.classes, f.get("constant_acc")) else ""
                 self.log(f"trial {count}  {t.id}  val {f.get('default', 0):6.2f}%  "
-                         f"params {f.get('params', 0):>7,}  FLOPs {f.get('flops', 0):>11,}  "
+                         f"params {f.get('params', 0):>7,}  {figures_text(f)}  "
                          f"{f.get('seconds', 0):6.1f}s{where}{chance}")
             else:
                 reason = f"  {t.reason}" if t.status == "FAILED" and t.reason else ""
@@ -142,6 +151,7 @@ def _run_in(built: Built, result: SearchResult, resume: bool, keep_open: bool, e
             result.spent_cpu_hours = built.tracker.spent_s / 3600
             built.tracker.save()
         result.accepted, result.rejected = built.gate.accepted, built.gate.rejected
+        result.rejected_by = dict(built.gate.rejected_by)
         result.replayed, result.repeats = built.replay.replayed, built.replay.repeats
         nni_boundary.compact(Path(search.workdir), exp.id)
         for line in collect_weights(search.workdir, exp.id, search.machines or None):  # what the export hands over
@@ -185,6 +195,9 @@ def search(search: SearchConfig, train: TrainConfig, results: str | Path = RESUL
            log=print_flush) -> SearchResult:
     """Launch a search into `<results>/searches/<id>` and export its best into `export_dir`
     (default `<results>/exports`). `search.workdir` is set from `results`."""
+    if search.max_flops:  # fvcore's total: kept only for the searches recorded with it (nas.config.SearchConfig)
+        raise ConfigError(f"max_flops (fvcore's total FLOPs, {search.max_flops:,}) bounds only searches recorded "
+                          "before max_macs; bound the convs' multiply-accumulates with --max-macs (max_macs)")
     layout = Layout.at(results)
     search = dataclasses.replace(search, workdir=str(layout.searches.resolve()),
                                  fix=resolve_fix(search.fix, search.schedule),
@@ -221,9 +234,7 @@ def search(search: SearchConfig, train: TrainConfig, results: str | Path = RESUL
     save_record(search.workdir, exp_id, new_record(exp_id, search, train, data_dir, inp, str(export_dir)))
     shape = "x".join(map(str, inp.shape))
     head = (f"search: {search.strategy} over the space '{search.space}' on {train.dataset} ({shape}, "
-            f"{inp.classes} classes), budget {search.max_params:,} parameters"
-            + (f" / {search.max_flops:,} FLOPs" if search.max_flops else "")
-            + (f", at least {search.min_params:,}" if search.min_params else "")
+            f"{inp.classes} classes), budget {Budget.of(search).describe()}"
             + (f", fixed {search.fix}" if search.fix else ""))
     if built.rungs is None:
         split = len(raw["train_y"]) - train.val_size
@@ -292,8 +303,7 @@ def fit_input(search: SearchConfig, train: TrainConfig, inp, train_images: int, 
         if skipped:  # the record keeps the controls that race, so a resume races the same
             search = dataclasses.replace(search, controls=",".join(kept) or "none")
             notes.controls_left = not kept
-    line = budget_share(get_space(search.space), Budget(search.max_params, search.max_flops, search.min_params),
-                        fixed, inp)
+    line = budget_share(get_space(search.space), Budget.of(search), fixed, inp)
     if line:
         notes.append(line)
     return search, train, notes

@@ -2,7 +2,8 @@
 validation split and report to NNI.
 
 Each epoch reports the validation accuracy (%) as an intermediate result; the final result has the
-validation accuracy as its default metric, plus parameters, FLOPs, train accuracy and seconds, so
+validation accuracy as its default metric, plus parameters, fvcore's FLOPs, the device figures
+(nas/footprint.py: macs, flash, weight_bytes, ram, ram_with_input), train accuracy and seconds, so
 the dashboard's trial table shows all of them. A trial evaluates no test image: it selects, and
 selection reads validation only.
 
@@ -28,6 +29,7 @@ from nas.atomic import save_torch, write_text
 from nas.budget import count
 from nas.config import TrainConfig, make, with_recipe
 from nas.data.datasets import load_splits
+from nas.footprint import footprint
 from nas.nni_boundary.trial_entry import IMPORTED_AT
 from nas.nni_boundary.trial_side import TRIAL_WEIGHTS
 from nas.results.store import read_trials
@@ -92,6 +94,8 @@ def evaluate_model(model: torch.nn.Module, config: dict, data_dir: str | None = 
     data = load_splits(local, cfg.val_size, cfg.split_seed, cfg.train_subset or None, download=local is None,
                        dataset=cfg.dataset)
     params, flops = count(model, data.input.shape)
+    # the device figures (nas/footprint.py), dashboard metrics beside validation accuracy, NNI's default
+    figures = footprint(getattr(model, "net", model), data.input.shape).as_dict()
 
     history: list[dict] = []
     stopped = 0
@@ -125,7 +129,7 @@ def evaluate_model(model: torch.nn.Module, config: dict, data_dir: str | None = 
         save_torch(net.state_dict(), own / TRIAL_WEIGHTS)
     last = history[-1]
     result = {"default": last["val_acc"], "val_acc": last["val_acc"], "best_val_acc": max(r["val_acc"] for r in history),
-              "params": params, "flops": flops, "input": list(data.input.shape), "classes": data.input.classes,
+              **figures, "params": params, "flops": flops, "input": list(data.input.shape), "classes": data.input.classes,
               # what answering the commonest validation class every time scores: a trial at it learnt nothing
               "constant_acc": round(100 * torch.bincount(data.val_y).max().item() / max(1, len(data.val_y)), 2),
               "train_acc": last["train_acc"],

@@ -34,8 +34,8 @@ def search_command(rec: dict, exp_id: str) -> str:
     schedule = s.get("schedule", "flat")
     flags = [f"--id {exp_id}", f"--schedule {schedule}"]
     for key, value in s.items():
-        if key in NOT_FLAGS or key not in default or key == "schedule":
-            continue
+        if key in NOT_FLAGS or key not in default or key in ("schedule", "max_flops"):
+            continue  # max_flops: no flag sets it now (search_section says it)
         if schedule == "asha" and key in ("epochs", "train_subset", "trials") and (key != "trials" or s.get("cpu_hours")):
             continue  # a multi-fidelity search trains by its rungs, and a CPU budget sizes its candidates
         if key == "fix":  # the record keeps it resolved ("" pinned nothing)
@@ -64,13 +64,18 @@ def export_lines(inp: Inputs, s: Search) -> list[str]:
     ranks = sorted(folder.glob("rank*_*/arch.json"), key=lambda p: int(p.parent.name[4:].split("_")[0]))
     if not ranks:
         return [f"Not exported (`nas export {s.id} --results {inp.layout.root}`)."]
-    L = [f"Export `{shown(folder, inp.layout.root)}`:", "", "| rank | trial | params | FLOPs | validation | weights | files |",
-         "| --- | --- | --- | --- | --- | --- | --- |"]
+    L = [f"Export `{shown(folder, inp.layout.root)}`:", "",
+         "| rank | trial | params | FLOPs | MACs | int8 model | peak RAM (with input) | validation | weights | files |",
+         "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
     for p in ranks:
         a = json.loads(p.read_text())
         val = a.get("metrics", {}).get("default")
         files = ", ".join(sorted(f.name for f in p.parent.iterdir() if f.is_file()))
+        fp = a.get("footprint")  # an export written before the device figures has none
+        device = (f"{fp['macs']:,} | {fp['flash']:,} B | {fp['ram']:,} B ({fp['ram_with_input']:,} B)" if fp
+                  else "- | - | -")
         L.append(f"| {a.get('rank', '?')} | `{a.get('trial', '?')}` | {a.get('params', 0):,} | {a.get('flops', 0):,} | "
+                 f"{device} | "
                  + (f"{val:.2f}%" if isinstance(val, (int, float)) else "-")
                  + f" | {a.get('onnx', {}).get('weights') or a.get('weights') or '-'} | {files} |")
     return L
@@ -106,7 +111,10 @@ def searches_section(inp: Inputs, pictures: bool = True) -> list[str]:
         L += multi_table(multi) + [""]
     for s in sorted(flat + multi, key=lambda s: s.id):
         rec = s.record
-        L += [f"### Search `{s.id}`", "", f"`{search_command(rec, s.id)}`", ""]
+        legacy = rec["search"].get("max_flops")  # the old --max-flops: fvcore's total, no flag now
+        L += [f"### Search `{s.id}`", "", f"`{search_command(rec, s.id)}`"
+              + (f" (its gate also bounded fvcore's total FLOPs at {legacy:,}, which no flag sets now; "
+                 "`nas resume` keeps that bound)" if legacy else ""), ""]
         data = rec.get("input") or {}
         failed = sum(t.status == "FAILED" for t in s.trials)
         L += [f"Data: {rec['train'].get('dataset', 'mnist')}"

@@ -6,6 +6,7 @@ import json
 import statistics
 from pathlib import Path
 
+from nas.budget import BOUNDS
 from nas.facts import LATE_EPOCHS
 from nas.results import decide
 from nas.results.decide import Finalist
@@ -171,6 +172,7 @@ def search_table(searches: list[Search]) -> list[str]:
         limits = [f"fixed {rec['fix']}"] if rec.get("fix") else []
         limits += [f">= {rec['min_params']:,} params"] if rec.get("min_params") else []
         limits += [f"<= {rec['max_flops']:,} FLOPs"] if rec.get("max_flops") else []
+        limits += [f"<= {rec[field]:,}{unit} {name}" for field, _, name, unit in BOUNDS[1:] if rec.get(field)]
         lines.append(f"| `{s.id}` | {rec['strategy']}{' (' + '; '.join(limits) + ')' if limits else ''} | "
                      f"{s.budget:,} | {ok} / {failed} / {len(s.trials) - ok - failed} | {learnt_from(s)} | "
                      f"{s.record['train']['epochs']} ep x {s.epoch_images:,} img | "

@@ -7,7 +7,8 @@ its histories hold test_loss and test_acc as null, its summary no test value, an
 runs on validation images.
 
 A run folder holds everything needed to re-run it and to report on it:
-  config.json          the architecture, the resolved TrainConfig, seeds, params, FLOPs, versions
+  config.json          the architecture, the resolved TrainConfig, seeds, params, FLOPs, the device
+                       figures (`footprint`: nas/footprint.py), versions
   seed<S>/history.csv  one row per epoch: train / validation / test loss and accuracy, lr, seconds
                        (test nan in the CSV, null in JSON, where the run evaluates no test image)
   seed<S>/history.json the same rows as JSON
@@ -38,6 +39,7 @@ from nas.config import TrainConfig, asdict, default_threads, fit_val_size, with_
 from nas.data.datasets import Input, load_splits, load_uint8
 from nas.deploy.onnx import accuracy, check_images, run_onnx, write_onnx
 from nas.errors import ConfigError, DataError, RunError
+from nas.footprint import footprint
 from nas.results.store import late
 from nas.training.loop import check_schedule, format_epoch, train
 from nas.training.workers import map_in_workers, print_flush
@@ -210,13 +212,15 @@ def run(arch: dict, cfg: TrainConfig, seeds: list[int], out: str | os.PathLike, 
     # the data first: the network is built for its input, and bad data fails before any write
     data = load_splits(data_dir, cfg.val_size, cfg.split_seed, cfg.train_subset or None, dataset=cfg.dataset)
     try:
-        params, flops = count(build_network(arch, data.input.shape, data.input.classes), data.input.shape)
+        net = build_network(arch, data.input.shape, data.input.classes)
+        params, flops = count(net, data.input.shape)
+        figures = footprint(net, data.input.shape).as_dict()  # the device figures (nas/footprint.py)
     except ValueError as e:
         raise ConfigError(f"this architecture cannot take {cfg.dataset}'s {'x'.join(map(str, data.input.shape))} "
                           f"images: {e}") from None
     check_schedule(cfg, len(data.train_x))  # a recipe that cannot run fails before the run folder exists
     config = {"name": name, "source": source, "arch": arch, "train": asdict(replace(cfg, seed=0)), "seeds": seeds,
-              "input": asdict(data.input), "params": params, "flops": flops,
+              "input": asdict(data.input), "params": params, "flops": flops, "footprint": figures,
               "evaluate_test": evaluate_test, "torch": torch.__version__, "git": _git_commit(),
               "data_dir": str(Path(data_dir).resolve()) if data_dir else None,
               "device_name": torch.cuda.get_device_name(0) if cfg.device == "cuda" else None}
@@ -244,7 +248,8 @@ def run(arch: dict, cfg: TrainConfig, seeds: list[int], out: str | os.PathLike, 
                 shutil.rmtree(old)
         (out / "summary.json").unlink(missing_ok=True)
     write_text(cfg_path, json.dumps(config, indent=2) + "\n")
-    log(f"{name or 'run'}: {params:,} parameters, {flops:,} FLOPs, {len(data.train_x):,} training images, "
+    log(f"{name or 'run'}: {params:,} parameters, {flops:,} FLOPs, {figures['macs']:,} MACs, int8 model "
+        f"{figures['flash']:,} B, peak RAM {figures['ram']:,} B, {len(data.train_x):,} training images, "
         f"{len(data.val_x):,} validation, seeds {seeds} ({jobs} at once, {cfg.threads} threads each) -> {out}")
     if recipe:
         log("its recipe labels set " + ", ".join(f"{k}={v}" for k, v in recipe.items()))
@@ -254,7 +259,7 @@ def run(arch: dict, cfg: TrainConfig, seeds: list[int], out: str | os.PathLike, 
                    for seed in seeds]
     else:
         results = map_in_workers(_seed_job, [(arch, cfg, s, out, data_dir, fresh, evaluate_test) for s in seeds], jobs)
-    summary = {"name": name, "params": params, "flops": flops,
+    summary = {"name": name, "params": params, "flops": flops, "footprint": figures,
                "seeds": {str(s): r for s, r in zip(seeds, results)},
                "onnx": _write_onnx(arch, data, out / f"seed{seeds[0]}", evaluate_test,
                                    how_trained(asdict(cfg), seeds[0], len(data.train_x)))}
