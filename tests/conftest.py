@@ -8,6 +8,7 @@ CI set, as `.ci/run` runs): there a missing part fails, so CI can never pass by 
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -73,3 +74,32 @@ def small_splits(data_dir):
 
     s = load_splits(data_dir, val_size=1000, train_subset=2000)
     return replace(s, test_x=s.test_x[:2000], test_y=s.test_y[:2000])
+
+
+@pytest.fixture(scope="session")
+def user_search(tmp_path_factory, fashion_dir):
+    """One tiny flat search on a user's own data, shared by the tests of what a user sees
+    (test_userdata, test_next_steps, test_user_report): an IDX folder of 5 classes of 20x20 images,
+    evolution with its default warm start, 3 trials of 1 epoch on 800 images, into a results root
+    that is not the default, from a folder that is neither the repository nor that root. Tests that
+    write into the root work on a copy of it (test_next_steps, which resumes it, on the root itself)."""
+    import subprocess
+    import sys
+    from types import SimpleNamespace
+
+    from test_e2e import free_port
+    from test_userdata import write_fashion5
+
+    tmp = tmp_path_factory.mktemp("user")
+    data, res, work = write_fashion5(tmp / "fashion5", fashion_dir), tmp / "my-results", tmp / "work"
+    work.mkdir()
+    env = {k: v for k, v in os.environ.items() if k != "NAS_RESULTS"}
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(Path(__file__).resolve().parents[1]), env.get("PYTHONPATH")]))
+    r = subprocess.run([sys.executable, "-m", "nas", "search", "--id", "mine", "--dataset", "idx", "--data-dir", str(data),
+                        "--results", str(res), "--strategy", "evolution", "--schedule", "flat", "--trials", "3",
+                        "--epochs", "1", "--train-subset", "800", "--max-params", "8000", "--set", "eval_batch=5000",
+                        "--port", str(free_port())], capture_output=True, text=True, cwd=work, env=env, timeout=900)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    pristine = tmp / "pristine" / res.name  # the root as the search left it, before any test writes into it
+    shutil.copytree(res, pristine)
+    return SimpleNamespace(out=r.stdout, err=r.stderr, data=data, res=res, pristine=pristine, work=work, tmp=tmp)

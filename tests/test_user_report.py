@@ -36,19 +36,15 @@ def free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def users_root(tmp_path_factory, data_dir):
-    """A user's results root made by a tiny real search: flat, 3 trials of 1 epoch on 400 images."""
-    tmp = tmp_path_factory.mktemp("user")
-    root = tmp / "my-results"
-    done = nas("search", "--schedule", "flat", "--id", "mine", "--trials", "3", "--concurrency", "2", "--epochs", "1",
-               "--train-subset", "400", "--max-params", "8000", "--port", str(free_port()), "--results", str(root),
-               "--data-dir", str(data_dir), "--set", "val_size=200", "--set", "eval_batch=5000", cwd=tmp)
-    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+def users_root(user_search, tmp_path_factory):
+    """A copy of conftest's shared search of a user's own data: this test writes a run into it."""
+    root = tmp_path_factory.mktemp("report") / "my-results"
+    shutil.copytree(user_search.pristine, root)
     return root
 
 
 @pytest.mark.slow
-def test_a_users_report_holds_its_search_and_nothing_of_the_study(users_root, tmp_path, data_dir):
+def test_a_users_report_holds_its_search_and_nothing_of_the_study(users_root, tmp_path, user_search):
     arch = next((users_root / "exports" / "mine").glob("rank1_*/arch.json"))
     trial = json.loads(arch.read_text())["trial"]
     # a confirmation of the pick, its source written relative to the folder it ran in (the root's parent)
@@ -57,12 +53,13 @@ def test_a_users_report_holds_its_search_and_nothing_of_the_study(users_root, tm
     source = f"{users_root.name}/exports/mine/{arch.parent.name}/arch.json"
     (run.path / "config.json").write_text(json.dumps({**cfg, "source": source, "arch": json.loads(arch.read_text())["arch"]}))
 
-    done = nas("report", "--results", str(users_root), "--data-dir", str(data_dir), cwd=tmp_path)  # another folder
+    done = nas("report", "--results", str(users_root), "--data-dir", str(user_search.data), cwd=tmp_path)  # another folder
     assert done.returncode == 0, done.stderr[-2000:]
     text = (users_root / "README.md").read_text()
     assert "### Search `mine`" in text
     command = next(line for line in text.splitlines() if line.startswith("`nas search --id mine "))
-    for flag in ("--schedule flat", "--strategy random", "--max-params 8000", "--trials 3", "--train-subset 400"):
+    for flag in ("--schedule flat", "--strategy evolution", "--max-params 8000", "--trials 3", "--train-subset 800",
+                 "--dataset idx"):
         assert flag in command, command  # every setting that differs from no flag, so it runs the same search
     assert f"Pick: trial `{trial}`, validation " in text
     assert f"Export `my-results/exports/mine`:" in text and f"| 1 | `{trial}` |" in text and "model.onnx" in text

@@ -236,16 +236,17 @@ def _exported(res: Path) -> dict:
 
 
 @pytest.mark.slow
-def test_evolution_flat_on_20x20_images_skips_the_warm_starts_that_cannot_take_them(tmp_path, fashion5):
-    """The README's custom-data example (evolution, default warm start): a traceback before."""
-    r, res = _search(tmp_path, "--dataset", "idx", "--data-dir", str(fashion5), "--strategy", "evolution",
-                     "--schedule", "flat", "--trials", "2", "--epochs", "1", "--train-subset", "800")
+def test_evolution_flat_on_20x20_images_skips_the_warm_starts_that_cannot_take_them(user_search):
+    """The README's custom-data example (evolution, default warm start): a traceback before. The
+    search is conftest's shared one (3 trials, 1 epoch on 800 images)."""
+    out, res = user_search.out, user_search.res
+    assert "FAILED" not in out and "Traceback" not in user_search.err and "+-nan" not in out
     # exp1 and exp2 lack BatchNorm, which a flat search pins on: not points of its space, not proposed
     for name in ("exp3", "exp4", "r3cpl8k"):
-        assert r.stdout.count(f"warm start {name} skipped: cannot take idx's 1x20x20 images") == 1, r.stdout
-    assert "population opens with era7918, lqznt4k" in r.stdout
-    assert "validation split: 500 of the 3,000 training images" in r.stdout
-    assert len(re.findall(r"^trial +\d/2 +\w+ +val ", r.stdout, re.M)) == 2, r.stdout  # both trials scored
+        assert out.count(f"warm start {name} skipped: cannot take idx's 1x20x20 images") == 1, out
+    assert "population opens with era7918, lqznt4k" in out
+    assert "validation split: 500 of the 3,000 training images" in out
+    assert len(re.findall(r"^trial +\d/3 +\w+ +val ", out, re.M)) == 3, out  # every trial scored
     arch = _exported(res)
     assert arch["input"]["classes"] == 5 and arch["input"]["height"] == 20
     # the exported model.py stands alone and takes the dataset's images
