@@ -68,12 +68,18 @@ def _print_exported(exported: list, raced: bool = False, flags: str = "") -> Non
         print(f"train it: nas train {arch} --epochs 15 --seeds 0,1,2{flags}")
 
 
-def _print_search(r, results: str) -> None:
+def _print_search(r, results: str) -> int:
+    """What a search or resume says at its end; its exit code (a stopped search's is not 0)."""
     again = results_flag(results)
+    if r.stopped:  # no machine left to train on: nothing was interrupted by the user
+        print(f"error: {r.stopped}; continue it with `nas resume {r.id}{again}`", file=sys.stderr)
+        return 3
     if r.interrupted:
+        from nas.cli import interrupted_code
+
         print(f"interrupted; stopping the experiment (continue it with `nas resume {r.id}{again}`)",
               file=sys.stderr)
-        return
+        return interrupted_code()
     print(f"budget gate: {r.accepted} candidates accepted, {r.rejected} rejected before training")
     if r.replayed:
         print(f"{r.replayed} candidates proposed again were answered from their finished trials, not re-trained")
@@ -88,6 +94,7 @@ def _print_search(r, results: str) -> None:
     elif r.exported:
         _print_exported(r.exported, raced=r.outcome is not None, flags=_next_flags(results, r.dataset, r.data_dir))
     print(f"its dashboard again: nas view {r.id}{again}")
+    return 0
 
 
 def _race_lines(o: dict, spent: float | None) -> str:
@@ -117,7 +124,7 @@ def _race_lines(o: dict, spent: float | None) -> str:
     return "\n".join(lines)
 
 
-def cmd_search(args) -> None:
+def cmd_search(args) -> int:
     from nas import api
 
     options = dict(space=args.space, strategy=args.strategy, max_params=args.max_params,
@@ -130,15 +137,15 @@ def cmd_search(args) -> None:
                    search_recipe=args.search_recipe, warm_start=args.warm_start)
     # a flat search's proxy recipe < --config < --set
     recipe = _train_config(args, flat_recipe(args.schedule, args.search_recipe))
-    _print_search(api.search(results=args.results, id=args.id, data_dir=args.data_dir, export_dir=args.export_dir,
+    return _print_search(api.search(results=args.results, id=args.id, data_dir=args.data_dir, export_dir=args.export_dir,
                              recipe=recipe, keep_open=args.keep_open, verbose=args.verbose,
                              **{k: v for k, v in options.items() if v is not None}), args.results)
 
 
-def cmd_resume(args) -> None:
+def cmd_resume(args) -> int:
     from nas import api
 
-    _print_search(api.resume(args.id, results=args.results, trials=args.trials, port=args.port, host=args.host,
+    return _print_search(api.resume(args.id, results=args.results, trials=args.trials, port=args.port, host=args.host,
                              keep_open=args.keep_open, verbose=args.verbose), args.results)
 
 

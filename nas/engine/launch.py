@@ -47,7 +47,8 @@ class SearchResult:
     exported: list = field(default_factory=list)  # nas.deploy.export.export's entries, best first
     export_dir: Path | None = None
     kept_export: bool = False      # the export folder held a user's `nas export`, left alone
-    interrupted: bool = False
+    interrupted: bool = False      # stopped by Ctrl-C or SIGTERM
+    stopped: str = ""              # why the search stopped on its own before its end (no machine left)
     outcome: dict | None = None    # a multi-fidelity search's race: nas.schedule.ledger.outcome (pick, gaps, controls)
     spent_cpu_hours: float | None = None
     dataset: str = "mnist"         # what the search trained on, and the folder it read (for the next commands)
@@ -70,6 +71,7 @@ class TrialWatcher(threading.Thread):
         self.classes = classes  # the dataset's: what chance is
         self.extra = extra  # trials added on the way (retries of killed ones)
         self.seen: set[str] = set()
+        self.interrupted = 0  # trials of earlier sessions a resume marked interrupted
         self.stop_event = threading.Event()
 
     def poll(self) -> None:
@@ -85,7 +87,12 @@ class TrialWatcher(threading.Thread):
             where = ""
             if f and "rung" in f:  # a multi-fidelity search: which training of which candidate
                 where = f"  rung {f['rung']} seed {f['seed']}" + (f" control {f['control']}" if f.get("control") else "")
-            count = f"{len(self.seen):>3}/{self.total + self.extra()}" if self.total else f"{len(self.seen):>3}"
+            if t.message == nni_boundary.INTERRUPTED_MESSAGE:  # resume raised NNI's trial limit by each of these
+                self.interrupted += 1
+            # the denominator is every trial NNI will run: the count, the retries, the interrupted ones
+            # (a failure unforeseen in it must still never show a count above it)
+            planned = max(self.total + self.extra() + self.interrupted, len(self.seen))
+            count = f"{len(self.seen):>3}/{planned}" if self.total else f"{len(self.seen):>3}"
             if t.status == "SUCCEEDED" and f:
                 chance = "  did not learn (chance level)" if did_not_learn(f.get("default", 0), self.classes, f.get("constant_acc")) else ""
                 self.log(f"trial {count}  {t.id}  val {f.get('default', 0):6.2f}%  "
@@ -109,8 +116,8 @@ def _warn_exposed(host: str) -> None:
               file=sys.stderr)
 
 
-def _open_dashboard(search: SearchConfig) -> str:
-    check_port_free(search.host, search.port)
+def _open_dashboard(search: SearchConfig, view: bool = False) -> str:
+    check_port_free(search.host, search.port, remote=bool(search.machines) and not view)
     _warn_exposed(search.host)
     nni_boundary.bind_dashboard(search.host)
     return dashboard_url(search.host, search.port)
@@ -155,8 +162,11 @@ def _run_in(built: Built, result: SearchResult, resume: bool, keep_open: bool, e
                 result.kept_export = True
         if keep_open:
             log(f"search done; dashboard stays at {result.dashboard} (Ctrl-C to stop)")
-            while True:
-                time.sleep(3600)
+            try:
+                while True:
+                    time.sleep(3600)
+            except KeyboardInterrupt:  # the way to close it: the search itself is complete
+                pass
     except KeyboardInterrupt:
         result.interrupted = True
     finally:
@@ -205,6 +215,7 @@ def search(search: SearchConfig, train: TrainConfig, results: str | Path = RESUL
         train = dataclasses.replace(train, threads=threads)
     exp_id = exp_id or random_id()
     check_new_id(search.workdir, exp_id)
+    check_port_free(search.host, search.port, remote=bool(search.machines))  # before anything is written
     data_dir = str(resolve_data_dir(data_dir, dataset=train.dataset).resolve())
     raw = load_uint8(data_dir, dataset=train.dataset)  # verify + cache once here, so trials never decode or download
     inp = describe(raw, train.dataset)
@@ -311,6 +322,8 @@ def resume(exp_id: str, results: str | Path = RESULTS_ROOT, trials: int | None =
             raise ConfigError(f"--trials {trials} is below the {done} trials this experiment already ran")
         total = trials
     flat = rec["search"].get("schedule", "flat") == "flat"
+    check_port_free(host or rec["search"].get("host", "127.0.0.1"), port or rec["search"].get("port", 8080),
+                    remote=bool(rec["search"].get("machines")))
     listed = []
     if rec["search"].get("machines"):  # the machines again, before anything changes
         listed = machines.load(rec["search"]["machines"])[0]
@@ -337,7 +350,7 @@ def view(exp_id: str, results: str | Path = RESULTS_ROOT, port: int | None = Non
          seconds: float = 0, log=print_flush) -> str:
     """Re-open the dashboard of a stopped search for `seconds` (0: until Ctrl-C); its URL."""
     built, _ = rebuild(str(Layout.at(results).searches.resolve()), exp_id, port, host)
-    url = _open_dashboard(built.search)
+    url = _open_dashboard(built.search, view=True)
     with nni_boundary.uploading(built.code):  # a remote search's config names its staged code folder
         built.exp.view(port=built.search.port, non_blocking=True)
         log(f"experiment {exp_id}: dashboard at {url} " + (f"for {seconds:g}s" if seconds else "(Ctrl-C to stop)"))
