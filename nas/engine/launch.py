@@ -19,7 +19,7 @@ from nas.config import (SearchConfig, TrainConfig, default_threads, fit_val_size
                         resolve_fix)
 from nas.data.datasets import data_files, describe, load_uint8, resolve_data_dir
 from nas.deploy.export import auto_export_allowed, export
-from nas.engine import machines
+from nas.engine import machines, tunnels
 from nas.engine.controls import resolve_controls
 from nas.engine.experiment import (Built, budget_share, build, check_new_id, check_port_free, dashboard_url, new_record,
                                    population_for, rebuild, register, warm_start_names)
@@ -123,17 +123,19 @@ def _open_dashboard(search: SearchConfig, view: bool = False) -> str:
     return dashboard_url(search.host, search.port)
 
 
-def _run(built: Built, resume: bool, keep_open: bool, export_dir: Path | None, log, inp, data_dir: str) -> SearchResult:
+def _run(built: Built, resume: bool, keep_open: bool, export_dir: Path | None, log, inp, data_dir: str,
+         links=None) -> SearchResult:
     """Run the experiment to its trial count, then export its best (unless a user export is there).
-    `inp`: the dataset's nas.data.datasets.Input, read from `data_dir`."""
+    `inp`: the dataset's nas.data.datasets.Input, read from `data_dir`; `links`: a remote search's
+    SSH links (nas.engine.tunnels), open for the whole run."""
     exp, search = built.exp, built.search
     result = SearchResult(exp.id, _open_dashboard(search), dataset=inp.dataset, data_dir=data_dir)
     with nni_boundary.uploading(built.code):
-        return _run_in(built, result, resume, keep_open, export_dir, log, inp.classes)
+        return _run_in(built, result, resume, keep_open, export_dir, log, inp.classes, links)
 
 
 def _run_in(built: Built, result: SearchResult, resume: bool, keep_open: bool, export_dir: Path | None,
-            log, classes: int) -> SearchResult:
+            log, classes: int, links=None) -> SearchResult:
     exp, search = built.exp, built.search
     log(f"experiment {exp.id}: dashboard at {result.dashboard}")
     # a multi-fidelity search has no fixed trial count: its lines count up, and the [rungs] lines say how far it is
@@ -222,11 +224,25 @@ def search(search: SearchConfig, train: TrainConfig, results: str | Path = RESUL
     search, train, notes = fit_input(search, train, inp, len(raw["train_y"]), auto_rungs=bool(rungs_from))
     for line in notes:
         log(line)
+    links = None
     if search.machines:  # every machine checked before anything is written
         search = dataclasses.replace(search, machines=str(Path(search.machines).resolve()))
-        for m in machines.load(search.machines)[0]:
+        listed, manager_ip = machines.load(search.machines)
+        for m in listed:
             machines.check(m, _worker_data(data_dir, train.dataset))
             machines.prepare(m)
+        links = tunnels.open_links(listed, search.port, direct=manager_ip is not None)
+    try:
+        return _launch(search, train, layout, exp_id, data_dir, raw, inp, notes, rungs_from, export_dir,
+                       keep_open, log, links)
+    finally:
+        if links is not None:
+            links.close()
+
+
+def _launch(search, train, layout, exp_id, data_dir, raw, inp, notes, rungs_from, export_dir, keep_open, log,
+            links) -> SearchResult:
+    """`search`'s second half, once its machines are checked and linked: build, record, run."""
     export_dir = Path(export_dir or layout.exports).resolve()
     built = build(search, train, data_dir, inp, exp_id, log=log)
     save_record(search.workdir, exp_id, new_record(exp_id, search, train, data_dir, inp, str(export_dir)))
@@ -251,7 +267,7 @@ def search(search: SearchConfig, train: TrainConfig, results: str | Path = RESUL
             + (f"; rungs {rungs_from}" if rungs_from else ""))
     if search.warm_start != "none":
         log(f"warm start: evolution's population opens with {search.warm_start.replace(',', ', ')}")
-    return _run(built, False, keep_open, export_dir, log, inp, data_dir)
+    return _run(built, False, keep_open, export_dir, log, inp, data_dir, links)
 
 
 class Notes(list):
@@ -324,9 +340,9 @@ def resume(exp_id: str, results: str | Path = RESULTS_ROOT, trials: int | None =
     flat = rec["search"].get("schedule", "flat") == "flat"
     check_port_free(host or rec["search"].get("host", "127.0.0.1"), port or rec["search"].get("port", 8080),
                     remote=bool(rec["search"].get("machines")))
-    listed = []
+    listed, manager_ip = [], None
     if rec["search"].get("machines"):  # the machines again, before anything changes
-        listed = machines.load(rec["search"]["machines"])[0]
+        listed, manager_ip = machines.load(rec["search"]["machines"])
         for m in listed:
             machines.check(m, _worker_data(rec["data_dir"], rec["train"].get("dataset", "mnist")))
             machines.prepare(m)
@@ -341,9 +357,15 @@ def resume(exp_id: str, results: str | Path = RESULTS_ROOT, trials: int | None =
         + (f"; {len(p.interrupted_now)} interrupted ({', '.join(p.interrupted_now)}) marked USER_CANCELED"
            if p.interrupted_now else "")
         + (f"; {max(0, total - len(p.finished))} more to run" if flat else "; the schedule continues"))
-    built, rec = rebuild(workdir, exp_id, port, host, replay=p.finished, trials=trials, log=log)
-    export_dir = Path(rec.get("export_dir") or Layout.at(results).exports)
-    return _run(built, True, keep_open, export_dir, log, recorded_input(rec), rec["data_dir"])
+    links = tunnels.open_links(listed, port or rec["search"].get("port", 8080), direct=manager_ip is not None) \
+        if listed else None
+    try:
+        built, rec = rebuild(workdir, exp_id, port, host, replay=p.finished, trials=trials, log=log)
+        export_dir = Path(rec.get("export_dir") or Layout.at(results).exports)
+        return _run(built, True, keep_open, export_dir, log, recorded_input(rec), rec["data_dir"], links)
+    finally:
+        if links is not None:
+            links.close()
 
 
 def view(exp_id: str, results: str | Path = RESULTS_ROOT, port: int | None = None, host: str | None = None,

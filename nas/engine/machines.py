@@ -38,6 +38,7 @@ from nas import nni_boundary
 from nas.errors import ConfigError, ExperimentError
 
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
+LIVENESS_S = 60.0   # default of the machines file's `liveness_s` (nas.engine.tunnels)
 NEEDS = ("torch", "fvcore", "nni", "numpy", "psutil")   # what a trial imports on the worker
 CODE = ("nas", "search_spaces")                        # all of the project a trial needs
 
@@ -53,6 +54,7 @@ class Machine:
     trials: int = 1
     data_dir: str | None = None
     known_hosts: str | None = None   # the file SSH checks host keys against (None: the user's own)
+    liveness_s: float = LIVENESS_S   # a machine that answers no SSH keep-alive this long is dropped
 
     @property
     def name(self) -> str:
@@ -66,7 +68,7 @@ class Machine:
 KEYS = {"host": str, "user": str, "key": str, "python": str, "workdir": str, "port": int, "trials": int,
         "data_dir": str}
 REQUIRED = ("host", "user", "key", "python", "workdir")
-TOP_KEYS = ("machines", "known_hosts", "manager_ip")
+TOP_KEYS = ("machines", "known_hosts", "manager_ip", "liveness_s")
 
 
 def _typed(path: Path, i: int, m: dict) -> dict:
@@ -127,6 +129,10 @@ def load(path: str | Path) -> tuple[list[Machine], str | None]:
         if k in doc and (not isinstance(doc[k], str) or not doc[k].strip()):
             raise ConfigError(f"machines file {path}: {k} must be a non-empty string, not {json.dumps(doc[k])}")
     known_hosts = str(Path(doc["known_hosts"]).expanduser()) if doc.get("known_hosts") else None
+    liveness = doc.get("liveness_s", LIVENESS_S)
+    if isinstance(liveness, bool) or not isinstance(liveness, (int, float)) or not 2 <= liveness <= 3600:
+        raise ConfigError(f"machines file {path}: liveness_s must be a number of seconds in 2..3600, "
+                          f"not {json.dumps(liveness)}")
     machines = []
     for i, m in enumerate(entries, 1):
         if not isinstance(m, dict):
@@ -141,18 +147,23 @@ def load(path: str | Path) -> tuple[list[Machine], str | None]:
         key = str(Path(m["key"]).expanduser())
         check_key(key, f"machines file {path}: machine {i}")
         machines.append(Machine(m["host"], m["user"], key, m["python"], m["workdir"], m.get("port", 22),
-                                m.get("trials", 1), m.get("data_dir"), known_hosts))
+                                m.get("trials", 1), m.get("data_dir"), known_hosts, float(liveness)))
     if len({(m.host, m.port, m.workdir) for m in machines}) < len(machines):
         raise ConfigError(f"machines file {path}: two machines share host, port and workdir")
     return machines, doc.get("manager_ip")
 
 
-def _ssh(m: Machine) -> list[str]:
-    """ssh to the machine; BatchMode: a refused key fails instead of asking for a password; a host
-    seen for the first time is added to the known hosts, a changed host key is refused."""
-    return (["ssh", "-i", m.key, "-p", str(m.port), "-o", "BatchMode=yes", "-o", "ConnectTimeout=10",
-             "-o", "StrictHostKeyChecking=accept-new"]
+def ssh_args(m: Machine) -> list[str]:
+    """ssh's options and destination for the machine; BatchMode: a refused key fails instead of asking
+    for a password; a host seen for the first time is added to the known hosts, a changed host key is
+    refused; IdentitiesOnly: the machine's key alone, not whatever an agent offers."""
+    return (["-i", m.key, "-p", str(m.port), "-o", "BatchMode=yes", "-o", "ConnectTimeout=10",
+             "-o", "IdentitiesOnly=yes", "-o", "StrictHostKeyChecking=accept-new"]
             + (["-o", f"UserKnownHostsFile={m.known_hosts}"] if m.known_hosts else []) + [f"{m.user}@{m.host}"])
+
+
+def _ssh(m: Machine) -> list[str]:
+    return ["ssh"] + ssh_args(m)
 
 
 def ssh_command(m: Machine, command: str, timeout: float = 30.0, stdin: str | None = None) -> subprocess.CompletedProcess:
@@ -229,6 +240,9 @@ export NAS_CACHE_DIR={workdir}/cache
 # this machine's cores, shared by the trials it runs at once
 threads=$(( $(nproc) / {trials} )); [ "$threads" -ge 1 ] || threads=1
 export OMP_NUM_THREADS=$threads
+# NNI's trial keeper (node) listens on every interface: its servers listen on loopback instead
+export NAS_BIND_HOST=127.0.0.1
+export NODE_OPTIONS="--require {workdir}/bin/loopback.js"
 {data}if [ "$1 $2 $3 $4 $5" = "-m pip install nni --upgrade" ]; then
     echo "nas: NNI 3.0 is installed here (checked before the search); not upgrading"
     exit 0
@@ -245,6 +259,10 @@ def prepare(m: Machine) -> None:
     r = ssh_command(m, f"mkdir -p {q(m.workdir)}/bin && cat > {q(m.wrapper)} && chmod +x {q(m.wrapper)}", stdin=text)
     if r.returncode != 0:
         raise ExperimentError(f"machine {m.name}: cannot write {m.wrapper}: {r.stderr.strip()[-200:]}")
+    js = f"{m.workdir.rstrip('/')}/bin/loopback.js"
+    r = ssh_command(m, f"cat > {q(js)}", stdin=nni_boundary.LOOPBACK_JS.read_text())
+    if r.returncode != 0:
+        raise ExperimentError(f"machine {m.name}: cannot write {js}: {r.stderr.strip()[-200:]}")
 
 
 def stage_code(folder: Path) -> Path:
@@ -259,9 +277,11 @@ def stage_code(folder: Path) -> Path:
     return code
 
 
-def configure(exp, machines: list[Machine], manager_ip: str, code: Path, port: int) -> None:
+def configure(exp, machines: list[Machine], manager_ip: str | None, code: Path, port: int) -> None:
     """Point the NNI experiment at the machines: one NNI worker per trial slot, trials started by
-    the worker's wrapper, the staged code uploaded."""
+    the worker's wrapper, the staged code uploaded. manager_ip None: every worker dials its own
+    loopback, which the search's SSH link makes the manager's (nas.engine.tunnels)."""
+    manager_ip = manager_ip or "127.0.0.1"
     from nni.experiment.config import RemoteConfig, RemoteMachineConfig  # here: this module imports without NNI
 
     workers = [RemoteMachineConfig(host=m.host, port=m.port, user=m.user, ssh_key_file=m.key,
