@@ -99,3 +99,40 @@ def test_the_managers_second_port_is_checked_before_anything_is_written(tmp_path
     assert r.returncode == 2 and r.stderr.count("\n") == 1, r.stderr
     assert f"port {port + 1} on 127.0.0.1, which NNI needs besides --port for remote machines" in r.stderr
     assert "dashboard" not in r.stdout and not (tmp_path / "res" / "searches" / "p1").exists()
+
+
+@pytest.mark.parametrize("sig, code", [("SIGINT", 130), ("SIGTERM", 143)])
+def test_a_stopped_search_exits_with_the_signals_code_and_says_how_to_resume(tmp_path, key, monkeypatch, capsys,
+                                                                          sig, code):
+    """The command line's handling, in this process: the signal arrives while the search runs (its
+    library function catches it and returns an interrupted result), or before its experiment started."""
+    import os
+    import signal
+
+    from nas import api, cli
+    from nas.engine.launch import SearchResult
+
+    path = tmp_path / "m.json"
+    path.write_text(json.dumps({"machines": [{**GOOD, "key": str(key)}]}))
+    handlers = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+
+    def running(**kw):  # what nas.engine.launch does with the signal: stop, and say it was interrupted
+        try:
+            os.kill(os.getpid(), getattr(signal, sig))
+            time.sleep(5)
+        except KeyboardInterrupt:
+            return SearchResult("x1", "", interrupted=True)
+
+    def starting(**kw):
+        os.kill(os.getpid(), getattr(signal, sig))
+        time.sleep(5)
+
+    try:
+        for fake, said in ((running, "interrupted; stopping the experiment (continue it with `nas resume x1"),
+                           (starting, "interrupted before the experiment started")):
+            monkeypatch.setattr(api, "search", fake)
+            assert cli.main(["search", "--machines", str(path), "--results", str(tmp_path / "res")]) == code
+            assert said in capsys.readouterr().err
+    finally:
+        for s, h in handlers.items():
+            signal.signal(s, h)

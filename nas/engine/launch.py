@@ -109,6 +109,39 @@ class TrialWatcher(threading.Thread):
             self.poll()
 
 
+DROP_FILE = "dropped-machines"  # in the search's folder: the machines this session dropped (workers.js reads it)
+
+
+class MachineWatch(threading.Thread):
+    """Drops a machine whose SSH link ended (it answered no keep-alive for its liveness time, or its
+    SSH server went away): one line naming it, and its NNI workers stopped (nni_boundary.watch_workers),
+    so its running trials end and are retried on the others. With no machine left the search stops:
+    `stopped` says why, and the main thread is interrupted to stop the experiment."""
+
+    def __init__(self, links, drop_file: Path, log):
+        super().__init__(daemon=True)
+        self.links, self.drop_file, self.log = links, drop_file, log
+        self.stopped = ""
+        self.stop_event = threading.Event()
+
+    def run(self) -> None:
+        import _thread
+
+        while not self.stop_event.wait(1):
+            lost = self.links.lost()
+            for link in lost:
+                m = link.machine
+                self.log(f"machine {m.user}@{m.host}:{m.port} answered no SSH keep-alive for {m.liveness_s:g} s "
+                         f"(hung, unreachable or gone): dropped; its running trials are retried on the other machines")
+                with self.drop_file.open("a") as f:
+                    f.write(f"{m.host}:{m.port}\n")
+            if lost and not self.links.alive():
+                self.stopped = ("no machine is left to train on: every machine was dropped; the search stopped "
+                                "with its finished trials kept")
+                _thread.interrupt_main()
+                return
+
+
 def _warn_exposed(host: str) -> None:
     if host not in ("127.0.0.1", "localhost", "::1"):
         print(f"WARNING: the dashboard has no authentication and listens on {host}: anyone who can reach "
@@ -142,6 +175,11 @@ def _run_in(built: Built, result: SearchResult, resume: bool, keep_open: bool, e
     watcher = TrialWatcher(search.workdir, exp.id, search.trials if built.rungs is None else 0, log,
                            extra=lambda: built.retry.retries if built.retry is not None else 0, classes=classes)
     watcher.start()
+    machine_watch = None
+    if links is not None:
+        machine_watch = MachineWatch(links, Path(search.workdir) / exp.id / DROP_FILE, log)
+        nni_boundary.watch_workers(machine_watch.drop_file)
+        machine_watch.start()
     try:
         nni_boundary.start(exp, search.port, resume)
         nni_boundary.wait_completion(exp, built.retry.outstanding if built.retry is not None else None)
@@ -170,9 +208,14 @@ def _run_in(built: Built, result: SearchResult, resume: bool, keep_open: bool, e
             except KeyboardInterrupt:  # the way to close it: the search itself is complete
                 pass
     except KeyboardInterrupt:
-        result.interrupted = True
+        if machine_watch is not None and machine_watch.stopped:
+            result.stopped = machine_watch.stopped
+        else:
+            result.interrupted = True
     finally:
         watcher.stop_event.set()
+        if machine_watch is not None:
+            machine_watch.stop_event.set()
         if built.retry is not None:
             built.retry.stopping = True  # the trials the stop cancels are no failures to retry
         try:
@@ -338,8 +381,6 @@ def resume(exp_id: str, results: str | Path = RESULTS_ROOT, trials: int | None =
             raise ConfigError(f"--trials {trials} is below the {done} trials this experiment already ran")
         total = trials
     flat = rec["search"].get("schedule", "flat") == "flat"
-    check_port_free(host or rec["search"].get("host", "127.0.0.1"), port or rec["search"].get("port", 8080),
-                    remote=bool(rec["search"].get("machines")))
     listed, manager_ip = [], None
     if rec["search"].get("machines"):  # the machines again, before anything changes
         listed, manager_ip = machines.load(rec["search"]["machines"])
@@ -347,6 +388,9 @@ def resume(exp_id: str, results: str | Path = RESULTS_ROOT, trials: int | None =
             machines.check(m, _worker_data(rec["data_dir"], rec["train"].get("dataset", "mnist")))
             machines.prepare(m)
     p = prepare(workdir, exp_id, total if flat else None)
+    # once a manager the killed session left is stopped: the port it held is free again
+    check_port_free(host or rec["search"].get("host", "127.0.0.1"), port or rec["search"].get("port", 8080),
+                    remote=bool(rec["search"].get("machines")))
     for m in listed:  # after the local manager is stopped: nothing can start new trials there now
         stopped = machines.stop_leftovers(m, exp_id)
         if stopped:

@@ -5,24 +5,28 @@ and what each worker needs to run trials through NNI's remote (SSH) training ser
        {"host": "10.0.0.5", "user": "me", "key": "~/.ssh/id_ed25519", "python": "/opt/venv/bin/python",
         "workdir": "/scratch/nas", "trials": 2, "data_dir": "/data/mnist"},
        ...],
-     "manager_ip": "10.0.0.1"}
+     "liveness_s": 60}
 
 (or the same keys in TOML, `[[machines]]` tables; optional `known_hosts`, the file SSH checks the
 hosts' keys against, default the user's own). Per machine: `host`, `port` (22), `user`, `key`
-(an SSH private key file), `python` (the interpreter of an environment with torch, fvcore and
-NNI 3.0; the tool's own code is uploaded with every search), `workdir` (everything NNI and the
-trials write there goes below it), `trials` (how many it runs at once: NNI gets it as that many
-workers), `data_dir` (optional: a folder with the four MNIST files; without it the usual lookup
-on the worker, else a download). `manager_ip`: the address the workers reach this machine at
-(NNI's manager; default 127.0.0.1, which only works when every host is this machine).
+(an SSH private key file on this machine), `python` (the interpreter of an environment with torch,
+fvcore and NNI 3.0; the tool's own code is uploaded with every search), `workdir` (everything NNI
+and the trials write there goes below it), `trials` (the most it runs at once: NNI gets it as that
+many workers, each given a trial only when idle), `data_dir` (optional: a folder with the four MNIST
+files; without it the usual lookup on the worker, else a download). `liveness_s`: a machine that
+answers no SSH keep-alive this long is dropped (nas.engine.tunnels). `manager_ip` (optional, not
+advised): the address the workers dial NNI's manager at directly, instead of through SSH tunnels;
+the manager then has to listen there (`--host`), unauthenticated and unencrypted.
 
-Every machine is checked over SSH first (`check`): reachable, the key accepted, the Python there
-with the dependencies and NNI 3.0, the data folder complete; a failure is one line naming the
-machine. Then `prepare` writes `<workdir>/bin/python` on each, the interpreter NNI is given: it
-sets HOME to the workdir (NNI 3.0 keeps a worker's files under ~/nni-experiments, with no option to
-move them), the data and cache folders, and answers NNI's own `pip install nni --upgrade` (run at
-every worker start, a FIXME in NNI's source, which needs a package index) without touching the
-environment, since the check has already found NNI 3.0 there.
+The file is read and type-checked first, before torch or NNI is imported (`load`). Every machine is
+then checked over SSH (`check`): reachable, the key accepted, the Python there with the
+dependencies and NNI 3.0, the data folder complete; a failure is one line naming the machine. Then
+`prepare` writes `<workdir>/bin/python` on each, the interpreter NNI is given: it sets HOME to the
+workdir (NNI 3.0 keeps a worker's files under ~/nni-experiments, with no option to move them), the
+data and cache folders, makes NNI's trial keeper listen on loopback (loopback.js, written beside
+it), and answers NNI's own `pip install nni --upgrade` (run at every worker start, a FIXME in NNI's
+source, which needs a package index) without touching the environment, since the check has already
+found NNI 3.0 there.
 """
 from __future__ import annotations
 
