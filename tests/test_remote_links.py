@@ -13,6 +13,7 @@ import socket
 import subprocess
 import sys
 import threading
+import time
 
 import pytest
 
@@ -106,3 +107,47 @@ def test_a_port_another_program_holds_on_a_worker_is_one_line(tmp_path, sshd, wo
     finally:
         holder.kill()
         holder.wait()
+
+
+def test_with_no_machine_left_the_search_stops_in_one_line_and_exits_3(tmp_path, capsys):
+    """MachineWatch over two links that end one after the other (stand-ins for the SSH clients):
+    each machine is dropped in one line naming user@host:port and listed for NNI's manager
+    (workers.js reads the file); once none is left the search is stopped, and the command line says
+    so in one line with the resume command and exit code 3."""
+    from types import SimpleNamespace
+
+    from nas.cli.commands import _print_search
+    from nas.engine.launch import MachineWatch, SearchResult
+    from nas.engine.machines import Machine
+    from nas.engine.tunnels import Link, Links
+
+    def link(host):
+        proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+        return Link(Machine(host, "me", "k", "p", "/w", 2200, liveness_s=4), True, proc)
+
+    links = Links([link("10.0.0.5"), link("10.0.0.6")], 4)
+    said = []
+    watch = MachineWatch(links, tmp_path / "dropped", said.append)
+    watch.drop_file.write_text("")
+    watch.start()
+    try:
+        links.links[0].proc.kill()
+        deadline = time.monotonic() + 10
+        while len(said) < 1:
+            assert time.monotonic() < deadline
+            time.sleep(0.1)
+        assert watch.is_alive() and not watch.stopped
+        links.links[1].proc.kill()
+        with pytest.raises(KeyboardInterrupt):  # the main thread is interrupted, as a Ctrl-C would
+            while True:
+                time.sleep(0.1)
+                assert time.monotonic() < deadline + 10
+    finally:
+        watch.stop_event.set()
+        links.close()
+    assert [line.split(" answered")[0] for line in said] == ["machine me@10.0.0.5:2200", "machine me@10.0.0.6:2200"]
+    assert all("answered no SSH keep-alive for 4 s" in line and "dropped" in line for line in said)
+    assert (tmp_path / "dropped").read_text() == "10.0.0.5:2200\n10.0.0.6:2200\n"
+    assert _print_search(SearchResult("x2", "", stopped=watch.stopped), str(tmp_path)) == 3
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "no machine is left to train on" in err and "nas resume x2" in err
