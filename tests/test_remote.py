@@ -49,6 +49,18 @@ def machines_file(tmp_path, sshd, data_dir, ns=None, **over) -> Path:
 LIVENESS_S = 4
 
 
+def free_port_pair() -> int:
+    """A free port whose next one is free too: NNI's remote mode needs both."""
+    while True:
+        port = free_port()
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port + 1))
+                return port
+            except OSError:
+                continue
+
+
 def _busy_per_machine(res: Path, exp_id: str) -> dict[str, int]:
     """The most trials each NNI worker (one trial slot of a machine: remote-worker1 is w1's,
     remote-worker2 w2's) ran at once, from NNI's records: the start and end events of every trial,
@@ -135,7 +147,7 @@ def test_a_machine_that_cannot_run_trials_is_refused_in_one_line(tmp_path, sshd,
         over = {"w2": {"data_dir": str(tmp_path / "empty")}}
     res = tmp_path / "res"
     r = nas("search", "--id", "bad", "--machines", str(machines_file(tmp_path, sshd, data_dir, **over)),
-            "--results", str(res), "--port", str(free_port()), "--data-dir", str(data_dir), *TINY, timeout=120)
+            "--results", str(res), "--port", str(free_port_pair()), "--data-dir", str(data_dir), *TINY, timeout=120)
     assert r.returncode == 2 and r.stderr.count("\n") == 1 and message in r.stderr, r.stderr
     assert "w2" in r.stderr and not (res / "searches" / "bad").exists()
 
@@ -144,7 +156,7 @@ def _search(tmp_path, sshd, data_dir, exp_id: str, trials: int, epochs: int, ima
     """A flat remote search in the background, long enough per trial to be hit mid-training."""
     return subprocess.Popen([sys.executable, "-m", "nas", "search", "--id", exp_id, "--trials", str(trials),
                              "--machines", str(machines_file(tmp_path, sshd, data_dir, ns)), "--results",
-                             str(tmp_path / "res"), "--port", str(free_port()), "--data-dir", str(data_dir),
+                             str(tmp_path / "res"), "--port", str(free_port_pair()), "--data-dir", str(data_dir),
                              *TINY[:-4], "--set", "val_size=500", "--epochs", str(epochs), "--train-subset", str(images)],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             env=dict(os.environ, PYTHONUNBUFFERED="1"))
@@ -224,7 +236,7 @@ def test_a_killed_remote_search_resumes_on_both_machines_and_exports_its_best(tm
     from nas.results.store import read_trials
     from search_spaces.choices import network_key
 
-    res, port = tmp_path / "res", free_port()
+    res, port = tmp_path / "res", free_port_pair()
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     proc = subprocess.Popen([sys.executable, "-m", "nas", "search", "--id", "rr", "--trials", "4", "--machines",
                              str(machines_file(tmp_path, sshd, data_dir, worker_ns)), "--results", str(res), "--port", str(port),
