@@ -262,6 +262,9 @@ def test_a_killed_remote_search_resumes_on_both_machines_and_exports_its_best(tm
     assert all(a.startswith("127.0.0.1:") for a in here), here
     assert there - {f"{worker_ns.host}:{worker_ns.port}"} == {a for a in there if a.startswith("127.0.0.1:")}, there
     assert set(_busy_per_machine(res, "rr").values()) == {1}
+    # the counter counts the trial the kill interrupted: never a count above its total (7/6)
+    counts = [tuple(map(int, line.split()[1].split("/"))) for line in out.splitlines() if line.startswith("trial ")]
+    assert counts and all(k <= n for k, n in counts), out
     trials = read_trials(res / "searches", "rr")
     done = {t.id: t.final for t in trials if t.status == "SUCCEEDED"}
     assert len(done) == 4 and all(done[k] == v for k, v in kept.items())
