@@ -31,8 +31,17 @@ from nas.errors import NasError
 NEEDS_NNI = ("search", "resume", "view")  # the commands that start an NNI experiment
 
 
+INTERRUPTED = {"signal": signal.SIGINT}  # the last signal that stopped a command: its exit code is 128 + it
+
+
 def _interrupt(signum, frame):
+    INTERRUPTED["signal"] = signum
     raise KeyboardInterrupt
+
+
+def interrupted_code() -> int:
+    """The exit code of a command stopped by a signal, as a shell reports one: 130 Ctrl-C, 143 SIGTERM."""
+    return 128 + int(INTERRUPTED["signal"])
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -46,10 +55,18 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     # Ctrl-C, and `kill` (SIGTERM), stop a search cleanly so that `nas resume` can continue it; a
     # shell that starts `nas` in the background sets SIGINT to "ignore", so set both explicitly
-    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGINT, _interrupt)
     signal.signal(signal.SIGTERM, _interrupt)
     logging.basicConfig(format="%(message)s")
     logging.getLogger().handlers[0].setLevel(logging.INFO if args.verbose else logging.WARNING)
+    if getattr(args, "machines", ""):  # a mistyped machines file is said before the heavy imports
+        from nas.engine.machines import load
+
+        try:
+            load(args.machines)
+        except NasError as e:
+            print(f"error: {e}", file=sys.stderr)
+            return 2
     try:
         prepare_process(quiet=not args.verbose)
         if args.command in NEEDS_NNI:
@@ -60,15 +77,18 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 2
     try:
-        COMMANDS[args.command](args)
+        code = COMMANDS[args.command](args)
     except NasError as e:
         print(f"error: {e}", file=sys.stderr)
         return 130 if isinstance(e, DownloadInterrupted) else 2  # an interrupted download trained nothing
-    except KeyboardInterrupt:  # search and resume handle it themselves; this is a training command
+    except KeyboardInterrupt:  # search and resume handle it themselves once their experiment runs
+        if args.command in NEEDS_NNI:
+            print("interrupted before the experiment started", file=sys.stderr)
+            return interrupted_code()
         again = "the same command" if args.command in ("rerank", "recipe") else "the same command with --resume"
         print(f"interrupted; every finished epoch is checkpointed: run {again} to continue", file=sys.stderr)
-        return 130
-    return 0
+        return interrupted_code()
+    return code or 0
 
 
 if __name__ == "__main__":

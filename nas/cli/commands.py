@@ -77,12 +77,18 @@ GATE_WORDS = {"params": "over the parameter bound", "macs": "over the MAC bound"
               "input": "unable to take the images"}
 
 
-def _print_search(r, results: str) -> None:
+def _print_search(r, results: str) -> int:
+    """What a search or resume says at its end; its exit code (a stopped search's is not 0)."""
     again = results_flag(results)
+    if r.stopped:  # no machine left to train on: nothing was interrupted by the user
+        print(f"error: {r.stopped}; continue it with `nas resume {r.id}{again}`", file=sys.stderr)
+        return 3
     if r.interrupted:
+        from nas.cli import interrupted_code
+
         print(f"interrupted; stopping the experiment (continue it with `nas resume {r.id}{again}`)",
               file=sys.stderr)
-        return
+        return interrupted_code()
     by = ", ".join(f"{n} {GATE_WORDS.get(k, k)}" for k, n in sorted(r.rejected_by.items(), key=lambda kv: -kv[1]))
     several = "; a candidate may break several" if sum(r.rejected_by.values()) > r.rejected else ""
     print(f"budget gate: {r.accepted} candidates accepted, {r.rejected} rejected before training"
@@ -100,6 +106,7 @@ def _print_search(r, results: str) -> None:
     elif r.exported:
         _print_exported(r.exported, raced=r.outcome is not None, flags=_next_flags(results, r.dataset, r.data_dir))
     print(f"its dashboard again: nas view {r.id}{again}")
+    return 0
 
 
 def _race_lines(o: dict, spent: float | None) -> str:
@@ -156,7 +163,7 @@ def check_search(args) -> None:
     args.max_flash, args.max_ram = _size("--max-flash", args.max_flash), _size("--max-ram", args.max_ram)
 
 
-def cmd_search(args) -> None:
+def cmd_search(args) -> int:
     from nas import api
 
     options = dict(space=args.space, strategy=args.strategy, max_params=args.max_params, max_macs=args.max_macs,
@@ -171,15 +178,15 @@ def cmd_search(args) -> None:
                    search_recipe=args.search_recipe, warm_start=args.warm_start)
     # a flat search's proxy recipe < --config < --set
     recipe = _train_config(args, flat_recipe(args.schedule, args.search_recipe))
-    _print_search(api.search(results=args.results, id=args.id, data_dir=args.data_dir, export_dir=args.export_dir,
+    return _print_search(api.search(results=args.results, id=args.id, data_dir=args.data_dir, export_dir=args.export_dir,
                              recipe=recipe, keep_open=args.keep_open, verbose=args.verbose,
                              **{k: v for k, v in options.items() if v is not None}), args.results)
 
 
-def cmd_resume(args) -> None:
+def cmd_resume(args) -> int:
     from nas import api
 
-    _print_search(api.resume(args.id, results=args.results, trials=args.trials, port=args.port, host=args.host,
+    return _print_search(api.resume(args.id, results=args.results, trials=args.trials, port=args.port, host=args.host,
                              keep_open=args.keep_open, verbose=args.verbose), args.results)
 
 

@@ -228,15 +228,20 @@ def budget_share(space_module, budget: Budget, fixed: dict | None = None, inp=No
             f"will be rejected before training, so trials start slowly")
 
 
-def check_port_free(host: str, port: int) -> None:
-    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as s:
-        # as node does: connections of a previous run still in TIME_WAIT must not count as "in use"
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            s.bind((host, port))
-        except OSError as e:
-            raise ExperimentError(f"port {port} on {host} is not available ({e.strerror}); "
-                                  "pick another with --port") from None
+def check_port_free(host: str, port: int, remote: bool = False) -> None:
+    """The manager's port is free on `host`; `remote`: so is the next one, which NNI 3.0's launcher
+    requires of a remote search (it raises a traceback after the dashboard URL otherwise)."""
+    for p, why in [(port, "")] + ([(port + 1, ", which NNI needs besides --port for remote machines")] if remote else []):
+        if p > 65535:
+            raise ExperimentError(f"port {p}{why} does not exist; pick a lower --port")
+        with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as s:
+            # as node does: connections of a previous run still in TIME_WAIT must not count as "in use"
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                s.bind((host, p))
+            except OSError as e:
+                raise ExperimentError(f"port {p} on {host}{why} is not available ({e.strerror}); "
+                                      "pick another with --port") from None
 
 
 def check_new_id(workdir: str | os.PathLike, exp_id: str) -> None:

@@ -19,7 +19,7 @@ from nas.config import (SearchConfig, TrainConfig, default_threads, fit_val_size
                         resolve_fix)
 from nas.data.datasets import data_files, describe, load_uint8, resolve_data_dir
 from nas.deploy.export import auto_export_allowed, export
-from nas.engine import machines
+from nas.engine import machines, tunnels
 from nas.engine.controls import resolve_controls
 from nas.engine.experiment import (Built, budget_share, build, check_new_id, check_port_free, dashboard_url, new_record,
                                    population_for, rebuild, register, warm_start_names)
@@ -48,7 +48,8 @@ class SearchResult:
     exported: list = field(default_factory=list)  # nas.deploy.export.export's entries, best first
     export_dir: Path | None = None
     kept_export: bool = False      # the export folder held a user's `nas export`, left alone
-    interrupted: bool = False
+    interrupted: bool = False      # stopped by Ctrl-C or SIGTERM
+    stopped: str = ""              # why the search stopped on its own before its end (no machine left)
     outcome: dict | None = None    # a multi-fidelity search's race: nas.schedule.ledger.outcome (pick, gaps, controls)
     spent_cpu_hours: float | None = None
     dataset: str = "mnist"         # what the search trained on, and the folder it read (for the next commands)
@@ -79,6 +80,7 @@ class TrialWatcher(threading.Thread):
         self.classes = classes  # the dataset's: what chance is
         self.extra = extra  # trials added on the way (retries of killed ones)
         self.seen: set[str] = set()
+        self.interrupted = 0  # trials of earlier sessions a resume marked interrupted
         self.stop_event = threading.Event()
 
     def poll(self) -> None:
@@ -94,7 +96,12 @@ class TrialWatcher(threading.Thread):
             where = ""
             if f and "rung" in f:  # a multi-fidelity search: which training of which candidate
                 where = f"  rung {f['rung']} seed {f['seed']}" + (f" control {f['control']}" if f.get("control") else "")
-            count = f"{len(self.seen):>3}/{self.total + self.extra()}" if self.total else f"{len(self.seen):>3}"
+            if t.message == nni_boundary.INTERRUPTED_MESSAGE:  # resume raised NNI's trial limit by each of these
+                self.interrupted += 1
+            # the denominator is every trial NNI will run: the count, the retries, the interrupted ones
+            # (a failure unforeseen in it must still never show a count above it)
+            planned = max(self.total + self.extra() + self.interrupted, len(self.seen))
+            count = f"{len(self.seen):>3}/{planned}" if self.total else f"{len(self.seen):>3}"
             if t.status == "SUCCEEDED" and f:
                 chance = "  did not learn (chance level)" if did_not_learn(f.get("default", 0), self.classes, f.get("constant_acc")) else ""
                 self.log(f"trial {count}  {t.id}  val {f.get('default', 0):6.2f}%  "
@@ -111,6 +118,39 @@ class TrialWatcher(threading.Thread):
             self.poll()
 
 
+DROP_FILE = "dropped-machines"  # in the search's folder: the machines this session dropped (workers.js reads it)
+
+
+class MachineWatch(threading.Thread):
+    """Drops a machine whose SSH link ended (it answered no keep-alive for its liveness time, or its
+    SSH server went away): one line naming it, and its NNI workers stopped (nni_boundary.watch_workers),
+    so its running trials end and are retried on the others. With no machine left the search stops:
+    `stopped` says why, and the main thread is interrupted to stop the experiment."""
+
+    def __init__(self, links, drop_file: Path, log):
+        super().__init__(daemon=True)
+        self.links, self.drop_file, self.log = links, drop_file, log
+        self.stopped = ""
+        self.stop_event = threading.Event()
+
+    def run(self) -> None:
+        import _thread
+
+        while not self.stop_event.wait(1):
+            lost = self.links.lost()
+            for link in lost:
+                m = link.machine
+                self.log(f"machine {m.user}@{m.host}:{m.port} answered no SSH keep-alive for {m.liveness_s:g} s "
+                         f"(hung, unreachable or gone): dropped; its running trials are retried on the other machines")
+                with self.drop_file.open("a") as f:
+                    f.write(f"{m.host}:{m.port}\n")
+            if lost and not self.links.alive():
+                self.stopped = ("no machine is left to train on: every machine was dropped; the search stopped "
+                                "with its finished trials kept")
+                _thread.interrupt_main()
+                return
+
+
 def _warn_exposed(host: str) -> None:
     if host not in ("127.0.0.1", "localhost", "::1"):
         print(f"WARNING: the dashboard has no authentication and listens on {host}: anyone who can reach "
@@ -118,30 +158,37 @@ def _warn_exposed(host: str) -> None:
               file=sys.stderr)
 
 
-def _open_dashboard(search: SearchConfig) -> str:
-    check_port_free(search.host, search.port)
+def _open_dashboard(search: SearchConfig, view: bool = False) -> str:
+    check_port_free(search.host, search.port, remote=bool(search.machines) and not view)
     _warn_exposed(search.host)
     nni_boundary.bind_dashboard(search.host)
     return dashboard_url(search.host, search.port)
 
 
-def _run(built: Built, resume: bool, keep_open: bool, export_dir: Path | None, log, inp, data_dir: str) -> SearchResult:
+def _run(built: Built, resume: bool, keep_open: bool, export_dir: Path | None, log, inp, data_dir: str,
+         links=None) -> SearchResult:
     """Run the experiment to its trial count, then export its best (unless a user export is there).
-    `inp`: the dataset's nas.data.datasets.Input, read from `data_dir`."""
+    `inp`: the dataset's nas.data.datasets.Input, read from `data_dir`; `links`: a remote search's
+    SSH links (nas.engine.tunnels), open for the whole run."""
     exp, search = built.exp, built.search
     result = SearchResult(exp.id, _open_dashboard(search), dataset=inp.dataset, data_dir=data_dir)
     with nni_boundary.uploading(built.code):
-        return _run_in(built, result, resume, keep_open, export_dir, log, inp.classes)
+        return _run_in(built, result, resume, keep_open, export_dir, log, inp.classes, links)
 
 
 def _run_in(built: Built, result: SearchResult, resume: bool, keep_open: bool, export_dir: Path | None,
-            log, classes: int) -> SearchResult:
+            log, classes: int, links=None) -> SearchResult:
     exp, search = built.exp, built.search
     log(f"experiment {exp.id}: dashboard at {result.dashboard}")
     # a multi-fidelity search has no fixed trial count: its lines count up, and the [rungs] lines say how far it is
     watcher = TrialWatcher(search.workdir, exp.id, search.trials if built.rungs is None else 0, log,
                            extra=lambda: built.retry.retries if built.retry is not None else 0, classes=classes)
     watcher.start()
+    machine_watch = None
+    if links is not None:
+        machine_watch = MachineWatch(links, Path(search.workdir) / exp.id / DROP_FILE, log)
+        nni_boundary.watch_workers(machine_watch.drop_file)
+        machine_watch.start()
     try:
         nni_boundary.start(exp, search.port, resume)
         nni_boundary.wait_completion(exp, built.retry.outstanding if built.retry is not None else None)
@@ -165,12 +212,20 @@ def _run_in(built: Built, result: SearchResult, resume: bool, keep_open: bool, e
                 result.kept_export = True
         if keep_open:
             log(f"search done; dashboard stays at {result.dashboard} (Ctrl-C to stop)")
-            while True:
-                time.sleep(3600)
+            try:
+                while True:
+                    time.sleep(3600)
+            except KeyboardInterrupt:  # the way to close it: the search itself is complete
+                pass
     except KeyboardInterrupt:
-        result.interrupted = True
+        if machine_watch is not None and machine_watch.stopped:
+            result.stopped = machine_watch.stopped
+        else:
+            result.interrupted = True
     finally:
         watcher.stop_event.set()
+        if machine_watch is not None:
+            machine_watch.stop_event.set()
         if built.retry is not None:
             built.retry.stopping = True  # the trials the stop cancels are no failures to retry
         try:
@@ -218,17 +273,32 @@ def search(search: SearchConfig, train: TrainConfig, results: str | Path = RESUL
         train = dataclasses.replace(train, threads=threads)
     exp_id = exp_id or random_id()
     check_new_id(search.workdir, exp_id)
+    check_port_free(search.host, search.port, remote=bool(search.machines))  # before anything is written
     data_dir = str(resolve_data_dir(data_dir, dataset=train.dataset).resolve())
     raw = load_uint8(data_dir, dataset=train.dataset)  # verify + cache once here, so trials never decode or download
     inp = describe(raw, train.dataset)
     search, train, notes = fit_input(search, train, inp, len(raw["train_y"]), auto_rungs=bool(rungs_from))
     for line in notes:
         log(line)
+    links = None
     if search.machines:  # every machine checked before anything is written
         search = dataclasses.replace(search, machines=str(Path(search.machines).resolve()))
-        for m in machines.load(search.machines)[0]:
+        listed, manager_ip = machines.load(search.machines)
+        for m in listed:
             machines.check(m, _worker_data(data_dir, train.dataset))
             machines.prepare(m)
+        links = tunnels.open_links(listed, search.port, direct=manager_ip is not None)
+    try:
+        return _launch(search, train, layout, exp_id, data_dir, raw, inp, notes, rungs_from, export_dir,
+                       keep_open, log, links)
+    finally:
+        if links is not None:
+            links.close()
+
+
+def _launch(search, train, layout, exp_id, data_dir, raw, inp, notes, rungs_from, export_dir, keep_open, log,
+            links) -> SearchResult:
+    """`search`'s second half, once its machines are checked and linked: build, record, run."""
     export_dir = Path(export_dir or layout.exports).resolve()
     built = build(search, train, data_dir, inp, exp_id, log=log)
     save_record(search.workdir, exp_id, new_record(exp_id, search, train, data_dir, inp, str(export_dir)))
@@ -254,7 +324,7 @@ def search(search: SearchConfig, train: TrainConfig, results: str | Path = RESUL
             + (f"; rungs {rungs_from}" if rungs_from else ""))
     if search.warm_start != "none":
         log(f"warm start: evolution's population opens with {search.warm_start.replace(',', ', ')}")
-    return _run(built, False, keep_open, export_dir, log, inp, data_dir)
+    return _run(built, False, keep_open, export_dir, log, inp, data_dir, links)
 
 
 class Notes(list):
@@ -324,13 +394,16 @@ def resume(exp_id: str, results: str | Path = RESULTS_ROOT, trials: int | None =
             raise ConfigError(f"--trials {trials} is below the {done} trials this experiment already ran")
         total = trials
     flat = rec["search"].get("schedule", "flat") == "flat"
-    listed = []
+    listed, manager_ip = [], None
     if rec["search"].get("machines"):  # the machines again, before anything changes
-        listed = machines.load(rec["search"]["machines"])[0]
+        listed, manager_ip = machines.load(rec["search"]["machines"])
         for m in listed:
             machines.check(m, _worker_data(rec["data_dir"], rec["train"].get("dataset", "mnist")))
             machines.prepare(m)
     p = prepare(workdir, exp_id, total if flat else None)
+    # once a manager the killed session left is stopped: the port it held is free again
+    check_port_free(host or rec["search"].get("host", "127.0.0.1"), port or rec["search"].get("port", 8080),
+                    remote=bool(rec["search"].get("machines")))
     for m in listed:  # after the local manager is stopped: nothing can start new trials there now
         stopped = machines.stop_leftovers(m, exp_id)
         if stopped:
@@ -341,16 +414,22 @@ def resume(exp_id: str, results: str | Path = RESULTS_ROOT, trials: int | None =
         + (f"; {len(p.interrupted_now)} interrupted ({', '.join(p.interrupted_now)}) marked USER_CANCELED"
            if p.interrupted_now else "")
         + (f"; {max(0, total - len(p.finished))} more to run" if flat else "; the schedule continues"))
-    built, rec = rebuild(workdir, exp_id, port, host, replay=p.finished, trials=trials, log=log)
-    export_dir = Path(rec.get("export_dir") or Layout.at(results).exports)
-    return _run(built, True, keep_open, export_dir, log, recorded_input(rec), rec["data_dir"])
+    links = tunnels.open_links(listed, port or rec["search"].get("port", 8080), direct=manager_ip is not None) \
+        if listed else None
+    try:
+        built, rec = rebuild(workdir, exp_id, port, host, replay=p.finished, trials=trials, log=log)
+        export_dir = Path(rec.get("export_dir") or Layout.at(results).exports)
+        return _run(built, True, keep_open, export_dir, log, recorded_input(rec), rec["data_dir"], links)
+    finally:
+        if links is not None:
+            links.close()
 
 
 def view(exp_id: str, results: str | Path = RESULTS_ROOT, port: int | None = None, host: str | None = None,
          seconds: float = 0, log=print_flush) -> str:
     """Re-open the dashboard of a stopped search for `seconds` (0: until Ctrl-C); its URL."""
     built, _ = rebuild(str(Layout.at(results).searches.resolve()), exp_id, port, host)
-    url = _open_dashboard(built.search)
+    url = _open_dashboard(built.search, view=True)
     with nni_boundary.uploading(built.code):  # a remote search's config names its staged code folder
         built.exp.view(port=built.search.port, non_blocking=True)
         log(f"experiment {exp_id}: dashboard at {url} " + (f"for {seconds:g}s" if seconds else "(Ctrl-C to stop)"))

@@ -30,7 +30,7 @@ from nas.nni_boundary.database import (COMPACT_FILE, ENDED, FINISHED, INTERRUPTE
                                        has_database, mark_interrupted, metrics, read_trials, scores_heard,
                                        trial_events)
 from nas.nni_boundary.manager import (LOOPBACK_JS, MANAGER_WAIT_S, bind_dashboard, managers, register_stopped,
-                                      skip_hpo_commands_on_resume, start, wait_completion)
+                                      skip_hpo_commands_on_resume, start, wait_completion, watch_workers)
 from nas.nni_boundary.strategy import tolerant_chain, warm_evolution
 from nas.nni_boundary.trial_side import (take_own_parameters, trial_output_dir, uploading, use_remote_trial_entry,
                                          use_trial_entry)
@@ -43,4 +43,4 @@ __all__ = ["NNI_VERSION", "NNIVersionError", "_check_version", "allow_full_torch
            "read_trials", "scores_heard", "trial_events", "LOOPBACK_JS", "MANAGER_WAIT_S", "bind_dashboard",
            "managers", "register_stopped", "skip_hpo_commands_on_resume", "start", "wait_completion", "tolerant_chain",
            "warm_evolution", "take_own_parameters", "trial_output_dir", "uploading", "use_remote_trial_entry",
-           "use_trial_entry"]
+           "use_trial_entry", "watch_workers"]

@@ -2,6 +2,7 @@
 and waits for it, and how `resume` and `view` find a search made elsewhere.
 
 - `bind_dashboard`: NNI 3.0's REST server listens on every interface (loopback.js passes our host).
+- `watch_workers`: NNI 3.0's remote scheduler ignores load and waits for ever on a hung machine (workers.js).
 - `start`: NNI gives a new manager 3 s to answer, and its own resume swallows a Ctrl-C.
 - `skip_hpo_commands_on_resume`: on resume the manager sends commands the NAS channel does not know.
 - `register_stopped`: `resume` and `view` look an id up in NNI's per-user manifest.
@@ -21,6 +22,24 @@ from pathlib import Path
 from nas.errors import ExperimentError
 
 LOOPBACK_JS = Path(__file__).with_name("loopback.js")
+WORKERS_JS = Path(__file__).with_name("workers.js")
+
+
+def _preload(script: Path) -> None:
+    opts = os.environ.get("NODE_OPTIONS", "")
+    if str(script) not in opts:
+        os.environ["NODE_OPTIONS"] = f"{opts} --require {script}".strip()
+
+
+def watch_workers(drop_file: Path) -> None:
+    """NNI 3.0's remote service hands trials to workers in turn, busy or not, and waits for ever on a
+    machine that hangs: preload workers.js into its node process, which gives a worker a trial only
+    when it runs none and stops the workers of every machine listed in `drop_file` ("host:port" a
+    line; emptied here). Proved by test_remote.py (concurrency per machine, a frozen machine)."""
+    drop_file.parent.mkdir(parents=True, exist_ok=True)
+    drop_file.write_text("")
+    os.environ["NAS_DROP_FILE"] = str(drop_file)
+    _preload(WORKERS_JS)
 
 
 def bind_dashboard(host: str) -> None:
@@ -28,9 +47,7 @@ def bind_dashboard(host: str) -> None:
     loopback.js into its node process (NODE_OPTIONS, inherited) to pass `host` to listen().
     Proved by test_e2e.py::test_search_dashboard_export_view (what listens)."""
     os.environ["NAS_BIND_HOST"] = host
-    opts = os.environ.get("NODE_OPTIONS", "")
-    if str(LOOPBACK_JS) not in opts:
-        os.environ["NODE_OPTIONS"] = f"{opts} --require {LOOPBACK_JS}".strip()
+    _preload(LOOPBACK_JS)
 
 
 MANAGER_WAIT_S = 30  # NNI 3.0 gives its node process 3 s to answer, too few for a cold disk
