@@ -17,7 +17,8 @@ from test_e2e import free_port, listeners, nas, wait_for_line
 pytestmark = pytest.mark.slow
 
 TINY = ["--max-params", "8000", "--trials", "6", "--rungs", "1x256,3x512:2", "--race-cap", "3", "--race-min", "2",
-        "--fresh-seeds", "1", "--controls", "exp3", "--set", "val_size=500", "--set", "eval_batch=5000"]
+        "--fresh-seeds", "1", "--controls", "exp3", "--set", "val_size=500", "--set", "eval_batch=5000",
+        "--max-ram", "8KB", "--prefer", "params"]
 
 
 def _jobs(trials) -> Counter:
@@ -48,8 +49,16 @@ def _check_schedule(work, exp_id):
     # the pick's score is the mean of its late-validation scores over its seeds
     pick_scores = [t.final["score"] for t in ok if t.final["key"] == o["pick"] and t.final["rung"] == 1 and t.final["seed"] < 3]
     assert o["mean"] == pytest.approx(sum(pick_scores) / len(pick_scores))
-    # after the race, the fresh seed 3 (above the cap): the pick and the control alone, judged on it alone
-    assert {t.final["key"] for t in ok if t.final["seed"] == 3} == {o["pick"], "control:exp3"}
+    # the device bound held for every candidate, before it trained (the control is a reference, not gated)
+    assert all(t.final["ram"] <= 8000 for t in ok if not t.final["control"])
+    # --prefer params: the pick is the cheapest candidate shown within the margin of the best (the best
+    # itself when none is), and every candidate with fewer parameters than the pick was not shown so
+    assert o["prefer"] == "params" and o["margin"] == 0.1 and o["costs"][o["pick"]] <= o["costs"][o["leader"]]
+    assert all(v["verdict"] != "non-inferior" for v in o["tests"].values()
+               if v["cost"] is not None and v["cost"] < o["costs"][o["pick"]])
+    # after the race, the fresh seed 3 (above the cap): the pick, the best (when another) and the
+    # control alone, judged on it alone
+    assert {t.final["key"] for t in ok if t.final["seed"] == 3} == {o["pick"], o["leader"], "control:exp3"}
     assert o["fresh"]["seeds"] == [3] and o["fresh"]["controls"]["exp3"]["seeds"] == [3]
     return trials, doc
 
