@@ -89,7 +89,7 @@ def test_the_watcher_flags_chance_from_the_datasets_classes(monkeypatch):
     from nas.engine import launch
 
     final = {"params": 1000, "flops": 9, "seconds": 1.0}
-    trials = [SimpleNamespace(id=i, status="SUCCEEDED", final={**final, "default": v})
+    trials = [SimpleNamespace(id=i, status="SUCCEEDED", message="", final={**final, "default": v})
               for i, v in (("a", 10.3), ("b", 11.9), ("c", 12.1), ("d", 98.5))]
     monkeypatch.setattr(launch, "read_trials", lambda workdir, exp_id: trials)
     for classes, flagged in ((10, {"a", "b"}), (5, {"a", "b", "c"})):
@@ -97,7 +97,7 @@ def test_the_watcher_flags_chance_from_the_datasets_classes(monkeypatch):
         launch.TrialWatcher("w", "x", 4, lines.append, classes=classes).poll()
         assert {l.split()[2] for l in lines if "did not learn" in l} == flagged
     # 7 classes, one of them 17.9 % of the validation images: a trial answering it every time is flagged
-    trials[:] = [SimpleNamespace(id="e", status="SUCCEEDED", final={**final, "default": 17.87, "constant_acc": 17.87})]
+    trials[:] = [SimpleNamespace(id="e", status="SUCCEEDED", message="", final={**final, "default": 17.87, "constant_acc": 17.87})]
     lines = []
     launch.TrialWatcher("w", "x", 1, lines.append, classes=7).poll()
     assert "did not learn" in lines[0]
