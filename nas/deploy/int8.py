@@ -1,0 +1,295 @@
+"""The int8 model beside a trained model.onnx: onnxruntime's post-training static quantization, the
+bytes of its constants, and its latency on this machine's CPU.
+
+The file, `model.int8.onnx`, is written from a checked fp32 model.onnx (nas.deploy.onnx) by
+`quant_pre_process` (shape inference and onnxruntime's basic graph optimisation), then
+`quantize_static` in QDQ format: int8 weights with one scale per output channel, int8 activations
+with one scale per tensor, calibrated by min/max on CALIBRATION_IMAGES training images drawn with
+CALIBRATION_SEED (never validation or test images). A conv -> ReLU fuses when it runs; the
+BatchNorm after the ReLU (the space's blocks) cannot fold into the conv before it and stays a
+BatchNormalization with an int8 scale, an int32 bias and float32 mean and variance. The file keeps
+the fp32 file's metadata (nas.input), and its nas.weights says what the fp32 weights were and how
+they were quantized, so `nas predict` takes it like any model.onnx.
+
+Untrained weights get no int8 file: calibrating them would measure nothing.
+
+    entry = write_int8("seed0/model.onnx", data.train_x, data.val_x, data.val_y, "validation")
+"""
+from __future__ import annotations
+
+import contextlib
+import io
+import logging
+import os
+import platform
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from nas.deploy.onnx import WEIGHTS_KEY, accuracy, metadata, read_weights, run_onnx
+from nas.errors import ExportError
+
+INT8_FILE = "model.int8.onnx"
+CALIBRATION_IMAGES = 512   # training images the activation ranges are calibrated on
+CALIBRATION_SEED = 0       # ... drawn by this seed, so the same weights give the same file
+CALIBRATION_BATCH = 64
+LATENCY_WARMUP = 20        # runs discarded before timing (first-run allocations, caches)
+LATENCY_RUNS = 200         # timed runs; the median is the figure
+QUANTIZATION = ("onnxruntime post-training static quantization: QDQ, per-channel int8 weights, "
+                "int8 activations, calibrated (min/max) on {n} training images drawn with seed {seed}")
+
+
+def calibration_images(train_x, n: int = CALIBRATION_IMAGES, seed: int = CALIBRATION_SEED) -> np.ndarray:
+    """`n` normalised training images (N, C, H, W float32), drawn without replacement by `seed`
+    (all of them where there are fewer)."""
+    x = train_x.detach().cpu().numpy() if hasattr(train_x, "detach") else np.asarray(train_x)
+    pick = np.sort(np.random.default_rng(seed).permutation(len(x))[:n])
+    return x[pick].astype(np.float32)
+
+
+def quantize(fp32: str | os.PathLike, out: str | os.PathLike, calibration: np.ndarray) -> str:
+    """Write the int8 model of the fp32 file `fp32` to `out` (in place in one rename; a failure
+    leaves nothing there); returns its nas.weights line."""
+    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+    import onnx
+
+    fp32, out = Path(fp32), Path(out)
+    said = read_weights(fp32) or "trained"
+    if said.startswith("untrained"):
+        raise ExportError(f"{fp32}: its weights are untrained; an int8 file of them would mean nothing")
+    batches = [calibration[i:i + CALIBRATION_BATCH] for i in range(0, len(calibration), CALIBRATION_BATCH)]
+    name = _input_name(fp32)
+
+    class Reader(CalibrationDataReader):
+        def __init__(self):
+            self.batches = iter(batches)
+
+        def get_next(self):
+            batch = next(self.batches, None)
+            return None if batch is None else {name: batch}
+
+    weights = f"{said}; {QUANTIZATION.format(n=len(calibration), seed=CALIBRATION_SEED)}"
+    root = logging.getLogger()
+    level = root.level
+    with tempfile.TemporaryDirectory() as tmp:
+        pre, quantized = Path(tmp) / "pre.onnx", Path(tmp) / "int8.onnx"
+        try:
+            # the quantizer logs a warning per BatchNorm scale (rank 1: no channel axis, so one scale)
+            root.setLevel(logging.ERROR)
+            with contextlib.redirect_stdout(io.StringIO()):
+                quant_pre_process(str(fp32), str(pre))
+                quantize_static(str(pre), str(quantized), Reader(), quant_format=QuantFormat.QDQ, per_channel=True,
+                                activation_type=QuantType.QInt8, weight_type=QuantType.QInt8)
+        except Exception as e:  # the quantizer's errors come in many types; the user needs one line
+            raise ExportError(f"{fp32}: int8 quantization failed ({type(e).__name__}: "
+                              f"{(str(e).splitlines() or [''])[0][:200]})") from None
+        finally:
+            root.setLevel(level)
+        model = onnx.load(str(quantized))
+        props = {**{p.key: p.value for p in model.metadata_props}, **metadata(fp32), WEIGHTS_KEY: weights}
+        del model.metadata_props[:]
+        for key, value in props.items():
+            entry = model.metadata_props.add()
+            entry.key, entry.value = key, value
+        onnx.save(model, str(quantized))
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tmp_out = out.with_name(f".{out.name}.tmp")
+        try:
+            tmp_out.write_bytes(quantized.read_bytes())
+            os.replace(tmp_out, out)
+        finally:
+            tmp_out.unlink(missing_ok=True)
+    return weights
+
+
+def _input_name(path: Path) -> str:
+    import onnx
+
+    graph = onnx.load(str(path), load_external_data=False).graph
+    inits = {i.name for i in graph.initializer}
+    return next(i.name for i in graph.input if i.name not in inits)
+
+
+def constant_bytes(path: str | os.PathLike) -> dict:
+    """The bytes of every constant tensor stored in an ONNX file, counted from the file itself: each
+    initializer (of the graph and of any subgraph) and each Constant node's value, at its element
+    count times its element size (int8 1, int32 and float32 4, int64 8 bytes; the protobuf framing
+    and the tensors' names are not counted). Returns
+      by_dtype           {dtype: bytes}, e.g. {"float32": 452, "int32": 108, "int64": 16, "int8": 6176}
+      total              their sum: the int8 model size as μNAS counts it (every constant byte)
+      int8_weights       the int8 weight tensors of the convs and matrix products (a weight reaching a
+                         Conv's, Gemm's or MatMul's second input through a DequantizeLinear)
+      int8_conv_weights  ... of the Conv nodes alone (this space has no Gemm or MatMul)
+      by_role            total split by what each tensor is for: "weights" (int8_weights),
+                         "weight scales" (their per-channel scales and zero points), "batchnorm"
+                         (a BatchNormalization's scale, bias, mean and variance, their scales and
+                         zero points), "activation scales" (the scales and zero points that quantize
+                         activations) and "other" (shapes, axes)
+    A tensor is counted once, under the role of its first consumer in that order."""
+    import onnx
+    from onnx import numpy_helper
+
+    model = onnx.load(str(path))
+    tensors: dict[str, np.ndarray] = {}
+
+    def collect(graph) -> None:
+        for init in graph.initializer:
+            tensors[init.name] = numpy_helper.to_array(init)
+        for node in graph.node:
+            if node.op_type == "Constant":
+                tensors[node.output[0]] = _constant_value(node.attribute[0])
+            for a in node.attribute:
+                for sub in ([a.g] if a.type == onnx.AttributeProto.GRAPH else list(a.graphs)):
+                    collect(sub)
+
+    collect(model.graph)
+    nodes = list(model.graph.node)
+    consumers: dict[str, list[tuple[object, int]]] = {}
+    for node in nodes:
+        for i, name in enumerate(node.input):
+            consumers.setdefault(name, []).append((node, i))
+
+    def feeds(name: str) -> list[tuple[str, int, int | None]]:
+        """(op, input index, index into the DequantizeLinear it went through or None) of what
+        `name` reaches, looking through one DequantizeLinear."""
+        out = []
+        for node, i in consumers.get(name, []):
+            if node.op_type == "DequantizeLinear":
+                out += [(n.op_type, j, i) for n, j in consumers.get(node.output[0], [])]
+            else:
+                out.append((node.op_type, i, None))
+        return out
+
+    by_dtype: dict[str, int] = {}
+    by_role = {"weights": 0, "weight scales": 0, "batchnorm": 0, "activation scales": 0, "other": 0}
+    int8_conv = 0
+    for name, array in tensors.items():
+        size = int(array.size * array.dtype.itemsize)
+        by_dtype[str(array.dtype)] = by_dtype.get(str(array.dtype), 0) + size
+        reached = feeds(name)
+        weight = [(op, dq) for op, j, dq in reached if op in ("Conv", "Gemm", "MatMul") and j == 1]
+        if array.dtype == np.int8 and any(dq == 0 for _, dq in weight):
+            role = "weights"
+            int8_conv += size if ("Conv", 0) in weight else 0
+        elif any(dq in (1, 2) for _, dq in weight):
+            role = "weight scales"
+        elif any(op == "BatchNormalization" and j >= 1 for op, j, _ in reached):
+            role = "batchnorm"
+        elif any(node.op_type in ("QuantizeLinear", "DequantizeLinear") for node, _ in consumers.get(name, [])):
+            role = "activation scales"
+        else:
+            role = "other"
+        by_role[role] += size
+    return {"by_dtype": dict(sorted(by_dtype.items())), "total": sum(by_dtype.values()),
+            "int8_weights": by_role["weights"], "int8_conv_weights": int8_conv, "by_role": by_role}
+
+
+def _constant_value(a) -> np.ndarray:
+    """A Constant node's value (its one attribute) as an array: a tensor, or a scalar or list of
+    floats (float32) or ints (int64); a sparse tensor as its stored values and indices."""
+    import onnx
+    from onnx import numpy_helper
+
+    if a.name == "value":
+        return numpy_helper.to_array(a.t)
+    if a.name == "sparse_value":
+        return np.concatenate([numpy_helper.to_array(a.sparse_tensor.values).view(np.uint8).ravel(),
+                               numpy_helper.to_array(a.sparse_tensor.indices).view(np.uint8).ravel()])
+    value = onnx.helper.get_attribute_value(a)
+    if a.name.startswith("value_string"):
+        return np.frombuffer(b"".join(value if isinstance(value, list) else [value]), dtype=np.uint8)
+    return np.asarray(value, dtype=np.int64 if a.name.startswith("value_int") else np.float32)
+
+
+def cpu() -> dict:
+    """The CPU this machine runs on: its model name and which of avx512f / avx2 / bf16 its flags list."""
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        text = ""
+    name = next((ln.split(":", 1)[1].strip() for ln in text.splitlines() if ln.startswith("model name")), "")
+    flags = set(next((ln.split(":", 1)[1].split() for ln in text.splitlines() if ln.startswith("flags")), []))
+    return {"model": name or platform.processor() or platform.machine(), "avx512": "avx512f" in flags,
+            "avx2": "avx2" in flags, "bf16": any("bf16" in f for f in flags)}
+
+
+def cpu_words(c: dict) -> str:
+    isa = ", ".join(k for k in ("avx512", "avx2", "bf16") if c.get(k)) or "no avx2/avx512"
+    return f"{c['model']} ({isa})"
+
+
+def latency_ms(path: str | os.PathLike, shape: tuple[int, ...], runs: int = LATENCY_RUNS,
+               warmup: int = LATENCY_WARMUP) -> dict:
+    """onnxruntime's time for one image of `shape` (C, H, W) through the file, on one thread (intra-
+    and inter-op), after `warmup` discarded runs: the median of `runs` timed runs, in milliseconds,
+    with the CPU it ran on. A host figure, reported and never a gate: other load moves it."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = options.inter_op_num_threads = 1
+    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    feed = {session.get_inputs()[0].name: np.random.default_rng(0).standard_normal((1, *shape)).astype(np.float32)}
+    for _ in range(warmup):
+        session.run(None, feed)
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        session.run(None, feed)  # run() returns once the outputs are computed: no device to wait for
+        times.append(time.perf_counter() - start)
+    return {"ms": round(statistics.median(times) * 1000, 4), "runs": runs, "warmup": warmup, "batch": 1,
+            "threads": 1, "cpu": cpu()}
+
+
+def score(path: str | os.PathLike, x, y, batch: int = 1000) -> float:
+    """Accuracy (%) of an ONNX file on normalised images `x` (N, C, H, W) with labels `y`, by onnxruntime."""
+    x = x.detach().cpu().numpy() if hasattr(x, "detach") else np.asarray(x)
+    logits = np.concatenate([run_onnx(path, x[i:i + batch]) for i in range(0, len(x), batch)])
+    return round(accuracy(logits, y.cpu() if hasattr(y, "cpu") else y), 4)
+
+
+def write_int8(fp32: str | os.PathLike, train_x, x=None, y=None, split: str = "validation",
+               shape: tuple[int, ...] | None = None) -> dict:
+    """Quantize the trained fp32 file `fp32` into INT8_FILE beside it, calibrated on `train_x`, and
+    check it with onnxruntime: both files classify `x` / `y` (the `split` the caller may read; None:
+    not scored), and both are timed on one image of `shape` (C, H, W). Returns what arch.json,
+    int8.json and table.txt record:
+      file, weights (its nas.weights), bytes {fp32, int8} (file sizes), constant_bytes (constant_bytes()),
+      accuracy {split, images, fp32, int8} (onnxruntime, %), latency_ms {fp32, int8, runs, warmup,
+      batch, threads, cpu}."""
+    fp32 = Path(fp32)
+    out = fp32.with_name(INT8_FILE)
+    weights = quantize(fp32, out, calibration_images(train_x))
+    entry = {"file": out.name, "weights": weights, "bytes": {"fp32": fp32.stat().st_size, "int8": out.stat().st_size},
+             "constant_bytes": constant_bytes(out)}
+    if x is not None and len(x):
+        entry["accuracy"] = {"split": split, "images": len(x), "fp32": score(fp32, x, y), "int8": score(out, x, y)}
+    if shape is not None:
+        slow, fast = latency_ms(fp32, shape), latency_ms(out, shape)
+        entry["latency_ms"] = {"fp32": slow["ms"], "int8": fast["ms"],
+                               **{k: v for k, v in fast.items() if k != "ms"}}
+    return entry
+
+
+def int8_lines(entry: dict | None, why_none: str = "") -> str:
+    """What an export's table.txt and printed lines say of its int8 file: accuracy beside fp32's,
+    sizes, constant bytes and latency; or, with no file, why not (one line)."""
+    if not entry:
+        return f"int8: no {INT8_FILE} ({why_none})\n" if why_none else ""
+    b, c = entry["bytes"], entry["constant_bytes"]
+    lines = (f"int8: {entry['file']}, {b['int8']:,} B file (fp32 {b['fp32']:,} B); constants {c['total']:,} B "
+             f"(int8 conv weights {c['int8_conv_weights']:,} B)\n")
+    acc = entry.get("accuracy")
+    if acc:
+        lines += (f"int8: {acc['split']} accuracy on {acc['images']:,} images: int8 {acc['int8']:.2f}%, "
+                  f"fp32 {acc['fp32']:.2f}% (onnxruntime)\n")
+    lat = entry.get("latency_ms")
+    if lat:
+        lines += (f"int8: latency {lat['int8']:.3f} ms int8, {lat['fp32']:.3f} ms fp32 (onnxruntime, batch 1, "
+                  f"1 thread, median of {lat['runs']} after {lat['warmup']} warm-up runs, {cpu_words(lat['cpu'])}; "
+                  "this host's figure, not a device's)\n")
+    return lines
