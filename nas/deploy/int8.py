@@ -29,7 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
-from nas.deploy.onnx import WEIGHTS_KEY, accuracy, metadata, read_weights, run_onnx
+from nas.deploy.onnx import WEIGHTS_KEY, accuracy, metadata, read_weights
 from nas.errors import ExportError
 
 INT8_FILE = "model.int8.onnx"
@@ -247,8 +247,13 @@ def latency_ms(path: str | os.PathLike, shape: tuple[int, ...], runs: int = LATE
 
 def score(path: str | os.PathLike, x, y, batch: int = 1000) -> float:
     """Accuracy (%) of an ONNX file on normalised images `x` (N, C, H, W) with labels `y`, by onnxruntime."""
+    import onnxruntime as ort
+
     x = x.detach().cpu().numpy() if hasattr(x, "detach") else np.asarray(x)
-    logits = np.concatenate([run_onnx(path, x[i:i + batch]) for i in range(0, len(x), batch)])
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])  # one session: building one costs more than a batch
+    name = session.get_inputs()[0].name
+    logits = np.concatenate([session.run(None, {name: x[i:i + batch].astype(np.float32)})[0]
+                             for i in range(0, len(x), batch)])
     return round(accuracy(logits, y.cpu() if hasattr(y, "cpu") else y), 4)
 
 

@@ -1,8 +1,9 @@
 """Classify images with a trained network (`nas predict MODEL IMAGE...`).
 
 MODEL is one of
-  a model.onnx written by this tool (`nas train` puts one beside the first seed's weights): run by
-      onnxruntime, its metadata says what input it takes;
+  a model.onnx written by this tool (`nas train` puts one beside the first seed's weights), or the
+      model.int8.onnx beside it (nas.deploy.int8): run by onnxruntime, its metadata says what input
+      it takes;
   a run folder of `nas train` (config.json + seed<S>/model.pt): its first seed's weights, in PyTorch;
   an exported model.py with `weights=` (a state_dict file such as a run's seed0/model.pt).
 IMAGE is a PNG or JPEG file, or an IDX image file (every image in it). Each image is converted as

@@ -11,6 +11,7 @@ from nas.config import SearchConfig, TrainConfig, asdict, flat_recipe, make, res
 from nas.errors import NasError
 from nas.reporting import figures
 from nas.reporting.inputs import Inputs
+from nas.reporting.looks import int8_looks, int8_table
 from nas.reporting.races import race_block
 from nas.reporting.tables import mean_std, results_table, search_table, shown
 from nas.results import decide
@@ -176,11 +177,14 @@ def confirmations_section(inp: Inputs, runs: list[Run]) -> list[str]:
     per: dict[str, list[Run]] = {}
     for r in looked:
         per.setdefault(network_key(r.config["arch"]), []).append(r)
+    int8 = int8_table([(shown(r.path, inp.layout.root), r) for r in looked], inp.layout.root)
+    L += ["### int8 models", "", "Each run's final weights quantized to int8 (its `int8.json`); scored after the "
+          "run, a confirmation's int8 accuracy is a look of its own, counted below.", "", *int8, ""] if int8 else []
     L += ["### Looks at the test set", "", "| network | parameters | looks | runs |", "| --- | --- | --- | --- |"]
     for key, rs in per.items():
         src = rs[0].config.get("source")
         name = shown(decide.source_path(inp.layout, src), inp.layout.root) if src else rs[0].config.get("name") or "-"
-        L.append(f"| `{name}` | {rs[0].params:,} | {len(rs)} | "
+        L.append(f"| `{name}` | {rs[0].params:,} | {len(rs) + int8_looks([('', r) for r in rs])} | "
                  + ", ".join(f"`{shown(r.path, inp.layout.root)}`" for r in rs) + " |")
     return L + [""]
 
