@@ -109,7 +109,7 @@ def test_a_trained_run_writes_a_checked_int8_file_close_to_fp32(tiny, data_dir):
     assert acc["fp32"] >= 70, acc  # the net learned: closeness to an untrained net would say nothing
     assert abs(acc["int8"] - acc["fp32"]) <= TOLERANCE_POINTS, acc
     assert rec["looks"] == 0 and rec["scored"] == "by the run itself"
-    assert any(line.startswith(f"wrote seed0/{INT8_FILE}: validation accuracy int8") for line in lines)
+    assert any(line.startswith(f"wrote {out / 'seed0' / INT8_FILE}: validation accuracy int8") for line in lines)
 
     int8, fp32 = out / "seed0" / INT8_FILE, out / "seed0" / "model.onnx"
     # metadata kept: the input it takes, and what its weights are, quantization said
@@ -184,3 +184,22 @@ def test_untrained_weights_get_no_int8_file(tmp_path):
     with pytest.raises(ExportError, match="untrained"):
         quantize(tmp_path / "model.onnx", tmp_path / "model.int8.onnx", x.numpy())
     assert not (tmp_path / "model.int8.onnx").exists()
+
+
+def test_an_exports_printed_lines_say_what_its_int8_file_holds_or_why_there_is_none(capsys, tmp_path):
+    from nas.cli.commands import _print_exported
+
+    e = {"rank": 1, "trial": "abc", "metrics": {"default": 98.0}, "params": 5000, "flops": 10, "arch": {},
+         "path": str(tmp_path), "onnx": {"weights": "trained: x"}}
+    int8 = {"file": "model.int8.onnx", "bytes": {"fp32": 60000, "int8": 40000},
+            "constant_bytes": {"total": 7000, "int8_conv_weights": 5000},
+            "accuracy": {"split": "validation", "images": 500, "fp32": 98.0, "int8": 97.8},
+            "latency_ms": {"fp32": 0.05, "int8": 0.1, "runs": 200, "warmup": 20,
+                           "cpu": {"model": "CPU", "avx512": False, "avx2": True, "bf16": False}}}
+    _print_exported([{**e, "int8": int8}, {**e, "rank": 2, "int8_none": "untrained weights"}])
+    out = capsys.readouterr().out
+    assert "model.onnx, model.int8.onnx, table.txt" in out
+    assert "  int8: model.int8.onnx, 40,000 B file (fp32 60,000 B); constants 7,000 B (int8 conv weights 5,000 B)" in out
+    assert "  int8: validation accuracy on 500 images: int8 97.80%, fp32 98.00% (onnxruntime)" in out
+    assert "  int8: latency 0.100 ms int8, 0.050 ms fp32 (onnxruntime, batch 1, 1 thread" in out and "CPU (avx2)" in out
+    assert "  int8: no model.int8.onnx (untrained weights)" in out

@@ -211,7 +211,7 @@ def cmd_onnx(args) -> None:
           f"difference {r['max_abs_diff']:.1e})"
           + (f"\n{acc['split']} accuracy on {acc['images']:,} images: PyTorch {acc['pytorch']:.2f}%, "
              f"onnxruntime {acc['onnxruntime']:.2f}%" if acc else ""))
-    print(int8_summary(r["int8"]) if r.get("int8") else f"no int8 file: {r['int8_none']}")
+    print(int8_summary(r["int8"], args.run_dir) if r.get("int8") else f"no int8 file: {r['int8_none']}")
 
 
 def cmd_report(args) -> None:

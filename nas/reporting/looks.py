@@ -57,21 +57,29 @@ def int8_table(runs: list[tuple[str, Run]], root: Path) -> list[str]:
     rows = [(n, r, r.int8) for n, r in runs if r.int8 and r.int8.get("seeds")]
     if not rows:
         return []
-    L = ["| run | params | seeds scored | fp32 | int8 | int8 file (fp32) | constants (int8 conv weights) | "
-         "latency fp32 / int8 | when scored |", "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+    L = ["| run | params | seeds scored | fp32 | int8 | int8, this CPU's kernels | int8 file (fp32) | "
+         "constants (int8 conv weights) | latency fp32 / int8 | when scored |",
+         "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
     for name, run, rec in rows:
         seeds = rec["seeds"]
-        mean = lambda k: statistics.fmean(v[k] for v in seeds.values())  # noqa: E731
+        def mean(k: str) -> str:
+            values = [v[k] for v in seeds.values() if k in v]
+            return f"{statistics.fmean(values):.2f}% (min {min(values):.2f})" if len(values) == len(seeds) else "-"
+
         lat, c = rec.get("latency_ms") or {}, rec["constant_bytes"]
-        L.append(f"| `{name}` | {run.params:,} | {','.join(seeds)} | {mean('fp32'):.2f}% | {mean('int8'):.2f}% | "
+        L.append(f"| `{name}` | {run.params:,} | {','.join(seeds)} | {mean('fp32')} | {mean('int8')} | "
+                 f"{mean('int8_host_kernels')} | "
                  f"`{shown(run.path / rec['file'], root)}`: {rec['bytes']['int8']:,} B ({rec['bytes']['fp32']:,} B) | "
                  f"{c['total']:,} B ({c['int8_conv_weights']:,} B) | "
                  + (f"{lat['fp32']:.3f} / {lat['int8']:.3f} ms" if lat else "-")
                  + f" | {rec.get('scored', '-')} |")
     cpus = sorted({cpu_words(rec["latency_ms"]["cpu"]) for _, _, rec in rows if rec.get("latency_ms")})
     return L + ["", f"{rows[0][2]['split'].capitalize()} accuracy on {rows[0][2]['images']:,} images by onnxruntime, "
-                    "the mean of the seeds scored (each seed's final weights, quantized alike: "
-                    f"{rows[0][2]['weights'].split('; ', 1)[-1]}). Constants: every constant byte of the int8 file "
+                    "the mean (and the least) of the seeds scored (each seed's final weights, quantized alike: "
+                    f"{rows[0][2]['weights'].split('; ', 1)[-1]}). int8: each op on the dequantized int8 "
+                    "values, as a device accumulating in int32 computes it; this CPU's kernels: onnxruntime's fused "
+                    "int8 kernels, whose int16 sums saturate on a CPU without VNNI (nas/deploy/int8.py). "
+                    "Constants: every constant byte of the int8 file "
                     "(nas/deploy/int8.py: constant_bytes). Latency: batch 1, one thread, the median after a warm-up, "
                     f"on {', '.join(cpus) or 'an unrecorded CPU'}: a host figure, not a device's."]
 

@@ -215,6 +215,9 @@ def _seed_onnx(template: Path, model: torch.nn.Module, out: Path, images: torch.
     write_onnx(model, out, images, source, inp, weights)
 
 
+SCORES = ("fp32", "int8", "int8_host_kernels")  # int8.json's per seed: nas.deploy.int8.write_int8's accuracy
+
+
 def write_run_int8(run_dir: str | os.PathLike, data, file_seed: int, later: bool = False) -> dict:
     """Write `seed<file_seed>/model.int8.onnx` from the model.onnx beside it (calibrated on the run's
     training images), score int8 and fp32 files with onnxruntime, time both, and record it all in
@@ -230,7 +233,7 @@ def write_run_int8(run_dir: str | os.PathLike, data, file_seed: int, later: bool
     split = "test" if on_test else "validation"
     fp32 = run_dir / f"seed{file_seed}" / "model.onnx"
     entry = write_int8(fp32, data.train_x, x, y, split, inp.shape)
-    seeds = {str(file_seed): {k: entry["accuracy"][k] for k in ("fp32", "int8")}} if "accuracy" in entry else {}
+    seeds = {str(file_seed): {k: entry["accuracy"][k] for k in SCORES}} if "accuracy" in entry else {}
     others = [s for s in config["seeds"] if on_test and len(x) and s != file_seed
               and (run_dir / f"seed{s}" / "model.pt").exists()]
     for seed in others:  # each seed's final weights, quantized as the first one's were
@@ -240,7 +243,7 @@ def write_run_int8(run_dir: str | os.PathLike, data, file_seed: int, later: bool
             _seed_onnx(fp32, model.eval(), Path(tmp) / "model.onnx", x[:256].cpu(), f"{split} images", inp,
                        f"trained: `nas train`, seed {seed}")
             scored = write_int8(Path(tmp) / "model.onnx", data.train_x, x, y, split)["accuracy"]
-        seeds[str(seed)] = {k: scored[k] for k in ("fp32", "int8")}
+        seeds[str(seed)] = {k: scored[k] for k in SCORES}
     old = json.loads((run_dir / INT8_RECORD).read_text()) if (run_dir / INT8_RECORD).exists() else {}
     record = {"file": f"seed{file_seed}/{INT8_FILE}", **{k: v for k, v in entry.items() if k != "file"},
               "split": split, "images": len(x), "seeds": dict(sorted(seeds.items(), key=lambda kv: int(kv[0]))),
@@ -250,14 +253,15 @@ def write_run_int8(run_dir: str | os.PathLike, data, file_seed: int, later: bool
     return record
 
 
-def int8_summary(record: dict) -> str:
+def int8_summary(record: dict, run_dir: str | os.PathLike) -> str:
     """One line on a run's int8 models: where, their accuracy beside fp32's, their constant bytes."""
-    seeds = record["seeds"]
+    seeds, path = record["seeds"], Path(run_dir) / record["file"]
     if not seeds:
-        return f"wrote {record['file']} (not scored: the run has no {record['split']} images)"
+        return f"wrote {path} (not scored: the run has no {record['split']} images)"
     mean = lambda k: sum(v[k] for v in seeds.values()) / len(seeds)  # noqa: E731
-    return (f"wrote {record['file']}: {record['split']} accuracy int8 {mean('int8'):.2f}%, fp32 {mean('fp32'):.2f}% "
-            f"(onnxruntime, {'mean of seeds ' if len(seeds) > 1 else 'seed '}{','.join(seeds)}); "
+    return (f"wrote {path}: {record['split']} accuracy int8 {mean('int8'):.2f}%, fp32 {mean('fp32'):.2f}% "
+            f"(onnxruntime, {'mean of seeds ' if len(seeds) > 1 else 'seed '}{','.join(seeds)}; "
+            f"{mean('int8_host_kernels'):.2f}% through this CPU's int8 kernels); "
             f"{record['constant_bytes']['total']:,} B of constants, {record['bytes']['int8']:,} B file; "
             f"latency {record['latency_ms']['int8']:.3f} ms int8, {record['latency_ms']['fp32']:.3f} ms fp32 "
             f"(1 thread, this host)" + (f"; int8.json counts {record['looks']} look(s) at the test set after the run"
@@ -347,6 +351,6 @@ def run(arch: dict, cfg: TrainConfig, seeds: list[int], out: str | os.PathLike, 
     log(f"wrote {out / f'seed{seeds[0]}' / 'model.onnx'} (onnxruntime matches PyTorch on "
         f"{summary['onnx']['checked_on']}: largest logit difference {summary['onnx']['max_abs_diff']:.1e})")
     summary["int8"] = write_run_int8(out, data, seeds[0])
-    log(int8_summary(summary["int8"]))
+    log(int8_summary(summary["int8"], out))
     write_text(out / "summary.json", json_text(summary))
     return summary
