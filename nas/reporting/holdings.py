@@ -65,15 +65,21 @@ def export_lines(inp: Inputs, s: Search) -> list[str]:
     ranks = sorted(folder.glob("rank*_*/arch.json"), key=lambda p: int(p.parent.name[4:].split("_")[0]))
     if not ranks:
         return [f"Not exported (`nas export {s.id} --results {inp.layout.root}`)."]
-    L = [f"Export `{shown(folder, inp.layout.root)}`:", "", "| rank | trial | params | FLOPs | validation | weights | files |",
-         "| --- | --- | --- | --- | --- | --- | --- |"]
+    L = [f"Export `{shown(folder, inp.layout.root)}`:", "",
+         "| rank | trial | params | FLOPs | validation | weights | int8: validation (fp32), constants | files |",
+         "| --- | --- | --- | --- | --- | --- | --- | --- |"]
     for p in ranks:
         a = json.loads(p.read_text())
         val = a.get("metrics", {}).get("default")
         files = ", ".join(sorted(f.name for f in p.parent.iterdir() if f.is_file()))
+        int8 = a.get("int8") or {}
+        acc = int8.get("accuracy")
         L.append(f"| {a.get('rank', '?')} | `{a.get('trial', '?')}` | {a.get('params', 0):,} | {a.get('flops', 0):,} | "
                  + (f"{val:.2f}%" if isinstance(val, (int, float)) else "-")
-                 + f" | {a.get('onnx', {}).get('weights') or a.get('weights') or '-'} | {files} |")
+                 + f" | {a.get('onnx', {}).get('weights') or a.get('weights') or '-'} | "
+                 + (f"{acc['int8']:.2f}% ({acc['fp32']:.2f}%), " if acc else "")
+                 + (f"{int8['constant_bytes']['total']:,} B" if int8 else a.get("int8_none") or "-")
+                 + f" | {files} |")
     return L
 
 
