@@ -6,19 +6,21 @@ from __future__ import annotations
 
 import json
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 # Tolerance of int8 against fp32 accuracy, in points, for a net trained one epoch on 2,000 images.
-# Such a net has small logit margins, so int8 rounding flips many more of its images than it does
-# for a trained finalist: measured here, the two seeds of the net below lost 1.4 and 3.8 points,
-# where the 8k finalist loses 0.12 on the 10,000 test images. A broken quantization (a wrong range,
-# a mis-scaled layer) lands near chance, far outside it.
-TOLERANCE_POINTS = 5.0
+# Such a net has small logit margins, so int8 rounding flips more of its images than it does for a
+# trained finalist: measured here, the net below lost 0.3 points on its 1,000 validation images
+# (1.6 through onnxruntime's saturating AVX2 int8 kernels, not asserted), where the 8k finalist's
+# seeds lose at most 0.03 on the 10,000 test images. A broken quantization (a wrong range, a
+# mis-scaled layer) lands near chance, far outside it.
+TOLERANCE_POINTS = 2.0
 # ... and the share of images both files classify alike: flips go both ways, so more images change
-# class than the accuracies differ by (measured here: 95% alike on 500 test images).
-AGREEMENT = 0.90
+# class than the accuracies differ by (measured here: 98.8% alike on 500 test images).
+AGREEMENT = 0.95
 
 
 def _hand_built(path):
@@ -78,8 +80,8 @@ def test_constant_bytes_counts_a_hand_built_file(tmp_path):
 
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory, data_dir):
-    """exp3 trained one epoch on 2,000 images, two seeds, with a validation split (a run that
-    chooses: its int8 file is scored on validation)."""
+    """exp3 trained one epoch on 2,000 images, with a validation split (a run that chooses: its int8
+    file is scored on validation)."""
     from nas.config import TrainConfig
     from nas.training.runs import run
     from search_spaces.baselines import EXP3
@@ -89,11 +91,11 @@ def tiny(tmp_path_factory, data_dir):
     cfg = TrainConfig(epochs=1, train_subset=2000, val_size=1000, batch_size=32, augment=False, optimizer="adamw",
                       lr=0.01, eval_batch=5000)
     lines = []
-    summary = run(canonical(EXP3), cfg, [0, 1], out, str(data_dir), log=lines.append, evaluate_test=False)
+    summary = run(canonical(EXP3), cfg, [0], out, str(data_dir), log=lines.append, evaluate_test=False)
     return out, summary, lines
 
 
-@pytest.mark.slow  # two short trainings
+@pytest.mark.slow  # a short training
 def test_a_trained_run_writes_a_checked_int8_file_close_to_fp32(tiny, data_dir):
     import torch
 
@@ -126,46 +128,55 @@ def test_a_trained_run_writes_a_checked_int8_file_close_to_fp32(tiny, data_dir):
     assert rec["bytes"] == {"fp32": fp32.stat().st_size, "int8": int8.stat().st_size}
     lat = rec["latency_ms"]
     assert lat["fp32"] > 0 and lat["int8"] > 0 and lat["threads"] == 1 and lat["batch"] == 1 and lat["cpu"]["model"]
-    # `nas predict` takes it, and it classifies almost every image as the fp32 file does
+    # `nas predict` takes it (as a device computes it), and it classifies almost every image as the fp32 file does
     from nas.data.datasets import load_splits
 
     x = load_splits(data_dir, val_size=0).test_x[:500]
+    assert load_model(int8).kind == "onnx-int8"
     a, b = load_model(int8).logits(x).argmax(1), load_model(fp32).logits(x).argmax(1)
     assert (a == b).mean() >= AGREEMENT
     r = predict(int8, [data_dir / "t10k-images-idx3-ubyte.gz"])
     assert len(r.predictions) == 10000 and not r.errors
 
 
-@pytest.mark.slow  # two short trainings (shared), then each seed quantized
-def test_a_confirmations_int8_scores_every_seed_and_later_scorings_are_counted_looks(tiny, data_dir, tmp_path):
+FINALIST = Path(__file__).resolve().parents[1] / "results" / "confirm" / "s8k-phtQI"  # 15 epochs, all 60,000 images
+# int8 against fp32 for a trained finalist, in points on 1,000 test images (one image is 0.1): its
+# five seeds lose at most 0.03 on all 10,000 (results/README.md)
+FINALIST_POINTS = 0.3
+
+
+def test_a_confirmations_int8_scores_every_seed_and_later_scorings_are_counted_looks(data_dir, tmp_path):
     """A confirmation (no validation split) scores every seed's int8 file on the test set; scored
-    after the run, each scoring is a look at the test set, counted in int8.json and by the report."""
-    from nas.reporting.looks import int8_looks, int8_table
+    after the run, each scoring is a look at the test set, counted in int8.json and by the report.
+    From the committed 8k finalist's weights of seeds 0 and 3 (seed 3's first conv saturates
+    onnxruntime's int8 kernels on a CPU without VNNI: both readings are recorded)."""
+    import shutil
+
     from nas.data.datasets import load_splits
+    from nas.reporting.looks import int8_looks, int8_table
     from nas.results.store import Run
     from nas.training.runs import write_run_int8
 
-    import shutil
-
-    out = tmp_path / "confirm" / "exp3"
-    shutil.copytree(tiny[0], out)
-    config = json.loads((out / "config.json").read_text())  # as a confirmation's: the test set read, no validation
-    config["evaluate_test"], config["train"]["val_size"] = True, 0
-    (out / "config.json").write_text(json.dumps(config))
-    data = load_splits(data_dir, val_size=0, train_subset=2000)
-    data = replace(data, test_x=data.test_x[:1000], test_y=data.test_y[:1000])  # a confirmation's splits, smaller
+    out = tmp_path / "confirm" / "s8k-phtQI"
+    for name in ("config.json", "seed0/model.onnx", "seed0/model.pt", "seed0/history.json", "seed3/model.pt",
+                 "seed3/history.json"):
+        (out / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(FINALIST / name, out / name)
+    data = load_splits(data_dir, val_size=0)
+    data = replace(data, test_x=data.test_x[:1000], test_y=data.test_y[:1000])  # its splits, the test set shorter
     first = write_run_int8(out, data, 0, later=True)
-    assert first["split"] == "test" and first["images"] == 1000 and list(first["seeds"]) == ["0", "1"]
+    assert first["split"] == "test" and first["images"] == 1000 and list(first["seeds"]) == ["0", "3"]
     assert first["looks"] == 1 and first["scored"] == "after the run (`nas onnx`)"
     for seed, acc in first["seeds"].items():
-        assert abs(acc["int8"] - acc["fp32"]) <= TOLERANCE_POINTS, (seed, acc)
-    assert first["seeds"]["0"] != first["seeds"]["1"]  # each seed's own weights were quantized
+        assert abs(acc["int8"] - acc["fp32"]) <= FINALIST_POINTS, (seed, acc)
+        assert 0 <= acc["int8_host_kernels"] <= 100
+    assert first["seeds"]["0"] != first["seeds"]["3"]  # each seed's own weights were quantized
     again = write_run_int8(out, data, 0, later=True)
     assert again["looks"] == 2 and again["seeds"] == first["seeds"]  # the same file gives the same scores
     run = Run.load(out)
-    assert int8_looks([("exp3", run)]) == 2
-    table = int8_table([("exp3", run)], out.parent)
-    assert len(table) == 5 and table[2].startswith("| `exp3` | 8,880 | 0,1 |")
+    assert int8_looks([("s8k-phtQI", run)]) == 2
+    table = int8_table([("s8k-phtQI", run)], out.parent)
+    assert len(table) == 5 and table[2].startswith("| `s8k-phtQI` | 5,964 | 0,3 |")
 
 
 def test_untrained_weights_get_no_int8_file(tmp_path):

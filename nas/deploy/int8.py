@@ -9,7 +9,8 @@ CALIBRATION_SEED (never validation or test images). A conv -> ReLU fuses when it
 BatchNorm after the ReLU (the space's blocks) cannot fold into the conv before it and stays a
 BatchNormalization with an int8 scale, an int32 bias and float32 mean and variance. The file keeps
 the fp32 file's metadata (nas.input), and its nas.weights says what the fp32 weights were and how
-they were quantized, so `nas predict` takes it like any model.onnx.
+they were quantized, so `nas predict` takes it like any model.onnx (and answers as a device would:
+`run_int8`).
 
 Its accuracy is read two ways. "int8": onnxruntime with its QDQ fusion off, so each op computes in
 float on the dequantized int8 values, as a device accumulating in int32 computes them (to float
@@ -49,8 +50,9 @@ LATENCY_RUNS = 200         # timed runs; the median is the figure
 # A BatchNorm's scale is per channel too: the quantizer's default axis for it (1) does not exist on
 # its rank-1 scale, and one int8 scale for all channels rounds the small ones to nothing
 PER_CHANNEL_AXIS = {"BatchNormalization": 0}
-QUANTIZATION = ("onnxruntime post-training static quantization: QDQ, per-channel int8 weights, "
-                "int8 activations, calibrated (min/max) on {n} training images drawn with seed {seed}")
+QUANTIZED = "onnxruntime post-training static quantization"  # in an int8 file's nas.weights
+QUANTIZATION = (QUANTIZED + ": QDQ, per-channel int8 weights, int8 activations, calibrated (min/max) on {n} "
+                "training images drawn with seed {seed}")
 
 
 def calibration_images(train_x, n: int = CALIBRATION_IMAGES, seed: int = CALIBRATION_SEED) -> np.ndarray:
@@ -256,21 +258,32 @@ def latency_ms(path: str | os.PathLike, shape: tuple[int, ...], runs: int = LATE
             "threads": 1, "cpu": cpu()}
 
 
-def score(path: str | os.PathLike, x, y, batch: int = 1000, host_kernels: bool = True) -> float:
-    """Accuracy (%) of an ONNX file on normalised images `x` (N, C, H, W) with labels `y`, by onnxruntime.
-    `host_kernels` False: an int8 file's QDQ pairs are not fused into onnxruntime's int8 kernels, so
-    each op computes on the dequantized int8 values: the arithmetic of a device that accumulates in
-    int32, to float rounding (see the module docstring)."""
+def session(path: str | os.PathLike, host_kernels: bool = True):
+    """An onnxruntime session of an ONNX file. `host_kernels` False: an int8 file's QDQ pairs are not
+    fused into onnxruntime's int8 kernels, so each op computes on the dequantized int8 values: the
+    arithmetic of a device that accumulates in int32, to float rounding (see the module docstring)."""
     import onnxruntime as ort
 
-    x = x.detach().cpu().numpy() if hasattr(x, "detach") else np.asarray(x)
     options = ort.SessionOptions()
     if not host_kernels:  # the basic level folds constants but leaves QDQ pairs unfused
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_BASIC
-    # one session: building one costs more than a batch
-    session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-    name = session.get_inputs()[0].name
-    logits = np.concatenate([session.run(None, {name: x[i:i + batch].astype(np.float32)})[0]
+    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+
+
+def run_int8(path: str | os.PathLike, images: np.ndarray) -> np.ndarray:
+    """The logits of an int8 file for `images` (N, C, H, W float32) as a device computes them (what
+    `nas predict` answers with)."""
+    s = session(path, host_kernels=False)
+    return s.run(None, {s.get_inputs()[0].name: images.astype(np.float32)})[0]
+
+
+def score(path: str | os.PathLike, x, y, batch: int = 1000, host_kernels: bool = True) -> float:
+    """Accuracy (%) of an ONNX file on normalised images `x` (N, C, H, W) with labels `y`, by
+    onnxruntime (`host_kernels`: see `session`)."""
+    x = x.detach().cpu().numpy() if hasattr(x, "detach") else np.asarray(x)
+    session_ = session(path, host_kernels)  # one session: building one costs more than a batch
+    name = session_.get_inputs()[0].name
+    logits = np.concatenate([session_.run(None, {name: x[i:i + batch].astype(np.float32)})[0]
                              for i in range(0, len(x), batch)])
     return round(accuracy(logits, y.cpu() if hasattr(y, "cpu") else y), 4)
 
