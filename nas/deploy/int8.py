@@ -7,7 +7,7 @@ The file, `model.int8.onnx`, is written from a checked fp32 model.onnx (nas.depl
 with one scale per tensor, calibrated by min/max on CALIBRATION_IMAGES training images drawn with
 CALIBRATION_SEED (never validation or test images). A conv -> ReLU fuses when it runs; the
 BatchNorm after the ReLU (the space's blocks) cannot fold into the conv before it and stays a
-BatchNormalization with an int8 scale, an int32 bias and float32 mean and variance. The file keeps
+BatchNormalization with an int8 scale (per channel too), an int32 bias and float32 mean and variance. The file keeps
 the fp32 file's metadata (nas.input), and its nas.weights says what the fp32 weights were and how
 they were quantized, so `nas predict` takes it like any model.onnx (and answers as a device would:
 `run_int8`).
@@ -17,8 +17,8 @@ float on the dequantized int8 values, as a device accumulating in int32 computes
 rounding): the figure of the file. "int8_host_kernels": onnxruntime as it runs by default, the QDQ
 pairs fused into its int8 kernels; on an x86 CPU without VNNI (AVX2 only) these multiply u8 x s8
 pairs into int16 sums that saturate, and a network whose first conv meets bright pixels with large
-weights can lose many points there (the committed 8k finalist's seed 3: 99.15% against 84.8% on
-2,000 test images). Latency is timed through the host kernels: that is what runs fast here.
+weights can lose many points there (the committed 8k finalist's seed 3: 99.38% against 85.54% on
+the 10,000 test images, results/confirm/s8k-phtQI/int8.json). Latency is timed through the host kernels: that is what runs fast here.
 
 Untrained weights get no int8 file: calibrating them would measure nothing.
 
@@ -231,6 +231,7 @@ def cpu() -> dict:
 
 
 def cpu_words(c: dict) -> str:
+    """A cpu() record in words: "AMD EPYC (avx2)"."""
     isa = ", ".join(k for k in ("avx512", "avx2", "bf16") if c.get(k)) or "no avx2/avx512"
     return f"{c['model']} ({isa})"
 
@@ -245,14 +246,14 @@ def latency_ms(path: str | os.PathLike, shape: tuple[int, ...], runs: int = LATE
     options = ort.SessionOptions()
     options.intra_op_num_threads = options.inter_op_num_threads = 1
     options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-    session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-    feed = {session.get_inputs()[0].name: np.random.default_rng(0).standard_normal((1, *shape)).astype(np.float32)}
+    timed = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    feed = {timed.get_inputs()[0].name: np.random.default_rng(0).standard_normal((1, *shape)).astype(np.float32)}
     for _ in range(warmup):
-        session.run(None, feed)
+        timed.run(None, feed)
     times = []
     for _ in range(runs):
         start = time.perf_counter()
-        session.run(None, feed)  # run() returns once the outputs are computed: no device to wait for
+        timed.run(None, feed)  # run() returns once the outputs are computed: no device to wait for
         times.append(time.perf_counter() - start)
     return {"ms": round(statistics.median(times) * 1000, 4), "runs": runs, "warmup": warmup, "batch": 1,
             "threads": 1, "cpu": cpu()}
