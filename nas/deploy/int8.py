@@ -20,7 +20,7 @@ float on the dequantized int8 values, as a device accumulating in int32 computes
 rounding): the figure of the file. "int8_host_kernels": onnxruntime as it runs by default, the QDQ
 pairs fused into its int8 kernels; on an x86 CPU without VNNI (AVX2 only) these multiply u8 x s8
 pairs into int16 sums that saturate, and a network whose first conv meets bright pixels with large
-weights can lose many points there (the committed 8k finalist's seed 3: 99.38% against 85.54% on
+weights can lose many points there (the committed 8k finalist's seed 3: 99.36% against 85.22% on
 the 10,000 test images, results/confirm/s8k-phtQI/int8.json). Latency is timed through the host kernels: that is what runs fast here.
 
 Untrained weights get no int8 file: calibrating them would measure nothing.
