@@ -71,6 +71,7 @@ def test_constant_bytes_counts_a_hand_built_file(tmp_path):
     assert got["by_dtype"] == {"float32": 8 + 4 + 4 + 8 + 8 + 8, "int64": 16, "int8": 18 + 2 + 1 + 2 + 1}
     assert got["total"] == 40 + 16 + 24
     assert got["int8_weights"] == got["int8_conv_weights"] == 18
+    assert got["int8_weight_values"] == 18 + 2  # and the BatchNorm's int8 scale
     assert got["by_role"] == {"weights": 18, "weight scales": 8 + 2, "batchnorm": 2 + 4 + 1 + 8 + 8 + 8,
                               "activation scales": 4 + 1, "other": 16}
     # the file is a real model: onnxruntime runs it

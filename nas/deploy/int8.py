@@ -136,6 +136,8 @@ def constant_bytes(path: str | os.PathLike) -> dict:
       int8_weights       the int8 weight tensors of the convs and matrix products (a weight reaching a
                          Conv's, Gemm's or MatMul's second input through a DequantizeLinear)
       int8_conv_weights  ... of the Conv nodes alone (this space has no Gemm or MatMul)
+      int8_weight_values int8_weights and the int8 scales of the BatchNormalizations (their
+                         second input through a DequantizeLinear): nas/footprint.py's weight_bytes
       by_role            total split by what each tensor is for: "weights" (int8_weights),
                          "weight scales" (their per-channel scales and zero points), "batchnorm"
                          (a BatchNormalization's scale, bias, mean and variance, their scales and
@@ -178,7 +180,7 @@ def constant_bytes(path: str | os.PathLike) -> dict:
 
     by_dtype: dict[str, int] = {}
     by_role = {"weights": 0, "weight scales": 0, "batchnorm": 0, "activation scales": 0, "other": 0}
-    int8_conv = 0
+    int8_conv = int8_bn = 0
     for name, array in tensors.items():
         size = int(array.size * array.dtype.itemsize)
         by_dtype[str(array.dtype)] = by_dtype.get(str(array.dtype), 0) + size
@@ -191,13 +193,15 @@ def constant_bytes(path: str | os.PathLike) -> dict:
             role = "weight scales"
         elif any(op == "BatchNormalization" and j >= 1 for op, j, _ in reached):
             role = "batchnorm"
+            int8_bn += size if array.dtype == np.int8 and ("BatchNormalization", 1, 0) in reached else 0
         elif any(node.op_type in ("QuantizeLinear", "DequantizeLinear") for node, _ in consumers.get(name, [])):
             role = "activation scales"
         else:
             role = "other"
         by_role[role] += size
     return {"by_dtype": dict(sorted(by_dtype.items())), "total": sum(by_dtype.values()),
-            "int8_weights": by_role["weights"], "int8_conv_weights": int8_conv, "by_role": by_role}
+            "int8_weights": by_role["weights"], "int8_conv_weights": int8_conv,
+            "int8_weight_values": by_role["weights"] + int8_bn, "by_role": by_role}
 
 
 def _constant_value(a) -> np.ndarray:
