@@ -109,6 +109,9 @@ def test_multi_fidelity_search_killed_between_rungs_resumes_races_a_control_and_
     assert exported["onnx"]["weights"].startswith("trained: the last rung's training of seed 0, 3 epochs x 512 images")
     acc = exported["onnx"]["val_acc"]
     assert acc["images"] == 500 and acc["onnxruntime"] == acc["pytorch"]
+    # and its int8 file beside it, checked on the same validation images
+    assert (arch_json.parent / "model.int8.onnx").exists() and exported["int8"]["accuracy"]["fp32"] == acc["onnxruntime"]
+    assert exported["int8"]["accuracy"]["images"] == 500
     assert abs(acc["pytorch"] - exported["metrics"]["val_acc"]) <= 100 / 500 + 1e-9
     done = {t.id: t.final for t in trials if t.status == "SUCCEEDED"}
     assert all(done[k] == v for k, v in kept.items())                # nothing finished was lost or changed

@@ -137,6 +137,12 @@ def test_search_exports_its_best_and_export_never_overwrites_silently(soak):
     check = subprocess.run([sys.executable, str(arch_files[0].parent / "model.py")],
                            capture_output=True, text=True, check=True)
     assert f"{entry['params']} parameters" in check.stdout
+    # a flat search's pick is trained (proxy-trained): its int8 file is written and recorded beside model.onnx
+    int8 = entry["int8"]
+    assert (arch_files[0].parent / "model.int8.onnx").stat().st_size == int8["bytes"]["int8"]
+    assert int8["accuracy"]["images"] == 500 and int8["accuracy"]["fp32"] == entry["onnx"]["val_acc"]["onnxruntime"]
+    assert int8["latency_ms"]["int8"] > 0 and int8["constant_bytes"]["int8_conv_weights"] > 0
+    assert "int8: model.int8.onnx" in (arch_files[0].parent / "table.txt").read_text()
 
     again = nas("export", "soak", "--results", str(soak.res), "--out", str(out))
     assert again.returncode == 2 and again.stderr.strip().count("\n") == 0 and "--force" in again.stderr

@@ -89,8 +89,16 @@ def test_a_flat_search_exports_its_trained_weights_and_onnxruntime_reproduces_th
     assert acc["images"] == VAL and acc["onnxruntime"] == acc["pytorch"] and acc["pytorch"] > 98.5
     said = metadata(folder / "model.onnx")[WEIGHTS_KEY]
     assert said.startswith("trained: proxy-trained, 2 epochs x 2,000 images")
-    assert f"model.pt, model.onnx, table.txt\n  weights {said}\n  validation {acc['pytorch']:.2f}% (PyTorch), " \
-           f"{acc['onnxruntime']:.2f}% (onnxruntime) on 1,000 images" in r.stdout
+    assert f"model.pt, model.onnx, model.int8.onnx, table.txt\n  weights {said}\n  validation {acc['pytorch']:.2f}% " \
+           f"(PyTorch), {acc['onnxruntime']:.2f}% (onnxruntime) on 1,000 images" in r.stdout
+    # and its int8 file beside it, scored on the same validation images and recorded everywhere
+    int8 = json.loads((folder / "arch.json").read_text())["int8"]
+    assert {k: int8["accuracy"][k] for k in ("split", "images", "fp32")} == {
+        "split": "validation", "images": VAL, "fp32": acc["onnxruntime"]} and int8["accuracy"]["int8"] > 98.0
+    assert int8["bytes"]["int8"] == (folder / "model.int8.onnx").stat().st_size
+    assert metadata(folder / "model.int8.onnx")[WEIGHTS_KEY].startswith(said + "; onnxruntime post-training")
+    assert f"  int8: validation accuracy on 1,000 images: int8 {int8['accuracy']['int8']:.2f}%" in r.stdout
+    assert f"int8: model.int8.onnx, {int8['bytes']['int8']:,} B file" in (folder / "table.txt").read_text()
     assert f"onnxruntime {acc['onnxruntime']:.2f}%" in (folder / "table.txt").read_text()
     assert (folder / "model.pt").read_bytes() == (TRAINED / "seed0" / "model.pt").read_bytes()
     # an ordinary folder (mkdtemp's is private), as the user's umask makes it
@@ -111,6 +119,8 @@ def test_an_untrained_export_says_so_and_predict_refuses_it_in_one_line(tmp_path
     onnx_file = Path(entry["path"]) / "model.onnx"
     assert metadata(onnx_file)[WEIGHTS_KEY].startswith("untrained: initial weights")
     assert "val_acc" not in entry["onnx"] and not (Path(entry["path"]) / "model.pt").exists()
+    assert not (Path(entry["path"]) / "model.int8.onnx").exists() and "int8" not in entry
+    assert "int8: no model.int8.onnx (untrained weights" in (Path(entry["path"]) / "table.txt").read_text()
     digit = tmp_path / "digit.png"
     write_png(torch.zeros(1, 28, 28, dtype=torch.uint8), str(digit))
     r = nas(capsys, "predict", str(onnx_file), str(digit))
@@ -159,6 +169,11 @@ def test_nas_onnx_writes_a_run_folders_model_onnx_without_training(tmp_path, dat
     recorded = json.loads((TRAINED / "seed0" / "history.json").read_text())[-1]["test_acc"]
     assert f"test accuracy on 10,000 images: PyTorch {recorded:.2f}%, onnxruntime {recorded:.2f}%" in r.stdout
     assert metadata(run / "seed0" / "model.onnx")[WEIGHTS_KEY] == "trained: `nas train`, 15 epochs x 60,000 images, seed 0"
+    # its int8 file too, scored on the test set the confirmation read: after the run, a look of its own
+    int8 = json.loads((run / "int8.json").read_text())
+    assert (run / "seed0" / "model.int8.onnx").exists() and list(int8["seeds"]) == ["0"] and int8["looks"] == 1
+    assert int8["seeds"]["0"]["fp32"] == recorded and int8["seeds"]["0"]["int8"] > 99.0
+    assert f"wrote {run / 'seed0' / 'model.int8.onnx'}: test accuracy int8" in r.stdout
     r = nas(capsys, "onnx", str(run), "--seed", "3")
     assert r.returncode != 0 and "seed3" in r.stderr and "seed0" in r.stderr
 

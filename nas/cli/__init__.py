@@ -11,7 +11,7 @@ function that does the work, and prints what that returns.
   recipe     train one architecture under several recipe variants, ranked on validation
   report     regenerate RESULTS/README.md and its pictures from the run files
   predict    classify PNG/JPEG images or an IDX file with a trained model (model.onnx or a run folder)
-  onnx       write a trained run folder's model.onnx from its weights, without training
+  onnx       write a trained run folder's model.onnx and model.int8.onnx from its weights, without training
   finalist   print the exported arch.json of the finalist at a parameter budget
 
 Every command reads and writes below one results root, `--results` (default: $NAS_RESULTS, else

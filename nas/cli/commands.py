@@ -52,6 +52,8 @@ def _next_flags(results, dataset: str | None = None, data_dir: str | None = None
 
 
 def _print_exported(exported: list, raced: bool = False, flags: str = "") -> None:
+    from nas.deploy.int8 import INT8_FILE, int8_lines
+
     for e in exported:
         m = e["metrics"]
         fp = e.get("footprint")
@@ -59,8 +61,11 @@ def _print_exported(exported: list, raced: bool = False, flags: str = "") -> Non
                 else f"{e['flops']:,} FLOPs")
         print(f"rank {e['rank']}: trial {e['trial']}  val {m.get('default', 0):.2f}%  {e['params']:,} params  "
               f"{size}\n  arch {e['arch']}\n  -> {e['path']}/arch.json, model.py, "
-              + ("model.pt, " if (Path(e["path"]) / "model.pt").exists() else "") + "model.onnx, table.txt"
+              + ("model.pt, " if (Path(e["path"]) / "model.pt").exists() else "") + "model.onnx, "
+              + (f"{INT8_FILE}, " if e.get("int8") else "") + "table.txt"
               + f"\n  weights {e['onnx']['weights']}" + _val_line(e["onnx"].get("val_acc")))
+        print("".join(f"  {line}\n" for line in int8_lines(e.get("int8"), e.get("int8_none", "")).splitlines()),
+              end="")
     if not exported:
         return
     arch = shlex.quote(f"{exported[0]['path']}/arch.json")
@@ -246,7 +251,7 @@ def cmd_predict(args) -> None:
 
 
 def cmd_onnx(args) -> None:
-    from nas.training.runs import write_run_onnx
+    from nas.training.runs import int8_summary, write_run_onnx
 
     r = write_run_onnx(args.run_dir, args.seed, args.data_dir)
     acc = r.get("accuracy")
@@ -254,6 +259,7 @@ def cmd_onnx(args) -> None:
           f"difference {r['max_abs_diff']:.1e})"
           + (f"\n{acc['split']} accuracy on {acc['images']:,} images: PyTorch {acc['pytorch']:.2f}%, "
              f"onnxruntime {acc['onnxruntime']:.2f}%" if acc else ""))
+    print(int8_summary(r["int8"], args.run_dir) if r.get("int8") else f"no int8 file: {r['int8_none']}")
 
 
 def cmd_report(args) -> None:

@@ -9,6 +9,8 @@ For each exported architecture, a folder with:
   model.pt    the trained weights (state_dict of `build_model()`), where the trial kept them
   model.onnx  the network as ONNX, checked by onnxruntime against PyTorch (nas.deploy.onnx); its
               metadata says whether its weights are trained, and how
+  model.int8.onnx  a trained export's int8 model (nas.deploy.int8), calibrated on the search's
+              training images; an untrained export has none
   table.txt   fvcore's per-layer parameter / FLOP table, then the device figures
 and, beside them, `summary.json` and `trials.csv` with every trial of the experiment (its device
 figures where the trial reported them).
@@ -19,7 +21,9 @@ search copies them into `<id>/weights/` when it ends, fetching them from remote 
 (nas.engine.weights). A trial without kept weights (an earlier rung; a search from before trials
 kept them) is exported with its initial weights (seed 0), and its model.onnx says "untrained".
 A trained export's validation accuracy is measured twice, by PyTorch and by onnxruntime, on the
-search's validation split, and both are recorded in arch.json and table.txt.
+search's validation split, and both are recorded in arch.json and table.txt; so are its int8
+file's validation accuracy beside the fp32 one, its file size, its constant bytes and both files'
+latency (arch.json's "int8", or "int8_none" saying why there is no int8 file).
 
 Trials are ranked by their final validation accuracy (the search's metric; never the test
 accuracy), ties going to the smaller model (`nas.results.store.rank`). Export reads NNI's database, so it
@@ -44,6 +48,7 @@ import search_spaces.blocks as blocks
 from nas.budget import count, flop_analysis
 from nas.config import asdict
 from nas.data.datasets import MNIST_INPUT, load_splits
+from nas.deploy.int8 import INT8_FILE, int8_lines, write_int8
 from nas.deploy.onnx import CHECK_IMAGES, UNTRAINED, accuracy, check_images, run_onnx, write_onnx
 from nas.errors import DataError, ExportError
 from nas.facts import epoch_images
@@ -128,14 +133,16 @@ def auto_export_allowed(out: str | os.PathLike) -> bool:
         return False
 
 
-def _weights_lines(onnx_entry: dict) -> str:
-    """table.txt's last lines: what the exported weights are, and their validation accuracy."""
+def _weights_lines(entry: dict) -> str:
+    """table.txt's last lines: what the exported weights are, their validation accuracy, and their
+    int8 file (or why there is none)."""
+    onnx_entry = entry["onnx"]
     lines = f"weights: {onnx_entry['weights']}\n"
     acc = onnx_entry.get("val_acc")
     if acc:
         lines += (f"validation accuracy on {acc['images']:,} images: PyTorch {acc['pytorch']:.2f}%, "
                   f"onnxruntime {acc['onnxruntime']:.2f}%\n")
-    return lines
+    return lines + int8_lines(entry.get("int8"), entry.get("int8_none", ""))
 
 
 def trials_csv(trials: list) -> str:
@@ -177,17 +184,15 @@ def how_trained(trial, record: dict) -> str:
             f"`nas train` trains it in full")
 
 
-def _validation(record: dict, inp):
-    """(images, labels) of the search's validation split, or None where its data is not here."""
+def _search_data(record: dict, inp):
+    """The search's splits (its training images calibrate the int8 file, its validation split
+    scores both files), or None where its data is not here."""
     train = record["train"]
-    if not train.get("val_size", 0):
-        return None
     try:
-        data = load_splits(record.get("data_dir"), train["val_size"], train.get("split_seed", 0), download=False,
-                           dataset=inp.dataset)
+        return load_splits(record.get("data_dir"), train.get("val_size", 0), train.get("split_seed", 0),
+                           train.get("train_subset") or None, download=False, dataset=inp.dataset)
     except DataError:
         return None
-    return data.val_x, data.val_y
 
 
 def _val_accuracies(net: torch.nn.Module, onnx_file: Path, val) -> dict:
@@ -219,7 +224,8 @@ def export(workdir: str, exp_id: str, out: str | os.PathLike, top_k: int = 1, fo
                           f"({len(trials)} trials recorded{why})")
     files: dict[str, str | bytes] = {}
     exported = []
-    val = _validation(record, inp)
+    data = _search_data(record, inp)
+    val = (data.val_x, data.val_y) if data is not None and len(data.val_x) else None
     # the check reads validation images where there are (selection never reads the test set)
     images, source = (val[0][:CHECK_IMAGES], "validation images") if val else check_images(inp, record.get("data_dir"))
     for i, t in enumerate(distinct(ranked)[:top_k], 1):
@@ -242,21 +248,30 @@ def export(workdir: str, exp_id: str, out: str | os.PathLike, top_k: int = 1, fo
             weights = (f"{UNTRAINED}: initial weights (seed 0); trial {t.id} kept none (an earlier rung, or a "
                        "search from before trials kept weights); `nas train` writes a trained model.onnx")
         net.eval()
+        int8 = {}
         with tempfile.TemporaryDirectory() as tmp:
             check = write_onnx(net, Path(tmp) / "model.onnx", images, source, inp, weights)
             if kept is not None and val is not None:
                 check["val_acc"] = _val_accuracies(net, Path(tmp) / "model.onnx", val)
             files[f"{folder}/model.onnx"] = (Path(tmp) / "model.onnx").read_bytes()
+            if kept is None:
+                int8["int8_none"] = "untrained weights: an int8 file of them would mean nothing"
+            elif data is None:
+                int8["int8_none"] = "the search's training images are not on this machine to calibrate it"
+            else:
+                int8["int8"] = write_int8(Path(tmp) / "model.onnx", data.train_x, *(val or (None, None)),
+                                          "validation", inp.shape)
+                files[f"{folder}/{INT8_FILE}"] = (Path(tmp) / INT8_FILE).read_bytes()
         entry = {"rank": i, "trial": t.id, "arch": arch, "params": params, "flops": flops, "footprint": fp,
                  "metrics": t.final, "experiment": exp_id, "input": asdict(inp),
                  "data_dir": record.get("data_dir"),  # where the search read its data: `nas train` reads it there too
-                 "onnx": {**check, "weights": weights}}
+                 "onnx": {**check, "weights": weights}, **int8}
         recipe = choices.recipe_overrides(arch, record["train"])
         if recipe:  # a candidate of a --search-recipe search: how it trained differs from the search's recipe
             entry["recipe"] = recipe
         files[f"{folder}/arch.json"] = json.dumps(entry, indent=2) + "\n"
         files[f"{folder}/model.py"] = model_source(arch, inp)
-        files[f"{folder}/table.txt"] = layer_table(net, inp.shape) + figures_lines(fp) + _weights_lines(entry["onnx"])
+        files[f"{folder}/table.txt"] = layer_table(net, inp.shape) + figures_lines(fp) + _weights_lines(entry)
         exported.append({**entry, "path": str(Path(out) / folder)})
     summary = {"experiment": exp_id, "written_by": written_by, "trials": len(trials),
                "succeeded": sum(t.status == "SUCCEEDED" for t in trials),

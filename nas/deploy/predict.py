@@ -1,8 +1,9 @@
 """Classify images with a trained network (`nas predict MODEL IMAGE...`).
 
 MODEL is one of
-  a model.onnx written by this tool (`nas train` puts one beside the first seed's weights): run by
-      onnxruntime, its metadata says what input it takes;
+  a model.onnx written by this tool (`nas train` puts one beside the first seed's weights), or the
+      model.int8.onnx beside it (nas.deploy.int8): run by onnxruntime, its metadata says what input
+      it takes;
   a run folder of `nas train` (config.json + seed<S>/model.pt): its first seed's weights, in PyTorch;
   an exported model.py with `weights=` (a state_dict file such as a run's seed0/model.pt).
 IMAGE is a PNG or JPEG file, or an IDX image file (every image in it). Each image is converted as
@@ -32,6 +33,7 @@ import torch
 import torch.nn.functional as F
 
 from nas.data.datasets import CLASS_NAMES, Input, normalise, read_idx
+from nas.deploy.int8 import QUANTIZED, run_int8
 from nas.deploy.onnx import is_untrained, read_input, read_weights, run_onnx
 from nas.errors import DataError, NasError
 from search_spaces.blocks import build_network
@@ -61,11 +63,13 @@ class Model:
     """A trained network and the input it takes; `logits` maps normalised (N, C, H, W) images to (N, K)."""
     input: Input
     run: object
-    kind: str  # onnx | pytorch
+    kind: str  # onnx | onnx-int8 | pytorch
 
     def logits(self, x: torch.Tensor) -> np.ndarray:
         if self.kind == "onnx":
             return run_onnx(self.run, x.numpy())
+        if self.kind == "onnx-int8":  # as a device computes it, not through kernels that may saturate here
+            return run_int8(self.run, x.numpy())
         with torch.no_grad():
             return self.run(x).numpy()
 
@@ -88,7 +92,7 @@ def load_model(spec: str | os.PathLike, weights: str | os.PathLike | None = None
         if is_untrained(said) and not allow_untrained:
             raise ModelError(f"{path}: its weights are {said.split(';')[0]}, so its answers mean nothing; "
                              "train it (`nas train ARCH.json`) or pass --allow-untrained")
-        return Model(inp, path, "onnx")
+        return Model(inp, path, "onnx-int8" if QUANTIZED in (said or "") else "onnx")
     if path.is_dir():
         config = path / "config.json"
         if not config.exists():

@@ -11,6 +11,7 @@ from nas.config import SearchConfig, TrainConfig, asdict, flat_recipe, make, res
 from nas.errors import NasError
 from nas.reporting import figures
 from nas.reporting.inputs import Inputs
+from nas.reporting.looks import int8_looks, int8_table
 from nas.reporting.races import race_block, race_picture
 from nas.reporting.tables import mean_std, results_table, search_table, shown
 from nas.results import decide
@@ -65,7 +66,8 @@ def export_lines(inp: Inputs, s: Search) -> list[str]:
     if not ranks:
         return [f"Not exported (`nas export {s.id} --results {inp.layout.root}`)."]
     L = [f"Export `{shown(folder, inp.layout.root)}`:", "",
-         "| rank | trial | params | FLOPs | MACs | int8 model | peak RAM (with input) | validation | weights | files |",
+         "| rank | trial | params | MACs | int8 model | peak RAM (with input) | validation | weights "
+         "| int8: validation (fp32), constants | files |",
          "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
     for p in ranks:
         a = json.loads(p.read_text())
@@ -74,10 +76,14 @@ def export_lines(inp: Inputs, s: Search) -> list[str]:
         fp = a.get("footprint")  # an export written before the device figures has none
         device = (f"{fp['macs']:,} | {fp['flash']:,} B | {fp['ram']:,} B ({fp['ram_with_input']:,} B)" if fp
                   else "- | - | -")
-        L.append(f"| {a.get('rank', '?')} | `{a.get('trial', '?')}` | {a.get('params', 0):,} | {a.get('flops', 0):,} | "
-                 f"{device} | "
+        int8 = a.get("int8") or {}
+        acc = int8.get("accuracy")
+        L.append(f"| {a.get('rank', '?')} | `{a.get('trial', '?')}` | {a.get('params', 0):,} | {device} | "
                  + (f"{val:.2f}%" if isinstance(val, (int, float)) else "-")
-                 + f" | {a.get('onnx', {}).get('weights') or a.get('weights') or '-'} | {files} |")
+                 + f" | {a.get('onnx', {}).get('weights') or a.get('weights') or '-'} | "
+                 + (f"{acc['int8']:.2f}% ({acc['fp32']:.2f}%), " if acc else "")
+                 + (f"{int8['constant_bytes']['total']:,} B" if int8 else a.get("int8_none") or "-")
+                 + f" | {files} |")
     return L
 
 
@@ -185,11 +191,14 @@ def confirmations_section(inp: Inputs, runs: list[Run]) -> list[str]:
     per: dict[str, list[Run]] = {}
     for r in looked:
         per.setdefault(network_key(r.config["arch"]), []).append(r)
+    int8 = int8_table([(shown(r.path, inp.layout.root), r) for r in looked], inp.layout.root)
+    L += ["### int8 models", "", "Each run's final weights quantized to int8 (its `int8.json`); scored after the "
+          "run, a confirmation's int8 accuracy is a look of its own, counted below.", "", *int8, ""] if int8 else []
     L += ["### Looks at the test set", "", "| network | parameters | looks | runs |", "| --- | --- | --- | --- |"]
     for key, rs in per.items():
         src = rs[0].config.get("source")
         name = shown(decide.source_path(inp.layout, src), inp.layout.root) if src else rs[0].config.get("name") or "-"
-        L.append(f"| `{name}` | {rs[0].params:,} | {len(rs)} | "
+        L.append(f"| `{name}` | {rs[0].params:,} | {len(rs) + int8_looks([('', r) for r in rs])} | "
                  + ", ".join(f"`{shown(r.path, inp.layout.root)}`" for r in rs) + " |")
     return L + [""]
 

@@ -4,7 +4,8 @@
     <root>/exports/<id>/    its exported architectures (arch.json, model.py, table.txt)
     <root>/rerank/<id>/     its second stage: a run folder per candidate and rerank.json
     <root>/recipe/<name>/   a recipe study: a run folder per variant, study.json and pick.json
-    <root>/runs/<name>/     `nas train`; baselines*/ and confirm/ hold more run folders
+    <root>/runs/<name>/     `nas train`; baselines*/ and confirm/ hold more run folders (each with
+                            int8.json where its int8 models were scored)
     <root>/proxy/           the proxy study (nas.studies.proxy): which short training ranks like the full one
 
 Every rule about these files lives here once: the late-epoch window, what "finished" means, a
@@ -25,6 +26,9 @@ from nas.errors import ExperimentError, ExportError
 from nas.facts import LATE_EPOCHS, epoch_images
 
 RECORD = "nas.json"
+# a run folder's int8 models (nas.deploy.int8): each scored seed's int8 accuracy beside its fp32
+# one, and how many looks at the test set scoring them took beyond the confirmation's own
+INT8_RECORD = "int8.json"
 # how and on what a run trained, not its recipe
 RUN_KEYS = ("threads", "seed", "eval_batch", "val_size", "split_seed", "train_subset", "device")
 
@@ -125,6 +129,12 @@ class Run:
     @property
     def on_gpu(self) -> bool:
         return self.config["train"].get("device", "cpu") == "cuda"
+
+    @property
+    def int8(self) -> dict | None:
+        """The run's int8.json (nas.training.runs.write_run_int8), or None where it has none."""
+        path = self.path / INT8_RECORD
+        return json.loads(path.read_text()) if path.exists() else None
 
 
 def finished(run_dir: Path, seeds: list[int]) -> bool:

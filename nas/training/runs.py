@@ -15,6 +15,12 @@ A run folder holds everything needed to re-run it and to report on it:
   seed<S>/model.pt     the final weights (state_dict of `build_network(arch)`)
   seed<first>/model.onnx  the first seed's trained network as ONNX, checked against PyTorch (nas.deploy.onnx);
                        `nas onnx RUN_DIR [--seed S]` writes it again from the weights (`write_run_onnx`)
+  seed<first>/model.int8.onnx  its int8 model (nas.deploy.int8), calibrated on the run's training images
+  int8.json            the int8 file's sizes, constant bytes and latency, and the int8 accuracy beside the
+                       fp32 one (onnxruntime): of every seed on the test set for a confirmation (no
+                       validation split; part of its look), of the first seed on validation otherwise
+                       (`write_run_int8`); scored again later by `nas onnx`, a confirmation's int8
+                       accuracy is a new look at the test set, counted there ("looks")
   seed<S>/checkpoint.pt  the state after the last finished epoch (`--resume` continues from it)
   summary.json         per seed: final validation accuracy, and final, best and last-3-epoch test
                        accuracy where the run evaluates the test set
@@ -27,6 +33,7 @@ import json
 import os
 import shutil
 import subprocess
+import tempfile
 from dataclasses import replace
 from pathlib import Path
 
@@ -37,10 +44,11 @@ from nas.atomic import json_text, save_torch, write_text
 from nas.budget import count
 from nas.config import TrainConfig, asdict, default_threads, fit_val_size, with_recipe
 from nas.data.datasets import Input, load_splits, load_uint8
-from nas.deploy.onnx import accuracy, check_images, run_onnx, write_onnx
+from nas.deploy.int8 import INT8_FILE, write_int8
+from nas.deploy.onnx import TOLERANCE, WEIGHTS_KEY, accuracy, check_images, run_onnx, write_onnx
 from nas.errors import ConfigError, DataError, RunError
 from nas.footprint import footprint
-from nas.results.store import late
+from nas.results.store import INT8_RECORD, late
 from nas.training.loop import check_schedule, format_epoch, train
 from nas.training.workers import map_in_workers, print_flush
 from search_spaces import choices
@@ -156,8 +164,8 @@ def write_run_onnx(run_dir: str | os.PathLike, seed: int | None = None, data_dir
     recorded = config.get("data_dir")  # the folder the run read, if it is still here
     data_dir = data_dir or (recorded if recorded and Path(recorded).is_dir() else None)
     try:
-        data = load_splits(data_dir, train_cfg.get("val_size", 0), train_cfg.get("split_seed", 0), download=False,
-                           dataset=inp.dataset)
+        data = load_splits(data_dir, train_cfg.get("val_size", 0), train_cfg.get("split_seed", 0),
+                           train_cfg.get("train_subset") or None, download=False, dataset=inp.dataset)
         x, y = getattr(data, f"{split}_x"), getattr(data, f"{split}_y")
     except DataError:
         x = y = None
@@ -167,7 +175,7 @@ def write_run_onnx(run_dir: str | os.PathLike, seed: int | None = None, data_dir
         images, which = x[:256], f"{'test' if split == 'test' else 'validation'} images"
     history = json.loads((folder / "history.json").read_text()) if (folder / "history.json").exists() else []
     epochs = len(history) or train_cfg["epochs"]  # an interrupted seed's weights are those of its last epoch
-    trained_on = train_cfg.get("train_subset") or (len(data.train_x) if x is not None else 0)
+    trained_on = len(data.train_x) if x is not None else train_cfg.get("train_subset", 0)
     weights = (how_trained({**train_cfg, "epochs": epochs}, seed, trained_on) if trained_on
                else f"trained: `nas train`, {epochs} epochs, seed {seed}")
     check = write_onnx(model, folder / "model.onnx", images, which, inp, weights)
@@ -177,7 +185,89 @@ def write_run_onnx(run_dir: str | os.PathLike, seed: int | None = None, data_dir
         got = [run_onnx(folder / "model.onnx", x[i:i + 1000].numpy()) for i in range(0, len(x), 1000)]
         check["accuracy"] = {"split": split, "images": len(y), "pytorch": round(accuracy(want, y), 4),
                              "onnxruntime": round(accuracy(np.concatenate(got), y), 4)}
+        check["int8"] = write_run_int8(run_dir, data, seed, later=True)
+    else:
+        check["int8_none"] = "the run's training images are not on this machine to calibrate it"
     return {**check, "path": str(folder / "model.onnx"), "weights": weights}
+
+
+def _seed_onnx(template: Path, model: torch.nn.Module, out: Path, images: torch.Tensor, source: str, inp,
+               weights: str) -> None:
+    """The fp32 file of another seed's weights: `template` (the same network's checked file) with
+    its initializers, named as the state_dict, replaced by `model`'s, then checked against PyTorch as
+    write_onnx checks a fresh export (seconds less a seed); exported afresh where a name or a shape
+    does not match or the check fails."""
+    import onnx
+    from onnx import numpy_helper
+
+    graph = onnx.load(str(template))
+    inits = {i.name: i for i in graph.graph.initializer}
+    state = {k: v.numpy() for k, v in model.state_dict().items() if v.is_floating_point()}
+    if all(k in inits and tuple(inits[k].dims) == v.shape for k, v in state.items()):
+        for name, value in state.items():
+            inits[name].CopyFrom(numpy_helper.from_array(value, name))
+        for prop in graph.metadata_props:
+            prop.value = weights if prop.key == WEIGHTS_KEY else prop.value
+        onnx.save(graph, str(out))
+        with torch.no_grad():
+            want = model(images).numpy()
+        got = run_onnx(out, images.numpy())
+        if np.abs(got - want).max() <= TOLERANCE and (got.argmax(1) == want.argmax(1)).all():
+            return
+    write_onnx(model, out, images, source, inp, weights)
+
+
+SCORES = ("fp32", "int8", "int8_host_kernels")  # int8.json's per seed: nas.deploy.int8.write_int8's accuracy
+
+
+def write_run_int8(run_dir: str | os.PathLike, data, file_seed: int, later: bool = False) -> dict:
+    """Write `seed<file_seed>/model.int8.onnx` from the model.onnx beside it (calibrated on the run's
+    training images), score int8 and fp32 files with onnxruntime, time both, and record it all in
+    the run's int8.json. A run with a validation split (it chooses) scores `file_seed` on validation;
+    a confirmation (no validation split, the test set read) scores every seed with weights on the
+    test set, each quantized alike: in the run itself, part of its one look. `later`: scored after
+    the run ended (`nas onnx`): on the test set, a look of its own, added to the looks int8.json counts."""
+    run_dir = Path(run_dir)
+    config = json.loads((run_dir / "config.json").read_text())
+    inp = Input.from_dict(config.get("input"))
+    on_test = not len(data.val_x) and config.get("evaluate_test", True)
+    x, y = (data.test_x, data.test_y) if on_test else (data.val_x, data.val_y)
+    split = "test" if on_test else "validation"
+    fp32 = run_dir / f"seed{file_seed}" / "model.onnx"
+    entry = write_int8(fp32, data.train_x, x, y, split, inp.shape)
+    seeds = {str(file_seed): {k: entry["accuracy"][k] for k in SCORES}} if "accuracy" in entry else {}
+    others = [s for s in config["seeds"] if on_test and len(x) and s != file_seed
+              and (run_dir / f"seed{s}" / "model.pt").exists()]
+    for seed in others:  # each seed's final weights, quantized as the first one's were
+        model = build_network(config["arch"], inp.shape, inp.classes)
+        model.load_state_dict(torch.load(run_dir / f"seed{seed}" / "model.pt", weights_only=True, map_location="cpu"))
+        with tempfile.TemporaryDirectory() as tmp:
+            _seed_onnx(fp32, model.eval(), Path(tmp) / "model.onnx", x[:256].cpu(), f"{split} images", inp,
+                       f"trained: `nas train`, seed {seed}")
+            scored = write_int8(Path(tmp) / "model.onnx", data.train_x, x, y, split)["accuracy"]
+        seeds[str(seed)] = {k: scored[k] for k in SCORES}
+    old = json.loads((run_dir / INT8_RECORD).read_text()) if (run_dir / INT8_RECORD).exists() else {}
+    record = {"file": f"seed{file_seed}/{INT8_FILE}", **{k: v for k, v in entry.items() if k != "file"},
+              "split": split, "images": len(x), "seeds": dict(sorted(seeds.items(), key=lambda kv: int(kv[0]))),
+              "scored": "after the run (`nas onnx`)" if later else "by the run itself",
+              "looks": old.get("looks", 0) + (1 if later and on_test and seeds else 0)}
+    write_text(run_dir / INT8_RECORD, json.dumps(record, indent=2) + "\n")
+    return record
+
+
+def int8_summary(record: dict, run_dir: str | os.PathLike) -> str:
+    """One line on a run's int8 models: where, their accuracy beside fp32's, their constant bytes."""
+    seeds, path = record["seeds"], Path(run_dir) / record["file"]
+    if not seeds:
+        return f"wrote {path} (not scored: the run has no {record['split']} images)"
+    mean = lambda k: sum(v[k] for v in seeds.values()) / len(seeds)  # noqa: E731
+    return (f"wrote {path}: {record['split']} accuracy int8 {mean('int8'):.2f}%, fp32 {mean('fp32'):.2f}% "
+            f"(onnxruntime, {'mean of seeds ' if len(seeds) > 1 else 'seed '}{','.join(seeds)}; "
+            f"{mean('int8_host_kernels'):.2f}% through this CPU's int8 kernels); "
+            f"{record['constant_bytes']['total']:,} B of constants, {record['bytes']['int8']:,} B file; "
+            f"latency {record['latency_ms']['int8']:.3f} ms int8, {record['latency_ms']['fp32']:.3f} ms fp32 "
+            f"(1 thread, this host)" + (f"; int8.json counts {record['looks']} look(s) at the test set after the run"
+                                         if record["looks"] else ""))
 
 
 def _seed_job(args: tuple) -> dict:
@@ -265,5 +355,7 @@ def run(arch: dict, cfg: TrainConfig, seeds: list[int], out: str | os.PathLike, 
                                    how_trained(asdict(cfg), seeds[0], len(data.train_x)))}
     log(f"wrote {out / f'seed{seeds[0]}' / 'model.onnx'} (onnxruntime matches PyTorch on "
         f"{summary['onnx']['checked_on']}: largest logit difference {summary['onnx']['max_abs_diff']:.1e})")
+    summary["int8"] = write_run_int8(out, data, seeds[0])
+    log(int8_summary(summary["int8"], out))
     write_text(out / "summary.json", json_text(summary))
     return summary
