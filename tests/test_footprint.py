@@ -81,3 +81,20 @@ def test_macs_are_fvcores_conv_count_on_the_reference_designs():
         flops = FlopCountAnalysis(net, torch.zeros(1, 1, 28, 28))
         flops.unsupported_ops_warnings(False)
         assert footprint(net).macs == flops.by_operator()["conv"], name
+
+
+def test_the_int8_model_size_is_the_int8_files_own_bytes():
+    """The predicted figure against the committed finalists' int8 files (onnxruntime's quantizer wrote
+    them from trained weights): every constant byte, and the int8 weight values apart."""
+    import json
+    from pathlib import Path
+
+    from nas.deploy.int8 import constant_bytes
+
+    files = sorted(Path(__file__).resolve().parents[1].glob("results/confirm/*/seed0/model.int8.onnx"))
+    assert len(files) >= 5
+    for f in files:
+        cfg = json.loads((f.parents[1] / "config.json").read_text())
+        fp = footprint(build_network(cfg["arch"]))
+        got = constant_bytes(f)
+        assert (fp.flash, fp.weight_bytes) == (got["total"], got["int8_weight_values"]), f
