@@ -5,7 +5,7 @@ own, reached over a veth pair). No search runs here: a small server stands for N
 - the direct path (a worker dialling the manager's address) fails from the second host, the tunnel
   passes: the worker dials its own 127.0.0.1 and reaches the manager's loopback;
 - a machine that shares this loopback gets no tunnel, and a port another program holds on a worker
-  is one line;
+  moves the search to the next free pair, in one line;
 (A frozen machine's link ending within its liveness time is measured by test_remote.py's search.)"""
 from __future__ import annotations
 
@@ -89,9 +89,12 @@ def test_the_tunnel_reaches_the_managers_loopback_where_the_direct_path_fails(tm
     assert not links.alive() and _dial_from(ns, "127.0.0.1", port) == "ConnectionRefusedError"
 
 
-def test_a_port_another_program_holds_on_a_worker_is_one_line(tmp_path, sshd, worker_ns):
+def test_a_port_another_program_holds_on_a_worker_moves_the_search_to_the_next_free_pair(tmp_path, sshd, worker_ns):
+    """Two searches from different machines sharing a worker: the second finds the first's forwarded
+    port taken on the worker's loopback, says so in one line and takes the next pair; the probe alone
+    names the machine in one line."""
     from nas.engine import tunnels
-    from nas.errors import ExperimentError
+    from nas.engine.launch import choose_port
 
     ns, there, ssh_port = worker_ns.ns, worker_ns.host, worker_ns.port
     port = _free_port()
@@ -101,9 +104,14 @@ def test_a_port_another_program_holds_on_a_worker_is_one_line(tmp_path, sshd, wo
                               stdout=subprocess.PIPE, text=True)
     try:
         assert holder.stdout.readline().strip() == "up"
-        with pytest.raises(ExperimentError, match=rf"root@{there}:22 .*port {port} on its loopback is taken by another "
-                                                  r"program .* pick another --port"):
-            tunnels.open_links([_machine(there, ssh_port, sshd[1], sshd[2], tmp_path, "w2")], port)
+        worker = _machine(there, ssh_port, sshd[1], sshd[2], tmp_path, "w2")
+        with pytest.raises(tunnels.PortTaken, match=rf"root@{there}:22 .*port {port} on its loopback is taken by "
+                                                    r"another program"):
+            tunnels.probe([worker], port)
+        lines: list[str] = []
+        chosen, where = choose_port([worker], port, "127.0.0.1", None, lines.append)
+        assert chosen > port and (chosen - port) % 2 == 0 and where == {worker: "free"}
+        assert len(lines) == 1 and f"port {port} is taken on root@{there}:22" in lines[0] and str(chosen) in lines[0]
     finally:
         holder.kill()
         holder.wait()

@@ -25,7 +25,7 @@ from nas.engine.experiment import (Built, budget_share, build, check_new_id, che
                                    population_for, rebuild, register, warm_start_names)
 from nas.engine.recovery import prepare
 from nas.engine.weights import collect as collect_weights
-from nas.errors import ConfigError
+from nas.errors import ConfigError, ExperimentError
 from nas.facts import COST_WORDS, FULL_IMAGES, RESULTS_ROOT
 from nas.results.store import Layout, load_record, read_trials, recorded_input, save_record
 from nas.schedule.ledger import outcome
@@ -287,13 +287,46 @@ def search(search: SearchConfig, train: TrainConfig, results: str | Path = RESUL
         for m in listed:
             machines.check(m, _worker_data(data_dir, train.dataset))
             machines.prepare(m)
-        links = tunnels.open_links(listed, search.port, direct=manager_ip is not None)
+        port, where = choose_port(listed, search.port, search.host, manager_ip, log)
+        search = dataclasses.replace(search, port=port)
+        links = tunnels.open_links(listed, port, direct=manager_ip is not None, where=where)
     try:
         return _launch(search, train, layout, exp_id, data_dir, raw, inp, notes, rungs_from, export_dir,
                        keep_open, log, links)
     finally:
         if links is not None:
             links.close()
+
+
+PORT_TRIES = 16  # manager port pairs tried from --port up when a worker's loopback holds it
+
+
+def choose_port(listed: list, port: int, host: str, manager_ip: str | None, log) -> tuple[int, dict | None]:
+    """(the manager's port, each machine's probe of it) for a remote search: `port` when no worker's
+    loopback holds it, else the next pair (port + 2, ...) free here and on every worker, said in one
+    line. The forwarded port must equal the manager's (NNI tells workers its own), so two searches
+    from different machines sharing a worker would otherwise collide there. With `manager_ip` the
+    workers dial it directly: nothing is forwarded, nothing to choose."""
+    if manager_ip is not None:
+        return port, None
+    taken = []
+    for p in range(port, min(port + 2 * PORT_TRIES, 65535), 2):
+        if p != port:
+            try:
+                check_port_free(host, p, remote=True)
+            except ExperimentError:
+                continue
+        try:
+            where = tunnels.probe(listed, p)
+        except tunnels.PortTaken as e:
+            taken.append(f"port {p} is taken on {e.machine}")
+            continue
+        if p != port:
+            log(f"{'; '.join(taken)} by another program (another search there?); this search's manager "
+                f"uses ports {p} and {p + 1} instead")
+        return p, where
+    raise ExperimentError(f"no free manager port from {port} to {port + 2 * PORT_TRIES - 2} on every machine "
+                          f"({', '.join(taken[:3])}, ...); pick another --port")
 
 
 def _launch(search, train, layout, exp_id, data_dir, raw, inp, notes, rungs_from, export_dir, keep_open, log,
@@ -414,8 +447,11 @@ def resume(exp_id: str, results: str | Path = RESULTS_ROOT, trials: int | None =
         + (f"; {len(p.interrupted_now)} interrupted ({', '.join(p.interrupted_now)}) marked USER_CANCELED"
            if p.interrupted_now else "")
         + (f"; {max(0, total - len(p.finished))} more to run" if flat else "; the schedule continues"))
-    links = tunnels.open_links(listed, port or rec["search"].get("port", 8080), direct=manager_ip is not None) \
-        if listed else None
+    links = None
+    if listed:
+        port, where = choose_port(listed, port or rec["search"].get("port", 8080),
+                                  host or rec["search"].get("host", "127.0.0.1"), manager_ip, log)
+        links = tunnels.open_links(listed, port, direct=manager_ip is not None, where=where)
     try:
         built, rec = rebuild(workdir, exp_id, port, host, replay=p.finished, trials=trials, log=log)
         export_dir = Path(rec.get("export_dir") or Layout.at(results).exports)

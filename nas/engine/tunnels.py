@@ -44,6 +44,14 @@ else:
 """
 
 
+class PortTaken(ExperimentError):
+    """Another program holds the manager's port on a machine's loopback."""
+
+    def __init__(self, message: str, machine: str):
+        super().__init__(message)
+        self.machine = machine
+
+
 def probe(machines: list[Machine], port: int) -> dict[Machine, str]:
     """{machine: "same" | "free"} for 127.0.0.1:`port` on each machine (see the module docstring),
     while this process holds that port on its loopback; ExperimentError when another program holds
@@ -82,9 +90,9 @@ def probe(machines: list[Machine], port: int) -> dict[Machine, str]:
             elif said == "free":
                 found[m] = "free"
             else:
-                raise ExperimentError(f"machine {m.name}: port {port} on its loopback is taken by another program "
-                                      "(another search there?), and the manager's port must be free on every "
-                                      "machine; pick another --port")
+                raise PortTaken(f"machine {m.name}: port {port} on its loopback is taken by another program "
+                                "(another search there?), and the manager's port must be free on every "
+                                "machine; pick another --port", m.name)
     finally:
         stop.set()
         thread.join()
@@ -154,12 +162,14 @@ def _reader(link: Link, ready: threading.Event) -> None:
     ready.set()
 
 
-def open_links(machines: list[Machine], port: int, direct: bool = False, timeout: float = 30.0) -> Links:
+def open_links(machines: list[Machine], port: int, direct: bool = False, timeout: float = 30.0,
+               where: dict[Machine, str] | None = None) -> Links:
     """A link to every machine, up before NNI starts (module docstring): a tunnel where the machine's
     loopback is not this one's, unless `direct` (the machines file names a `manager_ip` the workers
     dial instead: keep-alive links only). A link that cannot be made is one ExperimentError naming
     its machine."""
-    where = {m: "same" for m in machines} if direct else probe(machines, port)
+    if where is None:  # `where`: a probe of `port` already made (nas.engine.launch.choose_port)
+        where = {m: "same" for m in machines} if direct else probe(machines, port)
     liveness_s = min(m.liveness_s for m in machines)
     interval = max(1, round(liveness_s / ALIVE_CHECKS))
     links = []
