@@ -383,7 +383,7 @@ def test_killed_parallel_training_leaves_no_worker_behind(tmp_path, data_dir):
 
     stop_while_training(signal.SIGKILL)
     code, err = stop_while_training(signal.SIGTERM, "--resume")
-    assert code == 130 and "--resume" in err  # a clean stop that says how to continue
+    assert code == 143 and "--resume" in err  # a clean stop that says how to continue
     resumed = nas(*args, "--resume", timeout=600)
     assert resumed.returncode == 0, resumed.stderr
     assert sorted(json.loads((tmp_path / "run" / "summary.json").read_text())["seeds"]) == ["0", "1"]

@@ -68,7 +68,7 @@ def test_the_printed_view_and_resume_lines_find_the_search(searched, capsys):
     # line must find it, keep both and run none
     from nas.cli.commands import _print_search
 
-    _print_search(SimpleNamespace(interrupted=True, id="mine"), str(searched.res))
+    _print_search(SimpleNamespace(interrupted=True, stopped=None, id="mine"), str(searched.res))
     r = nas([*printed(capsys.readouterr().err), "--port", str(free_port())], cwd=searched.work, timeout=300)
     assert r.returncode == 0, r.stderr
     assert "resume: 3 finished trials kept" in r.stdout and "0 more to run" in r.stdout
