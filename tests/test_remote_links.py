@@ -159,3 +159,40 @@ def test_with_no_machine_left_the_search_stops_in_one_line_and_exits_3(tmp_path,
     assert _print_search(SearchResult("x2", "", stopped=watch.stopped), str(tmp_path)) == 3
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "no machine is left to train on" in err and "nas resume x2" in err
+
+
+def test_a_killed_machines_link_ends_at_once_not_after_its_liveness_time(tmp_path, sshd, worker_ns):
+    """A machine that dies outright (its SSH server and sessions killed, as a host powered off with
+    its TCP connections reset): its link ends within seconds, far inside `liveness_s` (60 s here), and
+    `Links.lost` names it once; the search then drops it as it drops a frozen one (test_remote.py's
+    search measures that path end to end)."""
+    import shutil
+
+    import psutil
+
+    from conftest import _start_sshd
+    from nas.engine import tunnels
+
+    d = tmp_path / "second-sshd"  # a second server in the namespace, so the module's one lives on
+    d.mkdir()
+    for name in ("key", "key.pub", "hostkey", "hostkey.pub"):
+        shutil.copy(sshd[1].parent / name, d / name)
+    server = _start_sshd(d, worker_ns.host, 2222, netns=worker_ns.ns)
+    machine = _machine(worker_ns.host, 2222, d / "key", sshd[2], tmp_path, "w3", liveness_s=60.0)
+    links = tunnels.open_links([machine], _free_port())
+    try:
+        assert links.alive() == [machine] and links.lost() == []
+        killed = time.monotonic()
+        tree = psutil.Process(server.pid).children(recursive=True) + [psutil.Process(server.pid)]
+        for p in tree:
+            p.kill()
+        while links.alive() and time.monotonic() - killed < 30:
+            time.sleep(0.1)
+        took = time.monotonic() - killed
+        assert not links.alive() and took < 10, took
+        print(f"link ended {took:.2f} s after the kill")
+        assert [l.machine for l in links.lost()] == [machine] and links.lost() == []
+    finally:
+        links.close()
+        server.kill()
+        server.wait(timeout=10)
