@@ -34,6 +34,7 @@ from nas.studies.proxy import rungs_setting
 from nas.training.loop import check_schedule
 from nas.training.workers import print_flush
 from search_spaces import get_space
+from search_spaces.blocks import build_network
 
 
 @dataclass
@@ -298,6 +299,23 @@ def search(search: SearchConfig, train: TrainConfig, results: str | Path = RESUL
             links.close()
 
 
+def _no_control_fits(inp, max_params: int) -> str:
+    """The header's words when none of the rule's controls can take the images: the hand-made and
+    reference models that can, within the budget, so the user can name one with --controls."""
+    from search_spaces.baselines import BASELINES
+
+    fit = []
+    for name, b in BASELINES.items():
+        try:
+            net = build_network(b["arch"], inp.shape, inp.classes)
+        except ValueError:
+            continue
+        if sum(p.numel() for p in net.parameters()) <= max_params:
+            fit.append(name)
+    return ("none (the rule's controls cannot take the images; the race runs without controls"
+            + (f"; these can take them: --controls {','.join(fit)})" if fit else ")"))
+
+
 PORT_TRIES = 16  # manager port pairs tried from --port up when a worker's loopback holds it
 
 
@@ -348,7 +366,7 @@ def _launch(search, train, layout, exp_id, data_dir, raw, inp, notes, rungs_from
             + (f" (sized to {search.cpu_hours:g} CPU-hours)" if search.cpu_hours else "")
             + ", rungs " + " -> ".join(f"{r.epochs} ep x {r.images:,} img x {len(r.seeds)} seed(s)" for r in led.rungs)
             + f", the best 1/{led.eta} promoted; controls: "
-            + (", ".join(led.controls) or ("none fits the images: the race runs without controls"
+            + (", ".join(led.controls) or (_no_control_fits(inp, search.max_params)
                                            if search.controls == "none" and notes.controls_left else "none"))
             + (f"; the pick: the fewest {COST_WORDS[led.prefer]} within {led.margin:g} points of the best"
                if led.prefer != "accuracy" else "")

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import statistics
 
+from nas.budget import BOUNDS
 from nas.config import SearchConfig, TrainConfig, asdict, flat_recipe, make, resolve_fix
 from nas.errors import NasError
 from nas.reporting import figures
@@ -97,9 +98,14 @@ def multi_table(searches: list[Search]) -> list[str]:
         failed = sum(t.status == "FAILED" for t in s.trials)
         pick = "race not finished"
         if o:
-            trial = next((t.id for t in s.succeeded if t.final.get("key") == o["pick"]), "?")
+            # the pick's last-rung training of seed 0: the trial its export holds (not its rung-0 one)
+            last = len(doc["rungs"]) - 1 if doc.get("rungs") else None
+            mine = [t for t in s.succeeded if t.final.get("key") == o["pick"]]
+            trial = next((t.id for t in mine if t.final.get("rung") == last and t.final.get("seed") == 0),
+                         mine[0].id if mine else "?")
             pick = f"`{trial}` | {o['mean']:.2f}% over {len(o['seeds'])} seed(s)"
-        L.append(f"| `{s.id}` | {rec['strategy']} | {s.budget:,} | {rec.get('rungs', '?')} | {len(s.succeeded)} / "
+        bounds = "".join(f"; <= {rec[field]:,}{unit} {name}" for field, _, name, unit in BOUNDS[1:] if rec.get(field))
+        L.append(f"| `{s.id}` | {rec['strategy']} | {s.budget:,}{bounds} | {rec.get('rungs', '?')} | {len(s.succeeded)} / "
                  f"{failed} | {pick if o else pick + ' | -'} | {s.cpu_hours:.2f} |")
     return L
 

@@ -302,10 +302,12 @@ def race_block(s: Search) -> list[str]:
     cfg = s.record["search"]
     seeds = warm_seeds(cfg)
     L = [f"`{s.id}` (`nas search --max-params {cfg['max_params']} --strategy {cfg['strategy']}"
+         + "".join(f" --max-{k} {cfg[f'max_{k}']}" for k in ("macs", "flash", "ram") if cfg.get(f"max_{k}"))
          + (f" --cpu-hours {cfg['cpu_hours']:g}" if cfg.get("cpu_hours") else f" --trials {cfg['trials']}")
          + (f" --fix {cfg['fix']}" if cfg.get("fix") else "")
          + (" --search-recipe" if cfg.get("search_recipe") else "")
          + (f" --warm-start {cfg['warm_start']}" if cfg.get("warm_start", "none") != "none" else "")
+         + (f" --controls {cfg['controls']}" if cfg.get("controls", "auto") != "auto" else "")
          + f" --rungs {cfg['rungs']}" + (f" --fresh-seeds {cfg['fresh_seeds']}" if cfg.get("fresh_seeds") else "")
          + (f" --prefer {cfg['prefer']} --margin {cfg['margin']:g}" if cfg.get("prefer", "accuracy") != "accuracy" else "")
          + f"`): {doc['started']} candidates of {doc['candidates']} planned, "
@@ -363,10 +365,11 @@ def race_block(s: Search) -> list[str]:
         n = len(fresh["seeds"])
         L += [f"On {n} fresh seed{'s' if n > 1 else ''} ({', '.join(map(str, fresh['seeds']))}), which no entrant trained "
               f"while the race chose, so its choice does not flatter the pick there: the pick's late-validation mean "
-              f"{fresh['mean']:.3f}{_pm(fresh['half_width'], label)}; pick minus "
-              + "; ".join(f"`{n}` {v['gap']:+.3f}{_pm(v['gap_half_width'])}, {v['verdict']}"
-                          + (f" ({control_words(v['equivalent'], n, o['alpha'])})" if "equivalent" in v else "")
-                          for n, v in fresh["controls"].items()) + "."
+              f"{fresh['mean']:.3f}{_pm(fresh['half_width'], label)}"
+              + ("; pick minus " + "; ".join(
+                  f"`{n}` {v['gap']:+.3f}{_pm(v['gap_half_width'])}, {v['verdict']}"
+                  + (f" ({control_words(v['equivalent'], n, o['alpha'])})" if "equivalent" in v else "")
+                  for n, v in fresh["controls"].items()) if fresh["controls"] else "") + "."
               + (f" Against the best: {again}." if (again := fresh_words(o)) else ""), ""]
     if any(t.final.get("test_acc") is not None for t in s.trials):
         L += ["Its trials also recorded a last-epoch test accuracy in NNI's database; no rule reads it.", ""]

@@ -67,7 +67,8 @@ def versus(mine: dict[int, float], theirs: dict[int, float], alpha: float) -> di
     paired test's verdict."""
     seeds, d = paired(mine, theirs)
     mean, half = interval(d, alpha) if d else (float("nan"), float("nan"))
-    verdict = {1: "pick better", -1: "pick worse", 0: "tie"}[separated(mine, theirs, alpha)]
+    verdict = ({1: "pick better", -1: "pick worse", 0: "tie"}[separated(mine, theirs, alpha)] if len(d) >= 2
+               else "not tested (under 2 shared seeds)")
     return {"seeds": seeds, "gap": mean, "gap_half_width": half, "verdict": verdict}
 
 
