@@ -220,8 +220,8 @@ def parse_rungs(text: str) -> list:
         rungs.append(Rung(epochs, images, tuple(range(n_seeds)),
                           "late" if last else READINGS[reading or "val_acc_last"]))
     if rungs[-1].epochs < LATE_EPOCHS:
-        raise ConfigError(f"the last rung needs at least {LATE_EPOCHS} epochs (its score is the mean of the last "
-                          f"{LATE_EPOCHS})")
+        raise ConfigError(f"--rungs {text}: the last rung needs at least {LATE_EPOCHS} epochs (its score is the "
+                          f"mean of the last {LATE_EPOCHS})")
     return rungs
 
 
