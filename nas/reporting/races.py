@@ -171,6 +171,25 @@ def _confirmation(inp: Inputs, key: str) -> tuple[str, Run] | None:
     return next(((n, r) for n, r in runs if network_key(r.config["arch"]) == key), None)
 
 
+def _device_confirmation(inp: Inputs, s: Search, key: str) -> str:
+    """A device-bound search's confirmation (confirm/<search>-<trial>, experiments/unas.sh): its
+    int8 and fp32 test means over the seeds, read once, in the same look."""
+    for path in sorted(inp.layout.confirm.glob(f"{s.id}-*")):
+        run = Run.load(path)
+        if run is None or not run.complete or network_key(run.config["arch"]) != key:
+            continue
+        rec = run.int8 or {}
+        seeds = rec.get("seeds") or {}
+        if rec.get("split") != "test" or not seeds:
+            return f" Its confirmation `{path.name}`: no int8 test scoring recorded."
+        int8 = statistics.fmean(v["int8"] for v in seeds.values())
+        fp32 = statistics.fmean(v["fp32"] for v in seeds.values())
+        return (f" Its confirmation `{path.name}` (one look, seeds {','.join(seeds)}): int8 test mean {int8:.2f}% "
+                f"(fp32 {fp32:.2f}%, late fp32 test mean {statistics.fmean(run.late()):.2f}%), lowest int8 "
+                f"{min(v['int8'] for v in seeds.values()):.2f}%.")
+    return " Not confirmed under the protocol yet."
+
+
 def multi_analysis(inp: Inputs) -> list[str]:
     """Per finished multi-fidelity search: does its pick beat each control in the race
     (decide.beats_control), what the fresh seeds say, and whether its one confirmation meets the
@@ -188,13 +207,17 @@ def multi_analysis(inp: Inputs) -> list[str]:
             won = decide.beats_control(v["gap"], len(v["seeds"]), mine, theirs)
             parts.append(f"`{c}` ({_count(theirs)} parameters): {v['gap']:+.3f} over {len(v['seeds'])} paired seeds, "
                          f"{v['verdict']}; " + ("beats it" if won else "does not beat it"))
-        line = f"- `{s.id}`: its pick ({_count(mine)} parameters) against " + "; against ".join(parts) + "."
-        if fresh := o.get("fresh"):
+        line = (f"- `{s.id}`: its pick ({_count(mine)} parameters) against " + "; against ".join(parts) + "." if parts
+                else f"- `{s.id}`: its pick ({_count(mine)} parameters) raced no control.")
+        if (fresh := o.get("fresh")) and fresh["controls"]:
             line += (" On the fresh seeds: " + "; ".join(f"`{c}` {v['gap']:+.3f}, {v['verdict']}"
                                                           for c, v in fresh["controls"].items()) + ".")
-        found = _confirmation(inp, o["pick"])
-        line += (f" Its confirmation `{found[0]}`: " + decide.search_goal(s.record["search"]["max_params"], found[1])[1]
-                 + "." if found else " Not confirmed under the protocol yet.")
+        if not decide.parameter_budget(s.record["search"], s.budget):
+            line += _device_confirmation(inp, s, o["pick"])
+        else:
+            found = _confirmation(inp, o["pick"])
+            line += (f" Its confirmation `{found[0]}`: " + decide.search_goal(s.record["search"]["max_params"], found[1])[1]
+                     + "." if found else " Not confirmed under the protocol yet.")
         L.append(line)
     if not L:
         return []

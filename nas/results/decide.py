@@ -125,6 +125,13 @@ def rerank_setting(rr: dict) -> tuple:
             t.get("val_size"), t.get("split_seed"), t.get("train_subset"))
 
 
+def parameter_budget(search: dict, budget: int) -> bool:
+    """Is a search (its record's "search") one of this parameter budget's? A search bounded by a
+    device figure too (MACs, int8 model bytes, peak RAM) answers another question, so it is never a
+    parameter budget's finalist."""
+    return search["max_params"] == budget and not any(search.get(k) for k in ("max_macs", "max_flash", "max_ram"))
+
+
 def _comparable(st: dict, rr: dict) -> bool:
     """Does a recipe study score on the re-rank's seeds, epochs and images?"""
     split = st.get("split", {})
@@ -135,7 +142,7 @@ def _comparable(st: dict, rr: dict) -> bool:
 def _group(searches: list[Search], budget: int, where: Path) -> list[Search]:
     """The searches compared at a budget: those that trained the longest proxy (a longer proxy scores
     every model higher, so shorter ones are not compared), best proxy score first."""
-    at = [s for s in searches if s.budget == budget and s.best() is not None]
+    at = [s for s in searches if parameter_budget(s.record["search"], budget) and s.best() is not None]
     if not at:
         raise ExportError(f"no finished search with a budget of {budget:,} parameters in {where}")
     longest = max(s.proxy_images for s in at)
@@ -171,7 +178,7 @@ def raced_pick(layout: Layout, budget: int) -> Finalist | None:
     controls, so it supersedes the flat searches' rule below. None without such a search."""
     found = []
     for exp_id, rec in records(layout.searches).items():
-        if rec["search"].get("schedule") != "asha" or rec["search"]["max_params"] != budget:
+        if rec["search"].get("schedule") != "asha" or not parameter_budget(rec["search"], budget):
             continue
         doc = load_rungs(layout.searches, exp_id)
         if not doc or not doc.get("outcome"):
@@ -276,7 +283,7 @@ def what_was_tried(budget: int, runs: list[tuple[str, Run]], searches: list[Sear
         return None
     key = ((lambda r: statistics.fmean(r.finals())) if budget == 20000 else
            (lambda r: (min(r.late()), statistics.fmean(r.late()))))
-    at = [s for s in searches if s.budget == budget]
+    at = [s for s in searches if parameter_budget(s.record["search"], budget)]
     rrs = [rr for s in at if (rr := load_rerank(layout.rerank, s.id)) is not None]
     candidates = {c["trial"] for rr in rrs for c in rr["candidates"]}
     mine = [(trial, st) for _, st in studies if (trial := study_trial(st)) in candidates]
