@@ -122,12 +122,6 @@ def _ops(model: nn.Module, shape: tuple[int, int, int]) -> list[_Op]:
     return rec.ops
 
 
-def macs(model: nn.Module, shape: tuple[int, int, int]) -> int:
-    """The convs' multiply-accumulates for one image of `shape` (C, H, W): out_h x out_w x out_c x
-    k_h x k_w x in_c / groups each, fvcore's conv count (tests/test_footprint.py checks they agree)."""
-    return sum(op.output * op.weight[1:].numel() for op in _ops(model, shape) if op.kind == "conv")
-
-
 def footprint(model: nn.Module, shape: tuple[int, int, int] = (1, 28, 28)) -> Footprint:
     """The device figures of `model` (one of this space's networks) for images of `shape` (C, H, W)."""
     was_training = model.training
@@ -156,5 +150,6 @@ def footprint(model: nn.Module, shape: tuple[int, int, int] = (1, 28, 28)) -> Fo
         flash += MEAN_AXES
     ram = max((op.output + (0 if op.first else op.inputs)) * INT8 for op in ops)
     ram_in = max((op.output + op.inputs) * INT8 for op in ops)
+    # out_h x out_w x out_c x k_h x k_w x in_c / groups per conv: fvcore's conv count (tests/test_footprint.py)
     mac = sum(op.output * op.weight[1:].numel() for op in ops if op.kind == "conv")
     return Footprint(int(parameter_count(model)[""]), mac, flash, weights * INT8, ram, ram_in)

@@ -10,6 +10,16 @@ from nas.results.store import Run, Search
 from search_spaces.blocks import build_network
 
 
+def _save(fig, ax, out: Path) -> bool:
+    """A one-panel figure's legend and grid, written to `out` and closed."""
+    ax.legend(fontsize=7, loc="lower right")
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(out, dpi=110)
+    _plt().close(fig)
+    return True
+
+
 def _plt():
     import matplotlib
 
@@ -70,12 +80,7 @@ def pareto_png(searches: list[Search], baselines: dict[str, Run], finalists: dic
     ax.set_xlabel("parameters (fvcore)")
     ax.set_ylabel("final test accuracy, %")
     ax.set_title("Parameters against test accuracy")
-    ax.legend(fontsize=7, loc="lower right")
-    ax.grid(alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(out, dpi=110)
-    plt.close(fig)
-    return True
+    return _save(fig, ax, out)
 
 
 # how a race's entrants are drawn: candidates, reference designs the warm start began from, the
@@ -118,12 +123,7 @@ def race_png(points: list[dict], cost: str, out: Path, title: str, margin: float
     ax.set_xlabel(cost)
     ax.set_ylabel("late-validation accuracy, %, mean over the race's seeds")
     ax.set_title(title)
-    ax.legend(fontsize=7, loc="lower right")
-    ax.grid(alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(out, dpi=110)
-    plt.close(fig)
-    return True
+    return _save(fig, ax, out)
 
 
 def curves_png(finalists: dict[str, Run], out: Path, cols: int = 3, goal: float | None = THRESHOLD) -> None:
