@@ -136,10 +136,11 @@ def _export_data_dir(arch: str, dataset: str | None) -> str | None:
 def train(arch: str, *, seeds: list[int] = (0,), epochs: int | None = None, dataset: str | None = None,
           data_dir: str | None = None, out: str | Path | None = None, results: str | Path | None = None,
           recipe: TrainConfig | dict | None = None, arch_recipe: bool = True, jobs: int = 1, force: bool = False,
-          resume: bool = False, log=print) -> TrainResult:
+          resume: bool = False, evaluate_test: bool = True, log=print) -> TrainResult:
     """Train `arch` (a baseline name or an exported arch.json) once per seed into a run folder
     (default `<results>/runs/<name>`). `recipe`: TrainConfig keys, over (`arch_recipe`) a baseline's
-    own recipe from the seed write-up, or an export's dataset."""
+    own recipe from the seed write-up, or an export's dataset. `evaluate_test` False reads no test
+    image (a selection's run, a teacher)."""
     _prepare()
     from nas.results.store import Layout
     from nas.training.runs import load_arch, run
@@ -149,7 +150,7 @@ def train(arch: str, *, seeds: list[int] = (0,), epochs: int | None = None, data
     cfg = make(TrainConfig, {**(known if arch_recipe else {}), **_as_dict(recipe)}, epochs=epochs, dataset=dataset)
     folder = Path(out or Layout.at(_root(results)).runs / name)
     summary = run(parsed, cfg, list(seeds), folder, data_dir, force=force, resume=resume, name=name, log=log,
-                  jobs=jobs, source=arch)
+                  jobs=jobs, source=arch, evaluate_test=evaluate_test)
     first = folder / f"seed{list(seeds)[0]}"
     return TrainResult(name, folder, summary["params"], summary["flops"], summary["seeds"], first / "model.onnx",
                        first / "model.pt")

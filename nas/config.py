@@ -54,9 +54,17 @@ class TrainConfig:
     device: str = "cpu"               # cpu | cuda (the data then lives on the GPU too; runs are not
                                       # bitwise reproducible there: cuDNN picks its own kernels)
     dataset: str = "mnist"            # mnist | fashion-mnist | kmnist | idx (any four IDX files) | cifar10
+    teacher: str = ""                 # knowledge distillation: a trained run folder, RUN/seed<S> or a TorchScript
+                                      # file whose logits the student also learns from ("": none;
+                                      # nas/training/teacher.py says which teachers a run may use)
+    kd_temperature: float = 4.0       # teacher: softmax temperature of the soft targets (T)
+    kd_weight: float = 0.5            # teacher: weight of the soft-target loss, 0..1 (the labels' loss gets 1 - it)
 
     def __post_init__(self):
         _check_choice("dataset", self.dataset, DATASETS)
+        if not self.kd_temperature > 0 or not 0 <= self.kd_weight <= 1:
+            raise ConfigError(f"kd_temperature must be positive and kd_weight in [0, 1], got "
+                              f"{self.kd_temperature} and {self.kd_weight}")
         _check_choice("optimizer", self.optimizer, ("sgd", "adamw"))
         _check_choice("schedule", self.schedule, ("onecycle", "step", "constant"))
         _check_choice("dropout_masks", self.dropout_masks, ("torch", "pcg64"))

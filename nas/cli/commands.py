@@ -217,7 +217,7 @@ def cmd_train(args) -> None:
     # the command line's recipe: the arch's own (a baseline's, an export's dataset) < --config < --set
     api.train(args.arch, seeds=_seeds(args.seeds), data_dir=args.data_dir, out=args.out, results=args.results,
               recipe=_train_config(args, load_arch(args.arch)[2]), arch_recipe=False, jobs=args.jobs,
-              force=args.force, resume=args.resume)
+              force=args.force, resume=args.resume, evaluate_test=not args.no_test)
 
 
 def cmd_baselines(args) -> None:

@@ -182,6 +182,9 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--resume", action="store_true", help="continue an interrupted run folder")
     t.add_argument("--jobs", type=int, default=1, help="seeds trained at once, in separate processes "
                                                        "(default %(default)s)")
+    t.add_argument("--no-test", action="store_true",
+                   help="read no test image (every run of a selection, or a teacher for distillation "
+                        "whose test accuracy is not to be looked at); default: the test set every epoch")
     _train_options(t, None)
 
     rr = sub.add_parser("rerank", help="retrain a search's best trials with the full schedule, ranked on validation",

@@ -325,6 +325,10 @@ def build(search: SearchConfig, train: TrainConfig, data_dir: str, inp: Input, e
     if search.machines:
         listed, manager_ip = machines.load(search.machines)
         code = machines.stage_code(Path(search.workdir) / exp_id)
+        if train.teacher:  # uploaded with the code: the workers have no path to this machine's files
+            from nas.training.teacher import stage
+
+            stage(train.teacher, code)
         machines.configure(exp, listed, manager_ip, code, search.port)
     return Built(exp, gate, repeat, search, rungs, tracker, code, retry)
 

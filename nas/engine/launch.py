@@ -281,6 +281,14 @@ def search(search: SearchConfig, train: TrainConfig, results: str | Path = RESUL
     search, train, notes = fit_input(search, train, inp, len(raw["train_y"]), auto_rungs=bool(rungs_from))
     for line in notes:
         log(line)
+    if train.teacher:  # every trial and control learns from it: checked before anything is written
+        from nas.training.teacher import check_split, describe as describe_teacher, load as load_teacher
+
+        teacher = describe_teacher(train.teacher)
+        check_split(teacher, train.dataset, train.val_size, train.split_seed)  # trials read validation
+        load_teacher(train.teacher, inp.shape, inp.classes)
+        train = dataclasses.replace(train, teacher=str(Path(train.teacher).resolve()))  # trials run elsewhere
+        log(f"{teacher.describe()}; temperature {train.kd_temperature:g}, soft-loss weight {train.kd_weight:g}")
     links = None
     if search.machines:  # every machine checked before anything is written
         search = dataclasses.replace(search, machines=str(Path(search.machines).resolve()))

@@ -15,6 +15,8 @@ the same epoch stops and reports what it has (with `early_stopped` set to the ep
 """
 from __future__ import annotations
 
+import dataclasses
+
 import json
 import os
 import statistics
@@ -82,6 +84,10 @@ def evaluate_model(model: torch.nn.Module, config: dict, data_dir: str | None = 
     over: a flat search's every trial, a multi-fidelity search's last rung of seed 0)."""
     t0, entered, cpu0 = time.perf_counter(), time.time(), time.process_time()
     cfg, recipe = with_recipe(make(TrainConfig, config), getattr(model, "arch", {}))  # --search-recipe
+    if cfg.teacher:  # on a remote worker: the copy staged with the code
+        from nas.training.teacher import on_this_machine
+
+        cfg = dataclasses.replace(cfg, teacher=on_this_machine(cfg.teacher))
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     # NNI 3.0 can hand two trials started together each other's sample while recording the other

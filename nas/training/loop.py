@@ -29,6 +29,7 @@ from nas.data.augment import random_affine
 from nas.config import ConfigError, TrainConfig
 from nas.training.dropmask import MaskSource, attach
 from nas.training.ema import WeightAverage
+from nas.training.teacher import distill_loss, load as load_teacher
 from nas.data.datasets import Splits
 
 
@@ -134,6 +135,7 @@ def train(model: nn.Module, data: Splits, cfg: TrainConfig,
     masks = MaskSource(cfg.seed) if cfg.dropout_masks == "pcg64" else None  # else nn.Dropout's own
     ema = WeightAverage(model, cfg.ema) if cfg.ema > 0 else None
     scored = ema.model if ema is not None else model  # the network every epoch evaluates
+    teacher = load_teacher(cfg.teacher, data.input.shape, data.input.classes, cfg.device) if cfg.teacher else None
     history: list[dict] = []
     ckpt = Path(checkpoint) if checkpoint else None
     if ckpt is not None and ckpt.exists():
@@ -157,6 +159,7 @@ def train(model: nn.Module, data: Splits, cfg: TrainConfig,
             model.train()
             perm = torch.randperm(n, generator=gen).to(device)  # drawn on the CPU: the same order everywhere
             loss_sum = torch.zeros((), device=device)
+            teacher_s = 0.0  # seconds of the teacher's forward passes: its cost per step is reported
             correct = torch.zeros((), dtype=torch.long, device=device)
             for i in range(0, n, cfg.batch_size):
                 idx = perm[i:i + cfg.batch_size]
@@ -164,7 +167,16 @@ def train(model: nn.Module, data: Splits, cfg: TrainConfig,
                 if cfg.augment:
                     x = random_affine(x, gen, cfg.max_degrees, cfg.max_shift, data.input.blank())
                 out = model(x)
-                loss = F.cross_entropy(out, y, label_smoothing=cfg.label_smoothing)
+                if teacher is None:
+                    loss = F.cross_entropy(out, y, label_smoothing=cfg.label_smoothing)
+                else:
+                    t = time.perf_counter()
+                    with torch.no_grad():  # the same augmented batch; no_grad, not inference_mode: the
+                        soft = teacher(x)  # KL term keeps the logits for its backward pass
+                    if device.type == "cuda":
+                        torch.cuda.synchronize()
+                    teacher_s += time.perf_counter() - t
+                    loss = distill_loss(out, soft, y, cfg.kd_temperature, cfg.kd_weight, cfg.label_smoothing)
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 opt.step()
@@ -186,6 +198,8 @@ def train(model: nn.Module, data: Splits, cfg: TrainConfig,
             record = dict(epoch=epoch, lr=opt.param_groups[0]["lr"], train_loss=train_loss,
                           train_acc=100.0 * correct.item() / n, val_loss=val_loss, val_acc=val_acc,
                           test_loss=test_loss, test_acc=test_acc, seconds=time.perf_counter() - t0)
+            if teacher is not None:
+                record["teacher_seconds"] = teacher_s
             history.append(record)
             if ckpt is not None:
                 save_torch(dict(model=model.state_dict(), optimizer=opt.state_dict(),

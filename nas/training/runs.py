@@ -50,6 +50,7 @@ from nas.errors import ConfigError, DataError, RunError
 from nas.footprint import footprint
 from nas.results.store import INT8_RECORD, late
 from nas.training.loop import check_schedule, format_epoch, train
+from nas.training.teacher import check_split, describe as describe_teacher, load as load_teacher
 from nas.training.workers import map_in_workers, print_flush
 from search_spaces import choices
 from search_spaces.baselines import BASELINES
@@ -131,7 +132,8 @@ def _write_onnx(arch: dict, data, folder: Path, evaluate_test: bool = True, weig
     on 256 validation images where the run evaluates no test image."""
     model = build_network(arch, data.input.shape, data.input.classes)
     model.load_state_dict(torch.load(folder / "model.pt", weights_only=True, map_location="cpu"))
-    images, which = (data.test_x, "test images") if evaluate_test else (data.val_x, "validation images")
+    images, which = ((data.test_x, "test images") if evaluate_test else (data.val_x, "validation images")
+                     if len(data.val_x) else (data.train_x, "training images"))
     return write_onnx(model, folder / "model.onnx", images[:256].to("cpu"), which, data.input, weights)
 
 
@@ -270,6 +272,15 @@ def int8_summary(record: dict, run_dir: str | os.PathLike) -> str:
                                          if record["looks"] else ""))
 
 
+def teacher_cost(out: Path, seeds: list[int]) -> dict:
+    """Seconds of the teacher's forward passes against all of a run's epoch seconds (their evaluation
+    included), and what they add to the rest, in %."""
+    rows = [r for s in seeds for r in json.loads((out / f"seed{s}" / "history.json").read_text())]
+    teach, total = sum(r.get("teacher_seconds", 0.0) for r in rows), sum(r["seconds"] for r in rows)
+    return {"teacher_seconds": round(teach, 2), "seconds": round(total, 2),
+            "adds_pct": round(100 * teach / max(1e-9, total - teach), 1)}
+
+
 def _seed_job(args: tuple) -> dict:
     """Entry point of a worker process (`jobs` > 1): one seed, its lines prefixed with the seed."""
     arch, cfg, seed, out, data_dir, fresh, evaluate_test = args
@@ -299,6 +310,10 @@ def run(arch: dict, cfg: TrainConfig, seeds: list[int], out: str | os.PathLike, 
     cfg, line = fit_val_size(cfg, len(load_uint8(data_dir, dataset=cfg.dataset)["train_y"]))
     if line:
         log(line)
+    teacher = None
+    if cfg.teacher:  # checked before the data loads and the run folder exists: its file, which images taught it
+        teacher = describe_teacher(cfg.teacher)
+        check_split(teacher, cfg.dataset, cfg.val_size, cfg.split_seed)
     # the data first: the network is built for its input, and bad data fails before any write
     data = load_splits(data_dir, cfg.val_size, cfg.split_seed, cfg.train_subset or None, dataset=cfg.dataset)
     try:
@@ -309,9 +324,13 @@ def run(arch: dict, cfg: TrainConfig, seeds: list[int], out: str | os.PathLike, 
         raise ConfigError(f"this architecture cannot take {cfg.dataset}'s {'x'.join(map(str, data.input.shape))} "
                           f"images: {e}") from None
     check_schedule(cfg, len(data.train_x))  # a recipe that cannot run fails before the run folder exists
+    if teacher:  # it takes these images and gives these classes
+        load_teacher(cfg.teacher, data.input.shape, data.input.classes)
     config = {"name": name, "source": source, "arch": arch, "train": asdict(replace(cfg, seed=0)), "seeds": seeds,
               "input": asdict(data.input), "params": params, "flops": flops, "footprint": figures,
-              "evaluate_test": evaluate_test, "torch": torch.__version__, "git": _git_commit(),
+              "evaluate_test": evaluate_test, "train_images": len(data.train_x),
+              **({"teacher": teacher.as_dict()} if teacher else {}),
+              "torch": torch.__version__, "git": _git_commit(),
               "data_dir": str(Path(data_dir).resolve()) if data_dir else None,
               "device_name": torch.cuda.get_device_name(0) if cfg.device == "cuda" else None}
     cfg_path = out / "config.json"
@@ -327,6 +346,9 @@ def run(arch: dict, cfg: TrainConfig, seeds: list[int], out: str | os.PathLike, 
                                f"(NAS_DEVICE={was} or --set device={was})")
             if (old["arch"], same(old["train"])) != (config["arch"], same(config["train"])):
                 raise RunError(f"{out} holds a run with another architecture or recipe; cannot resume it")
+            if teacher and (old.get("teacher") or {}).get("sha256") != teacher.sha256:
+                raise RunError(f"{out} was started with another teacher file than {cfg.teacher} "
+                               f"(sha256 {teacher.sha256[:12]}); cannot resume it")
             # the commit that started the run stays; the ones that continued it are listed after it
             config["git"], config["resumed_git"] = old.get("git"), [*old.get("resumed_git", []), config["git"]]
         elif not force:
@@ -343,6 +365,8 @@ def run(arch: dict, cfg: TrainConfig, seeds: list[int], out: str | os.PathLike, 
         f"{len(data.val_x):,} validation, seeds {seeds} ({jobs} at once, {cfg.threads} threads each) -> {out}")
     if recipe:
         log("its recipe labels set " + ", ".join(f"{k}={v}" for k, v in recipe.items()))
+    if teacher:
+        log(f"{teacher.describe()}; temperature {cfg.kd_temperature:g}, soft-loss weight {cfg.kd_weight:g}")
     fresh = not resume  # a new or replaced run never continues a checkpoint it finds
     if jobs == 1:
         results = [_train_seed(arch, cfg, seed, out, data_dir, fresh, log=log, data=data, evaluate_test=evaluate_test)
@@ -357,5 +381,10 @@ def run(arch: dict, cfg: TrainConfig, seeds: list[int], out: str | os.PathLike, 
         f"{summary['onnx']['checked_on']}: largest logit difference {summary['onnx']['max_abs_diff']:.1e})")
     summary["int8"] = write_run_int8(out, data, seeds[0])
     log(int8_summary(summary["int8"], out))
+    if teacher:
+        summary["teacher_cost"] = teacher_cost(out, seeds)
+        log(f"the teacher's forward passes took {summary['teacher_cost']['teacher_seconds']:,.0f} s of "
+            f"{summary['teacher_cost']['seconds']:,.0f} s: they add {summary['teacher_cost']['adds_pct']:.0f}% "
+            "to the student's training")
     write_text(out / "summary.json", json_text(summary))
     return summary

@@ -1,0 +1,203 @@
+"""Knowledge distillation (nas/training/teacher.py): the loss on known logits, which teachers a run may
+use, what its config records, and a tiny run that learns from a teacher."""
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+from nas.config import ConfigError, TrainConfig
+from nas.errors import RunError
+from nas.training.runs import run
+from nas.training.teacher import check_split, describe, distill_loss
+
+# a small network with BatchNorm and a strided stem (unas's pick): 40 steps take it past 80% on validation
+ARCH = dict(depth1=1, pad1=0, c1_0=8, trans1=6, depth2=1, pad2=0, c2_0=10, depth3=0, bn=True, dropout=0.0,
+            head="conv_full", tkind1="conv_s2", sq2=8, sqpos2=1, stem="conv_s2", stem_width=6)
+TINY = dict(epochs=1, train_subset=2000, threads=2, batch_size=50)  # a few seconds a run
+
+
+def _softmax(z):
+    e = np.exp(z - z.max(1, keepdims=True))
+    return e / e.sum(1, keepdims=True)
+
+
+def test_the_loss_on_known_logits():
+    s = np.array([[2.0, 0.5, -1.0], [0.0, 1.0, 0.3]])
+    t = np.array([[3.0, 1.0, 0.0], [-1.0, 2.0, 1.0]])
+    y = np.array([0, 2])
+    T, w = 2.0, 0.3
+    hard = -np.mean(np.log(_softmax(s)[np.arange(2), y]))
+    p, q = _softmax(t / T), _softmax(s / T)
+    soft = np.mean(np.sum(p * (np.log(p) - np.log(q)), 1)) * T * T
+    got = distill_loss(torch.tensor(s), torch.tensor(t), torch.tensor(y), T, w).item()
+    assert got == pytest.approx((1 - w) * hard + w * soft, rel=1e-9)
+    # weight 0 is the labels' loss; a student equal to its teacher has no soft loss
+    assert distill_loss(torch.tensor(s), torch.tensor(t), torch.tensor(y), T, 0.0).item() == pytest.approx(hard)
+    assert distill_loss(torch.tensor(t), torch.tensor(t), torch.tensor(y), T, 1.0).item() == pytest.approx(0, abs=1e-12)
+
+
+def test_bad_distillation_settings_are_config_errors():
+    with pytest.raises(ConfigError, match="kd_weight"):
+        TrainConfig(kd_weight=1.5)
+    with pytest.raises(ConfigError, match="kd_temperature"):
+        TrainConfig(kd_temperature=0)
+
+
+@pytest.fixture(scope="module")
+def fast_runs():
+    """In-process runs here skip their ONNX and int8 files (about 5 s a run, most of a tiny run's
+    time; tests/test_int8.py and test_onnx.py check those files). The command-line run keeps them."""
+    import nas.training.runs as runs
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(runs, "_write_onnx", lambda *a, **k: {"checked_on": "-", "max_abs_diff": 0.0})
+        mp.setattr(runs, "write_run_int8", lambda *a, **k: {"seeds": {}, "file": "-", "split": "-"})
+        yield
+
+
+@pytest.fixture(scope="module")
+def teachers(tmp_path_factory, data_dir, fast_runs):
+    """A tiny trained teacher that held out validation (val_size 500, split_seed 0, no test image
+    read), and the same weights recorded as trained on every image (only the record differs: the
+    refusal reads the record)."""
+    root = tmp_path_factory.mktemp("teachers")
+    run(ARCH, TrainConfig(**TINY, val_size=500), [0], root / "held-out", data_dir, evaluate_test=False, log=lambda *_: None)
+    shutil.copytree(root / "held-out", root / "all")
+    config = json.loads((root / "all" / "config.json").read_text())
+    config["train"]["val_size"] = 0
+    (root / "all" / "config.json").write_text(json.dumps(config))
+    return root
+
+
+@pytest.fixture(scope="module")
+def student(teachers, data_dir, tmp_path_factory):
+    """`nas train --no-test` of a student with a teacher: (its folder, its teacher's folder, the output)."""
+    root = tmp_path_factory.mktemp("student")
+    teacher = root / "teacher"
+    shutil.copytree(teachers / "held-out", teacher)
+    arch = root / "arch.json"
+    arch.write_text(json.dumps({"arch": ARCH}))
+    r = subprocess.run([sys.executable, "-m", "nas", "train", str(arch), "--out", str(root / "run"), "--no-test",
+                        "--data-dir", str(data_dir), *_tiny_args(), "--set", f"teacher={teacher}",
+                        "--set", "kd_weight=0.7"], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    return root / "run", teacher, r.stdout
+
+
+def _tiny_args(**over) -> list[str]:
+    sets = {**{k: v for k, v in TINY.items() if k != "epochs"}, "val_size": 500, **over}
+    return ["--epochs", str(TINY["epochs"])] + [a for k, v in sets.items() for a in ("--set", f"{k}={v}")]
+
+
+def test_the_config_records_the_teacher_and_a_tiny_run_learns_from_it(student):
+    out, teacher, stdout = student
+    config = json.loads((out / "config.json").read_text())
+    t = config["teacher"]
+    assert t["sha256"] == hashlib.sha256((teacher / "seed0" / "model.pt").read_bytes()).hexdigest()
+    assert t["kind"] == "run" and t["val_size"] == 500 and t["train_images"] == 2000
+    history = json.loads((teacher / "seed0" / "history.json").read_text())
+    assert t["accuracy"] == {"val_acc": pytest.approx(history[-1]["val_acc"])}  # one epoch: its late mean
+    assert config["train"]["teacher"] == str(teacher) and config["train"]["kd_weight"] == 0.7
+    rows = json.loads((out / "seed0" / "history.json").read_text())
+    assert rows[0]["teacher_seconds"] > 0 and rows[0]["val_acc"] > 50  # it learnt, with the teacher beside it
+    assert all(r["test_acc"] is None for r in rows)  # --no-test: no test image read
+    cost = json.loads((out / "summary.json").read_text())["teacher_cost"]
+    assert 0 < cost["teacher_seconds"] < cost["seconds"] and cost["adds_pct"] > 0
+    assert "teacher" in stdout and t["sha256"][:12] in stdout
+
+
+def test_a_run_resumes_only_with_the_same_teacher_file(student, teachers, data_dir, fast_runs):
+    out, teacher, _ = student
+    (teacher / "seed0" / "model.pt").write_bytes((teacher / "seed0" / "model.pt").read_bytes() + b"\0")  # retrained
+    cfg = TrainConfig(**TINY, val_size=500, teacher=str(teacher), kd_weight=0.7)
+    with pytest.raises(RunError, match="another teacher"):
+        run(ARCH, cfg, [0], out, data_dir, resume=True, evaluate_test=False, log=lambda *_: None)
+
+
+def test_a_teacher_that_saw_the_validation_images_is_refused_where_they_are_read(teachers, data_dir, tmp_path):
+    for teacher, cfg in [(teachers / "all", dict(val_size=500)),                       # trained on them
+                         (teachers / "held-out", dict(val_size=1000)),                 # a larger split
+                         (teachers / "held-out", dict(val_size=500, split_seed=1))]:   # another split
+        with pytest.raises(ConfigError, match="validation images"):
+            run(ARCH, TrainConfig(**{**TINY, **cfg}, teacher=str(teacher)), [0], tmp_path / "refused", data_dir,
+                evaluate_test=False, log=lambda *_: None)
+        assert not (tmp_path / "refused").exists()  # refused before anything is written
+    assert "train_acc" in describe(str(teachers / "all")).accuracy  # what it reached on its training images
+    # a confirmation reads no validation image: the teacher of all 60,000 may teach it
+    check_split(describe(str(teachers / "all")), "mnist", 0, 0)
+    # a smaller split of the same seed lies inside the teacher's held-out images
+    check_split(describe(str(teachers / "held-out" / "seed0")), "mnist", 300, 0)
+    with pytest.raises(ConfigError, match="fashion-mnist"):
+        check_split(describe(str(teachers / "held-out")), "fashion-mnist", 0, 0)
+    # on the command line: one line, exit 2, nothing written
+    arch = tmp_path / "arch.json"
+    arch.write_text(json.dumps({"arch": ARCH}))
+    bad = subprocess.run([sys.executable, "-m", "nas", "train", str(arch), "--out", str(tmp_path / "bad"),
+                          "--data-dir", str(data_dir), *_tiny_args(), "--set", f"teacher={teachers / 'all'}"],
+                         capture_output=True, text=True, timeout=300)
+    assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1 and "validation" in bad.stderr
+    assert not (tmp_path / "bad").exists()
+
+
+def test_a_torchscript_teacher_teaches_a_confirmation_but_not_a_selection(teachers, data_dir, tmp_path, fast_runs):
+    from search_spaces.blocks import build_network
+
+    net = build_network(ARCH)
+    net.load_state_dict(torch.load(teachers / "held-out" / "seed0" / "model.pt", weights_only=True))
+    file = tmp_path / "teacher.ts"
+    torch.jit.save(torch.jit.trace(net.eval(), torch.zeros(2, 1, 28, 28)), str(file))
+    with pytest.raises(ConfigError, match="TorchScript"):
+        run(ARCH, TrainConfig(**TINY, val_size=500, teacher=str(file)), [0], tmp_path / "sel", data_dir,
+            evaluate_test=False, log=lambda *_: None)
+    run(ARCH, TrainConfig(**TINY, val_size=0, teacher=str(file)), [0], tmp_path / "conf", data_dir,
+        evaluate_test=False, log=lambda *_: None)
+    assert json.loads((tmp_path / "conf" / "config.json").read_text())["teacher"]["kind"] == "torchscript"
+    (tmp_path / "junk.pt").write_text("not a model")  # a file that is no model is one clear line
+    with pytest.raises(ConfigError, match="not a TorchScript file"):
+        describe(str(tmp_path / "junk.pt"))
+
+
+def test_a_search_refuses_such_a_teacher_before_anything_is_written(teachers, data_dir, tmp_path):
+    from test_e2e import free_port
+
+    res = tmp_path / "res"
+    r = subprocess.run([sys.executable, "-m", "nas", "search", "--id", "kd", "--results", str(res), "--data-dir",
+                        str(data_dir), "--schedule", "flat", "--trials", "1", "--set", "val_size=500",
+                        "--set", f"teacher={teachers / 'all'}", "--port", str(free_port())],
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 2 and "validation images" in r.stderr and len(r.stderr.strip().splitlines()) == 1
+    assert not (res / "searches" / "kd").exists()
+
+
+def test_a_remote_worker_finds_the_teacher_staged_with_the_code(teachers, tmp_path):
+    """What a remote search uploads (nas.engine.machines.stage_code, then the teacher beside it) is
+    enough for a trial there to find the teacher by the driver's path, which the worker lacks."""
+    from nas.engine.machines import stage_code
+    from nas.training.teacher import stage
+
+    spec = str(teachers / "held-out")
+    code = stage_code(tmp_path / "exp")
+    stage(spec, code)
+    worker = tmp_path / "worker"
+    shutil.copytree(code, worker)  # the worker's copy: the driver's teacher folder is not there
+    probe = ("import sys; from nas.training.teacher import on_this_machine, describe; "
+             "p = on_this_machine(sys.argv[1]); print(p); print(describe(p).sha256)")
+    env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(worker)}
+    moved = str(tmp_path / "gone")
+    shutil.move(spec, moved)  # as on a worker: the spec's path does not exist
+    try:
+        r = subprocess.run([sys.executable, "-c", probe, spec], capture_output=True, text=True, cwd=worker, env=env,
+                           timeout=120)
+    finally:
+        shutil.move(moved, spec)
+    assert r.returncode == 0, r.stderr
+    path, sha = r.stdout.split()
+    assert path.startswith(str(worker)) and sha == hashlib.sha256((teachers / "held-out" / "seed0" / "model.pt")
+                                                                    .read_bytes()).hexdigest()
