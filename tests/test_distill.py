@@ -201,3 +201,25 @@ def test_a_remote_worker_finds_the_teacher_staged_with_the_code(teachers, tmp_pa
     path, sha = r.stdout.split()
     assert path.startswith(str(worker)) and sha == hashlib.sha256((teachers / "held-out" / "seed0" / "model.pt")
                                                                     .read_bytes()).hexdigest()
+
+
+def test_a_recipe_study_compares_the_teacher_with_the_default_seed_by_seed(teachers, data_dir, tmp_path, fast_runs):
+    from nas.studies.recipe import parse_variant, study
+
+    small = ",".join(f"{k}={v}" for k, v in {**TINY, "val_size": 500}.items() if k != "epochs")
+    variants = [parse_variant(f"default:{small}"),
+                parse_variant(f"kd:{small},teacher={teachers / 'held-out'},kd_temperature=2,kd_weight=0.9")]
+    r = study(str(_arch_file(tmp_path)), variants, [0, 1], tmp_path / "study", epochs=1, data_dir=str(data_dir))
+    default, kd = r["variants"]
+    vs = kd["versus_default"]
+    gaps = [a - b for a, b in zip(kd["seed_scores"], default["seed_scores"])]
+    assert vs["seeds"] == [0, 1] and vs["gap"] == pytest.approx(sum(gaps) / 2)
+    assert vs["verdict"] in ("better", "worse", "tie") and vs["gap_half_width"] > 0
+    assert "versus_default" not in default and "teacher_cost" in kd and "teacher_cost" not in default
+    assert kd["overrides"]["teacher"] == str(teachers / "held-out") and kd["overrides"]["kd_weight"] == 0.9
+
+
+def _arch_file(folder):
+    file = folder / "arch.json"
+    file.write_text(json.dumps({"arch": ARCH}))
+    return file

@@ -295,6 +295,8 @@ def cmd_rerank(args) -> None:
 
 
 def cmd_recipe(args) -> None:
+    from nas.facts import ALPHA
+    from nas.schedule.race import interval_label
     from nas.studies.recipe import parse_variant, study
     from nas.training.runs import load_arch
 
@@ -303,7 +305,12 @@ def cmd_recipe(args) -> None:
     r = study(args.arch, variants, _seeds(args.seeds), out, args.jobs, args.epochs, args.data_dir, args.dataset)
     for v in r["variants"]:
         late = "; ".join(" / ".join(f"{a:.2f}" for a in seed) for seed in v["late_val_acc"])
-        print(f"{v['variant']:<12} last-3 val {late}  score {v['score']:.3f}")
+        vs = v.get("versus_default")
+        gap = (f"  vs default {vs['gap']:+.3f} ({interval_label(ALPHA)} +-{vs['gap_half_width']:.3f}; one-sided paired "
+               f"t-test at {ALPHA}: {vs['verdict']})" if vs else "")
+        cost = v.get("teacher_cost")
+        print(f"{v['variant']:<12} last-3 val {late}  score {v['score']:.3f}{gap}"
+              + (f"  teacher adds {cost['adds_pct']:.0f}%" if cost else ""))
     print(f"pick: {r['pick']} (written to {out / 'pick.json'})")
 
 

@@ -28,12 +28,14 @@ from pathlib import Path
 from nas.atomic import write_text
 from nas.config import TrainConfig, asdict, make
 from nas.errors import ConfigError
-from nas.facts import LATE_EPOCHS
+from nas.facts import ALPHA, LATE_EPOCHS
+from nas.schedule.race import versus
 from nas.results.store import Run, finished
 from nas.training.runs import load_arch, run
 
 NAME = re.compile(r"^[A-Za-z0-9._-]+$")
 SPLIT_KEYS = ("val_size", "split_seed", "train_subset")  # which images train and which score a run
+VERDICT = {"pick better": "better", "pick worse": "worse"}  # race.versus's words, said of a variant
 
 
 def parse_variant(text: str) -> tuple[str, dict]:
@@ -85,6 +87,20 @@ def study(arch_spec: str, variants: list[tuple[str, dict]], seeds: list[int], ou
         rows.append({"variant": vname, "overrides": overrides, "seed_scores": seed_scores,
                      "late_val_acc": done.late_by_seed(seeds),
                      "score": statistics.fmean(seed_scores)})
+    # the variant named "default", else one without changes: what every other variant is compared with
+    base = next((r for r in rows if r["variant"] == "default"), None) or next((r for r in rows if not r["overrides"]), None)
+    for row in rows:
+        if base is not None and row is not base and len(seeds) >= 2:
+            # each change against the defaults, seed by seed: the same seeds start from the same weights
+            # and batches, so the paired gap is free of the seed-to-seed spread the scores share
+            row["versus_default"] = versus(dict(zip(seeds, row["seed_scores"])), dict(zip(seeds, base["seed_scores"])),
+                                           ALPHA)
+            row["versus_default"]["verdict"] = VERDICT.get(row["versus_default"]["verdict"],
+                                                           row["versus_default"]["verdict"])
+        file = out / row["variant"] / "summary.json"
+        summary = json.loads(file.read_text()) if file.exists() else {}
+        if "teacher_cost" in summary:
+            row["teacher_cost"] = summary["teacher_cost"]
     # ties go to the smaller change of the defaults (as nas finalist's do), then to the variant listed first
     best = max(rows, key=lambda r: (r["score"], -len(r["overrides"])))
     picked = configs[best["variant"]]
