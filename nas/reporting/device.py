@@ -7,7 +7,7 @@ import statistics
 
 from nas.footprint import footprint
 from nas.reporting.inputs import Inputs
-from nas.results.store import Run
+from nas.reporting.looks import device_bound
 from search_spaces.blocks import build_network
 
 # μNAS's MNIST bound (eliberis/uNAS configs/cnn_mnist_aging.py), as this tool counts each figure
@@ -44,12 +44,8 @@ def device_section(inp: Inputs) -> list[str]:
         run = inp.base.get(name)
         if run is not None:
             rows.append(_row(f"`{name}` (hand-made)", run, BASELINES[name]["arch"], (1, 28, 28), 10, ""))
-    extra = {}  # confirmations of device-bound searches (experiments/unas.sh): no parameter budget's finalists
-    for s in inp.multi:
-        if any(s.record["search"].get(k) for k in ("max_macs", "max_flash", "max_ram")):
-            for path in sorted(inp.layout.confirm.glob(f"{s.id}-*")):
-                if (run := Run.load(path)) is not None and run.complete:
-                    extra[path.name] = run
+    # confirmations of device-bound searches (experiments/unas.sh, mcu8k.sh): no parameter budget's finalists
+    extra = {name: run for runs in device_bound(inp).values() for name, run in runs if run.complete}
     for name, run in {**inp.finalists, **extra}.items():
         i = run.config.get("input") or {}
         shape = (i.get("channels", 1), i.get("height", 28), i.get("width", 28))

@@ -35,7 +35,9 @@ def selection_test_values(inp: Inputs) -> list[tuple[str, tuple[int, int, int]]]
     rows = [("flat-search trials (`searches/*`, NNI's records)", _trials_with_test(inp.searches)),
             ("multi-fidelity trials (`searches/*`, NNI's records)", _trials_with_test(inp.multi)),
             ("re-rank trainings (`rerank/*/*/seed*/history.json`)", _trainings_with_test(inp.layout.rerank)),
-            ("recipe-study trainings (`recipe/*/*/seed*/history.json`)", _trainings_with_test(inp.layout.recipe))]
+            ("recipe-study trainings (`recipe/*/*/seed*/history.json`)", _trainings_with_test(inp.layout.recipe)),
+            ("distillation-study trainings, the teacher's included (`distill/*/*/seed*/history.json`)",
+             _trainings_with_test(inp.layout.root / "distill"))]
     for name in DATASETS[1:]:
         other = Layout.at(inp.layout.root / name)
         if other.searches.is_dir():
@@ -95,6 +97,18 @@ def int8_section(inp: Inputs) -> list[str]:
             "scored after it was confirmed took a look of its own, counted in *Looks at the test set*.", ""] + table + [""]
 
 
+def device_bound(inp: Inputs) -> dict[str, list[tuple[str, Run]]]:
+    """{"<search> (device bounds)": [(name, run), ...]}: the confirmations of each search bounded by
+    device figures (experiments/unas.sh, mcu8k.sh), which no parameter budget counts."""
+    out = {}
+    for s in inp.multi:
+        if any(s.record["search"].get(k) for k in ("max_macs", "max_flash", "max_ram")):
+            runs = [(p.name, r) for p in sorted(inp.layout.confirm.glob(f"{s.id}-*")) if (r := Run.load(p)) is not None]
+            if runs:
+                out[f"{s.id} (device bounds)"] = runs
+    return out
+
+
 def looks_section(inp: Inputs) -> list[str]:
     """How often each budget's test set has been read under the protocol (every confirmation is a
     look, and so is every later int8 scoring of one), and the test values the files of selection
@@ -106,7 +120,8 @@ def looks_section(inp: Inputs) -> list[str]:
             f"own (`{INT8_RECORD}`'s looks)." if later else "") + " Per budget:",
          "", "| budget | confirmations (looks) | " + ("int8 scorings after them (looks) | " if later else "") + "runs |",
          "| --- | --- | " + ("--- | " if later else "") + "--- |"]
-    for label, runs in inp.by_budget.items():
+    bound = device_bound(inp)  # a device-bound search's confirmations: no parameter budget's
+    for label, runs in {**inp.by_budget, **bound}.items():
         L.append(f"| {label} | {len(runs)} | " + (f"{int8_looks(runs)} | " if later else "")
                  + ", ".join(f"`{n}`" for n, _ in runs) + " |")
     rows = selection_test_values(inp)

@@ -18,6 +18,7 @@ from nas.reporting import figures
 from nas.reporting.holdings import holdings_report
 from nas.reporting.inputs import Inputs, load_inputs
 from nas.reporting.device import device_section
+from nas.reporting.distill import distill_section
 from nas.reporting.looks import int8_section, looks_section
 from nas.reporting.races import multi_step, proxy_step
 from nas.reporting.steps import budget_step, datasets_step, handmade_step, header, searches_step, summary
@@ -51,6 +52,7 @@ def study_report(inp: Inputs, data_dir: str | None, pictures: bool) -> list[str]
     L += datasets_step(inp)
     L += int8_section(inp)
     L += device_section(inp)
+    L += distill_section(inp)
     L += looks_section(inp)
     L += pictures_section(inp, data_dir) if pictures else []
     return L + inp.narrative.lines("re-running") + [""]
