@@ -30,8 +30,10 @@ TEACHER=$OUT/teacher/e20
 KD="kd:teacher=$TEACHER,kd_temperature=4,kd_weight=0.5"
 
 teacher() { nas recipe $OUT/t38k.json --out $OUT/teacher --seeds 0 --epochs 20 --jobs 1 --variant "e20:"; }
-student() {  # NAME ARCH
-  nas recipe "$2" --out "$OUT/$1" --seeds 0,1,2,3,4 --jobs "$JOBS" --variant "default:" --variant "$KD"
+student() {  # NAME ARCH: seeds 0 and 1 of both variants first, so that an interrupted study holds pairs
+  for seeds in 0,1 0,1,2,3,4; do
+    nas recipe "$2" --out "$OUT/$1" --seeds "$seeds" --jobs "$JOBS" --variant "default:" --variant "$KD"
+  done
 }
 case $what in
   teacher) teacher ;;

@@ -142,6 +142,8 @@ def evaluate_model(model: torch.nn.Module, config: dict, data_dir: str | None = 
               "epochs": len(history), "seconds": round(time.perf_counter() - t0, 2),
               # what a budget in CPU-hours counts: unlike the wall seconds, other load does not inflate it
               "cpu_seconds": round(time.process_time() - cpu0, 2),
+              # a teacher's forward passes, within those seconds (nas/training/teacher.py)
+              **({"teacher_seconds": round(sum(r["teacher_seconds"] for r in history), 2)} if cfg.teacher else {}),
               # trial overhead (bench/trial_overhead.py): process start -> first step, split where
               # torch and NNI are imported (nas.nni_boundary.trial_entry) and where NNI calls this function
               # (before: NNI hands over the model; after: data, model, first step), and the time of

@@ -8,6 +8,7 @@ import statistics
 from nas.footprint import footprint
 from nas.reporting.inputs import Inputs
 from nas.reporting.looks import device_bound
+from nas.results.store import Run
 from search_spaces.blocks import build_network
 
 # μNAS's MNIST bound (eliberis/uNAS configs/cnn_mnist_aging.py), as this tool counts each figure
@@ -18,12 +19,17 @@ def fits_unas(fp) -> bool:
     return all(getattr(fp, k) <= v for k, v in UNAS_BOUND.items())
 
 
-def _row(name: str, run, arch: dict, shape: tuple[int, int, int], classes: int, note: str) -> str:
+HANDMADE_INT8 = "int8-handmade"  # exp1-exp4 trained once more for their weights (experiments/handmade_int8.sh)
+
+
+def _row(name: str, run, arch: dict, shape: tuple[int, int, int], classes: int, note: str, scored=None) -> str:
+    """`scored`: the run whose int8 record the row shows, where `run` kept no weights."""
     fp = footprint(build_network(arch, shape, classes), shape)
     fp32 = int8 = "-"
     if run is not None and run.histories:
         fp32 = f"{statistics.fmean(run.late()):.2f}%"
-    rec = run.int8 if run is not None else None
+    scored = scored or run
+    rec = scored.int8 if scored is not None else None
     if rec and rec.get("seeds") and rec.get("split") == "test":
         values = [v["int8"] for v in rec["seeds"].values() if "int8" in v]
         finals = [v["fp32"] for v in rec["seeds"].values() if "fp32" in v]
@@ -43,7 +49,11 @@ def device_section(inp: Inputs) -> list[str]:
     for name in ("exp1", "exp2", "exp3", "exp4"):
         run = inp.base.get(name)
         if run is not None:
-            rows.append(_row(f"`{name}` (hand-made)", run, BASELINES[name]["arch"], (1, 28, 28), 10, ""))
+            again = Run.load(inp.layout.root / HANDMADE_INT8 / name)
+            again = again if again is not None and again.int8 else None
+            rows.append(_row(f"`{name}` (hand-made)", run, BASELINES[name]["arch"], (1, 28, 28), 10,
+                             f"int8: one seed trained again for its weights (`{HANDMADE_INT8}/{name}`)" if again else "",
+                             again))
     # confirmations of device-bound searches (experiments/unas.sh, mcu8k.sh): no parameter budget's finalists
     extra = {name: run for runs in device_bound(inp).values() for name, run in runs if run.complete}
     for name, run in {**inp.finalists, **extra}.items():

@@ -121,6 +121,8 @@ def looks_section(inp: Inputs) -> list[str]:
          "", "| budget | confirmations (looks) | " + ("int8 scorings after them (looks) | " if later else "") + "runs |",
          "| --- | --- | " + ("--- | " if later else "") + "--- |"]
     bound = device_bound(inp)  # a device-bound search's confirmations: no parameter budget's
+    again = [(p.name, r) for p in sorted((inp.layout.root / "int8-handmade").glob("*")) if (r := Run.load(p))]
+    bound.update({"hand-made, trained again for int8 (experiments/handmade_int8.sh)": again} if again else {})
     for label, runs in {**inp.by_budget, **bound}.items():
         L.append(f"| {label} | {len(runs)} | " + (f"{int8_looks(runs)} | " if later else "")
                  + ", ".join(f"`{n}`" for n, _ in runs) + " |")
