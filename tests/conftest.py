@@ -7,6 +7,7 @@ whose part is missing is skipped with one line saying why, except under CI (the 
 CI set, as `.ci/run` runs): there a missing part fails, so CI can never pass by skipping."""
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import socket
@@ -66,6 +67,25 @@ def private_cache(tmp_path_factory):
         os.environ.pop(ENV_CACHE, None)
     else:
         os.environ[ENV_CACHE] = old
+
+
+@contextlib.contextmanager
+def export_files_skipped():
+    """In-process runs (nas.training.runs.run) skip their ONNX and int8 files: about 5 s a run, most
+    of a tiny run's time, for tests of something else (test_onnx.py, test_int8.py and the
+    command-line runs check those files)."""
+    import nas.training.runs as runs
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(runs, "_write_onnx", lambda *a, **k: {"checked_on": "-", "max_abs_diff": 0.0})
+        mp.setattr(runs, "write_run_int8", lambda *a, **k: {"seeds": {}, "file": "-", "split": "-"})
+        yield
+
+
+@pytest.fixture
+def no_export_files():
+    with export_files_skipped():
+        yield
 
 
 @pytest.fixture(scope="session")

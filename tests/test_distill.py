@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 import torch
 
+from conftest import export_files_skipped
 from nas.config import ConfigError, TrainConfig
 from nas.errors import RunError
 from nas.training.runs import run
@@ -51,19 +52,13 @@ def test_bad_distillation_settings_are_config_errors():
 
 
 @pytest.fixture(scope="module")
-def fast_runs():
-    """In-process runs here skip their ONNX and int8 files (about 5 s a run, most of a tiny run's
-    time; tests/test_int8.py and test_onnx.py check those files). The command-line run keeps them."""
-    import nas.training.runs as runs
-
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(runs, "_write_onnx", lambda *a, **k: {"checked_on": "-", "max_abs_diff": 0.0})
-        mp.setattr(runs, "write_run_int8", lambda *a, **k: {"seeds": {}, "file": "-", "split": "-"})
+def quick_runs():
+    with export_files_skipped():  # this module's in-process runs test the teacher, not their files
         yield
 
 
 @pytest.fixture(scope="module")
-def teachers(tmp_path_factory, data_dir, fast_runs):
+def teachers(tmp_path_factory, data_dir, quick_runs):
     """A tiny trained teacher that held out validation (val_size 500, split_seed 0, no test image
     read), and the same weights recorded as trained on every image (only the record differs: the
     refusal reads the record)."""
@@ -96,6 +91,7 @@ def _tiny_args(**over) -> list[str]:
     return ["--epochs", str(TINY["epochs"])] + [a for k, v in sets.items() for a in ("--set", f"{k}={v}")]
 
 
+@pytest.mark.slow  # tiny trainings
 def test_the_config_records_the_teacher_and_a_tiny_run_learns_from_it(student):
     out, teacher, stdout = student
     config = json.loads((out / "config.json").read_text())
@@ -113,7 +109,8 @@ def test_the_config_records_the_teacher_and_a_tiny_run_learns_from_it(student):
     assert "teacher" in stdout and t["sha256"][:12] in stdout
 
 
-def test_a_run_resumes_only_with_the_same_teacher_file(student, teachers, data_dir, fast_runs):
+@pytest.mark.slow  # tiny trainings
+def test_a_run_resumes_only_with_the_same_teacher_file(student, teachers, data_dir, quick_runs):
     out, teacher, _ = student
     (teacher / "seed0" / "model.pt").write_bytes((teacher / "seed0" / "model.pt").read_bytes() + b"\0")  # retrained
     cfg = TrainConfig(**TINY, val_size=500, teacher=str(teacher), kd_weight=0.7)
@@ -121,6 +118,7 @@ def test_a_run_resumes_only_with_the_same_teacher_file(student, teachers, data_d
         run(ARCH, cfg, [0], out, data_dir, resume=True, evaluate_test=False, log=lambda *_: None)
 
 
+@pytest.mark.slow  # tiny trainings
 def test_a_teacher_that_saw_the_validation_images_is_refused_where_they_are_read(teachers, data_dir, tmp_path):
     for teacher, cfg in [(teachers / "all", dict(val_size=500)),                       # trained on them
                          (teachers / "held-out", dict(val_size=1000)),                 # a larger split
@@ -146,7 +144,8 @@ def test_a_teacher_that_saw_the_validation_images_is_refused_where_they_are_read
     assert not (tmp_path / "bad").exists()
 
 
-def test_a_torchscript_teacher_teaches_a_confirmation_but_not_a_selection(teachers, data_dir, tmp_path, fast_runs):
+@pytest.mark.slow  # tiny trainings
+def test_a_torchscript_teacher_teaches_a_confirmation_but_not_a_selection(teachers, data_dir, tmp_path, quick_runs):
     from search_spaces.blocks import build_network
 
     net = build_network(ARCH)
@@ -164,6 +163,7 @@ def test_a_torchscript_teacher_teaches_a_confirmation_but_not_a_selection(teache
         describe(str(tmp_path / "junk.pt"))
 
 
+@pytest.mark.slow  # tiny trainings
 def test_a_search_refuses_such_a_teacher_before_anything_is_written(teachers, data_dir, tmp_path):
     from test_e2e import free_port
 
@@ -176,6 +176,7 @@ def test_a_search_refuses_such_a_teacher_before_anything_is_written(teachers, da
     assert not (res / "searches" / "kd").exists()
 
 
+@pytest.mark.slow  # tiny trainings
 def test_a_remote_worker_finds_the_teacher_staged_with_the_code(teachers, tmp_path):
     """What a remote search uploads (nas.engine.machines.stage_code, then the teacher beside it) is
     enough for a trial there to find the teacher by the driver's path, which the worker lacks."""
@@ -203,7 +204,8 @@ def test_a_remote_worker_finds_the_teacher_staged_with_the_code(teachers, tmp_pa
                                                                     .read_bytes()).hexdigest()
 
 
-def test_a_recipe_study_compares_the_teacher_with_the_default_seed_by_seed(teachers, data_dir, tmp_path, fast_runs):
+@pytest.mark.slow  # tiny trainings
+def test_a_recipe_study_compares_the_teacher_with_the_default_seed_by_seed(teachers, data_dir, tmp_path, quick_runs):
     from nas.studies.recipe import parse_variant, study
 
     small = ",".join(f"{k}={v}" for k, v in {**TINY, "val_size": 500}.items() if k != "epochs")

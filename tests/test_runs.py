@@ -20,7 +20,7 @@ def _quiet(*_):
 
 
 @pytest.mark.slow  # four trainings, two in worker processes
-def test_parallel_seeds_match_sequential_seeds(tmp_path, data_dir):
+def test_parallel_seeds_match_sequential_seeds(tmp_path, data_dir, no_export_files):
     seq = run(ARCH, CFG, [0, 1], tmp_path / "seq", str(data_dir), log=_quiet, jobs=1)
     par = run(ARCH, CFG, [0, 1], tmp_path / "par", str(data_dir), log=_quiet, jobs=2)
     assert seq["seeds"] == par["seeds"]
@@ -32,7 +32,7 @@ def test_parallel_seeds_match_sequential_seeds(tmp_path, data_dir):
 
 
 @pytest.mark.slow  # three trainings
-def test_force_replaces_the_whole_run(tmp_path, data_dir):
+def test_force_replaces_the_whole_run(tmp_path, data_dir, no_export_files):
     out = tmp_path / "run"
     run(ARCH, CFG, [0, 1], out, str(data_dir), log=_quiet)
     with pytest.raises(RunError, match="already holds a run"):
@@ -43,7 +43,7 @@ def test_force_replaces_the_whole_run(tmp_path, data_dir):
 
 
 @pytest.mark.slow  # a training, then three resumes
-def test_resume_accepts_older_runs_but_not_another_recipe(tmp_path, data_dir):
+def test_resume_accepts_older_runs_but_not_another_recipe(tmp_path, data_dir, no_export_files):
     from dataclasses import replace
 
     out = tmp_path / "run"
