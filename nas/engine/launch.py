@@ -285,7 +285,7 @@ def search(search: SearchConfig, train: TrainConfig, results: str | Path = RESUL
         from nas.training.teacher import check_split, describe as describe_teacher, load as load_teacher
 
         teacher = describe_teacher(train.teacher)
-        check_split(teacher, train.dataset, train.val_size, train.split_seed)  # trials read validation
+        check_split(teacher, train.dataset, train.val_size, train.split_seed, data_dir)  # trials read validation
         load_teacher(train.teacher, inp.shape, inp.classes)
         train = dataclasses.replace(train, teacher=str(Path(train.teacher).resolve()))  # trials run elsewhere
         log(f"{teacher.describe()}; temperature {train.kd_temperature:g}, soft-loss weight {train.kd_weight:g}")

@@ -313,7 +313,7 @@ def run(arch: dict, cfg: TrainConfig, seeds: list[int], out: str | os.PathLike, 
     teacher = None
     if cfg.teacher:  # checked before the data loads and the run folder exists: its file, which images taught it
         teacher = describe_teacher(cfg.teacher)
-        check_split(teacher, cfg.dataset, cfg.val_size, cfg.split_seed)
+        check_split(teacher, cfg.dataset, cfg.val_size, cfg.split_seed, data_dir)
     # the data first: the network is built for its input, and bad data fails before any write
     data = load_splits(data_dir, cfg.val_size, cfg.split_seed, cfg.train_subset or None, dataset=cfg.dataset)
     try:

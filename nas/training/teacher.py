@@ -47,12 +47,14 @@ class TeacherInfo:
     train_images: int | None
     epochs: int | None
     accuracy: dict       # {"val_acc": late mean} for a teacher with a validation split, else {"train_acc": last epoch's}
+    data_dir: str | None = None  # the folder it trained from, where its run recorded one (an IDX folder, ...)
 
     def as_dict(self) -> dict:
         return asdict(self)
 
     def describe(self) -> str:
-        acc = ", ".join(f"{k.replace('_acc', '')} {v:.2f}%" for k, v in self.accuracy.items())
+        words = {"val_acc": "late validation accuracy", "train_acc": "last epoch's training accuracy"}
+        acc = ", ".join(f"{words[k]} {v:.2f}%" for k, v in self.accuracy.items())
         trained = (f"{self.train_images:,} images, {self.epochs} epochs" if self.train_images else "training data unknown")
         return f"teacher {self.spec}: {self.params:,} parameters, {trained}{', ' + acc if acc else ''}, sha256 {self.sha256[:12]}"
 
@@ -107,7 +109,8 @@ def describe(spec: str) -> TeacherInfo:
         images = TRAIN_IMAGES[train.get("dataset", "mnist")] - train.get("val_size", 0)
         images = min(images, train.get("train_subset") or images)
     return TeacherInfo(spec, str(weights), _sha256(weights), "run", config["params"], train.get("dataset", "mnist"),
-                       train.get("val_size", 0), train.get("split_seed", 0), images, train.get("epochs"), accuracy)
+                       train.get("val_size", 0), train.get("split_seed", 0), images, train.get("epochs"), accuracy,
+                       config.get("data_dir"))
 
 
 def _torchscript(path: Path, spec: str) -> torch.jit.ScriptModule:
@@ -118,11 +121,15 @@ def _torchscript(path: Path, spec: str) -> torch.jit.ScriptModule:
                           "name a run folder or save the model with torch.jit.save") from None
 
 
-def check_split(info: TeacherInfo, dataset: str, val_size: int, split_seed: int) -> None:
+def check_split(info: TeacherInfo, dataset: str, val_size: int, split_seed: int, data_dir: str | None = None) -> None:
     """A ConfigError unless the teacher never trained on the student's validation images (where
-    `val_size` > 0 they are read) and learnt the student's dataset."""
+    `val_size` > 0 they are read) and learnt the student's dataset (for a dataset of the user's own
+    files, the same folder: `data_dir`, where both are known)."""
     if info.dataset is not None and info.dataset != dataset:
         raise ConfigError(f"teacher {info.spec!r} was trained on {info.dataset}, the student trains on {dataset}")
+    if dataset == "idx" and data_dir and info.data_dir and Path(info.data_dir).resolve() != Path(data_dir).resolve():
+        raise ConfigError(f"teacher {info.spec!r} was trained on the files in {info.data_dir}, the student "
+                          f"trains on those in {data_dir}")
     if val_size == 0:
         return  # a confirmation: no validation image is read, so any training image may have taught it
     if info.kind != "run":
