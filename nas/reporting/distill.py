@@ -10,6 +10,7 @@ from nas.facts import ALPHA
 from nas.reporting.inputs import Inputs
 from nas.results.store import Run
 from nas.schedule.race import interval_label, versus
+from nas.training.runs import teacher_cost
 
 WITH, WITHOUT = "kd", "default"  # the two variants of each network's `nas recipe` study
 SEEDS = [0, 1, 2, 3, 4]
@@ -45,13 +46,8 @@ def _row(name: str, study: Path) -> str:
     vs = versus(score[WITH], score[WITHOUT], ALPHA)
     verdict = {"pick better": "with the teacher better", "pick worse": "with the teacher worse"}.get(vs["verdict"],
                                                                                                  vs["verdict"])
-    summary = runs[WITH].path / "summary.json"
-    cost = ""
-    if summary.exists():
-        import json
-
-        c = json.loads(summary.read_text()).get("teacher_cost")
-        cost = f"teacher adds {c['adds_pct']:.0f}% to training time" if c else ""
+    c = teacher_cost(runs[WITH].path, seeds)  # from the histories: summary.json is not committed
+    cost = f"the teacher adds {c['adds_pct']:.0f}% to training time" if c["teacher_seconds"] else ""
     mean = lambda v: statistics.fmean(score[v].values())  # noqa: E731
     return (f"| `{name}` | {runs[WITH].params:,} | {mean(WITHOUT):.3f}% | {mean(WITH):.3f}% | "
             f"{vs['gap']:+.3f} (±{vs['gap_half_width']:.3f}) | {verdict} | {'; '.join(x for x in (left, cost) if x)} |")

@@ -31,7 +31,7 @@ from nas.errors import ConfigError
 from nas.facts import ALPHA, LATE_EPOCHS
 from nas.schedule.race import versus
 from nas.results.store import Run, finished
-from nas.training.runs import load_arch, run
+from nas.training.runs import load_arch, run, teacher_cost
 
 NAME = re.compile(r"^[A-Za-z0-9._-]+$")
 SPLIT_KEYS = ("val_size", "split_seed", "train_subset")  # which images train and which score a run
@@ -97,10 +97,8 @@ def study(arch_spec: str, variants: list[tuple[str, dict]], seeds: list[int], ou
                                            ALPHA)
             row["versus_default"]["verdict"] = VERDICT.get(row["versus_default"]["verdict"],
                                                            row["versus_default"]["verdict"])
-        file = out / row["variant"] / "summary.json"
-        summary = json.loads(file.read_text()) if file.exists() else {}
-        if "teacher_cost" in summary:
-            row["teacher_cost"] = summary["teacher_cost"]
+        if configs[row["variant"]].teacher:  # what its forward passes cost, from the seeds' histories
+            row["teacher_cost"] = teacher_cost(out / row["variant"], seeds)
     # ties go to the smaller change of the defaults (as nas finalist's do), then to the variant listed first
     best = max(rows, key=lambda r: (r["score"], -len(r["overrides"])))
     picked = configs[best["variant"]]
