@@ -225,3 +225,38 @@ def _arch_file(folder):
     file = folder / "arch.json"
     file.write_text(json.dumps({"arch": ARCH}))
     return file
+
+
+def _study_run(folder, late_val: dict[int, float], teacher_s: float = 0.0):
+    """A recipe-study run folder whose seed S ends with 3 epochs at validation accuracy late_val[S]."""
+    from dataclasses import asdict
+
+    folder.mkdir(parents=True)
+    (folder / "config.json").write_text(json.dumps(
+        {"name": "x", "source": "", "arch": ARCH, "train": asdict(TrainConfig(epochs=3, val_size=5000)),
+         "seeds": sorted(late_val), "params": 2894, "flops": 1, "evaluate_test": False}))
+    for seed, v in late_val.items():
+        (folder / f"seed{seed}").mkdir()
+        rows = [dict(epoch=i + 1, lr=0.01, train_loss=0.1, train_acc=99.0, val_loss=0.03, val_acc=v, test_loss=None,
+                     test_acc=None, seconds=10.0, **({"teacher_seconds": teacher_s} if teacher_s else {}))
+                for i in range(3)]
+        (folder / f"seed{seed}" / "history.json").write_text(json.dumps(rows))
+
+
+def test_the_report_gives_each_networks_paired_gap_and_counts_the_seeds_left(tmp_path):
+    from nas.reporting.distill import distill_section
+    from nas.reporting.inputs import load_inputs
+    from nas.results.store import Layout
+
+    root = tmp_path / "results"
+    base = {0: 99.20, 1: 99.30, 2: 99.10, 3: 99.25, 4: 99.15}
+    _study_run(root / "distill" / "netA" / "default", base)
+    _study_run(root / "distill" / "netA" / "kd", {s: v + 0.10 + 0.01 * s for s, v in base.items()}, teacher_s=5.0)
+    _study_run(root / "distill" / "netB" / "default", {0: 99.0, 1: 99.1})
+    _study_run(root / "distill" / "netB" / "kd", {0: 99.0})  # one seed of the teacher's side done
+    text = "\n".join(distill_section(load_inputs(Layout.at(root))))
+    a = next(line for line in text.splitlines() if line.startswith("| `netA`"))
+    assert "+0.120" in a and "with the teacher better" in a and "adds 100%" in a  # 5 s of 10 s: +100%
+    b = next(line for line in text.splitlines() if line.startswith("| `netB`"))
+    assert "1 of 5 seeds done" in b and "+0." not in b
+    assert "No teacher trained yet." in text
