@@ -260,3 +260,11 @@ def test_the_report_gives_each_networks_paired_gap_and_counts_the_seeds_left(tmp
     b = next(line for line in text.splitlines() if line.startswith("| `netB`"))
     assert "1 of 5 seeds done" in b and "+0." not in b
     assert "No teacher trained yet." in text
+
+
+def test_the_printed_training_of_a_searchs_pick_carries_its_teacher():
+    from nas.cli.commands import _teacher_flags
+
+    assert _teacher_flags({"teacher": "", "kd_weight": 0.7}) == ""
+    assert _teacher_flags({"teacher": "/runs/my teacher", "kd_temperature": 4.0, "kd_weight": 0.7}) == \
+        " --set teacher='/runs/my teacher' --set kd_weight=0.7"

@@ -51,6 +51,16 @@ def _next_flags(results, dataset: str | None = None, data_dir: str | None = None
     return flags + results_flag(results)
 
 
+def _teacher_flags(train: dict) -> str:
+    """`--set` flags that carry a search's teacher into the training it prints (its trials and
+    controls learnt from it; `nas train` checks it again for the run's own validation split)."""
+    if not train.get("teacher"):
+        return ""
+    defaults = TrainConfig()
+    return "".join(f" --set {k}={shlex.quote(str(train[k]))}" for k in ("teacher", "kd_temperature", "kd_weight")
+                   if k in train and train[k] != getattr(defaults, k))
+
+
 def _print_exported(exported: list, raced: bool = False, flags: str = "") -> None:
     from nas.deploy.int8 import INT8_FILE, int8_lines
 
@@ -109,7 +119,9 @@ def _print_search(r, results: str) -> int:
         print(f"kept {r.export_dir} (written by `nas export`); refresh it with "
               f"`nas export {r.id}{again} --force`")
     elif r.exported:
-        _print_exported(r.exported, raced=r.outcome is not None, flags=_next_flags(results, r.dataset, r.data_dir))
+        train = load_record(Layout.at(results).searches, r.id)["train"]
+        _print_exported(r.exported, raced=r.outcome is not None,
+                        flags=_next_flags(results, r.dataset, r.data_dir) + _teacher_flags(train))
     print(f"its dashboard again: nas view {r.id}{again}")
     return 0
 
@@ -207,7 +219,8 @@ def cmd_export(args) -> None:
     out = Path(args.out or Layout.at(args.results).exports / args.id)
     exported = api.export(args.id, results=args.results, top_k=args.top_k, out=out, force=args.force)
     rec = load_record(Layout.at(args.results).searches, args.id)
-    _print_exported(exported, flags=_next_flags(args.results, rec["train"].get("dataset"), rec.get("data_dir")))
+    _print_exported(exported, flags=_next_flags(args.results, rec["train"].get("dataset"), rec.get("data_dir"))
+                     + _teacher_flags(rec["train"]))
 
 
 def cmd_train(args) -> None:
