@@ -163,16 +163,16 @@ def test_a_torchscript_teacher_teaches_a_confirmation_but_not_a_selection(teache
         describe(str(tmp_path / "junk.pt"))
 
 
-@pytest.mark.slow  # tiny trainings
 def test_a_search_refuses_such_a_teacher_before_anything_is_written(teachers, data_dir, tmp_path):
+    from nas.config import SearchConfig
+    from nas.engine.launch import search
     from test_e2e import free_port
 
     res = tmp_path / "res"
-    r = subprocess.run([sys.executable, "-m", "nas", "search", "--id", "kd", "--results", str(res), "--data-dir",
-                        str(data_dir), "--schedule", "flat", "--trials", "1", "--set", "val_size=500",
-                        "--set", f"teacher={teachers / 'all'}", "--port", str(free_port())],
-                       capture_output=True, text=True, timeout=300)
-    assert r.returncode == 2 and "validation images" in r.stderr and len(r.stderr.strip().splitlines()) == 1
+    with pytest.raises(ConfigError, match="validation images"):
+        search(SearchConfig(schedule="flat", trials=1, port=free_port()),
+               TrainConfig(val_size=500, teacher=str(teachers / "all")), results=res, exp_id="kd",
+               data_dir=str(data_dir), log=lambda *_: None)
     assert not (res / "searches" / "kd").exists()
 
 
