@@ -190,6 +190,21 @@ def _device_confirmation(inp: Inputs, s: Search, key: str) -> str:
     return " Not confirmed under the protocol yet."
 
 
+def _unfinished_confirmed(inp: Inputs, s: Search) -> list[str]:
+    """The line of a device-bound search whose race has no outcome but whose export was confirmed
+    (its export is the last rung's best on validation): said as such, with the confirmation."""
+    if decide.parameter_budget(s.record["search"], s.budget):
+        return []
+    for path in sorted(inp.layout.confirm.glob(f"{s.id}-*")):
+        run = Run.load(path)
+        if run is not None and run.complete:
+            key = network_key(run.config["arch"])
+            return [f"- `{s.id}`: its race has no outcome (`nas resume {s.id}` finishes it); its export, the "
+                    f"best of the last rung on validation ({_count(run.params)} parameters), was confirmed."
+                    + _device_confirmation(inp, s, key)]
+    return []
+
+
 def multi_analysis(inp: Inputs) -> list[str]:
     """Per finished multi-fidelity search: does its pick beat each control in the race
     (decide.beats_control), what the fresh seeds say, and whether its one confirmation meets the
@@ -199,6 +214,7 @@ def multi_analysis(inp: Inputs) -> list[str]:
         doc = load_rungs(s.folder, s.id)
         o = (doc or {}).get("outcome")
         if not o:
+            L += _unfinished_confirmed(inp, s)
             continue
         mine = _params(s.trials, o["pick"])
         parts = []
