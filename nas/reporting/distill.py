@@ -37,7 +37,10 @@ def _teacher_lines(folder: Path) -> list[str]:
 def _row(name: str, study: Path) -> str:
     runs = {v: Run.load(study / v) for v in (WITHOUT, WITH)}
     if any(r is None for r in runs.values()):
-        return f"| `{name}` | - | - | - | - | - | not started |"
+        done = {v: len([s for s in SEEDS if r is not None and s in r.histories]) for v, r in runs.items()}
+        params = next(f"{r.params:,}" for r in runs.values() if r is not None)
+        return (f"| `{name}` | {params} | - | - | - | - | seeds done: {done[WITHOUT]} of {len(SEEDS)} "
+                f"without the teacher, {done[WITH]} with it |")
     seeds = [s for s in SEEDS if all(s in r.histories for r in runs.values())]
     score = {v: dict(zip(seeds, r.seed_scores(seeds))) for v, r in runs.items()}
     left = f"{len(seeds)} of {len(SEEDS)} seeds done" if len(seeds) < len(SEEDS) else ""
