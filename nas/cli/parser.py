@@ -23,7 +23,8 @@ def _train_options(p: argparse.ArgumentParser, epochs_default: int | None) -> No
     p.add_argument("--epochs", type=int, default=epochs_default, help="training epochs")
     p.add_argument("--config", metavar="FILE", help="JSON file of TrainConfig keys (see nas/config.py)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                   help="override one TrainConfig key, e.g. --set lr=0.1 (repeatable)")
+                   help="override one TrainConfig key, e.g. --set lr=0.1, or --set teacher=RUN_DIR to learn "
+                        "from a trained network too (distillation; README, 'A teacher') (repeatable)")
     p.add_argument("--dataset", default=None, choices=DATASETS,
                    help="what to train on (default mnist): fashion-mnist, kmnist, idx (any folder of the four "
                         "IDX files, given with --data-dir) or cifar10")
