@@ -282,13 +282,12 @@ def search(search: SearchConfig, train: TrainConfig, results: str | Path = RESUL
     for line in notes:
         log(line)
     if train.teacher:  # every trial and control learns from it: checked before anything is written
-        from nas.training.teacher import check_split, describe as describe_teacher, load as load_teacher
+        from nas.training.teacher import announce, load as load_teacher, vetted
 
-        teacher = describe_teacher(train.teacher)
-        check_split(teacher, train.dataset, train.val_size, train.split_seed, data_dir)  # trials read validation
+        teacher = vetted(train, data_dir)  # trials read validation
         load_teacher(train.teacher, inp.shape, inp.classes)
         train = dataclasses.replace(train, teacher=str(Path(train.teacher).resolve()))  # trials run elsewhere
-        log(f"{teacher.describe()}; temperature {train.kd_temperature:g}, soft-loss weight {train.kd_weight:g}")
+        log(announce(teacher, train))
     links = None
     if search.machines:  # every machine checked before anything is written
         search = dataclasses.replace(search, machines=str(Path(search.machines).resolve()))

@@ -50,7 +50,7 @@ from nas.errors import ConfigError, DataError, RunError
 from nas.footprint import footprint
 from nas.results.store import INT8_RECORD, late
 from nas.training.loop import check_schedule, format_epoch, train
-from nas.training.teacher import check_split, describe as describe_teacher, load as load_teacher
+from nas.training.teacher import announce, load as load_teacher, vetted
 from nas.training.workers import map_in_workers, print_flush
 from search_spaces import choices
 from search_spaces.baselines import BASELINES
@@ -310,10 +310,7 @@ def run(arch: dict, cfg: TrainConfig, seeds: list[int], out: str | os.PathLike, 
     cfg, line = fit_val_size(cfg, len(load_uint8(data_dir, dataset=cfg.dataset)["train_y"]))
     if line:
         log(line)
-    teacher = None
-    if cfg.teacher:  # checked before the data loads and the run folder exists: its file, which images taught it
-        teacher = describe_teacher(cfg.teacher)
-        check_split(teacher, cfg.dataset, cfg.val_size, cfg.split_seed, data_dir)
+    teacher = vetted(cfg, data_dir)  # before the data loads and the run folder exists: its file, which images taught it
     # the data first: the network is built for its input, and bad data fails before any write
     data = load_splits(data_dir, cfg.val_size, cfg.split_seed, cfg.train_subset or None, dataset=cfg.dataset)
     try:
@@ -366,7 +363,7 @@ def run(arch: dict, cfg: TrainConfig, seeds: list[int], out: str | os.PathLike, 
     if recipe:
         log("its recipe labels set " + ", ".join(f"{k}={v}" for k, v in recipe.items()))
     if teacher:
-        log(f"{teacher.describe()}; temperature {cfg.kd_temperature:g}, soft-loss weight {cfg.kd_weight:g}")
+        log(announce(teacher, cfg))
     fresh = not resume  # a new or replaced run never continues a checkpoint it finds
     if jobs == 1:
         results = [_train_seed(arch, cfg, seed, out, data_dir, fresh, log=log, data=data, evaluate_test=evaluate_test)

@@ -143,6 +143,21 @@ def check_split(info: TeacherInfo, dataset: str, val_size: int, split_seed: int,
                           f"split_seed {split_seed}")
 
 
+def vetted(cfg, data_dir: str | None = None) -> TeacherInfo | None:
+    """The teacher of a run or search with TrainConfig `cfg` (None without one), described and
+    checked against the images it reads (`check_split`): a ConfigError where it may not teach it."""
+    if not cfg.teacher:
+        return None
+    info = describe(cfg.teacher)
+    check_split(info, cfg.dataset, cfg.val_size, cfg.split_seed, data_dir)
+    return info
+
+
+def announce(info: TeacherInfo, cfg) -> str:
+    """The line a run or search prints of its teacher and the distillation settings."""
+    return f"{info.describe()}; temperature {cfg.kd_temperature:g}, soft-loss weight {cfg.kd_weight:g}"
+
+
 def load(spec: str, shape: tuple[int, int, int], classes: int, device: str = "cpu") -> nn.Module:
     """The teacher as a module in eval mode on `device`, checked to map images of `shape` to `classes` logits."""
     weights, config, _ = _locate(spec)
