@@ -9,6 +9,7 @@ source "$(dirname "$0")/lib.sh"
 for name in ${NAMES:-exp3 exp4 exp2 exp1}; do
   # `nas baselines` trains under the default recipe, as results/baselines did (`nas train expN` would
   # take the seed's own recipe)
+  # THREADS=1 lets it share the machine with another training (thread counts change only the last bits)
   train_once "results/int8-handmade/$name" nas baselines --names "$name" --seeds 0 --epochs 15 --set val_size=0 \
-    --out results/int8-handmade
+    ${THREADS:+--set threads=$THREADS} --out results/int8-handmade
 done
