@@ -4,8 +4,9 @@ as written.
 The file: opset 18 (onnxruntime 1.14 and later read it), input "images" (N, C, H, W) normalised as
 the training data was (nas.data.datasets.Input), output "logits" (N, classes), N free. Exporter: torch's
 TorchScript one (dynamo=False), deprecated since torch 2.9 but present in the pinned 2.14.1: these
-networks need nothing the dynamo exporter adds, which costs 3 s a file (9 s for a process's first)
-against 0.02 s, and every trained run writes one file per seed.
+networks need nothing the dynamo exporter adds, which writes the same model in 3.2 s a file (9.4 s for
+a process's first) against 0.06 s (1.6 s), and every trained run writes one file per seed
+(bench/export.py).
 
 The file says what its weights are (metadata `nas.weights`): "trained: ..." with how, or
 "untrained: ..." for a network as initialised; `nas predict` refuses an untrained one.
