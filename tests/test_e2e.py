@@ -334,7 +334,7 @@ def test_killed_training_resumes_to_identical_weights(tmp_path, data_dir):
     import torch
 
     args = ["train", "exp4", "--epochs", "3", "--data-dir", str(data_dir), "--set", "train_subset=1000",
-            "--set", "val_size=500", "--set", "threads=1"]
+            "--set", "val_size=500", "--set", "threads=1", "--no-test"]  # the test set would be most of the time
     whole = nas(*args, "--out", str(tmp_path / "whole"), timeout=600)
     assert whole.returncode == 0, whole.stderr
 
@@ -367,7 +367,7 @@ def test_killed_parallel_training_leaves_no_worker_behind(tmp_path, data_dir):
     with it (they would otherwise train on and write into the run folder); SIGTERM is a clean stop that
     says how to continue, and a last `--resume` finishes the run."""
     args = ["train", "exp3", "--epochs", "2", "--seeds", "0,1", "--jobs", "2", "--data-dir", str(data_dir),
-            "--set", "train_subset=2560", "--set", "val_size=500", "--out", str(tmp_path / "run")]
+            "--set", "train_subset=2560", "--set", "val_size=500", "--no-test", "--out", str(tmp_path / "run")]
 
     def stop_while_training(sig, *extra) -> tuple[int, str]:
         proc = subprocess.Popen([sys.executable, "-m", "nas", *args, *extra], stdout=subprocess.PIPE,

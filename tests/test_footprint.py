@@ -98,3 +98,40 @@ def test_the_int8_model_size_is_the_int8_files_own_bytes():
         fp = footprint(build_network(cfg["arch"]))
         got = constant_bytes(f)
         assert (fp.flash, fp.weight_bytes) == (got["total"], got["int8_weight_values"]), f
+
+
+def test_the_int8_model_size_holds_for_networks_across_the_space(tmp_path):
+    """The prediction against files written now by the tool's own exporter and quantizer, for networks
+    drawn from the whole space (stems, separable convs, squeezes, pools, heads; 1x28x28 and 3x20x20
+    inputs, 10 and 5 classes). BatchNorm's affine parameters and statistics are drawn too: as
+    initialised (every scale 1), two same-width BatchNorms hold identical constants, which the
+    quantizer stores once, and no trained network has that."""
+    import random
+
+    import torch
+
+    from nas.deploy.int8 import constant_bytes, quantize
+    from nas.deploy.onnx import write_onnx
+    from search_spaces.choices import sample_arch
+
+    rng, checked = random.Random(7), 0
+    torch.manual_seed(0)
+    for i in range(16):
+        arch = sample_arch(rng)
+        shape, classes = ((1, 28, 28), 10) if i % 3 else ((3, 20, 20), 5)
+        try:
+            net = build_network(arch, shape, classes).eval()
+        except ValueError:  # a draw the input cannot take (the search's gate refuses it the same way)
+            continue
+        for m in net.modules():
+            if isinstance(m, torch.nn.BatchNorm2d):
+                for t, lo, hi in ((m.weight.data, 0.5, 1.5), (m.bias.data, -0.5, 0.5),
+                                  (m.running_mean, -1, 1), (m.running_var, 0.5, 2)):
+                    t.uniform_(lo, hi)
+        x = torch.randn(64, *shape)
+        write_onnx(net, tmp_path / f"{i}.onnx", x, "random images")
+        quantize(tmp_path / f"{i}.onnx", tmp_path / f"{i}.int8.onnx", x[:32].numpy())
+        fp, got = footprint(net, shape), constant_bytes(tmp_path / f"{i}.int8.onnx")
+        assert (fp.flash, fp.weight_bytes) == (got["total"], got["int8_weight_values"]), (i, arch)
+        checked += 1
+    assert checked >= 8

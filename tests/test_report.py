@@ -152,7 +152,7 @@ def test_report_numbers_come_from_the_run_files(tmp_path):
 
 
 @pytest.mark.slow  # trains a real model
-def test_misclassified_grid_counts_the_real_models_errors(tmp_path, data_dir):
+def test_misclassified_grid_counts_the_real_models_errors(tmp_path, data_dir, no_export_files):
     from nas.training.runs import run as train_run
 
     cfg = TrainConfig(epochs=2, train_subset=1280, val_size=0, threads=2)

@@ -199,7 +199,7 @@ def test_a_budget_few_candidates_meet_is_said_at_once():
     assert budget_share(mnist, Budget(8000), None, Input()) == ""
 
 
-def test_nas_train_on_a_small_dataset_holds_out_a_sixth_not_5000(tmp_path, fashion5):
+def test_nas_train_on_a_small_dataset_holds_out_a_sixth_not_5000(tmp_path, fashion5, no_export_files):
     from nas.training.runs import run
 
     cfg = make(TrainConfig, dataset="idx", epochs=1, train_subset=300)

@@ -50,7 +50,7 @@ def _row(name: str, study: Path) -> str:
     verdict = {"pick better": "with the teacher better", "pick worse": "with the teacher worse"}.get(vs["verdict"],
                                                                                                  vs["verdict"])
     c = teacher_cost(runs[WITH].path, seeds)  # from the histories: summary.json is not committed
-    cost = f"the teacher adds {c['adds_pct']:.0f}% to training time" if c["teacher_seconds"] else ""
+    cost = f"the teacher adds a median {c['adds_pct']:.0f}% to an epoch" if c["teacher_seconds"] else ""
     mean = lambda v: statistics.fmean(score[v].values())  # noqa: E731
     return (f"| `{name}` | {runs[WITH].params:,} | {mean(WITHOUT):.3f}% | {mean(WITH):.3f}% | "
             f"{vs['gap']:+.3f} (±{vs['gap_half_width']:.3f}) | {verdict} | {'; '.join(x for x in (left, cost) if x)} |")

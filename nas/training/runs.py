@@ -274,11 +274,14 @@ def int8_summary(record: dict, run_dir: str | os.PathLike) -> str:
 
 def teacher_cost(out: Path, seeds: list[int]) -> dict:
     """Seconds of the teacher's forward passes against all of a run's epoch seconds (their evaluation
-    included), and what they add to the rest, in %."""
+    included), and what they add to the rest: `adds_pct`, the median over epochs of teacher seconds
+    over the epoch's other seconds, in % (a median, so that one epoch slowed by something else on
+    the machine does not move it)."""
     rows = [r for s in seeds for r in json.loads((out / f"seed{s}" / "history.json").read_text())]
     teach, total = sum(r.get("teacher_seconds", 0.0) for r in rows), sum(r["seconds"] for r in rows)
+    ratios = [r.get("teacher_seconds", 0.0) / max(1e-9, r["seconds"] - r.get("teacher_seconds", 0.0)) for r in rows]
     return {"teacher_seconds": round(teach, 2), "seconds": round(total, 2),
-            "adds_pct": round(100 * teach / max(1e-9, total - teach), 1)}
+            "adds_pct": round(100 * float(np.median(ratios)), 1) if ratios else 0.0}
 
 
 def _seed_job(args: tuple) -> dict:
@@ -381,7 +384,7 @@ def run(arch: dict, cfg: TrainConfig, seeds: list[int], out: str | os.PathLike, 
     if teacher:
         summary["teacher_cost"] = teacher_cost(out, seeds)
         log(f"the teacher's forward passes took {summary['teacher_cost']['teacher_seconds']:,.0f} s of "
-            f"{summary['teacher_cost']['seconds']:,.0f} s: they add {summary['teacher_cost']['adds_pct']:.0f}% "
-            "to the student's training")
+            f"{summary['teacher_cost']['seconds']:,.0f} s: they add a median {summary['teacher_cost']['adds_pct']:.0f}% "
+            "to an epoch of the student's training")
     write_text(out / "summary.json", json_text(summary))
     return summary
