@@ -34,7 +34,7 @@ def _row(name: str, run, arch: dict, shape: tuple[int, int, int], classes: int, 
         values = [v["int8"] for v in rec["seeds"].values() if "int8" in v]
         finals = [v["fp32"] for v in rec["seeds"].values() if "fp32" in v]
         if values and len(values) == len(finals):
-            int8 = f"{statistics.fmean(values):.2f}% (fp32 {statistics.fmean(finals):.2f}%, seeds {','.join(rec['seeds'])})"
+            int8 = f"{statistics.fmean(values):.2f}% (fp32 {statistics.fmean(finals):.2f}%, {'seeds' if len(rec['seeds']) > 1 else 'seed'} {','.join(rec['seeds'])})"
     elif not note:
         note = "no weights committed: int8 not scored"
     return (f"| {name} | {fp.params:,} | {fp.macs:,} | {fp.flash:,} B ({fp.weight_bytes:,} B) | {fp.ram:,} B "
