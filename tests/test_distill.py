@@ -256,7 +256,7 @@ def test_the_report_gives_each_networks_paired_gap_and_counts_the_seeds_left(tmp
     _study_run(root / "distill" / "netB" / "kd", {0: 99.0})  # one seed of the teacher's side done
     text = "\n".join(distill_section(load_inputs(Layout.at(root))))
     a = next(line for line in text.splitlines() if line.startswith("| `netA`"))
-    assert "+0.120" in a and "with the teacher better" in a and "adds 100%" in a  # 5 s of 10 s: +100%
+    assert "+0.120" in a and "with the teacher better" in a and "adds a median 100%" in a  # 5 s of 10 s each epoch: +100%
     b = next(line for line in text.splitlines() if line.startswith("| `netB`"))
     assert "1 of 5 seeds done" in b and "+0." not in b
     assert "No teacher trained yet." in text
@@ -268,3 +268,14 @@ def test_the_printed_training_of_a_searchs_pick_carries_its_teacher():
     assert _teacher_flags({"teacher": "", "kd_weight": 0.7}) == ""
     assert _teacher_flags({"teacher": "/runs/my teacher", "kd_temperature": 4.0, "kd_weight": 0.7}) == \
         " --set teacher='/runs/my teacher' --set kd_weight=0.7"
+
+
+def test_the_teachers_cost_is_a_median_that_a_paused_epoch_does_not_move(tmp_path):
+    from nas.training.runs import teacher_cost
+
+    (tmp_path / "seed0").mkdir()
+    # teacher 5 s of each 10 s epoch, but one epoch stood still for 390 s more (a paused process)
+    rows = [dict(epoch=i + 1, seconds=s, teacher_seconds=5.0) for i, s in enumerate((10.0, 400.0, 10.0))]
+    (tmp_path / "seed0" / "history.json").write_text(json.dumps(rows))
+    cost = teacher_cost(tmp_path, [0])
+    assert cost["adds_pct"] == 100.0 and cost["teacher_seconds"] == 15.0 and cost["seconds"] == 420.0
