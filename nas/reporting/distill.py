@@ -38,7 +38,8 @@ def _row(name: str, study: Path) -> str:
     runs = {v: Run.load(study / v) for v in (WITHOUT, WITH)}
     if any(r is None for r in runs.values()):
         done = {v: len([s for s in SEEDS if r is not None and s in r.histories]) for v, r in runs.items()}
-        params = next(f"{r.params:,}" for r in runs.values() if r is not None)
+        # a variant's folder can exist before its config.json: then neither run loads yet
+        params = next((f"{r.params:,}" for r in runs.values() if r is not None), "-")
         return (f"| `{name}` | {params} | - | - | - | - | seeds done: {done[WITHOUT]} of {len(SEEDS)} "
                 f"without the teacher, {done[WITH]} with it |")
     seeds = [s for s in SEEDS if all(s in r.histories for r in runs.values())]

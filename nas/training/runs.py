@@ -278,9 +278,9 @@ def teacher_cost(out: Path, seeds: list[int]) -> dict:
     over the epoch's other seconds, in % (a median, so that one epoch slowed by something else on
     the machine does not move it)."""
     rows = [r for s in seeds for r in json.loads((out / f"seed{s}" / "history.json").read_text())]
-    teach, total = sum(r.get("teacher_seconds", 0.0) for r in rows), sum(r["seconds"] for r in rows)
-    ratios = [r.get("teacher_seconds", 0.0) / max(1e-9, r["seconds"] - r.get("teacher_seconds", 0.0)) for r in rows]
-    return {"teacher_seconds": round(teach, 2), "seconds": round(total, 2),
+    teach = [r.get("teacher_seconds", 0.0) for r in rows]
+    ratios = [t / max(1e-9, r["seconds"] - t) for t, r in zip(teach, rows)]
+    return {"teacher_seconds": round(sum(teach), 2), "seconds": round(sum(r["seconds"] for r in rows), 2),
             "adds_pct": round(100 * float(np.median(ratios)), 1) if ratios else 0.0}
 
 
