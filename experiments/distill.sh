@@ -30,6 +30,17 @@ TEACHER=$OUT/teacher/e20
 KD="kd:teacher=$TEACHER,kd_temperature=4,kd_weight=0.5"
 
 teacher() { nas recipe $OUT/t38k.json --out $OUT/teacher --seeds 0 --epochs 20 --jobs 1 --variant "e20:"; }
+# the confirmation's teacher: the same architecture, recipe and seed on all 60,000 images, no test image read
+teacher_all() { train_once $OUT/teacher-all nas train $OUT/t38k.json --out $OUT/teacher-all --seeds 0 --epochs 20 \
+                  --set val_size=0 --no-test; }
+confirm() {  # the network the rule names (nas/reporting/distill.py reads it from the studies), once
+  local name; name=$("$(dirname "$(command -v "$NAS")")/python" -m nas.reporting.distill "${RESULTS:-results}")
+  if [ -z "$name" ]; then echo "distill: no sub-8k network earned the confirmation; nothing to run"; return; fi
+  local arch=$OUT/era7918.json; [ "$name" = phtQI ] && arch=results/exports/w8k/rank1_phtQI/arch.json
+  teacher_all
+  train_once results/confirm/kd-$name nas train "$arch" --out results/confirm/kd-$name --seeds 0,1,2,3,4 --epochs 15 \
+    --jobs "$JOBS" --set val_size=0 --set teacher=$OUT/teacher-all --set kd_temperature=4 --set kd_weight=0.5
+}
 student() {  # NAME ARCH: seeds 0 and 1 of both variants first, so that an interrupted study holds pairs
   for seeds in 0,1 0,1,2,3,4; do
     nas recipe "$2" --out "$OUT/$1" --seeds "$seeds" --jobs "$JOBS" --variant "default:" --variant "$KD"
@@ -40,6 +51,7 @@ case $what in
   phtqi) student phtQI results/exports/w8k/rank1_phtQI/arch.json ;;
   era7918) student era7918 era7918 ;;
   exp3) student exp3 exp3 ;;
-  all) teacher && "$0" phtqi && "$0" era7918 && "$0" exp3 ;;
-  *) echo "usage: distill.sh [all|teacher|phtqi|era7918|exp3]" >&2; exit 2 ;;
+  confirm) confirm ;;
+  all) teacher && "$0" phtqi && "$0" era7918 && "$0" exp3 && "$0" confirm ;;
+  *) echo "usage: distill.sh [all|teacher|phtqi|era7918|exp3|confirm]" >&2; exit 2 ;;
 esac

@@ -227,18 +227,20 @@ def _arch_file(folder):
     return file
 
 
-def _study_run(folder, late_val: dict[int, float], teacher_s: float = 0.0):
-    """A recipe-study run folder whose seed S ends with 3 epochs at validation accuracy late_val[S]."""
+def _study_run(folder, late_val: dict[int, float], teacher_s: float = 0.0, late_test: dict[int, list] | None = None):
+    """A recipe-study run folder whose seed S ends with 3 epochs at validation accuracy late_val[S]
+    (with `late_test`: a confirmation's, whose seed S reads late_test[S] on the test set)."""
     from dataclasses import asdict
 
     folder.mkdir(parents=True)
     (folder / "config.json").write_text(json.dumps(
         {"name": "x", "source": "", "arch": ARCH, "train": asdict(TrainConfig(epochs=3, val_size=5000)),
-         "seeds": sorted(late_val), "params": 2894, "flops": 1, "evaluate_test": False}))
+         "seeds": sorted(late_val), "params": 2894, "flops": 1, "evaluate_test": late_test is not None}))
     for seed, v in late_val.items():
         (folder / f"seed{seed}").mkdir()
+        tests = late_test[seed] if late_test else [None] * 3
         rows = [dict(epoch=i + 1, lr=0.01, train_loss=0.1, train_acc=99.0, val_loss=0.03, val_acc=v, test_loss=None,
-                     test_acc=None, seconds=10.0, **({"teacher_seconds": teacher_s} if teacher_s else {}))
+                     test_acc=tests[i], seconds=10.0, **({"teacher_seconds": teacher_s} if teacher_s else {}))
                 for i in range(3)]
         (folder / f"seed{seed}" / "history.json").write_text(json.dumps(rows))
 
@@ -260,6 +262,45 @@ def test_the_report_gives_each_networks_paired_gap_and_counts_the_seeds_left(tmp
     b = next(line for line in text.splitlines() if line.startswith("| `netB`"))
     assert "1 of 5 seeds done" in b and "+0." not in b
     assert "No teacher trained yet." in text
+
+
+def test_the_rule_confirms_the_sub8k_network_the_teacher_lifts_most_once_all_seeds_are_in(tmp_path):
+    from nas.reporting.distill import distill_section, earned
+    from nas.reporting.inputs import load_inputs
+    from nas.reporting.looks import looks_section
+    from nas.results.store import Layout
+
+    base = {0: 99.20, 1: 99.30, 2: 99.10, 3: 99.25, 4: 99.15}
+    noisy = dict(zip(base, (0.05, -0.06, 0.04, -0.05, 0.03)))  # a mean gap of +0.002: a tie
+
+    def studies(root, era_seeds):
+        _study_run(root / "distill" / "phtQI" / "default", base)
+        _study_run(root / "distill" / "phtQI" / "kd", {s: v + noisy[s] for s, v in base.items()})
+        _study_run(root / "distill" / "era7918" / "default", {s: base[s] for s in era_seeds})
+        _study_run(root / "distill" / "era7918" / "kd", {s: base[s] + 0.10 + 0.01 * s for s in era_seeds})
+        _study_run(root / "distill" / "exp3" / "default", base)  # over 8k: it cannot earn the confirmation
+        _study_run(root / "distill" / "exp3" / "kd", {s: v + 0.30 + 0.01 * s for s, v in base.items()})
+        return root
+
+    assert earned(studies(tmp_path / "partial", [0, 1, 2, 3])) == (False, None)  # era7918's seed 4 still missing
+    root = studies(tmp_path / "results", [0, 1, 2, 3, 4])
+    assert earned(root) == (True, "era7918")
+    assert earned(root, ("phtQI",)) == (True, None)
+
+    def section():
+        inp = load_inputs(Layout.at(root))
+        return "\n".join(distill_section(inp)), "\n".join(looks_section(inp))
+
+    text, looks = section()
+    assert "earned by `era7918`" in text and "Not run yet" in text and "with a teacher" not in looks
+    # the confirmation: seed 3 reads 99.38 once, so 14 of 15 late readings reach the goal
+    tests = {s: [99.45, 99.42 + 0.01 * s, 99.38 if s == 3 else 99.50] for s in base}
+    _study_run(root / "confirm" / "kd-era7918", base, late_test=tests)
+    text, looks = section()
+    line = next(x for x in text.splitlines() if "confirm/kd-era7918" in x)
+    assert "14 of 15" in line and "missed" in line and "lowest reading 99.38%" in line
+    row = next(x for x in looks.splitlines() if "with a teacher" in x)
+    assert "| 1 |" in row and "kd-era7918" in row
 
 
 def test_the_printed_training_of_a_searchs_pick_carries_its_teacher():

@@ -1,6 +1,8 @@
-"""The distillation study (experiments/distill.sh, issue 41) in the report: the teacher, and per
-network the paired gap of "with the teacher" to "without" on validation, from the run files under
-`<root>/distill/`. Seeds still training are left out of a gap and counted."""
+"""The distillation study (experiments/distill.sh, issue 41) in the report: the teacher, per network
+the paired gap of "with the teacher" to "without" on validation, from the run files under
+`<root>/distill/`, and the study's rule for its one confirmation under the protocol, read from the same
+files (`python -m nas.reporting.distill RESULTS` prints the network it confirms). Seeds still training
+are left out of a gap and counted."""
 from __future__ import annotations
 
 import statistics
@@ -15,6 +17,9 @@ from nas.training.runs import teacher_cost
 WITH, WITHOUT = "kd", "default"  # the two variants of each network's `nas recipe` study
 SEEDS = [0, 1, 2, 3, 4]
 BAR = 99.6  # the issue's teacher bar: validation accuracy
+SUB8K = ("phtQI", "era7918")  # the rules' networks under 8,000 parameters: only they can earn the confirmation
+CONFIRM = "kd-"  # <root>/confirm/kd-<network>: the confirmation, with the teacher trained on all 60,000 images
+GOAL = 99.40  # every late test reading of the confirmation at or above it
 
 
 def _teacher_lines(folder: Path) -> list[str]:
@@ -34,27 +39,75 @@ def _teacher_lines(folder: Path) -> list[str]:
             f"on one thread."]
 
 
-def _row(name: str, study: Path) -> str:
+def _compare(study: Path) -> dict | None:
+    """Both variants' runs, their late validation scores over the seeds both have finished, and the
+    paired verdict (None under 2 such seeds); None before both variants' config.json exist (a variant's
+    folder can exist before it)."""
     runs = {v: Run.load(study / v) for v in (WITHOUT, WITH)}
     if any(r is None for r in runs.values()):
+        return None
+    seeds = [s for s in SEEDS if all(s in r.histories for r in runs.values())]
+    score = {v: dict(zip(seeds, r.seed_scores(seeds))) for v, r in runs.items()}
+    return {"runs": runs, "seeds": seeds, "score": score,
+            "vs": versus(score[WITH], score[WITHOUT], ALPHA) if len(seeds) >= 2 else None}
+
+
+def earned(root: Path, names: tuple[str, ...] = SUB8K) -> tuple[bool, str | None]:
+    """The rule for the confirmation, read from `<root>/distill`: (decided, network). Decided once each
+    of `names` has all its paired seeds; the network is the one with the highest mean with the teacher
+    among those whose gap is positive and significant, None when none is."""
+    better = []  # (mean with the teacher, network) of each network the teacher significantly lifts
+    for name in names:
+        c = _compare(root / "distill" / name)
+        if c is None or len(c["seeds"]) < len(SEEDS):
+            return False, None
+        if c["vs"]["verdict"] == "pick better":
+            better.append((statistics.fmean(c["score"][WITH].values()), name))
+    return True, max(better)[1] if better else None
+
+
+def _row(name: str, study: Path) -> str:
+    c = _compare(study)
+    if c is None:
+        runs = {v: Run.load(study / v) for v in (WITHOUT, WITH)}
         done = {v: len([s for s in SEEDS if r is not None and s in r.histories]) for v, r in runs.items()}
-        # a variant's folder can exist before its config.json: then neither run loads yet
         params = next((f"{r.params:,}" for r in runs.values() if r is not None), "-")
         return (f"| `{name}` | {params} | - | - | - | - | seeds done: {done[WITHOUT]} of {len(SEEDS)} "
                 f"without the teacher, {done[WITH]} with it |")
-    seeds = [s for s in SEEDS if all(s in r.histories for r in runs.values())]
-    score = {v: dict(zip(seeds, r.seed_scores(seeds))) for v, r in runs.items()}
+    runs, seeds, score, vs = c["runs"], c["seeds"], c["score"], c["vs"]
     left = f"{len(seeds)} of {len(SEEDS)} seeds done" if len(seeds) < len(SEEDS) else ""
-    if len(seeds) < 2:
+    if vs is None:
         return f"| `{name}` | {runs[WITH].params:,} | - | - | - | - | {left} |"
-    vs = versus(score[WITH], score[WITHOUT], ALPHA)
     verdict = {"pick better": "with the teacher better", "pick worse": "with the teacher worse"}.get(vs["verdict"],
                                                                                                  vs["verdict"])
-    c = teacher_cost(runs[WITH].path, seeds)  # from the histories: summary.json is not committed
-    cost = f"the teacher adds a median {c['adds_pct']:.0f}% to an epoch" if c["teacher_seconds"] else ""
+    cost = teacher_cost(runs[WITH].path, seeds)  # from the histories: summary.json is not committed
+    note = f"the teacher adds a median {cost['adds_pct']:.0f}% to an epoch" if cost["teacher_seconds"] else ""
     mean = lambda v: statistics.fmean(score[v].values())  # noqa: E731
     return (f"| `{name}` | {runs[WITH].params:,} | {mean(WITHOUT):.3f}% | {mean(WITH):.3f}% | "
-            f"{vs['gap']:+.3f} (±{vs['gap_half_width']:.3f}) | {verdict} | {'; '.join(x for x in (left, cost) if x)} |")
+            f"{vs['gap']:+.3f} (±{vs['gap_half_width']:.3f}) | {verdict} | {'; '.join(x for x in (left, note) if x)} |")
+
+
+def _confirmation_lines(inp: Inputs) -> list[str]:
+    """What the rule says now, and the confirmation's test readings once it has run."""
+    names = " and ".join(f"`{n}`" for n in SUB8K)
+    decided, name = earned(inp.layout.root)
+    if not decided:
+        return [f"Confirmation: decided once {names} have their {len(SEEDS)} paired seeds each."]
+    if name is None:
+        return [f"Confirmation: none earned. Neither {names} has a positive significant gap, so the study read "
+                "no test image."]
+    head = (f"Confirmation: earned by `{name}` (the highest mean with the teacher among the sub-8k networks whose "
+            f"gap is positive and significant), trained once more on all 60,000 images with a teacher trained "
+            f"alike (`distill/teacher-all`), seeds {SEEDS[0]}-{SEEDS[-1]}: one look at the test set, counted below.")
+    run = Run.load(inp.layout.confirm / f"{CONFIRM}{name}")
+    if run is None or any(s not in run.histories for s in SEEDS):
+        return [head, "", "Not run yet: `bash experiments/distill.sh confirm`."]
+    readings = run.late("test_acc")
+    per_seed = ", ".join(f"{statistics.fmean(x):.2f}" for x in run.late_by_seed(SEEDS, "test_acc"))
+    met = sum(a >= GOAL for a in readings)
+    return [head, "", f"`confirm/{run.path.name}`: late test mean {statistics.fmean(readings):.2f}% (seeds: {per_seed}), "
+            f"lowest reading {min(readings):.2f}%; {met} of {len(readings)} late readings at or above {GOAL:.2f}%: "
+            f"the goal {'met' if met == len(readings) else 'missed'}."]
 
 
 def distill_section(inp: Inputs) -> list[str]:
@@ -74,5 +127,14 @@ def distill_section(inp: Inputs) -> list[str]:
             "sub-8k network earns one confirmation under the protocol.", "",
             *_teacher_lines(root / "teacher"), "",
             f"| network | params | default | with the teacher | gap ({interval_label(ALPHA)}) | test at {ALPHA} | note |",
-            "| --- | --- | --- | --- | --- | --- | --- |", *rows, "",
+            "| --- | --- | --- | --- | --- | --- | --- |", *rows, "", *_confirmation_lines(inp), "",
             "Reproduce: `bash experiments/distill.sh` (resumes what is missing).", ""]
+
+
+if __name__ == "__main__":  # experiments/distill.sh: the network the rule confirms, or nothing
+    import sys
+
+    decided, network = earned(Path(sys.argv[1]))
+    if not decided:
+        sys.exit(f"{sys.argv[1]}/distill: the rule is not decided yet ({', '.join(SUB8K)} need all their seeds)")
+    print(network or "")

@@ -9,6 +9,7 @@ from pathlib import Path
 from nas.config import DATASETS
 from nas.data.datasets import NAMES
 from nas.deploy.int8 import cpu_words
+from nas.reporting.distill import CONFIRM as KD_CONFIRM
 from nas.reporting.inputs import Inputs
 from nas.reporting.tables import shown
 from nas.results.store import INT8_RECORD, Layout, Run, Search
@@ -123,6 +124,8 @@ def looks_section(inp: Inputs) -> list[str]:
     bound = device_bound(inp)  # a device-bound search's confirmations: no parameter budget's
     again = [(p.name, r) for p in sorted((inp.layout.root / "int8-handmade").glob("*")) if (r := Run.load(p))]
     bound.update({"hand-made, trained again for int8 (experiments/handmade_int8.sh)": again} if again else {})
+    kd = [(p.name, r) for p in sorted(inp.layout.confirm.glob(f"{KD_CONFIRM}*")) if (r := Run.load(p))]
+    bound.update({"with a teacher (experiments/distill.sh)": kd} if kd else {})
     for label, runs in {**inp.by_budget, **bound}.items():
         L.append(f"| {label} | {len(runs)} | " + (f"{int8_looks(runs)} | " if later else "")
                  + ", ".join(f"`{n}`" for n, _ in runs) + " |")
