@@ -286,6 +286,12 @@ def test_the_rule_confirms_the_sub8k_network_the_teacher_lifts_most_once_all_see
     root = studies(tmp_path / "results", [0, 1, 2, 3, 4])
     assert earned(root) == (True, "era7918")
     assert earned(root, ("phtQI",)) == (True, None)
+    tie = studies(tmp_path / "tie", [0, 1, 2, 3, 4])
+    shutil.rmtree(tie / "distill" / "era7918")  # era7918 a tie as well: nothing to confirm, no test image read
+    _study_run(tie / "distill" / "era7918" / "default", base)
+    _study_run(tie / "distill" / "era7918" / "kd", {s: v + noisy[s] for s, v in base.items()})
+    assert earned(tie) == (True, None)
+    assert "none earned" in "\n".join(distill_section(load_inputs(Layout.at(tie))))
 
     def section():
         inp = load_inputs(Layout.at(root))
