@@ -262,6 +262,7 @@ def test_the_report_gives_each_networks_paired_gap_and_counts_the_seeds_left(tmp
     b = next(line for line in text.splitlines() if line.startswith("| `netB`"))
     assert "1 of 5 seeds done" in b and "+0." not in b
     assert "No teacher trained yet." in text
+    assert "Cost: 13 trainings, 0.1 h" in text  # 13 seeds of 3 epochs of 10 s: 390 s
 
 
 def test_the_rule_confirms_the_sub8k_network_the_teacher_lifts_most_once_all_seeds_are_in(tmp_path):

@@ -5,6 +5,7 @@ files (`python -m nas.reporting.distill RESULTS` prints the network it confirms)
 are left out of a gap and counted."""
 from __future__ import annotations
 
+import json
 import statistics
 from pathlib import Path
 
@@ -20,6 +21,7 @@ BAR = 99.6  # the issue's teacher bar: validation accuracy
 SUB8K = ("phtQI", "era7918")  # the rules' networks under 8,000 parameters: only they can earn the confirmation
 CONFIRM = "kd-"  # <root>/confirm/kd-<network>: the confirmation, with the teacher trained on all 60,000 images
 GOAL = 99.40  # every late test reading of the confirmation at or above it
+BUDGET_CPU_H = 8  # the issue's bound on the study
 
 
 def _teacher_lines(folder: Path) -> list[str]:
@@ -112,6 +114,15 @@ def _confirmation_lines(inp: Inputs) -> list[str]:
             f"the goal {'met' if met == len(readings) else 'missed'}."]
 
 
+def _cost_lines(root: Path) -> list[str]:
+    """What the study's trainings took, from their histories (the teachers' included)."""
+    histories = [json.loads(f.read_text()) for f in sorted(root.glob("**/seed*/history.json"))]
+    hours = sum(r["seconds"] for h in histories for r in h) / 3600
+    return [f"Cost: {len(histories)} trainings, {hours:.1f} h of training summed (each on one thread; wall "
+            f"seconds, which also count whatever else ran beside a training, so an upper bound on its CPU time). "
+            f"The issue allowed the study {BUDGET_CPU_H} CPU-hours."]
+
+
 def distill_section(inp: Inputs) -> list[str]:
     """The study's section; [] for a root without one."""
     root = inp.layout.root / "distill"
@@ -130,6 +141,7 @@ def distill_section(inp: Inputs) -> list[str]:
             *_teacher_lines(root / "teacher"), "",
             f"| network | params | default | with the teacher | gap ({interval_label(ALPHA)}) | test at {ALPHA} | note |",
             "| --- | --- | --- | --- | --- | --- | --- |", *rows, "", *_confirmation_lines(inp), "",
+            *_cost_lines(root), "",
             "Reproduce: `bash experiments/distill.sh` (resumes what is missing).", ""]
 
 
