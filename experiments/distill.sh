@@ -28,6 +28,7 @@ what=${1:-all}
 OUT=results/distill
 TEACHER=$OUT/teacher/e20
 KD="kd:teacher=$TEACHER,kd_temperature=4,kd_weight=0.5"
+PHTQI=results/exports/w8k/rank1_phtQI/arch.json  # the 8k search's pick; era7918 and exp3 are baselines by name
 
 teacher() { nas recipe $OUT/t38k.json --out $OUT/teacher --seeds 0 --epochs 20 --jobs 1 --variant "e20:"; }
 # the confirmation's teacher: the same architecture, recipe and seed on all 60,000 images, no test image read
@@ -36,7 +37,7 @@ teacher_all() { train_once $OUT/teacher-all nas train $OUT/t38k.json --out $OUT/
 confirm() {  # the network the rule names (nas/reporting/distill.py reads it from the studies), once
   local name; name=$("$(dirname "$(command -v "$NAS")")/python" -m nas.reporting.distill "${RESULTS:-results}")
   if [ -z "$name" ]; then echo "distill: no sub-8k network earned the confirmation; nothing to run"; return; fi
-  local arch=$OUT/era7918.json; [ "$name" = phtQI ] && arch=results/exports/w8k/rank1_phtQI/arch.json
+  local arch=$OUT/era7918.json; [ "$name" = phtQI ] && arch=$PHTQI
   teacher_all
   train_once results/confirm/kd-$name nas train "$arch" --out results/confirm/kd-$name --seeds 0,1,2,3,4 --epochs 15 \
     --jobs "$JOBS" --set val_size=0 --set teacher=$OUT/teacher-all --set kd_temperature=4 --set kd_weight=0.5
@@ -48,7 +49,7 @@ student() {  # NAME ARCH: seeds 0 and 1 of both variants first, so that an inter
 }
 case $what in
   teacher) teacher ;;
-  phtqi) student phtQI results/exports/w8k/rank1_phtQI/arch.json ;;
+  phtqi) student phtQI $PHTQI ;;
   era7918) student era7918 era7918 ;;
   exp3) student exp3 exp3 ;;
   confirm) confirm ;;

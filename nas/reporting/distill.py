@@ -40,16 +40,19 @@ def _teacher_lines(folder: Path) -> list[str]:
             f"on one thread."]
 
 
-def _compare(study: Path) -> dict | None:
-    """Both variants' runs, their late validation scores over the seeds both have finished, and the
-    paired verdict (None under 2 such seeds); None before both variants' config.json exist (a variant's
-    folder can exist before it)."""
-    runs = {v: Run.load(study / v) for v in (WITHOUT, WITH)}
+def _runs(study: Path) -> dict[str, Run | None]:
+    return {v: Run.load(study / v) for v in (WITHOUT, WITH)}
+
+
+def _compare(runs: dict[str, Run | None]) -> dict | None:
+    """Both variants' late validation scores over the seeds both have finished, and the paired verdict
+    (None under 2 such seeds); None before both variants' config.json exist (a variant's folder can
+    exist before it)."""
     if any(r is None for r in runs.values()):
         return None
     seeds = [s for s in SEEDS if all(s in r.histories for r in runs.values())]
     score = {v: dict(zip(seeds, r.seed_scores(seeds))) for v, r in runs.items()}
-    return {"runs": runs, "seeds": seeds, "score": score,
+    return {"seeds": seeds, "score": score,
             "vs": versus(score[WITH], score[WITHOUT], ALPHA) if len(seeds) >= 2 else None}
 
 
@@ -59,7 +62,7 @@ def earned(root: Path, names: tuple[str, ...] = SUB8K) -> tuple[bool, str | None
     among those whose gap is positive and significant, None when none is."""
     better = []  # (mean with the teacher, network) of each network the teacher significantly lifts
     for name in names:
-        c = _compare(root / "distill" / name)
+        c = _compare(_runs(root / "distill" / name))
         if c is None or len(c["seeds"]) < len(SEEDS):
             return False, None
         if c["vs"]["verdict"] == "pick better":
@@ -68,14 +71,14 @@ def earned(root: Path, names: tuple[str, ...] = SUB8K) -> tuple[bool, str | None
 
 
 def _row(name: str, study: Path) -> str:
-    c = _compare(study)
+    runs = _runs(study)
+    c = _compare(runs)
     if c is None:
-        runs = {v: Run.load(study / v) for v in (WITHOUT, WITH)}
         done = {v: len([s for s in SEEDS if r is not None and s in r.histories]) for v, r in runs.items()}
         params = next((f"{r.params:,}" for r in runs.values() if r is not None), "-")
         return (f"| `{name}` | {params} | - | - | - | - | seeds done: {done[WITHOUT]} of {len(SEEDS)} "
                 f"without the teacher, {done[WITH]} with it |")
-    runs, seeds, score, vs = c["runs"], c["seeds"], c["score"], c["vs"]
+    seeds, score, vs = c["seeds"], c["score"], c["vs"]
     left = f"{len(seeds)} of {len(SEEDS)} seeds done" if len(seeds) < len(SEEDS) else ""
     if vs is None:
         return f"| `{name}` | {runs[WITH].params:,} | - | - | - | - | {left} |"
